@@ -1,0 +1,3 @@
+"""healthcode: open, auditable health-code risk scoring on Kafka."""
+
+__version__ = "0.1.0"

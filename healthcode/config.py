@@ -1,0 +1,103 @@
+"""Configuration: `HEALTHCODE_*` environment variables, optionally a file, validated by pydantic."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from healthcode.errors import EnvironmentProblem
+
+EMBEDDED = "embedded"
+KAFKA_SCHEME = "kafka://"
+
+
+class Settings(BaseSettings):
+    """The effective configuration of a healthcode process.
+
+    Values come from `HEALTHCODE_<NAME>` environment variables, then from the
+    env-style file named by `HEALTHCODE_CONFIG` (default `healthcode.env` if present).
+    """
+
+    model_config = SettingsConfigDict(env_prefix="HEALTHCODE_", extra="ignore")
+
+    broker: str = Field(EMBEDDED, description="`embedded`, or kafka://host:port[,host:port]")
+    partitions: int = Field(4, ge=1, le=256, description="partitions of each keyed topic")
+    replication: int = Field(1, ge=1, description="replication factor of created topics")
+    data_dir: Path = Field(Path(".healthcode"), description="worker stores, broker state, logs")
+    topic_prefix: str = Field("hc.", description="prefix of every topic name")
+    key_dir: Path | None = Field(None, description="directory of code-signing keys")
+    pseudonym_salt_file: Path | None = Field(None, description="file holding the pseudonym salt")
+    issuer: str = Field("healthcode", description="issuer name written into codes")
+    code_validity: str = Field("12h", description="how long an issued code is valid")
+    allowed_lateness: str = Field("10m", description="how far behind the newest event time the watermark trails")
+    batch_size: int = Field(2000, ge=1, description="events taken per batch by a worker")
+    batch_timeout: float = Field(0.2, gt=0, description="seconds a worker waits to fill a batch")
+    commit_interval: float = Field(1.0, gt=0, description="seconds between offset commits")
+    session_timeout: float = Field(6.0, gt=0, description="consumer group session timeout, seconds")
+    heartbeat_interval: float = Field(1.0, gt=0, description="consumer group heartbeat, seconds")
+    rules_file: Path = Field(Path("rules/default.yaml"), description="rule set used until one is published")
+    admin_token: SecretStr | None = Field(None, description="token for operator endpoints")
+
+    @field_validator("broker")
+    @classmethod
+    def _known_broker(cls, value: str) -> str:
+        if value != EMBEDDED and not value.startswith(KAFKA_SCHEME):
+            raise ValueError(f"must be `{EMBEDDED}` or {KAFKA_SCHEME}host:port[,host:port], got {value!r}")
+        if value.startswith(KAFKA_SCHEME) and not value[len(KAFKA_SCHEME):].strip():
+            raise ValueError("kafka:// needs at least one host:port")
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        from pydantic_settings import DotEnvSettingsSource
+
+        config_file = os.environ.get("HEALTHCODE_CONFIG", "healthcode.env")
+        file_source = DotEnvSettingsSource(settings_cls, env_file=config_file)
+        return init_settings, env_settings, file_source
+
+    def redacted(self) -> dict[str, Any]:
+        """The configuration as plain data, secrets shown as `**********`."""
+        data = self.model_dump(mode="json")
+        for name, field in type(self).model_fields.items():
+            if field.annotation in (SecretStr, SecretStr | None) and data.get(name) is not None:
+                data[name] = "**********"
+        return data
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    try:
+        return Settings()
+    except ValueError as error:
+        raise EnvironmentProblem(f"invalid configuration: {error}") from None
+
+
+def kafka_bootstrap(settings: Settings) -> str:
+    """The bootstrap servers (`host:port,...`) that `settings.broker` points at.
+
+    `embedded` resolves to the broker that `healthcode broker start` left running.
+    """
+    if settings.broker.startswith(KAFKA_SCHEME):
+        return settings.broker[len(KAFKA_SCHEME):]
+    from healthcode.broker import running_broker
+
+    state = running_broker(settings.data_dir)
+    if state is None:
+        raise EnvironmentProblem(
+            "HEALTHCODE_BROKER=embedded but no embedded broker is running here; "
+            "start one with `healthcode broker start`, or set HEALTHCODE_BROKER=kafka://host:port"
+        )
+    return state.bootstrap

@@ -1,0 +1,79 @@
+"""The records that pass between presence detection and person scoring.
+
+Presence detection (keyed by cell) learns of cases through `CaseWindow`s and
+reports co-presence as `Exposure`s (keyed by the exposed person). Person scoring
+turns exposures into levels through the rule set. Neither record carries another
+person's pseudonym or a coordinate: `source` is an opaque reference.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+AREA = "area"
+
+
+def opaque_ref(*parts: str) -> str:
+    """A short, stable, non-reversible reference (16 hex chars) for a case or a designation."""
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True, slots=True)
+class ContactSpec:
+    """How one kind of contact is detected, as a rule set defines it."""
+
+    kind: str
+    """The signal name in the rule set, e.g. `close_contact` or `companion`."""
+    resolution: int
+    """H3 resolution of the cell that counts as the same place (e.g. 10 ~ 65 m edge, 8 ~ 460 m)."""
+    max_gap_s: int
+    """A ping stands for presence until the person's next ping, but at most this long."""
+    include_neighbours: bool
+    """Also count the H3 ring-1 neighbours of a cell as the same place (cell-border contacts)."""
+    lookback_s: int
+    """How long presence is kept and searched backwards for this kind."""
+
+
+@dataclass(frozen=True, slots=True)
+class CaseWindow:
+    """A case as presence detection sees it: whose presence is infectious, and when."""
+
+    case_ref: str
+    """Opaque reference of the case episode (see `opaque_ref`); what exposures name as source."""
+    person: str
+    """The case's pseudonym, used only to find their own presence; never emitted."""
+    infectious_from: int
+    infectious_until: int | None
+    """None while the case is still infectious (not isolated): forward detection continues."""
+    retracted: bool = False
+    """True when the positive result was corrected: exposures it caused are withdrawn."""
+
+
+@dataclass(frozen=True, slots=True)
+class Exposure:
+    """Cumulative co-presence of one person with one source (a case, or a designated area).
+
+    A later record with the same `exposure_id` supersedes an earlier one; minutes only
+    grow, except that `retracted=True` withdraws the exposure entirely.
+    """
+
+    exposure_id: str
+    person: str
+    kind: str
+    """A contact kind from the rule set (`close_contact`, `companion`, ...) or `area`."""
+    source: str
+    """Opaque case or designation reference."""
+    first_at: int
+    last_at: int
+    minutes: float
+    minutes_by_day: tuple[tuple[int, float], ...] = ()
+    """Co-presence minutes per day offset from the source case's `infectious_from`."""
+    level: str | None = None
+    """For area exposures: the designation's level (`medium` or `high`)."""
+    retracted: bool = False
+
+    @staticmethod
+    def make_id(person: str, kind: str, source: str) -> str:
+        """The deterministic id of the exposure of `person` to `source` of this kind."""
+        return opaque_ref("exposure", person, kind, source)
