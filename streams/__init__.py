@@ -1,0 +1,1 @@
+"""The shell that moves data between Kafka and the scoring core (Faust workers)."""
