@@ -1,0 +1,212 @@
+"""Compact per-person state: the facts a rule set can still use, keyed for idempotence.
+
+Tests and visits are kept by event id, exposures by exposure id, so applying an event
+or an exposure twice changes nothing, and the state after a set of events is the same
+whatever their arrival order. Pings only move `last_seen` (a maximum, so idempotent
+without remembering their ids).
+
+Forgetting is bounded and order independent too: `horizon` is the latest event time
+seen minus the rule set's `retention_s`; facts whose clock start (sample time, visit,
+last contact) is older are dropped and never re-admitted. Assessments at or after the
+latest event time seen are exact.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import NamedTuple
+
+import orjson
+
+from scoring.events import Ping, TestResult, Visit
+from scoring.exposure import Exposure
+from scoring.rules import RuleSet
+from scoring.timeutil import to_epoch
+
+_NO_TIME = -(2**62)
+
+
+class TestFact(NamedTuple):
+    """A test result: sampled at `sampled_at`, known at `known_at`."""
+
+    sampled_at: int
+    known_at: int
+    test: str
+    positive: bool
+
+
+class VisitFact(NamedTuple):
+    """A hospital visit of a `kind` (`fever_clinic`, `diagnosis`, `recovery`) at `at`."""
+
+    at: int
+    kind: str
+
+
+def _exposure_rank(exposure: Exposure) -> tuple:
+    # Retraction is final; otherwise the most advanced record wins (minutes only grow).
+    return (exposure.retracted, exposure.last_at, exposure.minutes, exposure.minutes_by_day, -exposure.first_at)
+
+
+@dataclass(slots=True)
+class PersonState:
+    """What scoring remembers about one person; treat as immutable (`apply` returns a new one)."""
+
+    person: str
+    tests: dict[str, TestFact] = field(default_factory=dict)
+    visits: dict[str, VisitFact] = field(default_factory=dict)
+    exposures: dict[str, Exposure] = field(default_factory=dict)
+    last_seen: int | None = None
+    latest_event_at: int | None = None
+    """The largest event time applied (pings, tests, visits); drives `horizon`."""
+    horizon: int = _NO_TIME
+    """Facts whose clock start is before this are forgotten and not re-admitted."""
+    level: str = "green"
+    """The level last published for this person (kept by the stream; `assess` ignores it)."""
+    level_at: int | None = None
+
+    @property
+    def applied_event_ids(self) -> frozenset[str]:
+        """Ids of the tests and visits held (pings are idempotent without ids)."""
+        return frozenset(self.tests) | frozenset(self.visits)
+
+    def has_facts(self) -> bool:
+        """True when any test, visit or exposure could give a level."""
+        return bool(self.tests or self.visits or self.exposures)
+
+    def to_dict(self) -> dict:
+        """A JSON-ready dict (compact keys); `from_dict` reverses it."""
+        return {
+            "p": self.person,
+            "t": {key: list(fact) for key, fact in self.tests.items()},
+            "v": {key: list(fact) for key, fact in self.visits.items()},
+            "x": [_exposure_to_list(exposure) for exposure in self.exposures.values()],
+            "s": self.last_seen,
+            "e": self.latest_event_at,
+            "h": self.horizon,
+            "l": self.level,
+            "la": self.level_at,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "PersonState":
+        """Rebuild a state written by `to_dict`."""
+        exposures = [_exposure_from_list(data["p"], item) for item in data["x"]]
+        return cls(
+            person=data["p"],
+            tests={key: TestFact(*fact) for key, fact in data["t"].items()},
+            visits={key: VisitFact(*fact) for key, fact in data["v"].items()},
+            exposures={exposure.exposure_id: exposure for exposure in exposures},
+            last_seen=data["s"],
+            latest_event_at=data["e"],
+            horizon=data["h"],
+            level=data["l"],
+            level_at=data["la"],
+        )
+
+    def to_bytes(self) -> bytes:
+        """Compact JSON bytes (for a Faust table or a file)."""
+        return orjson.dumps(self.to_dict())
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> "PersonState":
+        """Rebuild a state written by `to_bytes`."""
+        return cls.from_dict(orjson.loads(raw))
+
+
+def _exposure_to_list(exposure: Exposure) -> list:
+    return [
+        exposure.exposure_id,
+        exposure.kind,
+        exposure.source,
+        exposure.first_at,
+        exposure.last_at,
+        exposure.minutes,
+        [list(day) for day in exposure.minutes_by_day],
+        exposure.level,
+        exposure.retracted,
+    ]
+
+
+def _exposure_from_list(person: str, item: list) -> Exposure:
+    exposure_id, kind, source, first_at, last_at, minutes, by_day, level, retracted = item
+    return Exposure(
+        exposure_id=exposure_id,
+        person=person,
+        kind=kind,
+        source=source,
+        first_at=first_at,
+        last_at=last_at,
+        minutes=minutes,
+        minutes_by_day=tuple((int(day), float(value)) for day, value in by_day),
+        level=level,
+        retracted=retracted,
+    )
+
+
+def new_state(person: str) -> PersonState:
+    """The state of a person nothing is known about."""
+    return PersonState(person=person)
+
+
+def _prune(state: PersonState, retention_s: int) -> None:
+    if state.latest_event_at is None:
+        return
+    horizon = state.latest_event_at - retention_s
+    if horizon <= state.horizon:
+        return
+    state.horizon = horizon
+    state.tests = {key: fact for key, fact in state.tests.items() if fact.sampled_at >= horizon}
+    state.visits = {key: fact for key, fact in state.visits.items() if fact.at >= horizon}
+    state.exposures = {key: item for key, item in state.exposures.items() if item.last_at >= horizon}
+
+
+def _copy(state: PersonState) -> PersonState:
+    return replace(state, tests=dict(state.tests), visits=dict(state.visits), exposures=dict(state.exposures))
+
+
+def apply(state: PersonState, event: Ping | Visit | TestResult, rules: RuleSet) -> PersonState:
+    """The state after one contract-v1 person event; idempotent and order independent.
+
+    Raises `ValueError` for an event of another person.
+    """
+    if event.person != state.person:
+        raise ValueError(f"event {event.event_id} is for another person")
+    ts = to_epoch(event.ts)
+    updated = _copy(state)
+    if isinstance(event, Ping):
+        updated.last_seen = ts if state.last_seen is None else max(state.last_seen, ts)
+    elif isinstance(event, TestResult):
+        sampled = to_epoch(event.sampled_at)
+        if sampled >= state.horizon and event.event_id not in state.tests:
+            updated.tests[event.event_id] = TestFact(sampled, ts, event.test, event.result == "positive")
+    elif isinstance(event, Visit):
+        if ts >= state.horizon and event.event_id not in state.visits:
+            updated.visits[event.event_id] = VisitFact(ts, event.kind)
+    else:
+        raise TypeError(f"not a person event: {type(event).__name__}")
+    updated.latest_event_at = ts if state.latest_event_at is None else max(state.latest_event_at, ts)
+    _prune(updated, rules.retention_s)
+    return updated
+
+
+def apply_exposure(state: PersonState, exposure: Exposure) -> PersonState:
+    """The state after an exposure record: superseding by `exposure_id`, retraction final.
+
+    Idempotent and order independent: of all records with one id the state keeps the
+    retracted one if any, else the most advanced (latest last contact, most minutes).
+    """
+    if exposure.person != state.person:
+        raise ValueError(f"exposure {exposure.exposure_id} is for another person")
+    if exposure.last_at < state.horizon:
+        return state
+    held = state.exposures.get(exposure.exposure_id)
+    if held is not None and _exposure_rank(held) >= _exposure_rank(exposure):
+        return state
+    updated = _copy(state)
+    updated.exposures[exposure.exposure_id] = exposure
+    return updated
+
+
+def with_level(state: PersonState, level: str, at: int) -> PersonState:
+    """The state recording the level published at event time `at`."""
+    return replace(state, level=level, level_at=at)
