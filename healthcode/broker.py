@@ -151,7 +151,7 @@ class EmbeddedBroker:
     ) -> None:
         self.port = port
         self.log_path = log_path
-        self.log_dir = log_dir
+        self.log_dir = Path(log_dir)
         self.attached = attached
         self._process: subprocess.Popen[bytes] | None = None
 

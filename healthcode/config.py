@@ -7,7 +7,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from healthcode.errors import EnvironmentProblem
@@ -81,8 +81,12 @@ def get_settings() -> Settings:
     """The process-wide settings, read once."""
     try:
         return Settings()
-    except ValueError as error:
-        raise EnvironmentProblem(f"invalid configuration: {error}") from None
+    except ValidationError as error:
+        problems = "; ".join(
+            f"HEALTHCODE_{'_'.join(str(p) for p in item['loc']).upper()}: {item['msg']}"
+            for item in error.errors(include_url=False)
+        )
+        raise EnvironmentProblem(f"invalid configuration: {problems}") from None
 
 
 def kafka_bootstrap(settings: Settings) -> str:

@@ -72,6 +72,8 @@ class Visit(_Event):
 class TestResult(_Event):
     """A test result, known at `ts`, for a sample taken at `sampled_at`."""
 
+    __test__ = False  # a domain name, not a pytest test class
+
     type: Literal["test_result"] = "test_result"
     person: Pseudonym
     sampled_at: UtcTime
@@ -164,7 +166,8 @@ def _describe(error: ValidationError) -> tuple[str, str]:
             kind = "unknown_field"
             parts.append(f"{location}: unknown field")
             continue
-        parts.append(f"{location}: {item['msg']}" if location else item["msg"])
+        message = item["msg"].removeprefix("Value error, ")
+        parts.append(f"{location}: {message}" if location else message)
     return kind, "; ".join(parts)
 
 

@@ -1,23 +1,21 @@
-"""Every topic the system uses: its name, its key and how many partitions it gets."""
+"""Every topic the system uses: its name, its key and how many partitions it gets.
+
+Names are a prefix (`hc.` by default, `HEALTHCODE_TOPIC_PREFIX`) plus a role, so
+tests can run side by side on one broker under unique prefixes.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-PINGS = "hc.pings"
-VISITS = "hc.visits"
-AREAS = "hc.areas"
-RULES = "hc.rules"
-EXPOSURES = "hc.exposures"
-CODES = "hc.codes"
-DEAD_LETTER = "hc.dead-letter"
+DEFAULT_PREFIX = "hc."
 
 
 @dataclass(frozen=True)
 class TopicSpec:
     """One topic: its name, what its messages are keyed by, and how it is laid out."""
 
-    name: str
+    role: str
     key: str
     purpose: str
     partitioned: bool = True
@@ -25,34 +23,86 @@ class TopicSpec:
     compacted: bool = False
 
 
-TOPICS: tuple[TopicSpec, ...] = (
-    TopicSpec(PINGS, "person", "location pings from telecoms and apps"),
-    TopicSpec(VISITS, "person", "hospital visits and test results"),
-    TopicSpec(AREAS, "area id", "area risk designations", partitioned=False),
-    TopicSpec(RULES, "rule set id", "published rule sets", partitioned=False, compacted=True),
-    TopicSpec(EXPOSURES, "person", "co-presence and area exposures found by the presence index"),
-    TopicSpec(CODES, "person", "signed health codes, one per level change or re-issue"),
-    TopicSpec(DEAD_LETTER, "source topic", "rejected messages with their reason", partitioned=False),
+SPECS: tuple[TopicSpec, ...] = (
+    TopicSpec("pings", "person", "location pings from telecoms and apps"),
+    TopicSpec("visits", "person", "hospital visits and test results"),
+    TopicSpec("areas", "area id", "area risk designations", partitioned=False),
+    TopicSpec("rules", "rule set id", "published rule sets", partitioned=False, compacted=True),
+    TopicSpec("exposures", "person", "co-presence and area exposures found by the presence index"),
+    TopicSpec("codes", "person", "signed health codes, one per level change or re-issue"),
+    TopicSpec("dead-letter", "source topic", "rejected messages with their reason", partitioned=False),
 )
 
-_EVENT_TOPIC = {"ping": PINGS, "visit": VISITS, "test_result": VISITS, "area_risk": AREAS}
+_EVENT_ROLE = {"ping": "pings", "visit": "visits", "test_result": "visits", "area_risk": "areas"}
 
 
-def topic_for_event(event_type: str) -> str:
-    """The input topic an event of this contract-v1 type is published to."""
-    try:
-        return _EVENT_TOPIC[event_type]
-    except KeyError:
-        raise ValueError(f"unknown event type {event_type!r}") from None
+@dataclass(frozen=True)
+class Topics:
+    """The topic names under one prefix."""
 
+    prefix: str = DEFAULT_PREFIX
 
-def renamed(spec: TopicSpec, prefix: str) -> TopicSpec:
-    """The same topic under another prefix (tests use unique prefixes to stay apart)."""
-    return TopicSpec(
-        prefix + spec.name.removeprefix("hc."), spec.key, spec.purpose, spec.partitioned, spec.compacted
-    )
+    def name(self, role: str) -> str:
+        """The full name of the topic with this role (`pings`, `codes`, ...)."""
+        if role not in {spec.role for spec in SPECS}:
+            raise ValueError(f"unknown topic role {role!r}")
+        return self.prefix + role
+
+    @property
+    def pings(self) -> str:
+        return self.name("pings")
+
+    @property
+    def visits(self) -> str:
+        return self.name("visits")
+
+    @property
+    def areas(self) -> str:
+        return self.name("areas")
+
+    @property
+    def rules(self) -> str:
+        return self.name("rules")
+
+    @property
+    def exposures(self) -> str:
+        return self.name("exposures")
+
+    @property
+    def codes(self) -> str:
+        return self.name("codes")
+
+    @property
+    def dead_letter(self) -> str:
+        return self.name("dead-letter")
+
+    def for_event(self, event_type: str) -> str:
+        """The input topic an event of this contract-v1 type is published to."""
+        try:
+            return self.name(_EVENT_ROLE[event_type])
+        except KeyError:
+            raise ValueError(f"unknown event type {event_type!r}") from None
+
+    def inputs(self) -> tuple[str, ...]:
+        """The topics data sources publish events to."""
+        return (self.pings, self.visits, self.areas)
 
 
 def partitions_of(spec: TopicSpec, partitions: int) -> int:
     """How many partitions `spec` gets when keyed topics get `partitions`."""
     return partitions if spec.partitioned else 1
+
+
+_DEFAULT = Topics()
+PINGS = _DEFAULT.pings
+VISITS = _DEFAULT.visits
+AREAS = _DEFAULT.areas
+RULES = _DEFAULT.rules
+EXPOSURES = _DEFAULT.exposures
+CODES = _DEFAULT.codes
+DEAD_LETTER = _DEFAULT.dead_letter
+
+
+def topic_for_event(event_type: str) -> str:
+    """The default-prefix input topic of a contract-v1 event type."""
+    return _DEFAULT.for_event(event_type)

@@ -1,0 +1,50 @@
+"""`healthcode topics create|list`: the topics on the configured broker."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import typer
+from rich.table import Table
+
+from healthcode.cli.common import configured_bootstrap, configured_topics, out
+from healthcode.config import get_settings
+from streams.topics import SPECS, partitions_of
+
+topics_app = typer.Typer(
+    help=(
+        "Create and describe the Kafka topics healthcode uses.\n\n"
+        "Example: `HEALTHCODE_BROKER=kafka://localhost:9092 healthcode topics create --partitions 8`."
+    ),
+    no_args_is_help=True,
+)
+
+
+@topics_app.command()
+def create(partitions: Optional[int] = typer.Option(None, help="partitions of keyed topics (default: config)")) -> None:
+    """Create every topic that does not exist yet on the configured broker."""
+    from streams.admin import create_topics
+
+    settings = get_settings()
+    outcomes = create_topics(
+        configured_bootstrap(), configured_topics(), partitions or settings.partitions, settings.replication
+    )
+    for outcome in outcomes:
+        verb = "created" if outcome.created else "exists "
+        out.print(f"{verb} {outcome.name} ({outcome.partitions} partitions)")
+
+
+@topics_app.command("list")
+def list_topics() -> None:
+    """Show every topic healthcode uses: name, key, partitions and purpose (no broker needed)."""
+    topics = configured_topics()
+    partitions = get_settings().partitions
+    table = Table("topic", "key", "partitions", "purpose")
+    for spec in SPECS:
+        table.add_row(topics.name(spec.role), spec.key, str(partitions_of(spec, partitions)), spec.purpose)
+    out.print(table)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the `topics` group."""
+    app.add_typer(topics_app, name="topics")
