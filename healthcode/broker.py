@@ -85,6 +85,12 @@ def metadata_answers(bootstrap: str, timeout: float = 2.0) -> bool:
     from kafka import KafkaAdminClient
     from kafka.errors import KafkaError
 
+    # kafka-python retries a refused bootstrap for long; a closed port is a fast "no".
+    host, _, port = bootstrap.split(",")[0].rpartition(":")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError:
+        return False
     try:
         admin = KafkaAdminClient(
             bootstrap_servers=bootstrap,
