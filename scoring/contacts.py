@@ -1,0 +1,341 @@
+"""Co-presence of persons with sources (cases, designated areas) for one contact kind.
+
+A `ContactEngine` holds, for one `ContactSpec`, everyone's closed stays (cell-keyed)
+and every source's *presence*: for a case, the case's own stays clipped to the
+infectious window (and, when the spec counts cell borders, copied into the ring-1
+neighbour cells); for a designated area, each of its cells for the time the
+designation held. Co-presence of a person with a source is the total overlap of
+their stays with the source's presence, cell by cell.
+
+Every overlap is counted once: a new stay is matched against the presence already
+known (forward), and new presence against the stays already known (backward),
+never both. Because a person's stays are disjoint in time, and so are a case's,
+neighbour copies never count the same minutes twice. Corrections (a late ping
+that splits a stay, a changed infectious window) recompute the person, or the
+source, from scratch, so the result depends only on the inputs, not their order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from scoring.cells import discs
+from scoring.celltable import CellTable, Rows
+from scoring.stays import StayTracker, dedupe_pings, stays_from_pings
+
+DAY_S = 86_400
+OPEN_END = np.iinfo(np.int64).max
+"""End of a window still open (a case not yet isolated, a designation without end)."""
+
+
+@dataclass(slots=True)
+class Source:
+    """A case or a designation period, as one engine sees it."""
+
+    ref: str
+    kind: str
+    """The exposure kind it causes: the engine's contact kind, or `area`."""
+    person: int
+    """The case's person number (never matched with itself); -1 for an area."""
+    start: int
+    end: int
+    level: str | None = None
+    cells: np.ndarray | None = None
+    """For an area: its cells."""
+
+
+@dataclass(slots=True)
+class Tally:
+    """Co-presence of one person with one source, in whole seconds (so sums are exact)."""
+
+    seconds: int = 0
+    first: int = OPEN_END
+    last: int = 0
+    by_day: dict[int, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """A (source, person) pair whose tally changed; `tally` None when it is gone."""
+
+    source: Source
+    person: int
+    tally: Tally | None
+
+
+def split_by_day(start: np.ndarray, end: np.ndarray, origin: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Cut intervals at day boundaries counted from `origin`: (interval number, day, seconds)."""
+    which = np.arange(len(start))
+    days, seconds, owners = [], [], []
+    while len(start):
+        day = (start - origin) // DAY_S
+        cut = np.minimum(end, origin + (day + 1) * DAY_S)
+        owners.append(which)
+        days.append(day)
+        seconds.append(cut - start)
+        more = cut < end
+        which, start, end = which[more], cut[more], end[more]
+    if not owners:
+        nothing = np.empty(0, dtype=np.int64)
+        return nothing, nothing, nothing
+    return np.concatenate(owners), np.concatenate(days), np.concatenate(seconds)
+
+
+class ContactEngine:
+    """Stays, source presence and co-presence tallies for one contact kind."""
+
+    def __init__(self, kind: str, max_gap_s: int, include_neighbours: bool) -> None:
+        self.kind = kind
+        self.include_neighbours = include_neighbours
+        self.tracker = StayTracker(max_gap_s)
+        self.stays = CellTable()
+        self.presence = CellTable()
+        self.cutoff = np.iinfo(np.int64).min
+        self._sources: dict[int, Source] = {}
+        self._slot_of: dict[str, int] = {}
+        self._slot_person = np.full(0, -1, dtype=np.int64)
+        self._slots_of_person: dict[int, set[int]] = {}
+        self._case_persons = np.empty(0, dtype=np.int64)
+        self._tallies: dict[int, dict[int, Tally]] = {}
+        self._changed: dict[tuple[str, int], Source] = {}
+
+    # -- pings and time -------------------------------------------------------
+
+    def ingest(self, person: np.ndarray, ts: np.ndarray, cell: np.ndarray) -> None:
+        """Apply pings (person numbers, epoch seconds, cells at this engine's resolution)."""
+        self.tracker.reserve(int(person.max()) + 1 if len(person) else 0)
+        order = dedupe_pings(person, ts, cell)
+        person, ts, cell = person[order], ts[order], cell[order]
+        fast = self.tracker.in_order(person, ts, cell)
+        closed = self.tracker.advance(person[fast], ts[fast], cell[fast])
+        late = ~fast
+        added, corrected = self._restate(person[late], ts[late], cell[late])
+        self._apply(Rows.concat([closed, added]), corrected)
+
+    def advance(self, watermark: int, cutoff: int) -> list[tuple[str, str]]:
+        """Close stays the watermark capped, then forget what ended before `cutoff`.
+
+        Returns the (kind, ref) of sources forgotten (their exposures are final).
+        """
+        self._apply(self.tracker.close_capped(watermark), np.empty(0, dtype=np.int64))
+        if cutoff <= self.cutoff:
+            return []
+        self.cutoff = cutoff
+        self.stays.drop_ended(cutoff)
+        self.presence.drop_ended(cutoff)
+        ended = [slot for slot, src in self._sources.items() if src.end <= cutoff]
+        forgotten = []
+        for slot in ended:
+            self._forget(slot)
+            source = self._sources.pop(slot)
+            forgotten.append((source.kind, source.ref))
+        return forgotten
+
+    def _restate(self, person: np.ndarray, ts: np.ndarray, cell: np.ndarray) -> tuple[Rows, np.ndarray]:
+        """The slow path: recompute the stays of persons with out-of-order pings."""
+        persons = np.unique(person)
+        if len(persons) == 0:
+            return Rows.empty(), persons
+        history = self.stays.rows_of(persons)
+        added: list[Rows] = []
+        for who in persons.tolist():
+            mine = history.take(history.owner == who)
+            pings = dict(zip(mine.start.tolist(), mine.cell.tolist()))
+            pending = self.tracker.pending(who)
+            if pending is not None:
+                pings[pending[0]] = pending[1]
+            for t, c in zip(ts[person == who].tolist(), cell[person == who].tolist()):
+                pings[t] = max(c, pings.get(t, c))
+            times = np.array(sorted(pings), dtype=np.int64)
+            cells = np.array([pings[t] for t in times.tolist()], dtype=np.int64)
+            known = stays_from_pings(who, times, cells, self.tracker.max_gap_s, self.tracker.watermark)
+            old = set(zip(mine.cell.tolist(), mine.start.tolist(), mine.end.tolist()))
+            new = set(zip(known.stays.cell.tolist(), known.stays.start.tolist(), known.stays.end.tolist()))
+            for c, s, _ in old - new:
+                self.stays.withdraw(c, who, s)
+            fresh = known.stays.take(np.array([k in new - old for k in zip(
+                known.stays.cell.tolist(), known.stays.start.tolist(), known.stays.end.tolist())], dtype=bool))
+            added.append(fresh)
+            self.tracker.restate(who, known, int(times[-1]), int(cells[-1]))
+        return Rows.concat(added), persons
+
+    def _apply(self, stays: Rows, corrected: np.ndarray) -> None:
+        stays = stays.take(stays.end > self.cutoff)
+        self.stays.append(stays)
+        normal = stays.take(~np.isin(stays.owner, corrected))
+        self._match_stays(normal)
+        of_cases = normal.take(np.isin(normal.owner, self._case_persons))
+        for who in np.unique(of_cases.owner).tolist():
+            mine = of_cases.take(of_cases.owner == who)
+            for slot in sorted(self._slots_of_person[who]):
+                self._add_presence(slot, self._case_presence(self._sources[slot], mine))
+        for who in corrected.tolist():
+            for slot in sorted(self._slots_of_person.get(who, ())):
+                self._rebuild(slot)
+        for who in corrected.tolist():
+            self._rematch(who)
+
+    # -- sources --------------------------------------------------------------
+
+    def set_source(self, source: Source) -> None:
+        """Add or replace a source (same ref) and find its co-presence, backward."""
+        slot = self._slot_of.get(source.ref)
+        if slot is None:
+            slot = len(self._slot_person)
+            self._slot_of[source.ref] = slot
+            self._slot_person = np.append(self._slot_person, source.person)
+        else:
+            old = self._sources[slot]
+            if (old.person, old.start, old.end, old.level) == (source.person, source.start, source.end, source.level) and (
+                np.array_equal(old.cells, source.cells) if old.cells is not None else source.cells is None
+            ):
+                return
+            self._unlink(slot)
+            self._slot_person[slot] = source.person
+        self._sources[slot] = source
+        if source.person >= 0:
+            self._slots_of_person.setdefault(source.person, set()).add(slot)
+            self._case_persons = np.array(sorted(self._slots_of_person), dtype=np.int64)
+            self.tracker.reserve(source.person + 1)
+        self._rebuild(slot)
+
+    def remove_source(self, ref: str) -> None:
+        """Withdraw a source: every tally it caused is reported gone."""
+        slot = self._slot_of.get(ref)
+        if slot is None:
+            return
+        source = self._sources[slot]
+        for who in self._tallies.get(slot, {}):
+            self._changed[(source.ref, who)] = source
+        self._unlink(slot)
+        self._tallies.pop(slot, None)
+        self.presence.withdraw_owner(slot)
+        del self._sources[slot]
+        del self._slot_of[ref]
+
+    def _unlink(self, slot: int) -> None:
+        who = int(self._slot_person[slot])
+        if who >= 0:
+            self._slots_of_person[who].discard(slot)
+            if not self._slots_of_person[who]:
+                del self._slots_of_person[who]
+            self._case_persons = np.array(sorted(self._slots_of_person), dtype=np.int64)
+        self._slot_person[slot] = -1
+
+    def _forget(self, slot: int) -> None:
+        self._unlink(slot)
+        self._tallies.pop(slot, None)
+        self.presence.withdraw_owner(slot)
+        ref = self._sources[slot].ref
+        self._changed = {key: src for key, src in self._changed.items() if key[0] != ref}
+        del self._slot_of[ref]
+
+    def _case_presence(self, source: Source, stays: Rows) -> Rows:
+        start = np.maximum(stays.start, source.start)
+        end = np.minimum(stays.end, source.end)
+        inside = end > start
+        cell, start, end = stays.cell[inside], start[inside], end[inside]
+        if self.include_neighbours:
+            which, cell = discs(cell)
+            start, end = start[which], end[which]
+        return Rows(cell, np.full(len(cell), self._slot_of[source.ref], dtype=np.int64), start, end)
+
+    def _rebuild(self, slot: int) -> None:
+        source = self._sources[slot]
+        for who in self._tallies.pop(slot, {}):
+            self._changed[(source.ref, who)] = source
+        self.presence.withdraw_owner(slot)
+        if source.person >= 0:
+            presence = self._case_presence(source, self.stays.rows_of(np.array([source.person])))
+        else:
+            cells = source.cells if source.cells is not None else np.empty(0, dtype=np.int64)
+            presence = Rows(
+                cells,
+                np.full(len(cells), slot, dtype=np.int64),
+                np.full(len(cells), source.start, dtype=np.int64),
+                np.full(len(cells), source.end, dtype=np.int64),
+            )
+        self._add_presence(slot, presence)
+
+    def _rematch(self, who: int) -> None:
+        for slot, tallies in self._tallies.items():
+            if tallies.pop(who, None) is not None:
+                self._changed[(self._sources[slot].ref, who)] = self._sources[slot]
+        self._match_stays(self.stays.rows_of(np.array([who])))
+
+    # -- matching -------------------------------------------------------------
+
+    def _match_stays(self, stays: Rows) -> None:
+        """Forward: new stays against the presence already known."""
+        if len(stays) == 0 or len(self.presence) == 0:
+            return
+        query, presence = self.presence.lookup(stays.cell)
+        contact = stays.owner[query]
+        stay_start = stays.start[query]
+        start = np.maximum(stay_start, presence.start)
+        end = np.minimum(stays.end[query], presence.end)
+        real = (end > start) & (contact != self._slot_person[presence.owner])
+        self._record(presence.owner[real], contact[real], start[real], end[real])
+
+    def _add_presence(self, slot: int, presence: Rows) -> None:
+        """Backward: new presence of a source against the stays already known."""
+        if len(presence) == 0:
+            return
+        self.presence.append(presence)
+        query, stays = self.stays.lookup(presence.cell)
+        start = np.maximum(stays.start, presence.start[query])
+        end = np.minimum(stays.end, presence.end[query])
+        real = (end > start) & (stays.owner != self._slot_person[slot])
+        self._record(np.full(int(real.sum()), slot), stays.owner[real], start[real], end[real])
+
+    def _record(self, slot: np.ndarray, contact: np.ndarray, start: np.ndarray, end: np.ndarray) -> None:
+        for s in np.unique(slot).tolist():
+            mine = slot == s
+            source = self._sources[s]
+            which, day, seconds = split_by_day(start[mine], end[mine], source.start)
+            who = contact[mine][which]
+            order = np.lexsort((day, who))
+            who, day, seconds = who[order], day[order], seconds[order]
+            first_of_group = np.ones(len(who), dtype=bool)
+            first_of_group[1:] = (who[1:] != who[:-1]) | (day[1:] != day[:-1])
+            heads = np.flatnonzero(first_of_group)
+            totals = np.add.reduceat(seconds, heads)
+            piece_start = start[mine][which][order]
+            piece_end = end[mine][which][order]
+            firsts = np.minimum.reduceat(piece_start, heads)
+            lasts = np.maximum.reduceat(piece_end, heads)
+            tallies = self._tallies.setdefault(s, {})
+            for person, d, total, first, last in zip(
+                who[heads].tolist(), day[heads].tolist(), totals.tolist(), firsts.tolist(), lasts.tolist()
+            ):
+                tally = tallies.get(person)
+                if tally is None:
+                    tally = tallies[person] = Tally()
+                tally.seconds += total
+                tally.by_day[d] = tally.by_day.get(d, 0) + total
+                tally.first = min(tally.first, first)
+                tally.last = max(tally.last, last)
+                self._changed[(source.ref, person)] = source
+
+    def drain(self) -> list[Change]:
+        """The pairs changed since the last drain, with their tallies now."""
+        changes = []
+        for (ref, who), source in self._changed.items():
+            slot = self._slot_of.get(ref)
+            if slot is None:
+                changes.append(Change(source, who, None))
+            else:
+                changes.append(Change(self._sources[slot], who, self._tallies.get(slot, {}).get(who)))
+        self._changed = {}
+        return changes
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by stays and presence rows."""
+        return self.stays.nbytes + self.presence.nbytes
+
+    def sources(self) -> int:
+        """How many sources (cases, designation periods) are held."""
+        return len(self._sources)

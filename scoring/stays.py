@@ -1,0 +1,140 @@
+"""From pings to stays: how long a person was in a cell.
+
+A person stays in the cell of a ping from that ping until their next ping, but at
+most `max_gap_s`, so sparse pings do not invent long stays. The stay of a person's
+last ping is not known until their next ping arrives or the watermark passes the
+cap; until then it is *open* and counts for nothing. Stays are therefore a pure
+function of (the person's pings, the watermark), whatever order the pings came in:
+`stays_from_pings` is that function, and `StayTracker` computes it incrementally,
+with a vectorised path for pings that arrive in order (nearly all of them).
+
+At one instant a person is in one place: pings are keyed by (person, ts), so a
+redelivered ping changes nothing, and of two different pings with the same ts the
+one in the greater cell is kept (an arbitrary but order-independent choice).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from scoring.celltable import Rows
+
+NEVER = np.iinfo(np.int64).min
+
+
+@dataclass(frozen=True, slots=True)
+class PersonStays:
+    """The stays of one person, and their open last ping (if not yet closed)."""
+
+    stays: Rows
+    open_ts: int
+    open_cell: int
+
+
+def dedupe_pings(person: np.ndarray, ts: np.ndarray, cell: np.ndarray) -> np.ndarray:
+    """Indexes of pings sorted by (person, ts), one per (person, ts): the greatest cell."""
+    order = np.lexsort((cell, ts, person))
+    p, t = person[order], ts[order]
+    last_of_instant = np.ones(len(order), dtype=bool)
+    last_of_instant[:-1] = (p[1:] != p[:-1]) | (t[1:] != t[:-1])
+    return order[last_of_instant]
+
+
+def stays_from_pings(person: int, ts: np.ndarray, cell: np.ndarray, max_gap_s: int, watermark: int) -> PersonStays:
+    """The stays of one person's pings (sorted by ts, one per ts) as of `watermark`."""
+    if len(ts) == 0:
+        return PersonStays(Rows.empty(), NEVER, 0)
+    ends = np.minimum(ts + max_gap_s, np.append(ts[1:], np.iinfo(np.int64).max))
+    last_closed = ts[-1] + max_gap_s <= watermark
+    keep = len(ts) if last_closed else len(ts) - 1
+    stays = Rows(cell[:keep], np.full(keep, person, dtype=np.int64), ts[:keep], ends[:keep])
+    if last_closed:
+        return PersonStays(stays, NEVER, 0)
+    return PersonStays(stays, int(ts[-1]), int(cell[-1]))
+
+
+class StayTracker:
+    """Per person: the last ping, and whether its stay is still open.
+
+    This is the person-keyed half of presence detection: it turns pings into
+    closed stays, which the cell-keyed half (`CellTable`) stores and matches.
+    """
+
+    def __init__(self, max_gap_s: int) -> None:
+        if max_gap_s <= 0:
+            raise ValueError("max_gap_s must be positive")
+        self.max_gap_s = max_gap_s
+        self.watermark = NEVER
+        self.last_ts = np.full(0, NEVER, dtype=np.int64)
+        self.last_cell = np.zeros(0, dtype=np.int64)
+        self.open = np.zeros(0, dtype=bool)
+
+    def reserve(self, persons: int) -> None:
+        """Make room for person numbers below `persons`."""
+        have = len(self.last_ts)
+        if persons <= have:
+            return
+        size = max(persons, 2 * have, 1024)
+        self.last_ts = np.concatenate([self.last_ts, np.full(size - have, NEVER, dtype=np.int64)])
+        self.last_cell = np.concatenate([self.last_cell, np.zeros(size - have, dtype=np.int64)])
+        self.open = np.concatenate([self.open, np.zeros(size - have, dtype=bool)])
+
+    def in_order(self, person: np.ndarray, ts: np.ndarray, cell: np.ndarray) -> np.ndarray:
+        """Which pings (sorted by person, ts, one per instant) can take the fast path.
+
+        A person's pings are all in order if they come after the person's last ping,
+        and do not cut short a stay already closed at its cap.
+        """
+        first = np.ones(len(person), dtype=bool)
+        first[1:] = person[1:] != person[:-1]
+        last = self.last_ts[person[first]]
+        fine = (ts[first] > last) & (
+            self.open[person[first]] | (last == NEVER) | (ts[first] >= last + self.max_gap_s)
+        )
+        return np.repeat(fine, np.diff(np.append(np.flatnonzero(first), len(person))))
+
+    def advance(self, person: np.ndarray, ts: np.ndarray, cell: np.ndarray) -> Rows:
+        """Apply in-order pings (sorted by person, ts); the stays they close."""
+        if len(person) == 0:
+            return Rows.empty()
+        first = np.ones(len(person), dtype=bool)
+        first[1:] = person[1:] != person[:-1]
+        prev_ts = np.where(first, self.last_ts[person], np.roll(ts, 1))
+        prev_cell = np.where(first, self.last_cell[person], np.roll(cell, 1))
+        closes = np.where(first, self.open[person], True)
+        stays = Rows(
+            prev_cell[closes],
+            person[closes],
+            prev_ts[closes],
+            np.minimum(ts[closes], prev_ts[closes] + self.max_gap_s),
+        )
+        final = np.append(first[1:], True)
+        touched = person[final]
+        self.last_ts[touched] = ts[final]
+        self.last_cell[touched] = cell[final]
+        self.open[touched] = True
+        return Rows.concat([stays, self._close(touched)])
+
+    def close_capped(self, watermark: int) -> Rows:
+        """Move the watermark; the open stays whose cap it passed, now closed."""
+        self.watermark = max(self.watermark, watermark)
+        return self._close(np.flatnonzero(self.open))
+
+    def _close(self, persons: np.ndarray) -> Rows:
+        persons = persons[self.open[persons]]
+        capped = persons[self.last_ts[persons] + self.max_gap_s <= self.watermark]
+        self.open[capped] = False
+        start = self.last_ts[capped]
+        return Rows(self.last_cell[capped].copy(), capped.astype(np.int64), start.copy(), start + self.max_gap_s)
+
+    def pending(self, person: int) -> tuple[int, int] | None:
+        """The open last ping of a person, (ts, cell), if any."""
+        return (int(self.last_ts[person]), int(self.last_cell[person])) if self.open[person] else None
+
+    def restate(self, person: int, known: PersonStays, last_ts: int, last_cell: int) -> None:
+        """Record a person's state after their stays were recomputed (the slow path)."""
+        self.last_ts[person] = last_ts
+        self.last_cell[person] = last_cell
+        self.open[person] = known.open_ts != NEVER
