@@ -260,7 +260,7 @@ class RuleSetError(ValueError):
         self.problems = problems
 
 
-def _format_loc(loc: tuple[Any, ...]) -> str:
+def format_location(loc: tuple[Any, ...]) -> str:
     text = ""
     for part in loc:
         if isinstance(part, int):
@@ -303,7 +303,7 @@ class RuleSet:
             model = RuleSetModel.model_validate(document)
         except ValidationError as error:
             problems = [
-                Problem(file=source_name, path=_format_loc(item["loc"]), message=item["msg"])
+                Problem(file=source_name, path=format_location(item["loc"]), message=item["msg"])
                 for item in error.errors(include_url=False)
             ]
             raise RuleSetError(problems) from None
