@@ -132,6 +132,13 @@ class Minutes(_Model):
         return f"more than {self.more_than:g} min" if self.more_than is not None else "any time"
 
 
+def _spacing_words(seconds: int) -> str:
+    # Test spacing reads naturally in hours ("24h"), long spans in days.
+    if seconds % 3600 == 0 and seconds < 3 * 86400:
+        return f"{seconds // 3600}h"
+    return format_duration(seconds)
+
+
 class NegativeTests(_Model):
     """`count` negative results of `tests`, sampled at least `apart` from one another."""
 
@@ -142,8 +149,10 @@ class NegativeTests(_Model):
     def describe(self) -> str:
         """The condition in words."""
         kinds = " or ".join(t.upper() if t == "pcr" else t for t in self.tests)
-        noun = "test" if self.count == 1 else "tests"
-        spacing = f" at least {format_duration(self.apart)} apart" if self.apart and self.count > 1 else ""
+        if self.count == 1:
+            return f"a negative {kinds} test"
+        noun = "tests"
+        spacing = f" at least {_spacing_words(self.apart)} apart" if self.apart and self.count > 1 else ""
         return f"{self.count} negative {kinds} {noun}{spacing}"
 
 
@@ -155,15 +164,15 @@ class Clearance(_Model):
     recovery: bool = False
 
     def describe(self, anchor: str) -> str:
-        """The alternative in words; `anchor` names the clock start (e.g. `the sample`)."""
+        """The alternative in words, to follow "clears", e.g. `7d after the last contact`."""
         parts = []
         if self.after is not None:
             parts.append(f"{format_duration(self.after)} after {anchor}")
         if self.negative_tests is not None:
-            parts.append(f"{self.negative_tests.describe()} taken after {anchor}")
+            parts.append(f"with {self.negative_tests.describe()} taken after {anchor}")
         if self.recovery:
-            parts.append("a recovery visit")
-        return " and ".join(parts)
+            parts.append("on a recovery visit")
+        return ", ".join(parts)
 
 
 class Rule(_Model):
@@ -275,6 +284,8 @@ def _anchor_words(signal: str) -> str:
         return "the positive sample (or diagnosis)"
     if signal == FEVER_CLINIC:
         return "the visit"
+    if signal == AREA:
+        return "leaving the area"
     return "the last contact"
 
 

@@ -1,0 +1,266 @@
+"""`healthcode rules ...`: the epidemiologist's tools for rule sets.
+
+`rules_app` is the group; other CLI modules add their own commands to it
+(`rules_app.command("publish")(fn)` in their `register`), and `load_rules` is the one
+way to read a rule set file with user-facing errors.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.markup import escape
+from rich.progress import BarColumn, Progress, TextColumn, TransferSpeedColumn
+from rich.table import Table
+
+from healthcode.cli.common import err, out
+from healthcode.errors import CheckFailed, EnvironmentProblem
+from scoring.assess import assess
+from scoring.events import EventError, decode_event, event_key
+from scoring.rules import LEVELS, RuleSet, RuleSetError, load_rule_set
+from scoring.ruletest import CheckResult, run_rule_tests
+from scoring.rulewords import (
+    case_words,
+    clearance_words,
+    contact_words,
+    diff_rule_sets,
+    lapse_words,
+    points_words,
+    signal_words,
+)
+from scoring.state import apply, new_state
+from scoring.timeutil import format_rfc3339, parse_rfc3339
+
+DEFAULT_RULES_DIR = Path("rules")
+LEVEL_STYLE = {"green": "bold green", "yellow": "bold yellow", "red": "bold red"}
+
+rules_app = typer.Typer(
+    help=(
+        "Validate, read, compare and test rule sets (versioned YAML in rules/).\n\n"
+        "Example: `healthcode rules show rules/default.yaml`, then `healthcode rules test`."
+    ),
+    no_args_is_help=True,
+)
+
+
+def load_rules(path: Path) -> RuleSet:
+    """A validated rule set, or a user-facing error (exit 1 invalid, exit 2 unreadable)."""
+    try:
+        return load_rule_set(path)
+    except RuleSetError as error:
+        raise CheckFailed(f"invalid rule set\n{error}") from None
+    except OSError as error:
+        raise EnvironmentProblem(f"cannot read {path}: {error.strerror or error}") from None
+
+
+def _level(level: str) -> str:
+    return f"[{LEVEL_STYLE[level]}]{level}[/]"
+
+
+def _shipped() -> list[Path]:
+    found = sorted(DEFAULT_RULES_DIR.glob("*.yaml"))
+    if not found:
+        raise EnvironmentProblem(f"no rule sets found in {DEFAULT_RULES_DIR}/ (run from the project root or name files)")
+    return found
+
+
+def _result_row(table: Table, ruleset: str, result: CheckResult) -> None:
+    status = "[green]passed[/]" if result.passed else "[red]FAILED[/]"
+    table.add_row(
+        ruleset,
+        escape(Path(result.file).name),
+        escape(result.case),
+        format_rfc3339(result.at),
+        status,
+        escape("\n".join(result.differences())),
+    )
+
+
+@rules_app.command("test")
+def test_command(
+    rulesets: Optional[list[Path]] = typer.Argument(None, help="rule set files (default: every rules/*.yaml)"),
+    failures_only: bool = typer.Option(False, "--failures-only", help="list failed checks only"),
+) -> None:
+    """Run the test cases each rule set ships in rules/tests/<id>/*.yaml; exit 1 on any failure.
+
+    Example: `healthcode rules test rules/default.yaml rules/points.yaml`
+    """
+    paths = rulesets or _shipped()
+    table = Table(title="rule tests", show_lines=False)
+    for column in ("rule set", "file", "case", "at", "result", "difference"):
+        table.add_column(column, overflow="fold")
+    passed = failed = 0
+    untested = []
+    for path in paths:
+        rules = load_rules(path)
+        try:
+            results = run_rule_tests(rules, path)
+        except RuleSetError as error:
+            raise CheckFailed(f"invalid rule test file\n{error}") from None
+        if not results:
+            untested.append(rules.ref)
+        for result in results:
+            passed += result.passed
+            failed += not result.passed
+            if not (failures_only and result.passed):
+                _result_row(table, rules.ref, result)
+    if table.row_count:
+        out.print(table)
+    out.print(f"{passed} passed, {failed} failed, {len(paths)} rule set(s)")
+    if untested:
+        raise CheckFailed(f"no test cases for {', '.join(untested)} (add rules/tests/<id>/*.yaml)")
+    if failed:
+        raise CheckFailed(f"{failed} rule test check(s) failed")
+
+
+@rules_app.command("validate")
+def validate_command(files: list[Path] = typer.Argument(..., help="rule set files")) -> None:
+    """Check rule set files; print each problem with file, path and what is wrong; exit 1 if any.
+
+    Example: `healthcode rules validate rules/default.yaml`
+    """
+    bad = []
+    for path in files:
+        try:
+            rules = load_rules(path)
+        except CheckFailed as error:
+            err.print(escape(str(error).removeprefix("invalid rule set\n")))
+            bad.append(str(path))
+            continue
+        out.print(f"[green]ok[/] {escape(str(path))}: {rules.ref} (sha256 {rules.content_hash[:16]})")
+    if bad:
+        raise CheckFailed(f"invalid rule set(s): {', '.join(bad)}")
+
+
+@rules_app.command("show")
+def show_command(file: Path = typer.Argument(..., help="rule set file")) -> None:
+    """Summarise a rule set: what each level means, what triggers it and how it clears.
+
+    Example: `healthcode rules show rules/default.yaml`
+    """
+    rules = load_rules(file)
+    model = rules.model
+    out.print(f"[bold]{rules.ref}[/]  valid from {format_rfc3339(rules.valid_from)}  sha256 {rules.content_hash[:16]}")
+    out.print(escape(model.description.strip()))
+    for level in reversed(LEVELS):
+        out.print()
+        meaning = model.levels.get(level, "")
+        out.print(f"{_level(level)}  {escape(meaning)}")
+        if level == "green":
+            out.print("  when no rule below applies")
+        for rule in rules.rules:
+            if rule.level == level:
+                out.print(f"  [bold]{rule.id}[/]: on {escape(signal_words(rule, rules))}")
+                for way in clearance_words(rule):
+                    out.print(f"    clears {escape(way)}")
+                out.print(f"    lasts at most {escape(lapse_words(rule))}")
+        for points in rules.points_rules:
+            threshold = getattr(points.thresholds, level, None) if level != "green" else None
+            if threshold is not None:
+                out.print(f"  [bold]{points.id}[/]: {threshold:g} or more weighted minutes")
+    if rules.points_rules:
+        out.print()
+        out.print("[bold]scores[/]")
+        for points in rules.points_rules:
+            out.print(f"  {points.id}: {escape(points_words(points))}")
+    out.print()
+    out.print("[bold]cases[/]")
+    out.print(f"  {escape(case_words(rules.case))}")
+    if model.contacts:
+        out.print("[bold]contacts[/]")
+        for kind, contact in model.contacts.items():
+            out.print(f"  {escape(contact_words(kind, contact))}")
+    out.print(f"[bold]retention[/]  facts and presence are kept for {rules.retention_s // 86400} days")
+    if model.sources:
+        out.print("[bold]sources[/]")
+        for source in model.sources:
+            link = f" <{source.url}>" if source.url else ""
+            out.print(f"  - {escape(' '.join(source.title.split()))}{escape(link)}")
+
+
+@rules_app.command("diff")
+def diff_command(
+    old: Path = typer.Argument(..., help="the rule set before"),
+    new: Path = typer.Argument(..., help="the rule set after"),
+    exit_code: bool = typer.Option(False, "--exit-code", help="exit 1 when the rule sets differ"),
+) -> None:
+    """What changed between two rule sets, in the domain's words.
+
+    Example: `healthcode rules diff rules/default.yaml rules/points.yaml`
+    """
+    before, after = load_rules(old), load_rules(new)
+    changes = diff_rule_sets(before, after)
+    out.print(f"[bold]{before.ref}[/] -> [bold]{after.ref}[/]")
+    if not changes:
+        out.print("no change in meaning")
+        return
+    for change in changes:
+        out.print(f"  - {escape(change)}")
+    if exit_code:
+        raise typer.Exit(1)
+
+
+@rules_app.command("explain")
+def explain_command(
+    events: Path = typer.Option(..., "--events", help="JSONL file of contract-v1 events"),
+    person: str = typer.Option(..., "--person", help="the person's pseudonym"),
+    at: str = typer.Option(..., "--at", help="event time, RFC 3339 (e.g. 2022-04-05T12:00:00Z)"),
+    rules_file: Path = typer.Option(Path("rules/default.yaml"), "--rules", help="rule set file"),
+) -> None:
+    """The person's level and every reason for it at event time AT, from their own events.
+
+    Exposures need the presence index (`healthcode replay`), so contacts and area
+    designations are not explained here: only the person's tests and visits.
+
+    Example: `healthcode rules explain --events city.jsonl --person p0042 --at 2022-04-05T12:00:00Z`
+    """
+    rules = load_rules(rules_file)
+    try:
+        moment = parse_rfc3339(at)
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="--at") from None
+    state, bad_lines = new_state(person), []
+    try:
+        size = events.stat().st_size
+        with events.open("rb") as handle, _progress() as progress:
+            task = progress.add_task("reading events", total=size)
+            for number, line in enumerate(handle, start=1):
+                progress.advance(task, len(line))
+                if not line.strip():
+                    continue
+                try:
+                    event = decode_event(line)
+                except EventError as error:
+                    bad_lines.append((number, error.reason))
+                    continue
+                if event.type != "area_risk" and event_key(event) == person:
+                    state = apply(state, event, rules)
+    except OSError as error:
+        raise EnvironmentProblem(f"cannot read {events}: {error.strerror or error}") from None
+    for number, reason in bad_lines[:10]:
+        err.print(f"{escape(str(events))}:{number}: skipped: {escape(reason)}")
+    if len(bad_lines) > 10:
+        err.print(f"... and {len(bad_lines) - 10} more malformed lines")
+    result = assess(state, rules, moment)
+    out.print(f"{escape(person)} at {format_rfc3339(moment)} under {rules.ref}: {_level(result.level)}")
+    for reason in result.reasons:
+        until = format_rfc3339(reason.until) if reason.until is not None else "open"
+        out.print(f"  {_level(reason.level)} [bold]{reason.rule}[/] since {format_rfc3339(reason.since)} until {until}")
+        for item in reason.to_dict()["evidence"]:
+            out.print("    " + escape(", ".join(f"{key}={value}" for key, value in item.items())))
+    if result.next_review_at is not None:
+        out.print(f"  next change (if nothing new arrives): {format_rfc3339(result.next_review_at)}")
+    out.print("[dim]exposures (contacts, areas) are not included: they come from the presence index[/]")
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"), BarColumn(), TransferSpeedColumn(), console=err, transient=True
+    )
+
+
+def register(app: typer.Typer) -> None:
+    """Add the `rules` group."""
+    app.add_typer(rules_app, name="rules")
