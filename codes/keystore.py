@@ -1,0 +1,111 @@
+"""Signing keys on disk: KEYDIR/<kid>.key (private, PKCS#8 PEM, mode 0600) beside
+KEYDIR/<kid>.json (its public record: alg, public key, validity, status).
+
+This module and the CLI are the only places that touch key files; the private file is
+only ever read to sign, and listing or exporting a trust list reads the JSON alone.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
+from pydantic import ValidationError
+
+from codes.keys import KeyInfo, KeyStatus, SigningKey
+from codes.trust import PublicKeyRecord, TrustListError, key_info_of, record_of
+
+_PRIVATE_MODE = 0o600
+_DIRECTORY_MODE = 0o700
+
+
+class KeyStoreError(ValueError):
+    """A key directory or key file that cannot be used."""
+
+
+def private_path(keydir: Path, kid: bytes) -> Path:
+    """Where the private key of `kid` lives."""
+    return keydir / f"{kid.hex()}.key"
+
+
+def record_path(keydir: Path, kid: bytes) -> Path:
+    """Where the public record of `kid` lives."""
+    return keydir / f"{kid.hex()}.json"
+
+
+def save_key(keydir: Path, key: SigningKey) -> None:
+    """Write a new key: the private file is created with mode 0600 (never widened, never
+    overwritten), then its public record."""
+    keydir.mkdir(mode=_DIRECTORY_MODE, parents=True, exist_ok=True)
+    pem = key.private_key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    path = private_path(keydir, key.info.kid)
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _PRIVATE_MODE)
+    except FileExistsError:
+        raise KeyStoreError(f"{path} already exists") from None
+    with os.fdopen(descriptor, "wb") as private_file:
+        private_file.write(pem)
+    _write_record(keydir, key.info)
+
+
+def _write_record(keydir: Path, info: KeyInfo) -> None:
+    path = record_path(keydir, info.kid)
+    temporary = path.with_suffix(".json.tmp")
+    temporary.write_text(record_of(info).model_dump_json(indent=2) + "\n", encoding="utf-8")
+    temporary.replace(path)
+
+
+def load_key_infos(keydir: Path) -> list[KeyInfo]:
+    """The public records of every key in `keydir`, sorted by kid."""
+    if not keydir.is_dir():
+        raise KeyStoreError(f"no key directory at {keydir}")
+    infos = []
+    for path in sorted(keydir.glob("*.json")):
+        try:
+            record = PublicKeyRecord.model_validate_json(path.read_bytes())
+            info = key_info_of(record)
+        except (ValidationError, TrustListError) as error:
+            raise KeyStoreError(f"{path}: not a key record ({_first_line(error)})") from None
+        if path.stem != record.kid:
+            raise KeyStoreError(f"{path}: holds kid {record.kid}, not {path.stem}")
+        infos.append(info)
+    return infos
+
+
+def load_signing_keys(keydir: Path) -> list[SigningKey]:
+    """Every key in `keydir` with its private part; a private file readable by others,
+    or one that does not match its record, is refused."""
+    keys = []
+    for info in load_key_infos(keydir):
+        path = private_path(keydir, info.kid)
+        if not path.is_file():
+            raise KeyStoreError(f"{path}: missing private key for {info.kid.hex()}")
+        if stat.S_IMODE(path.stat().st_mode) & 0o077:
+            raise KeyStoreError(f"{path}: readable by group or others; run `chmod 600 {path}`")
+        try:
+            private_key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+        except (ValueError, TypeError):
+            # The loader's message could quote the file; say only that it is unusable.
+            raise KeyStoreError(f"{path}: not an unencrypted PKCS#8 private key") from None
+        if private_key.public_key() != info.public_key:
+            raise KeyStoreError(f"{path}: private key does not match {record_path(keydir, info.kid).name}")
+        keys.append(SigningKey(info, private_key))  # type: ignore[arg-type]
+    return keys
+
+
+def set_status(keydir: Path, kid: str, status: KeyStatus) -> KeyInfo:
+    """Record a new status (e.g. revoked) for the key `kid`; returns the updated record."""
+    for info in load_key_infos(keydir):
+        if info.kid.hex() == kid:
+            updated = KeyInfo(info.kid, info.alg, info.public_key, info.valid_from, info.valid_until, status)
+            _write_record(keydir, updated)
+            return updated
+    raise KeyStoreError(f"no key {kid} in {keydir}")
+
+
+def _first_line(error: Exception) -> str:
+    return str(error).splitlines()[0]

@@ -1,0 +1,243 @@
+"""`healthcode code issue|qr|verify|revoke`: signed health codes at the desk and the checkpoint."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Optional
+
+import orjson
+import typer
+from PIL import Image, UnidentifiedImageError
+
+from codes import (
+    ClaimsError,
+    IssueError,
+    KeyProblem,
+    KeyStoreError,
+    Level,
+    QrError,
+    Reason,
+    RevocationListError,
+    TrustListError,
+    Verdict,
+    dump_revocation_list,
+    issue,
+    load_signing_keys,
+    parse_revocation_list,
+    parse_trust_list,
+    read_qr,
+    render_qr,
+    revocation_id_of,
+    signing_key_at,
+    verify,
+)
+from healthcode.cli.common import err, out
+from healthcode.cli.keys import AT_HELP, moment
+from healthcode.config import get_settings
+from healthcode.errors import EnvironmentProblem
+from scoring.timeutil import format_rfc3339, parse_duration
+
+code_app = typer.Typer(
+    help=(
+        "Issue signed health codes, render them as QR images, and verify them offline the way a "
+        "checkpoint does (trust list, optional revocation list, no network).\n\n"
+        "Example: `healthcode code issue --keydir keys/ --person p-42 --level green | "
+        "healthcode code verify --stdin --trust trust.json`."
+    ),
+    no_args_is_help=True,
+)
+
+_LEVEL_STYLE = {Level.GREEN: "bold green", Level.YELLOW: "bold yellow", Level.RED: "bold red"}
+
+
+def _read_text(code: Optional[str], stdin: bool) -> str:
+    if stdin == (code is not None):
+        raise typer.BadParameter("give the code text as an argument or --stdin, not both", param_hint="CODE")
+    return sys.stdin.read().strip() if stdin else str(code)
+
+
+@code_app.command("issue")
+def issue_code(
+    person: str = typer.Option(..., "--person", help="pseudonym, 1-64 of [A-Za-z0-9_-]; never a name"),
+    level: Level = typer.Option(..., "--level", help="green, yellow or red"),
+    keydir: Optional[Path] = typer.Option(None, "--keydir", help="key directory (default HEALTHCODE_KEY_DIR)"),
+    valid: Optional[str] = typer.Option(None, "--valid", help="how long it holds, e.g. 12h (default HEALTHCODE_CODE_VALIDITY)"),
+    at: Optional[str] = typer.Option(None, "--at", help="issued-at time, RFC 3339; default now"),
+    rule_set: str = typer.Option("manual@1", "--rule-set", help="id@version of the assessing rule set"),
+) -> None:
+    """Sign a code with the newest valid key in KEYDIR and print its text (HCQ1:...).
+
+    Example: `healthcode code issue --keydir keys/ --person p-42 --level yellow --valid 6h`
+    """
+    settings = get_settings()
+    directory = keydir or settings.key_dir
+    if directory is None:
+        raise typer.BadParameter("no key directory: pass --keydir or set HEALTHCODE_KEY_DIR", param_hint="--keydir")
+    try:
+        validity = parse_duration(valid or settings.code_validity)
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="--valid") from None
+    issued_at = moment(at)
+    try:
+        key = signing_key_at(load_signing_keys(directory), issued_at)
+        text = issue(
+            key,
+            person=person,
+            level=level,
+            rule_set=rule_set,
+            issued_at=issued_at,
+            expires_at=issued_at + validity,
+            issuer=settings.issuer,
+        )
+    except (KeyStoreError, KeyProblem, IssueError, ClaimsError) as error:
+        raise EnvironmentProblem(str(error)) from None
+    out.print(text, soft_wrap=True)
+
+
+@code_app.command()
+def qr(
+    code: Optional[str] = typer.Argument(None, help="the code text (HCQ1:...)"),
+    out_file: Path = typer.Option(..., "--out", help="image to write: .png or .svg"),
+    stdin: bool = typer.Option(False, "--stdin", help="read the code text from stdin"),
+    scale: int = typer.Option(4, "--scale", min=1, max=64, help="pixels per QR module"),
+) -> None:
+    """Render a code as a QR image (alphanumeric mode, error correction Q).
+
+    Example: `healthcode code qr "$CODE" --out code.png`
+    """
+    fmt = out_file.suffix.lower().lstrip(".")
+    if fmt not in ("png", "svg"):
+        raise typer.BadParameter("the file must end in .png or .svg", param_hint="--out")
+    try:
+        image = render_qr(_read_text(code, stdin), fmt, scale=scale)  # type: ignore[arg-type]
+    except QrError as error:
+        raise EnvironmentProblem(str(error)) from None
+    try:
+        out_file.write_bytes(image)
+    except OSError as error:
+        raise EnvironmentProblem(f"cannot write {out_file}: {error.strerror}") from None
+    err.print(f"wrote {out_file}")
+
+
+def _code_from_image(path: Path) -> str:
+    try:
+        with Image.open(path) as image:
+            texts = read_qr(image)
+    except (OSError, UnidentifiedImageError) as error:
+        raise EnvironmentProblem(f"cannot read image {path}: {error}") from None
+    if not texts:
+        raise EnvironmentProblem(f"no QR code found in {path}")
+    if len(texts) > 1:
+        raise EnvironmentProblem(f"{len(texts)} QR codes in {path}: show one at a time")
+    return texts[0]
+
+
+def _revoked_ids(path: Optional[Path]) -> frozenset[str]:
+    """The revocation list when it can be had; a checkpoint goes on without it."""
+    if path is None:
+        return frozenset()
+    try:
+        return parse_revocation_list(path.read_bytes())
+    except (OSError, RevocationListError) as error:
+        err.print(f"[yellow]warning:[/] revocation list {path} not used ({error}); verifying without it")
+        return frozenset()
+
+
+def _admitted(admit: str) -> frozenset[Level]:
+    try:
+        return frozenset(Level(name.strip()) for name in admit.split(",") if name.strip())
+    except ValueError:
+        raise typer.BadParameter("levels are green, yellow, red, separated by commas", param_hint="--admit") from None
+
+
+def _verdict_json(verdict: Verdict) -> dict[str, object]:
+    def when(seconds: int | None) -> str | None:
+        return None if seconds is None else format_rfc3339(seconds)
+
+    return {
+        "valid": verdict.valid,
+        "reason": verdict.reason.value,
+        "person": verdict.person,
+        "level": verdict.level.value if verdict.level else None,
+        "issued_at": when(verdict.issued_at),
+        "expires_at": when(verdict.expires_at),
+        "kid": verdict.kid,
+    }
+
+
+def _verdict_line(verdict: Verdict) -> str:
+    level = verdict.level
+    shown = f"[{_LEVEL_STYLE[level]}]{level.value.upper()}[/]" if level else "no level"
+    who = f"person {verdict.person}" if verdict.person else "unreadable code"
+    until = f", expires {format_rfc3339(verdict.expires_at)}" if verdict.expires_at is not None else ""
+    if verdict.valid:
+        return f"[bold green]VALID[/] {shown} {who}{until}"
+    return f"[bold red]REFUSED {verdict.reason.value}[/] {shown} {who}{until}"
+
+
+@code_app.command("verify")
+def verify_code(
+    code: Optional[str] = typer.Argument(None, help="the code text (HCQ1:...)"),
+    trust: Path = typer.Option(..., "--trust", help="trust list JSON from `healthcode keys trust-list`"),
+    image: Optional[Path] = typer.Option(None, "--image", help="PNG/JPEG photo or rendering of the QR code"),
+    stdin: bool = typer.Option(False, "--stdin", help="read the code text from stdin"),
+    admit: str = typer.Option("green", "--admit", help="levels let through, e.g. green,yellow"),
+    at: Optional[str] = typer.Option(None, "--at", help=AT_HELP),
+    revoked: Optional[Path] = typer.Option(None, "--revoked", help="revocation list JSON; skipped with a warning if unreadable"),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON object instead of a line"),
+) -> None:
+    """Verify a code offline: exit 0 if valid and its level admitted, 1 if refused, 2 on usage errors.
+
+    The reason is the first failed check of: MALFORMED_PREFIX, BASE45_INVALID,
+    DECOMPRESS_FAILED, COSE_INVALID, CLAIMS_INVALID, UNSUPPORTED_ALGORITHM, UNKNOWN_KEY,
+    SIGNATURE_INVALID, KEY_NOT_VALID, NOT_YET_VALID, EXPIRED, REVOKED, LEVEL_NOT_ADMITTED.
+
+    Example: `healthcode code verify --image photo.jpg --trust trust.json --admit green,yellow --json`
+    """
+    if image is not None:
+        if code is not None or stdin:
+            raise typer.BadParameter("give one of CODE, --image or --stdin", param_hint="--image")
+        text = _code_from_image(image)
+    else:
+        text = _read_text(code, stdin)
+    try:
+        trusted = parse_trust_list(trust.read_bytes())
+    except OSError as error:
+        raise EnvironmentProblem(f"cannot read trust list {trust}: {error.strerror}") from None
+    except TrustListError as error:
+        raise EnvironmentProblem(f"trust list {trust}: {error}") from None
+    verdict = verify(text, trusted, at=moment(at), admit=_admitted(admit), revoked=_revoked_ids(revoked))
+    if as_json:
+        out.print(orjson.dumps(_verdict_json(verdict)).decode(), soft_wrap=True)
+    else:
+        out.print(_verdict_line(verdict))
+    if not verdict.valid:
+        raise typer.Exit(1)
+
+
+@code_app.command()
+def revoke(
+    code: Optional[str] = typer.Argument(None, help="the code text (HCQ1:...)"),
+    revocation_list: Path = typer.Option(..., "--list", help="revocation list JSON to add to (created if missing)"),
+    stdin: bool = typer.Option(False, "--stdin", help="read the code text from stdin"),
+) -> None:
+    """Add a code's revocation id to a revocation list, e.g. when its level changed before expiry.
+
+    Example: `healthcode code revoke "$CODE" --list revoked.json`
+    """
+    try:
+        code_id = revocation_id_of(_read_text(code, stdin))
+    except ValueError as error:
+        raise EnvironmentProblem(f"not a health code: {error}") from None
+    try:
+        existing = parse_revocation_list(revocation_list.read_bytes()) if revocation_list.exists() else frozenset()
+        revocation_list.write_bytes(dump_revocation_list(existing | {code_id}))
+    except (OSError, RevocationListError) as error:
+        raise EnvironmentProblem(f"revocation list {revocation_list}: {error}") from None
+    out.print(code_id)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the `code` group."""
+    app.add_typer(code_app, name="code")
