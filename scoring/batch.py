@@ -1,0 +1,335 @@
+"""Vectorised rescoring: many persons' levels at once, equal to `scoring.assess.assess` person by person.
+
+When a new rule set is published every person is rescored. `pack_states` turns the
+states into flat column arrays once (a person index per fact, rule-set independent);
+`rescore_packed` evaluates any rule set over them with numpy, following exactly the
+semantics documented in `scoring.assess`: the same triggers, clock starts, windows,
+clearance alternatives and integer points arithmetic. Only levels come out; the few
+persons whose level changed get their reasons from `assess` (`changed_assessments`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from scoring.assess import MILLI, Assessment, assess
+from scoring.exposure import AREA
+from scoring.rules import CASE, FEVER_CLINIC, LEVEL_CODE, Clearance, PointsRule, Rule, RuleSet
+from scoring.state import PersonState
+
+NEVER = np.iinfo(np.int64).max
+TEST_CODE = {"pcr": 0, "antigen": 1}
+VISIT_CODE = {"fever_clinic": 0, "diagnosis": 1, "recovery": 2}
+AREA_LEVEL_CODE = {None: -1, "medium": 0, "high": 1}
+_KEY_SPAN = 2**32
+
+
+@dataclass(frozen=True)
+class PackedStates:
+    """Facts of many persons as columns; `*_person` is the index of the person in the batch."""
+
+    size: int
+    test_person: np.ndarray
+    test_sampled: np.ndarray
+    test_known: np.ndarray
+    test_kind: np.ndarray
+    test_positive: np.ndarray
+    visit_person: np.ndarray
+    visit_at: np.ndarray
+    visit_kind: np.ndarray
+    exposure_person: np.ndarray
+    exposure_kind: np.ndarray
+    exposure_first: np.ndarray
+    exposure_last: np.ndarray
+    exposure_minutes: np.ndarray
+    exposure_area_level: np.ndarray
+    exposure_retracted: np.ndarray
+    exposure_has_days: np.ndarray
+    day_exposure: np.ndarray
+    day_offset: np.ndarray
+    day_minutes: np.ndarray
+    kind_names: tuple[str, ...]
+    base: int
+    """All times are stored minus `base`, so (person, time) pairs pack into one int64 key."""
+
+
+def _column(values: Sequence, dtype: type) -> np.ndarray:
+    return np.array(values, dtype=dtype) if values else np.zeros(0, dtype=dtype)
+
+
+def pack_states(states: Sequence[PersonState]) -> PackedStates:
+    """Column arrays of every fact of `states` (persons with no facts cost one check each)."""
+    tests: list = []
+    test_owner: list[int] = []
+    visits: list = []
+    visit_owner: list[int] = []
+    exposures: list = []
+    exposure_owner: list[int] = []
+    days: list[tuple[int, int, float]] = []
+    kinds: dict[str, int] = {}
+    for index, state in enumerate(states):
+        if state.tests:
+            tests.extend(state.tests.values())
+            test_owner.extend([index] * len(state.tests))
+        if state.visits:
+            visits.extend(state.visits.values())
+            visit_owner.extend([index] * len(state.visits))
+        if state.exposures:
+            for exposure in state.exposures.values():
+                kinds.setdefault(exposure.kind, len(kinds))
+                days.extend((len(exposures), day, minutes) for day, minutes in exposure.minutes_by_day)
+                exposures.append(exposure)
+                exposure_owner.append(index)
+    sampled, known, test_kind, positive = zip(*tests) if tests else ((), (), (), ())
+    visit_at, visit_kind = zip(*visits) if visits else ((), ())
+    day_exposure, day_offset, day_minutes = zip(*days) if days else ((), (), ())
+    first = _column([e.first_at for e in exposures], np.int64)
+    last = _column([e.last_at for e in exposures], np.int64)
+    columns = [_column(sampled, np.int64), _column(known, np.int64), _column(visit_at, np.int64), first, last]
+    every_time = np.concatenate(columns)
+    base = int(every_time.min()) - 1 if every_time.size else 0
+    if every_time.size and int(every_time.max()) - base >= _KEY_SPAN:
+        raise ValueError("the facts of this batch span more than 136 years: cannot pack their times")
+    return PackedStates(
+        size=len(states),
+        test_person=_column(test_owner, np.int64),
+        test_sampled=columns[0] - base,
+        test_known=columns[1] - base,
+        test_kind=_column([TEST_CODE[kind] for kind in test_kind], np.int8),
+        test_positive=_column(positive, bool),
+        visit_person=_column(visit_owner, np.int64),
+        visit_at=columns[2] - base,
+        visit_kind=_column([VISIT_CODE[kind] for kind in visit_kind], np.int8),
+        exposure_person=_column(exposure_owner, np.int64),
+        exposure_kind=_column([kinds[e.kind] for e in exposures], np.int64),
+        exposure_first=first - base,
+        exposure_last=last - base,
+        exposure_minutes=_column([e.minutes for e in exposures], np.float64),
+        exposure_area_level=_column([AREA_LEVEL_CODE[e.level] for e in exposures], np.int8),
+        exposure_retracted=_column([e.retracted for e in exposures], bool),
+        exposure_has_days=_column([bool(e.minutes_by_day) for e in exposures], bool),
+        day_exposure=_column(day_exposure, np.int64),
+        day_offset=_column(day_offset, np.int64),
+        day_minutes=_column(day_minutes, np.float64),
+        kind_names=tuple(kinds),
+        base=base,
+    )
+
+
+def _key(person: np.ndarray, time: np.ndarray) -> np.ndarray:
+    return person * _KEY_SPAN + time
+
+
+class _Evaluation:
+    """One rule set over one packed batch at one event time (times relative to `base`)."""
+
+    def __init__(self, packed: PackedStates, rules: RuleSet, at: int) -> None:
+        self.packed = packed
+        self.rules = rules
+        self.at = at - packed.base
+        self.levels = np.zeros(packed.size, dtype=np.int8)
+        visits_known = packed.visit_at <= self.at
+        recovery = visits_known & (packed.visit_kind == VISIT_CODE["recovery"])
+        order = np.argsort(_key(packed.visit_person[recovery], packed.visit_at[recovery]), kind="stable")
+        self.recovery_person = packed.visit_person[recovery][order]
+        self.recovery_at = packed.visit_at[recovery][order]
+        self.recovery_key = _key(self.recovery_person, self.recovery_at)
+        self.negative = (~packed.test_positive) & (packed.test_known <= self.at)
+
+    def raise_level(self, person: np.ndarray, code: int) -> None:
+        """Persons in `person` get at least level `code`."""
+        self.levels[person] = np.maximum(self.levels[person], code)
+
+    def first_recovery(self, person: np.ndarray, clock: np.ndarray) -> np.ndarray:
+        """Per trigger: the first known recovery visit at or after `clock`, else NEVER."""
+        found = np.full(person.size, NEVER, dtype=np.int64)
+        if self.recovery_key.size == 0:
+            return found
+        index = np.searchsorted(self.recovery_key, _key(person, clock), side="left")
+        inside = index < self.recovery_key.size
+        index = np.where(inside, index, 0)
+        hit = inside & (self.recovery_person[index] == person)
+        found[hit] = self.recovery_at[index[hit]]
+        return found
+
+    def negatives_done(self, person: np.ndarray, clock: np.ndarray, count: int, apart: int, tests: list[str]) -> np.ndarray:
+        """Per trigger: when `count` negatives sampled at/after `clock`, `apart` apart, were known; else NEVER."""
+        packed = self.packed
+        kinds = np.isin(packed.test_kind, [TEST_CODE[test] for test in tests])
+        chosen = np.flatnonzero(self.negative & kinds)
+        order = np.lexsort((packed.test_sampled[chosen], packed.test_known[chosen], packed.test_person[chosen]))
+        chosen = chosen[order]
+        owner = packed.test_person[chosen]
+        sampled, known = packed.test_sampled[chosen], packed.test_known[chosen]
+        start = np.searchsorted(owner, person, side="left")
+        length = np.searchsorted(owner, person, side="right") - start
+        done = np.full(person.size, NEVER, dtype=np.int64)
+        for width in np.unique(length[length >= count]):
+            rows = np.flatnonzero(length == width)
+            cells = start[rows, None] + np.arange(width)
+            samples = np.where(sampled[cells] >= clock[rows, None], sampled[cells], NEVER)
+            done[rows] = _earliest_chain(samples, known[cells], count, apart)
+        return done
+
+    def clearance(self, alternative: Clearance, person: np.ndarray, clock: np.ndarray) -> np.ndarray:
+        """Per trigger: when this alternative clears it, else NEVER."""
+        cleared = np.full(person.size, -NEVER, dtype=np.int64)
+        if alternative.after is not None:
+            cleared = np.maximum(cleared, clock + alternative.after)
+        if alternative.recovery:
+            cleared = np.maximum(cleared, self.first_recovery(person, clock))
+        wanted = alternative.negative_tests
+        if wanted is not None:
+            cleared = np.maximum(cleared, self.negatives_done(person, clock, wanted.count, wanted.apart, wanted.tests))
+        return cleared
+
+    def apply_rule(self, rule: Rule) -> None:
+        """Raise the level of every person with an active trigger of `rule`."""
+        person, since, clock = self.triggers(rule)
+        end = clock + rule.window
+        for alternative in rule.clears:
+            end = np.minimum(end, self.clearance(alternative, person, clock))
+        active = (since <= self.at) & (self.at < end)
+        self.raise_level(person[active], LEVEL_CODE[rule.level])
+
+    def triggers(self, rule: Rule) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(person, since, clock) of every trigger of `rule` known at the evaluation time."""
+        packed = self.packed
+        if rule.signal == CASE:
+            return self.case_triggers()
+        if rule.signal == FEVER_CLINIC:
+            rows = (packed.visit_kind == VISIT_CODE["fever_clinic"]) & (packed.visit_at <= self.at)
+            return packed.visit_person[rows], packed.visit_at[rows], packed.visit_at[rows]
+        if rule.signal not in packed.kind_names:
+            empty = np.zeros(0, dtype=np.int64)
+            return empty, empty, empty
+        rows = (
+            (packed.exposure_kind == packed.kind_names.index(rule.signal))
+            & ~packed.exposure_retracted
+            & (packed.exposure_first <= self.at)
+        )
+        if rule.signal == AREA and rule.area_levels is not None:
+            rows &= np.isin(packed.exposure_area_level, [AREA_LEVEL_CODE[level] for level in rule.area_levels])
+        if rule.minutes is not None and rule.minutes.at_least is not None:
+            rows &= packed.exposure_minutes >= rule.minutes.at_least
+        elif rule.minutes is not None and rule.minutes.more_than is not None:
+            rows &= packed.exposure_minutes > rule.minutes.more_than
+        return packed.exposure_person[rows], packed.exposure_first[rows], packed.exposure_last[rows]
+
+    def case_triggers(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Uncorrected positive tests and diagnoses known at the evaluation time."""
+        packed, case = self.packed, self.rules.case
+        positive = (
+            packed.test_positive
+            & np.isin(packed.test_kind, [TEST_CODE[test] for test in case.positive_tests])
+            & (packed.test_known <= self.at)
+        )
+        rows = np.flatnonzero(positive)
+        if case.corrected_by_negative_pcr_on_same_sample:
+            rows = rows[~self.corrected(rows)]
+        persons = [packed.test_person[rows]]
+        since = [packed.test_known[rows]]
+        clock = [packed.test_sampled[rows]]
+        if case.diagnosis:
+            diagnosed = (packed.visit_kind == VISIT_CODE["diagnosis"]) & (packed.visit_at <= self.at)
+            persons.append(packed.visit_person[diagnosed])
+            since.append(packed.visit_at[diagnosed])
+            clock.append(packed.visit_at[diagnosed])
+        return np.concatenate(persons), np.concatenate(since), np.concatenate(clock)
+
+    def corrected(self, rows: np.ndarray) -> np.ndarray:
+        """Per positive test row: a later negative PCR on the same sample is known."""
+        packed = self.packed
+        negative = np.flatnonzero(self.negative & (packed.test_kind == TEST_CODE["pcr"]))
+        keys = _key(packed.test_person[negative], packed.test_sampled[negative])
+        order = np.lexsort((packed.test_known[negative], keys))
+        keys, latest = keys[order], packed.test_known[negative][order]
+        wanted = _key(packed.test_person[rows], packed.test_sampled[rows])
+        high = np.searchsorted(keys, wanted, side="right")
+        low = np.searchsorted(keys, wanted, side="left")
+        last = latest[np.maximum(high - 1, 0)] if latest.size else np.zeros(rows.size, dtype=np.int64)
+        return (high > low) & (last > packed.test_known[rows])
+
+    def apply_points(self, rule: PointsRule) -> None:
+        """Raise the level of every person whose weighted minutes reach a threshold."""
+        packed = self.packed
+        weights = np.zeros(len(packed.kind_names), dtype=np.float64)
+        for kind, weight in rule.kind_weights.items():
+            if kind in packed.kind_names:
+                weights[packed.kind_names.index(kind)] = weight
+        known_kind = np.isin(packed.exposure_kind, [packed.kind_names.index(k) for k in rule.kind_weights if k in packed.kind_names])
+        live = (
+            known_kind
+            & ~packed.exposure_retracted
+            & (packed.exposure_first <= self.at)
+            & (self.at < packed.exposure_last + rule.window)
+        )
+        kind_weight = weights[packed.exposure_kind]
+        points = np.where(
+            packed.exposure_has_days,
+            0,
+            np.rint(packed.exposure_minutes * kind_weight * rule.unknown_day_weight * MILLI).astype(np.int64),
+        )
+        onset_day = packed.day_offset - self.rules.case.infectious_before // 86400
+        day_weight = np.full(onset_day.size, rule.other_days_weight, dtype=np.float64)
+        for span in rule.infectiousness:
+            day_weight[(onset_day >= span.days[0]) & (onset_day <= span.days[1])] = span.weight
+        terms = np.rint(packed.day_minutes * kind_weight[packed.day_exposure] * day_weight * MILLI).astype(np.int64)
+        points = points + np.bincount(packed.day_exposure, weights=terms, minlength=points.size).astype(np.int64)
+        score = np.bincount(
+            packed.exposure_person[live], weights=points[live], minlength=packed.size
+        ).astype(np.int64)
+        for level, threshold in (("yellow", rule.thresholds.yellow), ("red", rule.thresholds.red)):
+            if threshold is not None:
+                self.raise_level(np.flatnonzero(score >= int(round(threshold * MILLI))), LEVEL_CODE[level])
+
+
+def _earliest_chain(samples: np.ndarray, known: np.ndarray, count: int, apart: int) -> np.ndarray:
+    """Per row: known time of the first prefix (in known order) holding `count` samples `apart` apart.
+
+    `samples` holds NEVER where a result does not qualify. Mirrors
+    `scoring.assess.earliest_negatives` row by row.
+    """
+    rows, width = samples.shape
+    done = np.full(rows, NEVER, dtype=np.int64)
+    for prefix in range(width):
+        if count == 1:
+            hit = samples[:, prefix] != NEVER
+        else:
+            ordered = np.sort(samples[:, : prefix + 1], axis=1)
+            chain = np.zeros(rows, dtype=np.int64)
+            last = np.zeros(rows, dtype=np.int64)
+            for column in range(prefix + 1):
+                value = ordered[:, column]
+                take = (value != NEVER) & ((chain == 0) | (value - last >= apart))
+                chain += take
+                last = np.where(take, value, last)
+            hit = chain >= count
+        fresh = hit & (done == NEVER)
+        done[fresh] = known[fresh, prefix]
+    return done
+
+
+def rescore_packed(packed: PackedStates, rules: RuleSet, at: int) -> np.ndarray:
+    """Level codes (0 green, 1 yellow, 2 red; see `scoring.rules.LEVELS`) at event time `at`."""
+    evaluation = _Evaluation(packed, rules, at)
+    for rule in rules.rules:
+        evaluation.apply_rule(rule)
+    for points in rules.points_rules:
+        evaluation.apply_points(points)
+    return evaluation.levels
+
+
+def rescore(states: Sequence[PersonState], rules: RuleSet, at: int) -> np.ndarray:
+    """Level codes of every state at event time `at`, equal to `assess(state, rules, at).level`."""
+    return rescore_packed(pack_states(states), rules, at)
+
+
+def changed_assessments(
+    states: Sequence[PersonState], rules: RuleSet, at: int, levels: np.ndarray, previous: np.ndarray
+) -> dict[int, Assessment]:
+    """Full assessments (with reasons) of the persons whose level code differs from `previous`."""
+    return {int(index): assess(states[index], rules, at) for index in np.flatnonzero(levels != previous)}
