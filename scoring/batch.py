@@ -70,19 +70,25 @@ def pack_states(states: Sequence[PersonState]) -> PackedStates:
     exposure_owner: list[int] = []
     days: list[tuple[int, int, float]] = []
     kinds: dict[str, int] = {}
-    for index, state in enumerate(states):
+    add_tests, add_test_owner = tests.extend, test_owner.extend
+    add_visits, add_visit_owner = visits.extend, visit_owner.extend
+    # Most persons have no facts: find the others in one pass, then walk only them.
+    busy = [index for index, state in enumerate(states) if state.tests or state.visits or state.exposures]
+    for index in busy:
+        state = states[index]
         if state.tests:
-            tests.extend(state.tests.values())
-            test_owner.extend([index] * len(state.tests))
+            add_tests(state.tests.values())
+            add_test_owner([index] * len(state.tests))
         if state.visits:
-            visits.extend(state.visits.values())
-            visit_owner.extend([index] * len(state.visits))
-        if state.exposures:
-            for exposure in state.exposures.values():
-                kinds.setdefault(exposure.kind, len(kinds))
-                days.extend((len(exposures), day, minutes) for day, minutes in exposure.minutes_by_day)
-                exposures.append(exposure)
-                exposure_owner.append(index)
+            add_visits(state.visits.values())
+            add_visit_owner([index] * len(state.visits))
+        for item in state.exposures.values():
+            if item.kind not in kinds:
+                kinds[item.kind] = len(kinds)
+            if item.minutes_by_day:
+                days.extend([(len(exposures), day, minutes) for day, minutes in item.minutes_by_day])
+            exposures.append(item)
+            exposure_owner.append(index)
     sampled, known, test_kind, positive = zip(*tests) if tests else ((), (), (), ())
     visit_at, visit_kind = zip(*visits) if visits else ((), ())
     day_exposure, day_offset, day_minutes = zip(*days) if days else ((), (), ())
