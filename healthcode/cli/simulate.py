@@ -1,0 +1,203 @@
+"""`healthcode simulate` and `healthcode publish`: the synthetic city and its event streams."""
+
+from __future__ import annotations
+
+import time
+from datetime import date
+from enum import Enum
+from pathlib import Path
+from typing import Optional
+
+import typer
+import yaml
+from pydantic import ValidationError
+from rich.table import Table
+
+from healthcode.cli.common import configured_bootstrap, configured_topics, err, out, progress
+from healthcode.errors import EnvironmentProblem
+from simulators.config import ORDER_FAULTS, FaultConfig, SimulationConfig
+
+
+class Format(str, Enum):
+    jsonl = "jsonl"
+    parquet = "parquet"
+
+
+def _speed(text: str) -> float | None:
+    if text == "max":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise typer.BadParameter("a factor such as 60, or `max`") from None
+    if value <= 0:
+        raise typer.BadParameter("must be positive, or `max`")
+    return value
+
+
+def _load_config(path: Optional[Path], overrides: dict[str, object]) -> SimulationConfig:
+    base: dict[str, object] = {}
+    if path is not None:
+        try:
+            loaded = yaml.safe_load(path.read_text())
+        except OSError as error:
+            raise EnvironmentProblem(f"cannot read {path}: {error.strerror}") from None
+        except yaml.YAMLError as error:
+            raise EnvironmentProblem(f"{path} is not YAML: {error}") from None
+        if not isinstance(loaded, dict):
+            raise EnvironmentProblem(f"{path} must hold a mapping of settings")
+        base = loaded
+    merged = {**base, **{k: v for k, v in overrides.items() if v is not None}}
+    faults = merged.pop("fault_share", None)
+    if faults is not None:
+        merged["faults"] = {**dict(base.get("faults") or {}), "share": faults}
+    interval = merged.pop("ping_interval", None)
+    if interval is not None:
+        merged["mobility"] = {**dict(base.get("mobility") or {}), "ping_interval_minutes": interval}
+    try:
+        return SimulationConfig.model_validate(merged)
+    except ValidationError as error:
+        raise EnvironmentProblem(f"invalid simulation settings: {error}") from None
+
+
+def _connect(speed: float | None):  # type: ignore[no-untyped-def]
+    from kafka.errors import KafkaError
+
+    from simulators.publish import kafka_publisher
+
+    bootstrap = configured_bootstrap()
+    try:
+        return kafka_publisher(bootstrap, configured_topics(), speed)
+    except KafkaError as error:
+        raise EnvironmentProblem(f"cannot reach the broker at {bootstrap}: {error}") from None
+
+
+def _summary_table(summary: dict[str, object], extra: dict[str, str]) -> Table:
+    table = Table(title="simulation summary", show_header=False, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column(justify="right")
+    for label in ("residents", "days", "seed", "initial_infections", "infections", "cases_detected"):
+        table.add_row(label.replace("_", " "), f"{summary[label]:,}")
+    for name, count in summary["events"].items():  # type: ignore[union-attr]
+        table.add_row(f"events: {name}", f"{count:,}")
+    table.add_row("events: total", f"{summary['events_total']:,}")
+    for name, count in summary["faults"].items():  # type: ignore[union-attr]
+        table.add_row(f"faults: {name}", f"{count:,}")
+    for label, value in extra.items():
+        table.add_row(label, value)
+    return table
+
+
+def simulate(
+    out_dir: Path = typer.Option(..., "--out", "-o", help="directory for events, faults, truth.parquet and city.json"),
+    residents: Optional[int] = typer.Option(None, min=10, help="people living in the city [default: 10000]"),
+    days: Optional[int] = typer.Option(None, min=1, help="days to simulate [default: 14]"),
+    seed: Optional[int] = typer.Option(None, min=0, help="random seed; the same seed gives the same bytes [default: 7]"),
+    start: Optional[str] = typer.Option(None, help="first day, YYYY-MM-DD, from local midnight [default: 2022-04-01]"),
+    ping_interval: Optional[int] = typer.Option(None, min=1, help="minutes between a device's pings [default: 15]"),
+    output_format: Format = typer.Option(Format.jsonl, "--format", help="events as JSON lines or Parquet"),
+    faults: Optional[float] = typer.Option(None, min=0.0, max=0.5, help="share of events given a fault, e.g. 0.01"),
+    config_file: Optional[Path] = typer.Option(None, "--config", help="YAML with any simulation setting (see simulators/config.py)"),
+    publish: bool = typer.Option(False, "--publish", help="also publish the events to the configured broker"),
+    speed: str = typer.Option("max", help="with --publish: event time runs this many times faster than real time, or `max`"),
+    plot_file: Optional[Path] = typer.Option(None, "--plot", help="write a PNG of infections, cases and designations"),
+) -> None:
+    """Simulate a city with a known ground truth and write (or publish) its event streams.
+
+    Example: `healthcode simulate --residents 10000 --days 14 --seed 7 --out sim/`
+    writes sim/events.jsonl (arrival order), sim/faults.jsonl, sim/truth.parquet and
+    sim/city.json. Add `--publish --speed 60` to stream the events to the broker at 60x
+    real time, `--faults 0.01` to break 1% of them, `--plot sim/run.png` for a picture.
+    """
+    from simulators.output import CITY, TRUTH, EventFiles, write_json, write_truth
+    from simulators.plot import plot, timeline
+    from simulators.render import Renderer
+    from simulators.run import Simulation
+    from simulators.truth import city_document, truth_table
+
+    overrides: dict[str, object] = {
+        "residents": residents,
+        "days": days,
+        "seed": seed,
+        "start": date.fromisoformat(start) if start else None,
+        "fault_share": faults,
+        "ping_interval": ping_interval,
+    }
+    config = _load_config(config_file, overrides)
+    parquet = output_format is Format.parquet
+    if parquet and config.faults.share and set(config.faults.kinds) - set(ORDER_FAULTS):
+        err.print("note: Parquet columns are typed, so only duplicate, late and out_of_order faults are injected")
+        config = config.model_copy(update={"faults": FaultConfig(**{**config.faults.model_dump(), "kinds": ORDER_FAULTS})})
+    publisher, sink = _connect(_speed(speed)) if publish else (None, None)
+
+    began = time.perf_counter()
+    simulation = Simulation(config)
+    files = EventFiles(out_dir, Renderer(simulation.city, config.seed), config.seed, parquet)
+    try:
+        with progress("simulating (person-days)", config.residents * config.days) as bar:
+            for block in simulation.blocks():
+                lines = files.lines(block) if publish or not parquet else None
+                files.write(block, lines)
+                if publisher is not None and lines is not None:
+                    publisher.publish(line.encode() for line in lines.to_pylist())
+                bar.update(0, completed=min(block.day + 1, config.days) * config.residents)
+    finally:
+        files.close()
+        if sink is not None:
+            sink.close()
+    write_truth(out_dir / TRUTH, truth_table(simulation))
+    write_json(out_dir / CITY, city_document(simulation))
+    if plot_file is not None:
+        plot(timeline(simulation), plot_file)
+    elapsed = time.perf_counter() - began
+    summary = simulation.summary()
+    extra = {"events file": str(files.path), "seconds": f"{elapsed:.1f}", "events/s": f"{summary['events_total'] / elapsed:,.0f}"}
+    if publisher is not None:
+        extra.update({f"published to {topic}": f"{count:,}" for topic, count in sorted(publisher.sent.items())})
+    if plot_file is not None:
+        extra["plot"] = str(plot_file)
+    out.print(_summary_table(summary, extra))
+
+
+def publish_file(
+    file: Path = typer.Argument(..., help="events.jsonl written by `healthcode simulate` (or any JSONL feed)"),
+    speed: str = typer.Option("max", help="event time runs this many times faster than real time, or `max`"),
+) -> None:
+    """Publish a recorded JSONL file to the broker, line by line as it is (faults included).
+
+    Each line goes to the topic of its type (pings, visits, areas) keyed by its person
+    or area; a line that does not parse still goes out, so the pipeline dead-letters it.
+
+    Example: `healthcode publish sim/events.jsonl --speed 60`.
+    """
+    if file.suffix == ".parquet":
+        raise EnvironmentProblem("publish reads JSON lines; write them with `healthcode simulate --format jsonl`")
+    try:
+        total = file.stat().st_size
+        handle = file.open("rb")
+    except OSError as error:
+        raise EnvironmentProblem(f"cannot read {file}: {error.strerror}") from None
+    publisher, sink = _connect(_speed(speed))
+    began = time.perf_counter()
+    try:
+        with handle, progress("publishing (bytes)", total) as bar:
+            done = 0
+            for line in handle:
+                publisher.publish((line,))
+                done += len(line)
+                if publisher.sent.total() % 10_000 == 0:
+                    bar.update(0, completed=done)
+            bar.update(0, completed=total)
+    finally:
+        sink.close()
+    elapsed = time.perf_counter() - began
+    for topic, count in sorted(publisher.sent.items()):
+        out.print(f"{topic}: {count:,}")
+    sent = publisher.sent.total()
+    out.print(f"published {sent:,} messages in {elapsed:.1f} s ({sent / max(elapsed, 1e-9):,.0f}/s)")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the `simulate` and `publish` commands."""
+    app.command("simulate")(simulate)
+    app.command("publish")(publish_file)
