@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from codes.claims import HealthClaims, Level, encode_claims
+from codes.claims import ClaimsError, HealthClaims, Level, encode_claims
 from codes.cose import encode_sign1
 from codes.envelope import wrap
 from codes.keys import SigningKey
@@ -30,10 +30,14 @@ def issue(
     `issued_at`, or would expire before the code does, and `ClaimsError` (a
     `ValueError`) for claims a code may not carry.
     """
+    try:
+        level = Level(level)
+    except ValueError:
+        raise ClaimsError(f"level must be green, yellow or red, not {level!r}") from None
     claims = HealthClaims(
         issuer=issuer,
         person=person,
-        level=Level(level),
+        level=level,
         rule_set=rule_set,
         issued_at=issued_at,
         expires_at=expires_at,

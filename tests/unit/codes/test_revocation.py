@@ -1,0 +1,50 @@
+"""Revocation ids and revocation list files."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Callable
+
+import pytest
+
+from codes import RevocationListError, dump_revocation_list, parse_revocation_list, revocation_id, revocation_id_of
+from codes.keys import Algorithm
+from tests.vectors import forge
+
+P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+
+
+def test_the_id_is_16_bytes_of_sha256_of_the_signature_in_hex(ed_issue: Callable[..., str]) -> None:
+    signature = forge.message_of(ed_issue()).signature
+    assert revocation_id(Algorithm.EDDSA, signature) == hashlib.sha256(signature).digest()[:16].hex()
+
+
+def test_an_es256_code_and_its_malleated_twin_share_one_id(es_issue: Callable[..., str]) -> None:
+    code = es_issue()
+    signature = forge.message_of(code).signature
+    r, s = signature[:32], int.from_bytes(signature[32:], "big")
+    twin = forge.rewrap(code, lambda m: forge.assemble(m.protected, {}, m.payload, r + (P256_ORDER - s).to_bytes(32, "big")))
+    assert twin != code
+    assert revocation_id_of(twin) == revocation_id_of(code)
+
+
+def test_different_codes_have_different_ids(ed_issue: Callable[..., str]) -> None:
+    assert revocation_id_of(ed_issue(person="a")) != revocation_id_of(ed_issue(person="b"))
+
+
+def test_the_id_of_text_that_is_no_code_cannot_be_taken() -> None:
+    with pytest.raises(ValueError):
+        revocation_id_of("HCQ1:ABC")
+
+
+def test_a_revocation_list_round_trips_sorted_and_without_duplicates() -> None:
+    ids = ["ff" * 16, "00" * 16, "ff" * 16]
+    data = dump_revocation_list(ids)
+    assert parse_revocation_list(data) == frozenset(ids)
+    assert data.count(b'"') == 4 and data.index(b"00") < data.index(b"ff")
+
+
+@pytest.mark.parametrize("data", [b"", b"{}", b'["AB"]', b'["' + b"AA" * 16 + b'"]', b"[1]", b'{"revoked": []}'])
+def test_a_malformed_revocation_list_is_refused(data: bytes) -> None:
+    with pytest.raises(RevocationListError):
+        parse_revocation_list(data)

@@ -1,0 +1,79 @@
+"""The conformance vectors in tests/vectors: every file holds, and together they cover
+every reason for both algorithms."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from codes import Level, parse_trust_list, verify
+from codes.verify import Reason
+from scoring.timeutil import format_rfc3339, parse_rfc3339
+from tests.vectors.generate import write_vectors
+
+VECTORS = Path(__file__).resolve().parents[2] / "vectors"
+FILES = sorted(VECTORS.glob("*.json"))
+
+
+def _load(path: Path) -> dict[str, Any]:
+    return orjson.loads(path.read_bytes())
+
+
+def _verdict_of(vector: dict[str, Any]) -> dict[str, Any]:
+    verdict = verify(
+        vector["code"],
+        parse_trust_list(orjson.dumps(vector["trust_list"])),
+        at=parse_rfc3339(vector["validation_clock"]),
+        admit={Level(name) for name in vector["admit"]},
+        revoked=set(vector["revoked"]),
+    )
+    return {
+        "valid": verdict.valid,
+        "reason": verdict.reason.value,
+        "person": verdict.person,
+        "level": verdict.level.value if verdict.level else None,
+        "issued_at": format_rfc3339(verdict.issued_at) if verdict.issued_at is not None else None,
+        "expires_at": format_rfc3339(verdict.expires_at) if verdict.expires_at is not None else None,
+        "kid": verdict.kid,
+    }
+
+
+@pytest.mark.parametrize("path", FILES, ids=[path.stem for path in FILES])
+def test_each_vector_gets_its_expected_verdict(path: Path) -> None:
+    vector = _load(path)
+    assert _verdict_of(vector) == vector["expected"]
+
+
+def test_the_vectors_cover_every_reason() -> None:
+    reasons = {_load(path)["expected"]["reason"] for path in FILES}
+    assert reasons == {reason.value for reason in Reason}
+
+
+def test_the_vectors_hold_valid_codes_of_both_algorithms() -> None:
+    algorithms = set()
+    for path in FILES:
+        vector = _load(path)
+        if vector["expected"]["valid"]:
+            by_kid = {key["kid"]: key["alg"] for key in vector["trust_list"]["keys"]}
+            algorithms.add(by_kid[vector["expected"]["kid"]])
+    assert algorithms == {"EdDSA", "ES256"}
+
+
+def test_no_vector_holds_private_key_material() -> None:
+    for path in FILES:
+        text = path.read_text()
+        assert "PRIVATE" not in text and "-----BEGIN" not in text
+        assert set(_load(path)) == {"description", "code", "trust_list", "validation_clock", "admit", "revoked", "expected"}
+
+
+def test_regenerating_writes_the_same_cases_with_the_same_verdicts(tmp_path: Path) -> None:
+    names = write_vectors(tmp_path)
+    assert sorted(names) == [path.stem for path in FILES]
+    for path in FILES:
+        fresh = _load(tmp_path / path.name)
+        committed = _load(path)
+        assert fresh["expected"]["reason"] == committed["expected"]["reason"]
+        assert fresh["description"] == committed["description"]
