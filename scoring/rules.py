@@ -444,7 +444,7 @@ def _check_rule(rule: Rule, where: str, model: RuleSetModel) -> list[tuple[str, 
     if rule.window <= 0:
         problems.append((f"{where}.window", "must be longer than zero"))
     contact = model.contacts.get(rule.signal)
-    if rule.minutes is not None:
+    if rule.minutes is not None and rule.signal in known:
         if contact is None and rule.signal != AREA:
             problems.append((f"{where}.minutes", f"a minutes threshold applies to contacts, not `{rule.signal}`"))
         if rule.minutes.at_least is not None and rule.minutes.more_than is not None:

@@ -1,0 +1,142 @@
+"""Assessment: levels, reasons, exact decay times, case windows, and what evidence may hold."""
+
+import json
+from pathlib import Path
+
+from scoring.assess import assess, earliest_negatives, timeline
+from scoring.cases import case_windows, is_case, was_corrected
+from scoring.rules import load_rule_set
+from scoring.state import apply, apply_exposure, new_state
+from scoring.synthetic import DAY, HOUR, exposure, ping, result, visit
+from scoring.timeutil import format_rfc3339
+
+ROOT = Path(__file__).resolve().parents[3] / "rules"
+DEFAULT = load_rule_set(ROOT / "default.yaml")
+POINTS = load_rule_set(ROOT / "points.yaml")
+T0 = 1_648_800_000  # 2022-04-01T08:00:00Z
+
+
+def state_of(*events, exposures=(), person="p", rules=DEFAULT):
+    state = new_state(person)
+    for event in events:
+        state = apply(state, event, rules)
+    for item in exposures:
+        state = apply_exposure(state, item)
+    return state
+
+
+def test_a_person_with_no_facts_is_green_with_no_reason_and_nothing_to_review():
+    assessment = assess(state_of(ping("p", T0)), DEFAULT, T0)
+    assert (assessment.level, assessment.reasons, assessment.next_review_at) == ("green", (), None)
+
+
+def test_only_facts_known_at_the_assessment_time_count():
+    state = state_of(result("p", T0, T0 + 6 * HOUR, positive=True))
+    assert assess(state, DEFAULT, T0 + 6 * HOUR - 1).level == "green"
+    assert assess(state, DEFAULT, T0 + 6 * HOUR).level == "red"
+
+
+def test_a_reason_says_since_until_and_the_evidence():
+    state = state_of(result("p", T0, T0 + 6 * HOUR, positive=True))
+    [reason] = assess(state, DEFAULT, T0 + DAY).reasons
+    assert (reason.rule, reason.level, reason.since, reason.until) == ("confirmed_case", "red", T0 + 6 * HOUR, T0 + 28 * DAY)
+    assert reason.evidence == ({"signal": "positive_test", "test": "pcr", "sampled_at": T0, "known_at": T0 + 6 * HOUR},)
+
+
+def test_evidence_holds_no_other_pseudonym_and_no_coordinates():
+    contact = exposure("p", "close_contact", "0123456789abcdef", T0, T0 + HOUR, 60.0)
+    state = state_of(ping("p", T0), result("p", T0, T0 + HOUR, positive=True), exposures=[contact])
+    text = json.dumps(assess(state, DEFAULT, T0 + 2 * HOUR).to_dict())
+    assert "lat" not in text and "lon" not in text and "104" not in text
+    assert "\"p\"" not in text
+    assert "0123456789abcdef" in text
+
+
+def test_the_level_is_the_highest_and_every_active_rule_is_a_reason_highest_first():
+    state = state_of(
+        visit("p", T0, "fever_clinic"),
+        exposures=[exposure("p", "close_contact", "case-a", T0, T0 + HOUR, 60.0)],
+    )
+    assessment = assess(state, DEFAULT, T0 + 2 * HOUR)
+    assert assessment.level == "red"
+    assert assessment.rule_ids == ("close_contact", "fever_clinic")
+
+
+def test_next_review_is_when_the_level_changes_not_when_a_lower_reason_ends():
+    state = state_of(
+        visit("p", T0, "fever_clinic"),
+        exposures=[exposure("p", "close_contact", "case-a", T0, T0 + HOUR, 60.0)],
+    )
+    assert assess(state, DEFAULT, T0 + 2 * HOUR).next_review_at == T0 + HOUR + 14 * DAY
+
+
+def test_timeline_lists_every_level_change_exact_to_the_second():
+    state = state_of(
+        visit("p", T0, "fever_clinic"),
+        result("p", T0, T0 + 12 * HOUR, positive=True),
+        visit("p", T0 + 5 * DAY, "recovery"),
+    )
+    changes = timeline(state, DEFAULT, T0 - DAY, T0 + 30 * DAY)
+    assert [(format_rfc3339(c.at), c.level) for c in changes] == [
+        ("2022-04-01T08:00:00Z", "yellow"),
+        ("2022-04-01T20:00:00Z", "red"),
+        ("2022-04-06T08:00:00Z", "yellow"),
+        ("2022-04-15T08:00:00Z", "green"),
+    ]
+    for change in changes:
+        assert assess(state, DEFAULT, change.at).level == change.level
+        assert assess(state, DEFAULT, change.at - 1).level != change.level
+
+
+def test_timeline_reports_a_change_at_its_start_against_the_level_before():
+    state = state_of(visit("p", T0, "fever_clinic"))
+    assert timeline(state, DEFAULT, T0, T0 + DAY) == []
+    [change] = timeline(state, DEFAULT, T0, T0 + DAY, level_before="green")
+    assert (change.at, change.level) == (T0, "yellow")
+
+
+def test_two_negatives_must_be_spaced_by_their_sample_times():
+    assert earliest_negatives([(0, 10), (100, 20)], count=2, apart=100) == 20
+    assert earliest_negatives([(0, 10), (99, 20)], count=2, apart=100) is None
+    assert earliest_negatives([(200, 5), (0, 30), (100, 40)], count=2, apart=100) == 30
+
+
+def test_a_case_window_opens_two_days_before_the_sample_and_closes_at_confirmation():
+    state = state_of(result("p", T0, T0 + 6 * HOUR, positive=True))
+    [window] = case_windows(state, DEFAULT, T0 + DAY)
+    assert (window.infectious_from, window.infectious_until, window.retracted) == (T0 - 2 * DAY, T0 + 6 * HOUR, False)
+    assert window.person == "p" and len(window.case_ref) == 16
+    assert is_case(state, DEFAULT, T0 + DAY) and not is_case(state, DEFAULT, T0)
+
+
+def test_a_corrected_positive_gives_a_retracted_case_window():
+    positive = result("p", T0, T0 + 6 * HOUR, positive=True)
+    correction = result("p", T0, T0 + DAY, positive=False)
+    state = state_of(positive, correction)
+    [live] = case_windows(state, DEFAULT, T0 + DAY - 1)
+    [withdrawn] = case_windows(state, DEFAULT, T0 + DAY)
+    assert withdrawn.retracted and withdrawn.case_ref == live.case_ref
+    assert was_corrected(state, DEFAULT, T0 + DAY) and not is_case(state, DEFAULT, T0 + DAY)
+
+
+def test_the_earliest_of_several_case_signals_anchors_the_window():
+    state = state_of(visit("p", T0 + DAY, "diagnosis"), result("p", T0, T0 + 2 * DAY, positive=True, test="antigen"))
+    [window] = case_windows(state, DEFAULT, T0 + 3 * DAY)
+    assert window.infectious_from == T0 - 2 * DAY
+    assert window.infectious_until == T0 + DAY
+
+
+def test_points_score_weights_minutes_by_kind_and_infectiousness():
+    near = exposure("p", "close_contact", "case-a", T0, T0 + 20 * 60, 20.0, minutes_by_day=((2, 20.0),))
+    far = exposure("p", "companion", "case-a", T0, T0 + 3 * HOUR, 180.0, minutes_by_day=((2, 180.0),))
+    state = state_of(exposures=[near, far], rules=POINTS)
+    [reason] = assess(state, POINTS, T0 + HOUR).reasons
+    assert reason.level == "yellow"
+    assert reason.evidence[0]["score"] == 38.0
+
+
+def test_the_same_engine_runs_both_shipped_rule_sets_on_one_state():
+    contact = exposure("p", "close_contact", "case-a", T0, T0 + 20 * 60, 20.0, minutes_by_day=((2, 20.0),))
+    state = state_of(exposures=[contact])
+    assert assess(state, DEFAULT, T0 + HOUR).level == "red"
+    assert assess(state, POINTS, T0 + HOUR).level == "yellow"

@@ -1,0 +1,53 @@
+"""Batch rescoring gives exactly the per-person levels."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from scoring.assess import assess
+from scoring.batch import changed_assessments, pack_states, rescore, rescore_packed
+from scoring.rules import LEVEL_CODE, load_rule_set
+from scoring.state import new_state
+from scoring.synthetic import DAY, synthetic_states
+
+ROOT = Path(__file__).resolve().parents[3] / "rules"
+AT = 1_650_000_000
+
+
+@pytest.mark.parametrize("name", ["default", "points"])
+def test_batch_levels_equal_per_person_levels_on_a_synthetic_city(name):
+    rules = load_rule_set(ROOT / f"{name}.yaml")
+    states = synthetic_states(3000, AT, seed=11)
+    for at in (AT - 5 * DAY, AT, AT + 3 * DAY, AT + 20 * DAY):
+        expected = [LEVEL_CODE[assess(state, rules, at).level] for state in states]
+        assert rescore(states, rules, at).tolist() == expected
+
+
+def test_the_synthetic_city_exercises_every_level():
+    levels = rescore(synthetic_states(3000, AT, seed=11), load_rule_set(ROOT / "default.yaml"), AT)
+    assert set(levels.tolist()) == {0, 1, 2}
+
+
+def test_one_packing_serves_several_rule_sets():
+    states = synthetic_states(500, AT, seed=3)
+    packed = pack_states(states)
+    for name in ("default", "points"):
+        rules = load_rule_set(ROOT / f"{name}.yaml")
+        assert rescore_packed(packed, rules, AT).tolist() == rescore(states, rules, AT).tolist()
+
+
+def test_an_empty_batch_and_persons_without_facts_are_green():
+    rules = load_rule_set(ROOT / "default.yaml")
+    assert rescore([], rules, AT).tolist() == []
+    assert rescore([new_state("a"), new_state("b")], rules, AT).tolist() == [0, 0]
+
+
+def test_only_persons_whose_level_changed_get_full_assessments():
+    default = load_rule_set(ROOT / "default.yaml")
+    points = load_rule_set(ROOT / "points.yaml")
+    states = synthetic_states(400, AT, seed=5)
+    before, after = rescore(states, default, AT), rescore(states, points, AT)
+    changed = changed_assessments(states, points, AT, after, before)
+    assert set(changed) == set(np.flatnonzero(before != after).tolist())
+    assert all(LEVEL_CODE[assessment.level] == after[index] for index, assessment in changed.items())
