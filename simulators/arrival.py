@@ -16,8 +16,9 @@ from simulators.frames import PING_COLUMNS, RECORD_COLUMNS, Frame, concat, size,
 
 @dataclass
 class Arrived:
-    """Pings and records that arrived, and their interleaving: `order` indexes the
-    pings' rows then the records' rows (record row r is `size(pings) + r`)."""
+    """Pings and records, and the arrival order of those that arrived: `order` indexes
+    the pings' rows then the records' rows (record row r is `size(pings) + r`). Rows
+    not in `order` have not arrived yet; they are only here to spare a copy."""
 
     pings: Frame
     records: Frame
@@ -44,19 +45,19 @@ class ArrivalQueue:
         self._records.append(records)
 
     @staticmethod
-    def _split(frames: list[Frame], columns: dict[str, type], before: int | None) -> tuple[Frame, Frame]:
+    def _split(frames: list[Frame], columns: dict[str, type], before: int | None) -> tuple[Frame, np.ndarray, Frame]:
+        """The pending rows, which of them are due, and the rows kept back."""
         whole = frames[0] if len(frames) == 1 else concat([f for f in frames if size(f)], columns)
         if before is None:
-            return whole, take(whole, np.zeros(0, dtype=np.int64))
+            return whole, np.arange(size(whole)), take(whole, np.zeros(0, dtype=np.int64))
         due = whole["arrival"] < before
-        if due.all():
-            return whole, take(whole, np.zeros(0, dtype=np.int64))
-        return take(whole, due), take(whole, ~due)
+        return whole, np.flatnonzero(due), take(whole, ~due)
 
     def release(self, before: int | None) -> Arrived:
         """Everything arrived before `before` (everything left when None), in arrival order."""
-        pings, kept_pings = self._split(self._pings, PING_COLUMNS, before)
-        records, kept_records = self._split(self._records, RECORD_COLUMNS, before)
+        pings, due_pings, kept_pings = self._split(self._pings, PING_COLUMNS, before)
+        records, due_records, kept_records = self._split(self._records, RECORD_COLUMNS, before)
         self._pings, self._records = [kept_pings], [kept_records]
-        arrival = np.concatenate([pings["arrival"], records["arrival"]])
-        return Arrived(pings, records, np.argsort(arrival, kind="stable"))
+        rows = np.concatenate([due_pings, due_records + size(pings)])
+        arrival = np.concatenate([pings["arrival"], records["arrival"]])[rows]
+        return Arrived(pings, records, rows[np.argsort(arrival, kind="stable")])

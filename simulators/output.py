@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -34,7 +35,8 @@ EVENTS_PARQUET = "events.parquet"
 FAULTS = "faults.jsonl"
 TRUTH = "truth.parquet"
 CITY = "city.json"
-_ROW_GROUP = 1_000_000
+CHUNK_ROWS = 1_000_000
+"""Rows per Parquet row group and per chunk of rendered lines: bounds the memory a block needs."""
 
 
 def faulty_lines(lines: pa.Array, fault: np.ndarray, rng: np.random.Generator) -> pa.Array:
@@ -68,24 +70,40 @@ class EventFiles:
         self.seed = seed
         self.path = directory / (EVENTS_PARQUET if parquet else EVENTS_JSONL)
         self._faults = (directory / FAULTS).open("wb")
-        self._lines_written = 0
+        self._rows_written = 0
         self._jsonl: BinaryIO | None = None if parquet else self.path.open("wb")
-        self._parquet = pq.ParquetWriter(self.path, renderer.schema(), compression="zstd") if parquet else None
+        self._parquet = pq.ParquetWriter(
+            self.path,
+            renderer.schema(),
+            compression="zstd",
+            compression_level=1,
+            use_dictionary=list(renderer.DICTIONARY_COLUMNS),
+        ) if parquet else None
 
-    def lines(self, block: Block) -> pa.Array:
-        """The block's JSON lines, content faults applied."""
-        lines = self.renderer.lines(block.events)
-        return faulty_lines(lines, block.fault, generator(self.seed, "faults", block.index, 3))
+    def lines(self, block: Block) -> Iterator[pa.Array]:
+        """The block's JSON lines in chunks, content faults applied."""
+        rng = generator(self.seed, "faults", block.index, 3)
+        done = 0
+        for chunk in self.renderer.lines(block.events, CHUNK_ROWS):
+            yield faulty_lines(chunk, block.fault[done : done + len(chunk)], rng)
+            done += len(chunk)
 
-    def write(self, block: Block, lines: pa.Array | None = None) -> None:
-        """Append a block (its rendered `lines` may be passed in when already made)."""
+    def write(self, block: Block, also: Callable[[pa.Array], None] | None = None) -> None:
+        """Append a block; `also` receives each chunk of JSON lines too (to publish them)."""
         if self._jsonl is not None:
-            write_strings(self._jsonl, lines if lines is not None else self.lines(block))
+            for chunk in self.lines(block):
+                write_strings(self._jsonl, chunk)
+                if also is not None:
+                    also(chunk)
         else:
             assert self._parquet is not None
-            self._parquet.write_table(self.renderer.table(block.events), row_group_size=_ROW_GROUP)
+            for table in self.renderer.tables(block.events, CHUNK_ROWS):
+                self._parquet.write_table(table)
+            if also is not None:
+                for chunk in self.lines(block):
+                    also(chunk)
         self._record_faults(block)
-        self._lines_written += len(block.events)
+        self._rows_written += len(block.events)
 
     def _record_faults(self, block: Block) -> None:
         rows = np.flatnonzero(block.fault != NO_FAULT)
@@ -94,7 +112,7 @@ class EventFiles:
         events = block.events
         serials = np.concatenate([events.pings["serial"], events.records["serial"]])[events.order][rows]
         for row, serial in zip(rows.tolist(), self.renderer.event_ids(serials)):
-            entry = {"line": self._lines_written + row + 1, "kind": fault_name(int(block.fault[row])), "event_id": serial}
+            entry = {"line": self._rows_written + row + 1, "kind": fault_name(int(block.fault[row])), "event_id": serial}
             self._faults.write(orjson.dumps(entry) + b"\n")
 
     def close(self) -> None:

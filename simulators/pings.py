@@ -35,7 +35,7 @@ def day_pings(
     day_off = rng.random(n) < config.day_off
     night_off = rng.random(n) < config.night_off
 
-    sent = rng.random((slots, n)) >= config.missing_ping
+    sent = rng.random((slots, n), dtype=np.float32) >= config.missing_ping
     sent &= ~day_off[None, :]
     sent[night] &= ~night_off[None, :]
     flat = np.flatnonzero(sent)
@@ -51,20 +51,20 @@ def day_pings(
     count = person.size
     gps = city.person_gps[person]
     source = np.where(scan, VENUE_SCAN, np.where(gps, GPS, CELL)).astype(np.int8)
-    accuracy = np.where(
-        gps,
-        config.gps_accuracy_m * rng.lognormal(0.0, 0.5, count),
-        config.cell_accuracy_m * rng.lognormal(0.0, 0.4, count),
-    )
-    accuracy = np.round(accuracy, 1)
+    median = np.where(gps, config.gps_accuracy_m, config.cell_accuracy_m)
+    accuracy = np.round(median * np.exp(np.where(gps, 0.5, 0.4) * rng.standard_normal(count, dtype=np.float32)), 1)
     spread = np.where(scan, 0.0, accuracy * _SIGMA_PER_RADIUS)
     lat0 = (city.config.south + city.config.north) / 2
-    dlat, dlon = offset_degrees(lat0, rng.standard_normal(count) * spread, rng.standard_normal(count) * spread)
+    dlat, dlon = offset_degrees(
+        lat0, rng.standard_normal(count, dtype=np.float32) * spread, rng.standard_normal(count, dtype=np.float32) * spread
+    )
     accuracy[scan] = np.nan
 
-    ts = day_start + slot * slot_seconds + rng.integers(0, slot_seconds, count)
-    delay = rng.integers(0, _UPLOAD_SECONDS, count)
-    buffered = rng.random(count) < config.delayed_ping
+    # one draw gives both the second within the slot and the upload delay
+    draw = rng.integers(0, slot_seconds * _UPLOAD_SECONDS, count)
+    ts = day_start + slot * slot_seconds + draw // _UPLOAD_SECONDS
+    delay = draw % _UPLOAD_SECONDS
+    buffered = rng.random(count, dtype=np.float32) < config.delayed_ping
     delay[buffered] += (rng.exponential(config.delayed_ping_mean_minutes * 60, int(buffered.sum()))).astype(np.int64)
     return {
         "serial": np.zeros(count, dtype=np.int64),

@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import orjson
+import pyarrow as pa
 
 from scoring.timeutil import parse_rfc3339
 from streams.topics import Topics
@@ -124,6 +125,11 @@ class Publisher:
             self.sent[where.topic] += 1
             count += 1
         return count
+
+
+    def publish_chunk(self, lines: pa.Array) -> int:
+        """Publish an Arrow array of rendered lines."""
+        return self.publish(line.encode() for line in lines.to_pylist())
 
 
 class KafkaSink:

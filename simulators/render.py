@@ -7,6 +7,8 @@ value comes from a vocabulary rendered once, through orjson, so escaping is righ
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import orjson
 import pyarrow as pa
@@ -14,7 +16,7 @@ import pyarrow.compute as pc
 
 from simulators.arrival import Arrived
 from simulators.city import City, pseudonyms
-from simulators.frames import AREA_RISK, LEVELS, RESULTS, SOURCES, TESTS, TEST_RESULT, TYPES, VISIT, VISIT_KINDS, size
+from simulators.frames import AREA_RISK, LEVELS, PING, RESULTS, SOURCES, TESTS, TEST_RESULT, TYPES, VISIT, VISIT_KINDS, size
 from scoring.timeutil import format_rfc3339
 
 _DAY = 86_400
@@ -106,15 +108,22 @@ class Renderer:
             objects.append(event)
         return objects
 
-    def lines(self, arrived: Arrived) -> pa.Array:
-        """One JSON line (ending in a newline) per event, in arrival order."""
+    def lines(self, arrived: Arrived, rows: int) -> Iterator[pa.Array]:
+        """One JSON line (ending in a newline) per event, in arrival order, in chunks of
+        at most `rows` lines."""
         ping_lines = self._ping_lines(arrived.pings).cast(pa.large_string())
         record_lines = pa.array(
             [orjson.dumps(obj).decode() + "\n" for obj in self.record_objects(arrived.records)], type=pa.large_string()
         )
-        return pa.concat_arrays([ping_lines, record_lines]).take(pa.array(arrived.order))
+        both = pa.concat_arrays([ping_lines, record_lines])
+        del ping_lines
+        for start in range(0, len(arrived), rows):
+            yield both.take(pa.array(arrived.order[start : start + rows]))
 
     # --- Arrow / Parquet --------------------------------------------------
+
+    DICTIONARY_COLUMNS = ("type", "person", "source", "facility", "kind", "test", "result", "area", "level", "geometry")
+    """Columns Parquet should dictionary-encode (the rest are near-unique per row)."""
 
     def schema(self) -> pa.Schema:
         """The Parquet schema: one column per contract-v1 field; geometry is GeoJSON text."""
@@ -147,43 +156,50 @@ class Renderer:
     def _coded(self, codes: np.ndarray, vocabulary: list[str] | pa.Array, index: pa.DataType) -> pa.Array:
         values = vocabulary if isinstance(vocabulary, pa.Array) else _dictionary(list(vocabulary))
         codes = np.asarray(codes)
-        return pa.DictionaryArray.from_arrays(pa.array(np.where(codes < 0, 0, codes), index), values, mask=pa.array(codes < 0))
+        absent = codes < 0
+        indices = pa.array(np.where(absent, 0, codes), index, mask=absent if absent.any() else None)
+        return pa.DictionaryArray.from_arrays(indices, values)
 
     @staticmethod
     def _times(seconds: np.ndarray) -> pa.Array:
         return pa.array(seconds, pa.int64(), mask=seconds < 0).cast(UTC_SECONDS)
 
-    def _table(self, frame: dict[str, np.ndarray], types: np.ndarray) -> pa.Table:
-        n = types.size
-        absent = np.full(n, -1)
-        nan = np.full(n, np.nan)
+    def _table(self, arrived: Arrived, rows: np.ndarray) -> pa.Table:
+        pings, records = arrived.pings, arrived.records
+        from_pings = rows < size(pings)
+        ping_rows, record_rows = rows[from_pings], rows[~from_pings] - size(pings)
 
-        def get(name: str, default: np.ndarray) -> np.ndarray:
-            return frame[name] if name in frame else default
+        def column(name: str, absent: float | int, dtype: type) -> np.ndarray:
+            values = np.empty(rows.size, dtype=dtype)
+            values[from_pings] = pings[name][ping_rows] if name in pings else absent
+            values[~from_pings] = records[name][record_rows] if name in records else absent
+            return values
 
+        types = np.where(from_pings, PING, column("type", -1, np.int8)).astype(np.int8)
+        area = column("area", -1, np.int16)
         columns = {
-            "event_id": self._id_array(frame["serial"]),
+            "event_id": self._id_array(column("serial", 0, np.int64)),
             "type": self._coded(types, list(TYPES), pa.int8()),
-            "ts": self._times(frame["ts"]),
-            "person": self._coded(get("person", absent), self._people, pa.int32()),
-            "lat": pa.array(get("lat", nan), from_pandas=True),
-            "lon": pa.array(get("lon", nan), from_pandas=True),
-            "accuracy_m": pa.array(get("accuracy_m", nan), from_pandas=True),
-            "source": self._coded(get("source", absent), list(SOURCES), pa.int8()),
-            "facility": self._coded(np.where(types == VISIT, get("facility", absent), -1), self.facilities, pa.int16()),
-            "kind": self._coded(get("kind", absent), list(VISIT_KINDS), pa.int8()),
-            "sampled_at": self._times(get("sampled_at", absent)),
-            "test": self._coded(get("test", absent), list(TESTS), pa.int8()),
-            "result": self._coded(get("result", absent), list(RESULTS), pa.int8()),
-            "area": self._coded(get("area", absent), self.areas, pa.int16()),
-            "level": self._coded(get("level", absent), list(LEVELS), pa.int8()),
-            "geometry": self._coded(get("area", absent), self.geometries, pa.int16()),
-            "valid_until": self._times(get("valid_until", absent)),
+            "ts": self._times(column("ts", 0, np.int64)),
+            "person": self._coded(column("person", -1, np.int32), self._people, pa.int32()),
+            "lat": pa.array(column("lat", np.nan, np.float64), from_pandas=True),
+            "lon": pa.array(column("lon", np.nan, np.float64), from_pandas=True),
+            "accuracy_m": pa.array(column("accuracy_m", np.nan, np.float64), from_pandas=True),
+            "source": self._coded(column("source", -1, np.int8), list(SOURCES), pa.int8()),
+            "facility": self._coded(np.where(types == VISIT, column("facility", -1, np.int16), -1), self.facilities, pa.int16()),
+            "kind": self._coded(column("kind", -1, np.int8), list(VISIT_KINDS), pa.int8()),
+            "sampled_at": self._times(column("sampled_at", -1, np.int64)),
+            "test": self._coded(column("test", -1, np.int8), list(TESTS), pa.int8()),
+            "result": self._coded(column("result", -1, np.int8), list(RESULTS), pa.int8()),
+            "area": self._coded(area, self.areas, pa.int16()),
+            "level": self._coded(column("level", -1, np.int8), list(LEVELS), pa.int8()),
+            "geometry": self._coded(area, self.geometries, pa.int16()),
+            "valid_until": self._times(column("valid_until", -1, np.int64)),
         }
         return pa.table(columns, schema=self.schema())
 
-    def table(self, arrived: Arrived) -> pa.Table:
-        """The arrived events as an Arrow table in arrival order (nulls where a type lacks a field)."""
-        pings = self._table(arrived.pings, np.zeros(size(arrived.pings), dtype=np.int8))
-        records = self._table(arrived.records, arrived.records["type"])
-        return pa.concat_tables([pings, records]).take(pa.array(arrived.order))
+    def tables(self, arrived: Arrived, rows: int) -> Iterator[pa.Table]:
+        """The arrived events as Arrow tables of at most `rows` rows, in arrival order
+        (nulls where a type lacks a field)."""
+        for start in range(0, len(arrived), rows):
+            yield self._table(arrived, arrived.order[start : start + rows])

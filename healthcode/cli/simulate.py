@@ -136,10 +136,7 @@ def simulate(
     try:
         with progress("simulating (person-days)", config.residents * config.days) as bar:
             for block in simulation.blocks():
-                lines = files.lines(block) if publish or not parquet else None
-                files.write(block, lines)
-                if publisher is not None and lines is not None:
-                    publisher.publish(line.encode() for line in lines.to_pylist())
+                files.write(block, also=publisher.publish_chunk if publisher is not None else None)
                 bar.update(0, completed=min(block.day + 1, config.days) * config.residents)
     finally:
         files.close()
