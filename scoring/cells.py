@@ -2,8 +2,13 @@
 
 Cells are H3 indexes as int64 (the top bit of an H3 index is always 0). Snapping
 calls the H3 C library once per position at the finest resolution asked for;
-every coarser resolution is derived with bit arithmetic on the whole array, which
-is exact (it is how H3 defines a parent) and costs nothing next to the snap.
+a position's cell at a coarser resolution is the *ancestor* of that finest cell,
+derived with bit arithmetic on the whole array (how H3 defines a parent). H3 cells
+nest only approximately, so near a cell edge the ancestor can be the neighbour of
+the cell a direct snap would give; in exchange, places nest exactly across
+resolutions (two pings in the same ~100 m cell are always in the same ~800 m cell,
+so a close contact is always a companion too), and it costs one snap, not one per
+resolution.
 """
 
 from __future__ import annotations

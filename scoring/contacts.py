@@ -56,17 +56,10 @@ class Tally:
     by_day: dict[int, int] = field(default_factory=dict)
 
 
-@dataclass(frozen=True, slots=True)
-class Change:
-    """A (source, person) pair whose tally changed; `tally` None when it is gone."""
-
-    source: Source
-    person: int
-    tally: Tally | None
-
-
-def split_by_day(start: np.ndarray, end: np.ndarray, origin: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Cut intervals at day boundaries counted from `origin`: (interval number, day, seconds)."""
+def split_by_day(
+    start: np.ndarray, end: np.ndarray, origin: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Cut intervals at day boundaries counted from each one's `origin`: (interval number, day, seconds)."""
     which = np.arange(len(start))
     days, seconds, owners = [], [], []
     while len(start):
@@ -76,7 +69,7 @@ def split_by_day(start: np.ndarray, end: np.ndarray, origin: int) -> tuple[np.nd
         days.append(day)
         seconds.append(cut - start)
         more = cut < end
-        which, start, end = which[more], cut[more], end[more]
+        which, start, end, origin = which[more], cut[more], end[more], origin[more]
     if not owners:
         nothing = np.empty(0, dtype=np.int64)
         return nothing, nothing, nothing
@@ -95,20 +88,27 @@ class ContactEngine:
         self.cutoff = np.iinfo(np.int64).min
         self._sources: dict[int, Source] = {}
         self._slot_of: dict[str, int] = {}
-        self._slot_person = np.full(0, -1, dtype=np.int64)
+        # Per slot (slots are never reused): the case's person (-1 for areas or
+        # removed sources) and the window start that day offsets count from.
+        self._slot_person = np.empty(0, dtype=np.int64)
+        self._slot_start = np.empty(0, dtype=np.int64)
         self._slots_of_person: dict[int, set[int]] = {}
         self._case_persons = np.empty(0, dtype=np.int64)
         self._tallies: dict[int, dict[int, Tally]] = {}
-        self._changed: dict[tuple[str, int], Source] = {}
+        self._changed: set[tuple[int, int]] = set()
+        self._gone: dict[tuple[str, int], Source] = {}
 
     # -- pings and time -------------------------------------------------------
 
     def ingest(self, person: np.ndarray, ts: np.ndarray, cell: np.ndarray) -> None:
-        """Apply pings (person numbers, epoch seconds, cells at this engine's resolution)."""
+        """Apply pings sorted by (person, ts): person numbers, epoch seconds, cells at this resolution."""
         self.tracker.reserve(int(person.max()) + 1 if len(person) else 0)
-        order = dedupe_pings(person, ts, cell)
-        person, ts, cell = person[order], ts[order], cell[order]
+        once = dedupe_pings(person, ts, cell)
+        person, ts, cell = person[once], ts[once], cell[once]
         fast = self.tracker.in_order(person, ts, cell)
+        if fast.all():
+            self._apply(self.tracker.advance(person, ts, cell), np.empty(0, dtype=np.int64))
+            return
         closed = self.tracker.advance(person[fast], ts[fast], cell[fast])
         late = ~fast
         added, corrected = self._restate(person[late], ts[late], cell[late])
@@ -125,19 +125,20 @@ class ContactEngine:
         self.cutoff = cutoff
         self.stays.drop_ended(cutoff)
         self.presence.drop_ended(cutoff)
-        ended = [slot for slot, src in self._sources.items() if src.end <= cutoff]
         forgotten = []
-        for slot in ended:
-            self._forget(slot)
+        for slot in [slot for slot, src in self._sources.items() if src.end <= cutoff]:
             source = self._sources.pop(slot)
+            self._unlink(slot)
+            self._tallies.pop(slot, None)
+            self.presence.withdraw_owner(slot)
+            self._changed = {key for key in self._changed if key[0] != slot}
+            del self._slot_of[source.ref]
             forgotten.append((source.kind, source.ref))
         return forgotten
 
     def _restate(self, person: np.ndarray, ts: np.ndarray, cell: np.ndarray) -> tuple[Rows, np.ndarray]:
         """The slow path: recompute the stays of persons with out-of-order pings."""
         persons = np.unique(person)
-        if len(persons) == 0:
-            return Rows.empty(), persons
         history = self.stays.rows_of(persons)
         added: list[Rows] = []
         for who in persons.tolist():
@@ -152,25 +153,29 @@ class ContactEngine:
             cells = np.array([pings[t] for t in times.tolist()], dtype=np.int64)
             known = stays_from_pings(who, times, cells, self.tracker.max_gap_s, self.tracker.watermark)
             old = set(zip(mine.cell.tolist(), mine.start.tolist(), mine.end.tolist()))
-            new = set(zip(known.stays.cell.tolist(), known.stays.start.tolist(), known.stays.end.tolist()))
-            for c, s, _ in old - new:
+            new = list(zip(known.stays.cell.tolist(), known.stays.start.tolist(), known.stays.end.tolist()))
+            for c, s, _ in old.difference(new):
                 self.stays.withdraw(c, who, s)
-            fresh = known.stays.take(np.array([k in new - old for k in zip(
-                known.stays.cell.tolist(), known.stays.start.tolist(), known.stays.end.tolist())], dtype=bool))
-            added.append(fresh)
+            added.append(known.stays.take(np.array([stay not in old for stay in new], dtype=bool)))
             self.tracker.restate(who, known, int(times[-1]), int(cells[-1]))
         return Rows.concat(added), persons
 
     def _apply(self, stays: Rows, corrected: np.ndarray) -> None:
         stays = stays.take(stays.end > self.cutoff)
         self.stays.append(stays)
-        normal = stays.take(~np.isin(stays.owner, corrected))
+        normal = stays.take(~np.isin(stays.owner, corrected)) if len(corrected) else stays
         self._match_stays(normal)
         of_cases = normal.take(np.isin(normal.owner, self._case_persons))
-        for who in np.unique(of_cases.owner).tolist():
-            mine = of_cases.take(of_cases.owner == who)
-            for slot in sorted(self._slots_of_person[who]):
-                self._add_presence(slot, self._case_presence(self._sources[slot], mine))
+        if len(of_cases):
+            self._add_presence(
+                Rows.concat(
+                    [
+                        self._case_presence(slot, of_cases.take(of_cases.owner == who))
+                        for who in np.unique(of_cases.owner).tolist()
+                        for slot in sorted(self._slots_of_person[who])
+                    ]
+                )
+            )
         for who in corrected.tolist():
             for slot in sorted(self._slots_of_person.get(who, ())):
                 self._rebuild(slot)
@@ -183,9 +188,9 @@ class ContactEngine:
         """Add or replace a source (same ref) and find its co-presence, backward."""
         slot = self._slot_of.get(source.ref)
         if slot is None:
-            slot = len(self._slot_person)
-            self._slot_of[source.ref] = slot
-            self._slot_person = np.append(self._slot_person, source.person)
+            slot = self._slot_of[source.ref] = len(self._slot_person)
+            self._slot_person = np.append(self._slot_person, -1)
+            self._slot_start = np.append(self._slot_start, source.start)
         else:
             old = self._sources[slot]
             if (old.person, old.start, old.end, old.level) == (source.person, source.start, source.end, source.level) and (
@@ -193,9 +198,10 @@ class ContactEngine:
             ):
                 return
             self._unlink(slot)
-            self._slot_person[slot] = source.person
         self._sources[slot] = source
+        self._slot_start[slot] = source.start
         if source.person >= 0:
+            self._slot_person[slot] = source.person
             self._slots_of_person.setdefault(source.person, set()).add(slot)
             self._case_persons = np.array(sorted(self._slots_of_person), dtype=np.int64)
             self.tracker.reserve(source.person + 1)
@@ -203,17 +209,15 @@ class ContactEngine:
 
     def remove_source(self, ref: str) -> None:
         """Withdraw a source: every tally it caused is reported gone."""
-        slot = self._slot_of.get(ref)
+        slot = self._slot_of.pop(ref, None)
         if slot is None:
             return
-        source = self._sources[slot]
-        for who in self._tallies.get(slot, {}):
-            self._changed[(source.ref, who)] = source
+        source = self._sources.pop(slot)
+        for who in self._tallies.pop(slot, {}):
+            self._gone[(ref, who)] = source
+        self._changed = {key for key in self._changed if key[0] != slot}
         self._unlink(slot)
-        self._tallies.pop(slot, None)
         self.presence.withdraw_owner(slot)
-        del self._sources[slot]
-        del self._slot_of[ref]
 
     def _unlink(self, slot: int) -> None:
         who = int(self._slot_person[slot])
@@ -224,15 +228,8 @@ class ContactEngine:
             self._case_persons = np.array(sorted(self._slots_of_person), dtype=np.int64)
         self._slot_person[slot] = -1
 
-    def _forget(self, slot: int) -> None:
-        self._unlink(slot)
-        self._tallies.pop(slot, None)
-        self.presence.withdraw_owner(slot)
-        ref = self._sources[slot].ref
-        self._changed = {key: src for key, src in self._changed.items() if key[0] != ref}
-        del self._slot_of[ref]
-
-    def _case_presence(self, source: Source, stays: Rows) -> Rows:
+    def _case_presence(self, slot: int, stays: Rows) -> Rows:
+        source = self._sources[slot]
         start = np.maximum(stays.start, source.start)
         end = np.minimum(stays.end, source.end)
         inside = end > start
@@ -240,15 +237,14 @@ class ContactEngine:
         if self.include_neighbours:
             which, cell = discs(cell)
             start, end = start[which], end[which]
-        return Rows(cell, np.full(len(cell), self._slot_of[source.ref], dtype=np.int64), start, end)
+        return Rows(cell, np.full(len(cell), slot, dtype=np.int64), start, end)
 
     def _rebuild(self, slot: int) -> None:
         source = self._sources[slot]
-        for who in self._tallies.pop(slot, {}):
-            self._changed[(source.ref, who)] = source
+        self._changed.update((slot, who) for who in self._tallies.pop(slot, {}))
         self.presence.withdraw_owner(slot)
         if source.person >= 0:
-            presence = self._case_presence(source, self.stays.rows_of(np.array([source.person])))
+            presence = self._case_presence(slot, self.stays.rows_of(np.array([source.person])))
         else:
             cells = source.cells if source.cells is not None else np.empty(0, dtype=np.int64)
             presence = Rows(
@@ -257,12 +253,12 @@ class ContactEngine:
                 np.full(len(cells), source.start, dtype=np.int64),
                 np.full(len(cells), source.end, dtype=np.int64),
             )
-        self._add_presence(slot, presence)
+        self._add_presence(presence)
 
     def _rematch(self, who: int) -> None:
         for slot, tallies in self._tallies.items():
             if tallies.pop(who, None) is not None:
-                self._changed[(self._sources[slot].ref, who)] = self._sources[slot]
+                self._changed.add((slot, who))
         self._match_stays(self.stays.rows_of(np.array([who])))
 
     # -- matching -------------------------------------------------------------
@@ -273,62 +269,70 @@ class ContactEngine:
             return
         query, presence = self.presence.lookup(stays.cell)
         contact = stays.owner[query]
-        stay_start = stays.start[query]
-        start = np.maximum(stay_start, presence.start)
+        start = np.maximum(stays.start[query], presence.start)
         end = np.minimum(stays.end[query], presence.end)
         real = (end > start) & (contact != self._slot_person[presence.owner])
         self._record(presence.owner[real], contact[real], start[real], end[real])
 
-    def _add_presence(self, slot: int, presence: Rows) -> None:
-        """Backward: new presence of a source against the stays already known."""
+    def _add_presence(self, presence: Rows) -> None:
+        """Backward: new presence of sources (owner = slot) against the stays already known."""
         if len(presence) == 0:
             return
         self.presence.append(presence)
         query, stays = self.stays.lookup(presence.cell)
+        slot = presence.owner[query]
         start = np.maximum(stays.start, presence.start[query])
         end = np.minimum(stays.end, presence.end[query])
         real = (end > start) & (stays.owner != self._slot_person[slot])
-        self._record(np.full(int(real.sum()), slot), stays.owner[real], start[real], end[real])
+        self._record(slot[real], stays.owner[real], start[real], end[real])
 
     def _record(self, slot: np.ndarray, contact: np.ndarray, start: np.ndarray, end: np.ndarray) -> None:
-        for s in np.unique(slot).tolist():
-            mine = slot == s
-            source = self._sources[s]
-            which, day, seconds = split_by_day(start[mine], end[mine], source.start)
-            who = contact[mine][which]
-            order = np.lexsort((day, who))
-            who, day, seconds = who[order], day[order], seconds[order]
-            first_of_group = np.ones(len(who), dtype=bool)
-            first_of_group[1:] = (who[1:] != who[:-1]) | (day[1:] != day[:-1])
-            heads = np.flatnonzero(first_of_group)
-            totals = np.add.reduceat(seconds, heads)
-            piece_start = start[mine][which][order]
-            piece_end = end[mine][which][order]
-            firsts = np.minimum.reduceat(piece_start, heads)
-            lasts = np.maximum.reduceat(piece_end, heads)
-            tallies = self._tallies.setdefault(s, {})
-            for person, d, total, first, last in zip(
-                who[heads].tolist(), day[heads].tolist(), totals.tolist(), firsts.tolist(), lasts.tolist()
-            ):
-                tally = tallies.get(person)
-                if tally is None:
-                    tally = tallies[person] = Tally()
-                tally.seconds += total
-                tally.by_day[d] = tally.by_day.get(d, 0) + total
-                tally.first = min(tally.first, first)
-                tally.last = max(tally.last, last)
-                self._changed[(source.ref, person)] = source
+        """Add overlaps to the tallies of their (slot, contact) pairs."""
+        if len(slot) == 0:
+            return
+        which, day, seconds = split_by_day(start, end, self._slot_start[slot])
+        slot, contact, start, end = slot[which], contact[which], start[which], end[which]
+        order = np.lexsort((day, contact, slot))
+        slot, contact, day, seconds = slot[order], contact[order], day[order], seconds[order]
+        head = np.ones(len(slot), dtype=bool)
+        head[1:] = (slot[1:] != slot[:-1]) | (contact[1:] != contact[:-1]) | (day[1:] != day[:-1])
+        heads = np.flatnonzero(head)
+        groups = zip(
+            slot[heads].tolist(),
+            contact[heads].tolist(),
+            day[heads].tolist(),
+            np.add.reduceat(seconds, heads).tolist(),
+            np.minimum.reduceat(start[order], heads).tolist(),
+            np.maximum.reduceat(end[order], heads).tolist(),
+        )
+        for s, who, d, total, first, last in groups:
+            tallies = self._tallies.get(s)
+            if tallies is None:
+                tallies = self._tallies[s] = {}
+            tally = tallies.get(who)
+            if tally is None:
+                tally = tallies[who] = Tally()
+            self._changed.add((s, who))
+            tally.seconds += total
+            tally.by_day[d] = tally.by_day.get(d, 0) + total
+            if first < tally.first:
+                tally.first = first
+            if last > tally.last:
+                tally.last = last
 
-    def drain(self) -> list[Change]:
-        """The pairs changed since the last drain, with their tallies now."""
-        changes = []
-        for (ref, who), source in self._changed.items():
+    def drain(self) -> list[tuple[Source, int, Tally | None]]:
+        """The (source, person) pairs changed since the last drain, with their tallies now (None: gone)."""
+        changes: list[tuple[Source, int, Tally | None]] = []
+        for (ref, who), source in self._gone.items():
             slot = self._slot_of.get(ref)
             if slot is None:
-                changes.append(Change(source, who, None))
+                changes.append((source, who, None))
             else:
-                changes.append(Change(self._sources[slot], who, self._tallies.get(slot, {}).get(who)))
-        self._changed = {}
+                self._changed.add((slot, who))
+        for slot, who in self._changed:
+            changes.append((self._sources[slot], who, self._tallies.get(slot, {}).get(who)))
+        self._changed = set()
+        self._gone = {}
         return changes
 
     @property

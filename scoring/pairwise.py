@@ -33,12 +33,16 @@ class Designation:
 
 
 def person_stays(
-    pings: Iterable[tuple[str, int, float, float]], resolution: int, max_gap_s: int, watermark: int
+    pings: Iterable[tuple[str, int, float, float]], resolution: int, finest: int, max_gap_s: int, watermark: int
 ) -> dict[str, list[tuple[int, int, int]]]:
-    """Each person's stays (cell, start, end) from their pings, by definition."""
+    """Each person's stays (cell, start, end) from their pings, by definition.
+
+    A ping's cell at `resolution` is the ancestor of its cell at the `finest`
+    resolution in use, so that places nest across resolutions.
+    """
     at: dict[str, dict[int, int]] = defaultdict(dict)
     for person, ts, lat, lon in pings:
-        cell = h3i.latlng_to_cell(lat, lon, resolution)
+        cell = h3i.cell_to_parent(h3i.latlng_to_cell(lat, lon, finest), resolution)
         at[person][ts] = max(cell, at[person].get(ts, cell))
     stays = {}
     for person, seen in at.items():
@@ -99,8 +103,9 @@ def pairwise_exposures(
     """The exposures all inputs imply; for each case_ref the last window given wins."""
     final = {w.case_ref: w for w in cases}
     tallies: dict[tuple[str, str, str], dict[str, Any]] = defaultdict(_new_tally)
+    finest = max(s.resolution for s in specs)
     for spec in specs:
-        stays = person_stays(pings, spec.resolution, spec.max_gap_s, watermark)
+        stays = person_stays(pings, spec.resolution, finest, spec.max_gap_s, watermark)
         for window in final.values():
             if window.retracted:
                 continue
@@ -130,7 +135,7 @@ def _area_tallies(
     if not designations:
         return {}
     spec = max(specs, key=lambda s: s.resolution) if area_kind is None else next(s for s in specs if s.kind == area_kind)
-    stays = person_stays(pings, spec.resolution, spec.max_gap_s, watermark)
+    stays = person_stays(pings, spec.resolution, max(s.resolution for s in specs), spec.max_gap_s, watermark)
     by_area: dict[str, dict[int, Designation]] = defaultdict(dict)
     for d in designations:
         by_area[d.area_ref][d.valid_from] = d

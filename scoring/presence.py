@@ -27,7 +27,7 @@ from pydantic import BaseModel
 
 from scoring.areas import AreaTimeline
 from scoring.cells import snap_all
-from scoring.contacts import OPEN_END, Change, ContactEngine, Source
+from scoring.contacts import OPEN_END, ContactEngine, Source
 from scoring.exposure import AREA, CaseWindow, ContactSpec, Exposure
 
 
@@ -58,9 +58,11 @@ class PresenceIndex:
         area_spec = max(self.specs, key=lambda s: s.resolution) if area_kind is None else self._spec(area_kind)
         self._area_engine = self._engines[self.specs.index(area_spec)]
         self._areas = AreaTimeline(area_spec.resolution)
-        self._number: dict[str, int] = {}
         self._names: list[str] = []
-        self._emitted: dict[tuple[str, str], dict[str, Exposure]] = {}
+        self._lookup = pd.Index([], dtype=object)
+        self._recent: dict[str, int] = {}
+        self._emitted: dict[tuple[str, str], dict[int, Exposure]] = {}
+        """The last exposure emitted, by (kind, source ref) then person number."""
 
     def _spec(self, kind: str) -> ContactSpec:
         for spec in self.specs:
@@ -86,8 +88,11 @@ class PresenceIndex:
             return []
         numbers = self._numbers(persons)
         ts = np.asarray(ts, dtype=np.int64)
-        cells = snap_all(np.asarray(lat, dtype=np.float64), np.asarray(lon, dtype=np.float64),
-                         [s.resolution for s in self.specs])
+        order = np.lexsort((ts, numbers))
+        numbers, ts = numbers[order], ts[order]
+        lat = np.asarray(lat, dtype=np.float64)[order]
+        lon = np.asarray(lon, dtype=np.float64)[order]
+        cells = snap_all(lat, lon, [s.resolution for s in self.specs])
         for spec, engine in zip(self.specs, self._engines):
             engine.ingest(numbers, ts, cells[spec.resolution])
         return self._drain()
@@ -152,51 +157,60 @@ class PresenceIndex:
     def _drain(self) -> list[Exposure]:
         out = []
         for engine in self._engines:
-            for change in engine.drain():
-                exposure = self._exposure(change)
-                emitted = self._emitted.setdefault((change.source.kind, change.source.ref), {})
-                previous = emitted.get(exposure.exposure_id) if exposure else None
-                if exposure is None:
-                    name = self._names[change.person]
-                    gone = emitted.pop(Exposure.make_id(name, change.source.kind, change.source.ref), None)
-                    if gone is not None:
-                        out.append(replace(gone, retracted=True))
-                elif exposure != previous:
-                    emitted[exposure.exposure_id] = exposure
+            for source, who, tally in engine.drain():
+                key = (source.kind, source.ref)
+                emitted = self._emitted.setdefault(key, {})
+                previous = emitted.get(who)
+                if tally is None or tally.seconds <= 0:
+                    if previous is not None:
+                        del emitted[who]
+                        out.append(replace(previous, retracted=True))
+                    if not emitted:
+                        del self._emitted[key]
+                    continue
+                name = self._names[who]
+                exposure = Exposure(
+                    exposure_id=previous.exposure_id if previous else Exposure.make_id(name, source.kind, source.ref),
+                    person=name,
+                    kind=source.kind,
+                    source=source.ref,
+                    first_at=tally.first,
+                    last_at=tally.last,
+                    minutes=tally.seconds / 60,
+                    minutes_by_day=tuple([(day, seconds / 60) for day, seconds in sorted(tally.by_day.items())]),
+                    level=source.level,
+                )
+                if exposure != previous:
+                    emitted[who] = exposure
                     out.append(exposure)
-        return sorted(out, key=_order)
+        out.sort(key=_order)
+        return out
 
-    def _exposure(self, change: Change) -> Exposure | None:
-        tally = change.tally
-        if tally is None or tally.seconds <= 0:
-            return None
-        name = self._names[change.person]
-        source = change.source
-        return Exposure(
-            exposure_id=Exposure.make_id(name, source.kind, source.ref),
-            person=name,
-            kind=source.kind,
-            source=source.ref,
-            first_at=tally.first,
-            last_at=tally.last,
-            minutes=tally.seconds / 60,
-            minutes_by_day=tuple((day, seconds / 60) for day, seconds in sorted(tally.by_day.items())),
-            level=source.level,
-        )
-
-    # -- pseudonyms to numbers --------------------------------------------------
+    # Pseudonyms are numbered in order of first sight. Lookups of a whole batch go
+    # through a pandas hash index (C speed); names first seen since it was last
+    # rebuilt wait in a small dict, and the index is rebuilt when that dict grows.
 
     def _number_of(self, person: str) -> int:
-        number = self._number.get(person)
-        if number is None:
-            number = self._number[person] = len(self._names)
-            self._names.append(person)
-        return number
+        return int(self._numbers([person])[0])
 
     def _numbers(self, persons: Sequence[str] | np.ndarray) -> np.ndarray:
-        codes, uniques = pd.factorize(np.asarray(persons, dtype=object))
-        known = np.fromiter((self._number_of(p) for p in uniques.tolist()), dtype=np.int64, count=len(uniques))
-        return known[codes]
+        names = np.asarray(persons, dtype=object)
+        numbers = self._lookup.get_indexer(names).astype(np.int64)
+        missing = numbers < 0
+        if missing.any():
+            codes, uniques = pd.factorize(names[missing])
+            numbers[missing] = np.array([self._first_sight(name) for name in uniques.tolist()], dtype=np.int64)[codes]
+            if len(self._recent) > max(1024, len(self._lookup) // 8):
+                self._lookup = pd.Index(self._names, dtype=object)
+                self._recent = {}
+        return numbers
+
+    def _first_sight(self, person: str) -> int:
+        number = self._recent.get(person)
+        if number is None:
+            number = self._recent[person] = len(self._names)
+            self._names.append(person)
+        return number
 
 
 def _order(exposure: Exposure) -> tuple[str, str, str]:

@@ -34,7 +34,10 @@ class PersonStays:
 
 
 def dedupe_pings(person: np.ndarray, ts: np.ndarray, cell: np.ndarray) -> np.ndarray:
-    """Indexes of pings sorted by (person, ts), one per (person, ts): the greatest cell."""
+    """Of pings sorted by (person, ts), the indexes of one per (person, ts): the greatest cell."""
+    same = (person[1:] == person[:-1]) & (ts[1:] == ts[:-1])
+    if not same.any():
+        return np.arange(len(person))
     order = np.lexsort((cell, ts, person))
     p, t = person[order], ts[order]
     last_of_instant = np.ones(len(order), dtype=bool)
