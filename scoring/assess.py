@@ -262,6 +262,11 @@ def activations(state: PersonState, rules: RuleSet, at: int) -> list[Activation]
     return found
 
 
+def _activation_order(activation: Activation) -> tuple:
+    # A total order, so the evidence list does not depend on the order facts arrived in.
+    return (activation.since, activation.end, sorted((key, str(value)) for key, value in activation.evidence.items()))
+
+
 def _reasons(active: list[Activation]) -> tuple[Reason, ...]:
     by_rule: dict[str, list[Activation]] = {}
     for activation in active:
@@ -269,7 +274,7 @@ def _reasons(active: list[Activation]) -> tuple[Reason, ...]:
     reasons = []
     for rule_id, items in by_rule.items():
         top = max(item.level for item in items)
-        chosen = sorted((item for item in items if item.level == top), key=lambda item: (item.since, item.end))
+        chosen = sorted((item for item in items if item.level == top), key=_activation_order)
         reasons.append(
             Reason(
                 rule=rule_id,

@@ -1,7 +1,8 @@
 """Vectorised rescoring: many persons' levels at once, equal to `scoring.assess.assess` person by person.
 
 When a new rule set is published every person is rescored. `pack_states` turns the
-states into flat column arrays once (a person index per fact, rule-set independent);
+states' fact records (`scoring.records`) into flat column arrays once (a person index
+per fact, rule-set independent);
 `rescore_packed` evaluates any rule set over them with numpy, following exactly the
 semantics documented in `scoring.assess`: the same triggers, clock starts, windows,
 clearance alternatives and integer points arithmetic. Only levels come out; the few
@@ -17,13 +18,21 @@ import numpy as np
 
 from scoring.assess import MILLI, Assessment, assess
 from scoring.exposure import AREA
+from scoring.records import (
+    AREA_LEVEL_CODE,
+    DAY,
+    EXPOSURE,
+    FACT_DTYPE,
+    TEST,
+    TEST_CODE,
+    VISIT,
+    VISIT_CODE,
+    kind_hash,
+)
 from scoring.rules import CASE, FEVER_CLINIC, LEVEL_CODE, Clearance, PointsRule, Rule, RuleSet
 from scoring.state import PersonState
 
 NEVER = np.iinfo(np.int64).max
-TEST_CODE = {"pcr": 0, "antigen": 1}
-VISIT_CODE = {"fever_clinic": 0, "diagnosis": 1, "recovery": 2}
-AREA_LEVEL_CODE = {None: -1, "medium": 0, "high": 1}
 _KEY_SPAN = 2**32
 
 
@@ -42,6 +51,7 @@ class PackedStates:
     visit_kind: np.ndarray
     exposure_person: np.ndarray
     exposure_kind: np.ndarray
+    """`scoring.records.kind_hash` of the exposure kind."""
     exposure_first: np.ndarray
     exposure_last: np.ndarray
     exposure_minutes: np.ndarray
@@ -51,76 +61,44 @@ class PackedStates:
     day_exposure: np.ndarray
     day_offset: np.ndarray
     day_minutes: np.ndarray
-    kind_names: tuple[str, ...]
     base: int
     """All times are stored minus `base`, so (person, time) pairs pack into one int64 key."""
 
 
-def _column(values: Sequence, dtype: type) -> np.ndarray:
-    return np.array(values, dtype=dtype) if values else np.zeros(0, dtype=dtype)
-
-
 def pack_states(states: Sequence[PersonState]) -> PackedStates:
-    """Column arrays of every fact of `states` (persons with no facts cost one check each)."""
-    tests: list = []
-    test_owner: list[int] = []
-    visits: list = []
-    visit_owner: list[int] = []
-    exposures: list = []
-    exposure_owner: list[int] = []
-    days: list[tuple[int, int, float]] = []
-    kinds: dict[str, int] = {}
-    add_tests, add_test_owner = tests.extend, test_owner.extend
-    add_visits, add_visit_owner = visits.extend, visit_owner.extend
-    # Most persons have no facts: find the others in one pass, then walk only them.
-    busy = [index for index, state in enumerate(states) if state.tests or state.visits or state.exposures]
-    for index in busy:
-        state = states[index]
-        if state.tests:
-            add_tests(state.tests.values())
-            add_test_owner([index] * len(state.tests))
-        if state.visits:
-            add_visits(state.visits.values())
-            add_visit_owner([index] * len(state.visits))
-        for item in state.exposures.values():
-            if item.kind not in kinds:
-                kinds[item.kind] = len(kinds)
-            if item.minutes_by_day:
-                days.extend([(len(exposures), day, minutes) for day, minutes in item.minutes_by_day])
-            exposures.append(item)
-            exposure_owner.append(index)
-    sampled, known, test_kind, positive = zip(*tests) if tests else ((), (), (), ())
-    visit_at, visit_kind = zip(*visits) if visits else ((), ())
-    day_exposure, day_offset, day_minutes = zip(*days) if days else ((), (), ())
-    first = _column([e.first_at for e in exposures], np.int64)
-    last = _column([e.last_at for e in exposures], np.int64)
-    columns = [_column(sampled, np.int64), _column(known, np.int64), _column(visit_at, np.int64), first, last]
-    every_time = np.concatenate(columns)
-    base = int(every_time.min()) - 1 if every_time.size else 0
-    if every_time.size and int(every_time.max()) - base >= _KEY_SPAN:
+    """Column arrays of every fact of `states`, read from their `scoring.records` bytes."""
+    blobs = [state.fact_records() for state in states]
+    counts = np.fromiter(map(len, blobs), dtype=np.int64, count=len(blobs)) // FACT_DTYPE.itemsize
+    facts = np.frombuffer(b"".join(blobs), dtype=FACT_DTYPE)
+    owner = np.repeat(np.arange(len(states), dtype=np.int64), counts)
+    what = facts["what"]
+    tests, visits, exposures, days = (what == TEST), (what == VISIT), (what == EXPOSURE), (what == DAY)
+    times = np.concatenate([facts["t1"][~days], facts["t2"][~days]])
+    base = int(times.min()) - 1 if times.size else 0
+    if times.size and int(times.max()) - base >= _KEY_SPAN:
         raise ValueError("the facts of this batch span more than 136 years: cannot pack their times")
+    exposure_index = np.cumsum(exposures) - 1
     return PackedStates(
         size=len(states),
-        test_person=_column(test_owner, np.int64),
-        test_sampled=columns[0] - base,
-        test_known=columns[1] - base,
-        test_kind=_column([TEST_CODE[kind] for kind in test_kind], np.int8),
-        test_positive=_column(positive, bool),
-        visit_person=_column(visit_owner, np.int64),
-        visit_at=columns[2] - base,
-        visit_kind=_column([VISIT_CODE[kind] for kind in visit_kind], np.int8),
-        exposure_person=_column(exposure_owner, np.int64),
-        exposure_kind=_column([kinds[e.kind] for e in exposures], np.int64),
-        exposure_first=first - base,
-        exposure_last=last - base,
-        exposure_minutes=_column([e.minutes for e in exposures], np.float64),
-        exposure_area_level=_column([AREA_LEVEL_CODE[e.level] for e in exposures], np.int8),
-        exposure_retracted=_column([e.retracted for e in exposures], bool),
-        exposure_has_days=_column([bool(e.minutes_by_day) for e in exposures], bool),
-        day_exposure=_column(day_exposure, np.int64),
-        day_offset=_column(day_offset, np.int64),
-        day_minutes=_column(day_minutes, np.float64),
-        kind_names=tuple(kinds),
+        test_person=owner[tests],
+        test_sampled=facts["t1"][tests] - base,
+        test_known=facts["t2"][tests] - base,
+        test_kind=facts["code"][tests].astype(np.int8),
+        test_positive=facts["flag"][tests].astype(bool),
+        visit_person=owner[visits],
+        visit_at=facts["t1"][visits] - base,
+        visit_kind=facts["code"][visits].astype(np.int8),
+        exposure_person=owner[exposures],
+        exposure_kind=facts["kind"][exposures],
+        exposure_first=facts["t1"][exposures] - base,
+        exposure_last=facts["t2"][exposures] - base,
+        exposure_minutes=facts["minutes"][exposures],
+        exposure_area_level=facts["area"][exposures],
+        exposure_retracted=facts["flag"][exposures].astype(bool),
+        exposure_has_days=facts["code"][exposures] > 0,
+        day_exposure=exposure_index[days],
+        day_offset=facts["t1"][days],
+        day_minutes=facts["minutes"][days],
         base=base,
     )
 
@@ -209,11 +187,8 @@ class _Evaluation:
         if rule.signal == FEVER_CLINIC:
             rows = (packed.visit_kind == VISIT_CODE["fever_clinic"]) & (packed.visit_at <= self.at)
             return packed.visit_person[rows], packed.visit_at[rows], packed.visit_at[rows]
-        if rule.signal not in packed.kind_names:
-            empty = np.zeros(0, dtype=np.int64)
-            return empty, empty, empty
         rows = (
-            (packed.exposure_kind == packed.kind_names.index(rule.signal))
+            (packed.exposure_kind == kind_hash(rule.signal))
             & ~packed.exposure_retracted
             & (packed.exposure_first <= self.at)
         )
@@ -262,18 +237,18 @@ class _Evaluation:
     def apply_points(self, rule: PointsRule) -> None:
         """Raise the level of every person whose weighted minutes reach a threshold."""
         packed = self.packed
-        weights = np.zeros(len(packed.kind_names), dtype=np.float64)
+        kind_weight = np.zeros(packed.exposure_kind.size, dtype=np.float64)
+        known_kind = np.zeros(packed.exposure_kind.size, dtype=bool)
         for kind, weight in rule.kind_weights.items():
-            if kind in packed.kind_names:
-                weights[packed.kind_names.index(kind)] = weight
-        known_kind = np.isin(packed.exposure_kind, [packed.kind_names.index(k) for k in rule.kind_weights if k in packed.kind_names])
+            rows = packed.exposure_kind == kind_hash(kind)
+            kind_weight[rows] = weight
+            known_kind |= rows
         live = (
             known_kind
             & ~packed.exposure_retracted
             & (packed.exposure_first <= self.at)
             & (self.at < packed.exposure_last + rule.window)
         )
-        kind_weight = weights[packed.exposure_kind]
         points = np.where(
             packed.exposure_has_days,
             0,

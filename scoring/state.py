@@ -20,6 +20,7 @@ import orjson
 
 from scoring.events import Ping, TestResult, Visit
 from scoring.exposure import Exposure
+from scoring.records import encode_facts
 from scoring.rules import RuleSet
 from scoring.timeutil import to_epoch
 
@@ -43,8 +44,16 @@ class VisitFact(NamedTuple):
 
 
 def _exposure_rank(exposure: Exposure) -> tuple:
-    # Retraction is final; otherwise the most advanced record wins (minutes only grow).
-    return (exposure.retracted, exposure.last_at, exposure.minutes, exposure.minutes_by_day, -exposure.first_at)
+    # Retraction is final; otherwise the most advanced record wins (minutes only grow). The
+    # remaining fields break ties so that the choice never depends on arrival order.
+    return (
+        exposure.retracted,
+        exposure.last_at,
+        exposure.minutes,
+        exposure.minutes_by_day,
+        -exposure.first_at,
+        exposure.level or "",
+    )
 
 
 @dataclass(slots=True)
@@ -63,6 +72,14 @@ class PersonState:
     level: str = "green"
     """The level last published for this person (kept by the stream; `assess` ignores it)."""
     level_at: int | None = None
+    records: bytes | None = field(default=None, compare=False, repr=False)
+    """The facts as `scoring.records` bytes for batch rescoring; None until computed."""
+
+    def fact_records(self) -> bytes:
+        """The facts as fixed-size records (computed once, then kept)."""
+        if self.records is None:
+            self.records = encode_facts(self.tests.values(), self.visits.values(), self.exposures.values())
+        return self.records
 
     @property
     def applied_event_ids(self) -> frozenset[str]:
@@ -91,7 +108,7 @@ class PersonState:
     def from_dict(cls, data: dict) -> "PersonState":
         """Rebuild a state written by `to_dict`."""
         exposures = [_exposure_from_list(data["p"], item) for item in data["x"]]
-        return cls(
+        return _sealed(cls(
             person=data["p"],
             tests={key: TestFact(*fact) for key, fact in data["t"].items()},
             visits={key: VisitFact(*fact) for key, fact in data["v"].items()},
@@ -101,7 +118,7 @@ class PersonState:
             horizon=data["h"],
             level=data["l"],
             level_at=data["la"],
-        )
+        ))
 
     def to_bytes(self) -> bytes:
         """Compact JSON bytes (for a Faust table or a file)."""
@@ -155,13 +172,22 @@ def _prune(state: PersonState, retention_s: int) -> None:
     if horizon <= state.horizon:
         return
     state.horizon = horizon
+    held = len(state.tests) + len(state.visits) + len(state.exposures)
     state.tests = {key: fact for key, fact in state.tests.items() if fact.sampled_at >= horizon}
     state.visits = {key: fact for key, fact in state.visits.items() if fact.at >= horizon}
     state.exposures = {key: item for key, item in state.exposures.items() if item.last_at >= horizon}
+    if len(state.tests) + len(state.visits) + len(state.exposures) != held:
+        state.records = None
 
 
 def _copy(state: PersonState) -> PersonState:
-    return replace(state, tests=dict(state.tests), visits=dict(state.visits), exposures=dict(state.exposures))
+    return replace(state, tests=dict(state.tests), visits=dict(state.visits), exposures=dict(state.exposures), records=None)
+
+
+def _sealed(state: PersonState) -> PersonState:
+    # Records are derived once per change, so a batch of states packs without walking facts.
+    state.fact_records()
+    return state
 
 
 def apply(state: PersonState, event: Ping | Visit | TestResult, rules: RuleSet) -> PersonState:
@@ -184,9 +210,11 @@ def apply(state: PersonState, event: Ping | Visit | TestResult, rules: RuleSet) 
             updated.visits[event.event_id] = VisitFact(ts, event.kind)
     else:
         raise TypeError(f"not a person event: {type(event).__name__}")
+    if len(updated.tests) == len(state.tests) and len(updated.visits) == len(state.visits):
+        updated.records = state.records
     updated.latest_event_at = ts if state.latest_event_at is None else max(state.latest_event_at, ts)
     _prune(updated, rules.retention_s)
-    return updated
+    return _sealed(updated)
 
 
 def apply_exposure(state: PersonState, exposure: Exposure) -> PersonState:
@@ -204,9 +232,14 @@ def apply_exposure(state: PersonState, exposure: Exposure) -> PersonState:
         return state
     updated = _copy(state)
     updated.exposures[exposure.exposure_id] = exposure
-    return updated
+    return _sealed(updated)
 
 
 def with_level(state: PersonState, level: str, at: int) -> PersonState:
     """The state recording the level published at event time `at`."""
     return replace(state, level=level, level_at=at)
+
+
+def sealed(state: PersonState) -> PersonState:
+    """`state` with its fact records computed, as `apply` leaves it (for states built directly)."""
+    return _sealed(state)

@@ -9,7 +9,7 @@ import random
 
 from scoring.events import Ping, TestResult, Visit
 from scoring.exposure import AREA, Exposure
-from scoring.state import PersonState, TestFact, VisitFact
+from scoring.state import PersonState, TestFact, VisitFact, sealed
 from scoring.timeutil import from_epoch
 
 DAY = 86400
@@ -84,7 +84,7 @@ def _tests(rng: random.Random, state: PersonState, at: int, positive: bool) -> N
 
 
 def synthetic_state(rng: random.Random, person: str, at: int) -> PersonState:
-    """One person's state with a realistic mix of facts around event time `at`.
+    """One person's state with a realistic mix of facts around event time `at`, sealed as `apply` leaves it.
 
     Most persons have none; the rest have cases, tests, clinic visits, contacts, companions
     and area exposures in proportions resembling an outbreak city.
@@ -92,7 +92,7 @@ def synthetic_state(rng: random.Random, person: str, at: int) -> PersonState:
     state = PersonState(person=person, last_seen=at - rng.randrange(0, DAY), latest_event_at=at)
     draw = rng.random()
     if draw < 0.6:
-        return state
+        return sealed(state)
     if draw < 0.64:
         _tests(rng, state, at, positive=True)
         if rng.random() < 0.3:
@@ -113,7 +113,7 @@ def synthetic_state(rng: random.Random, person: str, at: int) -> PersonState:
         first = at - rng.randrange(0, 10 * DAY)
         area = exposure(person, AREA, f"area-{rng.randrange(50)}", first, first + 3 * HOUR, 180.0, level=rng.choice(("medium", "high")))
         state.exposures[area.exposure_id] = area
-    return state
+    return sealed(state)
 
 
 def synthetic_states(count: int, at: int, seed: int = 7) -> list[PersonState]:
