@@ -37,6 +37,7 @@ class PresenceStats:
 
     persons: int
     stays: int
+    stays_by_kind: dict[str, int]
     sources: int
     exposures: int
     nbytes: int
@@ -149,6 +150,7 @@ class PresenceIndex:
         return PresenceStats(
             persons=len(self._names),
             stays=sum(len(e.stays) for e in self._engines),
+            stays_by_kind={e.kind: len(e.stays) for e in self._engines},
             sources=sum(e.sources() for e in self._engines),
             exposures=sum(len(v) for v in self._emitted.values()),
             nbytes=sum(e.nbytes for e in self._engines),

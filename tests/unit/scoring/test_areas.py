@@ -1,0 +1,149 @@
+"""Area exposure: presence in the cells of a designated area while it held."""
+
+from __future__ import annotations
+
+import json
+
+import h3.api.basic_int as h3i
+import pytest
+
+from scoring.areas import AreaTimeline, area_cells
+from scoring.events import AreaRisk, decode_event
+from scoring.exposure import ContactSpec
+from scoring.presence import PresenceIndex
+
+DAY = 86_400
+T0 = 1_648_771_200
+MIN = 60
+SPECS = [ContactSpec("close_contact", 10, 30 * MIN, True, 14 * DAY), ContactSpec("companion", 8, 30 * MIN, False, 14 * DAY)]
+INSIDE = (30.600, 114.300)
+OUTSIDE = (30.650, 114.350)
+
+
+def square(lat: float, lon: float, half: float = 0.002) -> dict:
+    ring = [[lon - half, lat - half], [lon + half, lat - half], [lon + half, lat + half], [lon - half, lat + half]]
+    return {"type": "Polygon", "coordinates": [ring + [ring[0]]]}
+
+
+AREA = square(*INSIDE)
+
+
+@pytest.fixture
+def index() -> PresenceIndex:
+    return PresenceIndex(SPECS, retention_s=14 * DAY)
+
+
+def visit(index: PresenceIndex, person: str, where: tuple[float, float], start_min: int, minutes: int):
+    """Ping every 10 minutes at `where` from start, then once far away."""
+    out = []
+    for m in range(start_min, start_min + minutes, 10):
+        out += index.ingest(person, T0 + m * MIN, *where)
+    return out + index.ingest(person, T0 + (start_min + minutes) * MIN, *OUTSIDE)
+
+
+def test_a_polygon_is_filled_with_the_cells_it_overlaps():
+    cells = area_cells(AREA, 10)
+    assert h3i.latlng_to_cell(*INSIDE, 10) in cells.tolist()
+    assert h3i.latlng_to_cell(*OUTSIDE, 10) not in cells.tolist()
+    assert len(cells) > 10
+
+
+def test_a_tiny_polygon_still_has_the_cell_it_lies_in():
+    assert area_cells(square(*INSIDE, half=0.00001), 8).tolist() == [h3i.latlng_to_cell(*INSIDE, 8)]
+
+
+def test_a_multipolygon_is_filled_with_the_cells_of_all_its_parts():
+    other = square(*OUTSIDE)
+    both = {"type": "MultiPolygon", "coordinates": [AREA["coordinates"], other["coordinates"]]}
+    assert set(area_cells(both, 10).tolist()) == set(area_cells(AREA, 10).tolist()) | set(area_cells(other, 10).tolist())
+
+
+def test_the_event_contract_geometry_is_accepted(index):
+    event = decode_event(
+        json.dumps({"event_id": "a1", "type": "area_risk", "ts": "2022-04-01T00:00:00Z", "area": "Market",
+                    "level": "high", "geometry": AREA})
+    )
+    assert isinstance(event, AreaRisk)
+    visit(index, "shopper", INSIDE, 60, 30)
+    found = index.designate("area-ref", event.level, event.geometry, T0)
+    assert [(e.person, e.minutes) for e in found] == [("shopper", 30.0)]
+
+
+def test_presence_while_designated_gives_an_area_exposure_with_its_level(index):
+    index.designate("area-ref", "high", AREA, T0)
+    found = visit(index, "shopper", INSIDE, 60, 30)
+    assert [e.minutes for e in found] == [10.0, 20.0, 30.0]
+    assert [(e.person, e.kind, e.level, e.minutes) for e in index.exposures()] == [("shopper", "area", "high", 30.0)]
+
+
+def test_presence_elsewhere_gives_nothing(index):
+    index.designate("area-ref", "high", AREA, T0)
+    assert visit(index, "passer_by", OUTSIDE, 60, 30) == []
+
+
+def test_a_late_designation_finds_earlier_presence_backward(index):
+    visit(index, "shopper", INSIDE, 60, 30)
+    index.advance(T0 + DAY)
+    found = index.designate("area-ref", "medium", AREA, T0 + 70 * MIN)
+    assert [(e.level, e.minutes, e.first_at) for e in found] == [("medium", 20.0, T0 + 70 * MIN)]
+
+
+def test_presence_before_the_designation_does_not_count(index):
+    visit(index, "shopper", INSIDE, 60, 30)
+    assert index.designate("area-ref", "high", AREA, T0 + 2 * 3600) == []
+
+
+def test_a_later_low_designation_ends_the_exposure(index):
+    index.designate("area-ref", "high", AREA, T0)
+    index.designate("area-ref", "low", AREA, T0 + 80 * MIN)
+    visit(index, "shopper", INSIDE, 60, 60)
+    assert [(e.minutes, e.last_at) for e in index.exposures()] == [(20.0, T0 + 80 * MIN)]
+
+
+def test_an_end_arriving_after_the_presence_trims_the_exposure(index):
+    index.designate("area-ref", "high", AREA, T0)
+    visit(index, "shopper", INSIDE, 60, 60)
+    trimmed = index.designate("area-ref", "low", AREA, T0 + 80 * MIN)
+    assert [(e.minutes, e.retracted) for e in trimmed] == [(20.0, False)]
+
+
+def test_a_designation_with_an_end_counts_only_until_then(index):
+    index.designate("area-ref", "high", AREA, T0, T0 + 90 * MIN)
+    visit(index, "shopper", INSIDE, 60, 60)
+    assert [e.minutes for e in index.exposures()] == [30.0]
+
+
+def test_each_period_of_an_area_is_its_own_source(index):
+    index.designate("area-ref", "medium", AREA, T0)
+    index.designate("area-ref", "high", AREA, T0 + 80 * MIN)
+    visit(index, "shopper", INSIDE, 60, 60)
+    assert sorted((e.level, e.minutes) for e in index.exposures()) == [("high", 40.0), ("medium", 20.0)]
+    assert len({e.source for e in index.exposures()}) == 2
+
+
+def test_area_exposures_carry_neither_the_area_name_nor_coordinates(index):
+    index.designate("Wuhan Huanan Seafood Market", "high", AREA, T0)
+    visit(index, "shopper", INSIDE, 60, 30)
+    text = repr(index.exposures())
+    assert "Huanan" not in text and "30.6" not in text and "114.3" not in text
+
+
+def test_designations_arriving_in_any_order_give_the_same_periods():
+    early = AreaTimeline(10)
+    early.designate("a", "high", AREA, T0, None)
+    early.designate("a", "low", AREA, T0 + 3600, None)
+    late = AreaTimeline(10)
+    late.designate("a", "low", AREA, T0 + 3600, None)
+    late.designate("a", "high", AREA, T0, None)
+    assert [(p.source, p.level, p.start, p.end) for p in early.periods("a")] == [
+        (p.source, p.level, p.start, p.end) for p in late.periods("a")
+    ]
+    assert early.periods("a")[0].end == T0 + 3600
+
+
+def test_an_unknown_level_or_an_empty_period_is_refused():
+    timeline = AreaTimeline(10)
+    with pytest.raises(ValueError, match="level"):
+        timeline.designate("a", "extreme", AREA, T0, None)
+    with pytest.raises(ValueError, match="valid_until"):
+        timeline.designate("a", "high", AREA, T0, T0)

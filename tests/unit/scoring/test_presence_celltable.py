@@ -1,0 +1,85 @@
+"""The cell-keyed table under the presence index, and the H3 helpers on arrays."""
+
+from __future__ import annotations
+
+import h3.api.basic_int as h3i
+import numpy as np
+
+from scoring.cells import disc, discs, parent, snap, snap_all
+from scoring.celltable import CellTable, Rows, expand_ranges
+
+
+def rows(*items: tuple[int, int, int, int]) -> Rows:
+    cell, owner, start, end = (np.array(c, dtype=np.int64) for c in zip(*items))
+    return Rows(cell, owner, start, end)
+
+
+def as_set(found: Rows) -> set[tuple[int, int, int, int]]:
+    return set(zip(found.cell.tolist(), found.owner.tolist(), found.start.tolist(), found.end.tolist()))
+
+
+def test_expand_ranges_lists_every_member_of_every_range():
+    which, position = expand_ranges(np.array([5, 0, 9]), np.array([2, 0, 3]))
+    assert which.tolist() == [0, 0, 2, 2, 2]
+    assert position.tolist() == [5, 6, 9, 10, 11]
+
+
+def test_lookup_finds_rows_of_the_asked_cells_across_many_appends():
+    table = CellTable()
+    expected = set()
+    for batch in range(20):
+        items = [(cell, batch, cell * 100 + batch, cell * 100 + batch + 1) for cell in range(batch % 5, 30, 3)]
+        table.append(rows(*items))
+        expected |= set(items)
+    query, found = table.lookup(np.array([4, 7, 99]))
+    assert as_set(found) == {r for r in expected if r[0] in (4, 7)}
+    assert set(np.array([4, 7, 99])[query].tolist()) == {4, 7}
+    assert len(table) == len(expected)
+
+
+def test_runs_stay_few_as_the_table_grows():
+    table = CellTable()
+    for batch in range(256):
+        table.append(rows((batch, 0, 0, 1)))
+    assert len(table._runs) <= 9
+
+
+def test_withdrawn_rows_are_not_found_and_are_deleted_later():
+    table = CellTable()
+    table.append(rows((1, 10, 0, 5), (1, 11, 0, 5), (2, 10, 5, 9)))
+    table.withdraw(1, 10, 0)
+    assert as_set(table.lookup(np.array([1]))[1]) == {(1, 11, 0, 5)}
+    table.drop_ended(0)
+    assert len(table) == 2
+
+
+def test_rows_that_ended_before_the_cutoff_are_deleted():
+    table = CellTable()
+    table.append(rows((1, 10, 0, 5), (1, 11, 3, 8), (2, 10, 5, 9)))
+    table.drop_ended(5)
+    assert as_set(table.rows_of(np.array([10, 11]))) == {(1, 11, 3, 8), (2, 10, 5, 9)}
+    assert table.nbytes == 2 * 4 * 8
+
+
+def test_all_rows_of_one_owner_can_be_withdrawn():
+    table = CellTable()
+    table.append(rows((1, 10, 0, 5), (1, 11, 3, 8)))
+    table.withdraw_owner(10)
+    assert as_set(table.rows_of(np.array([10, 11]))) == {(1, 11, 3, 8)}
+
+
+def test_snapping_matches_h3_and_coarser_cells_are_ancestors():
+    lat, lon = np.array([30.6, 30.61, -33.9]), np.array([114.3, 114.31, 151.2])
+    cells = snap_all(lat, lon, [8, 10])
+    assert cells[10].tolist() == [h3i.latlng_to_cell(a, b, 10) for a, b in zip(lat, lon)]
+    assert cells[8].tolist() == [h3i.cell_to_parent(c, 8) for c in cells[10].tolist()]
+    assert parent(snap(lat, lon, 12), 9).tolist() == [
+        h3i.cell_to_parent(h3i.latlng_to_cell(a, b, 12), 9) for a, b in zip(lat, lon)
+    ]
+
+
+def test_discs_are_a_cell_and_its_ring():
+    cell = h3i.latlng_to_cell(30.6, 114.3, 10)
+    which, members = discs(np.array([cell, cell]))
+    assert which.tolist() == [0] * 7 + [1] * 7
+    assert set(members.tolist()) == set(h3i.grid_disk(cell, 1)) == set(disc(cell))
