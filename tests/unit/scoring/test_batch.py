@@ -8,7 +8,7 @@ import pytest
 from scoring.assess import assess
 from scoring.batch import changed_assessments, pack_states, rescore, rescore_packed
 from scoring.rules import LEVEL_CODE, load_rule_set
-from scoring.state import new_state
+from scoring.state import PersonState, TestFact, new_state
 from scoring.synthetic import DAY, synthetic_states
 
 ROOT = Path(__file__).resolve().parents[3] / "rules"
@@ -51,3 +51,17 @@ def test_only_persons_whose_level_changed_get_full_assessments():
     changed = changed_assessments(states, points, AT, after, before)
     assert set(changed) == set(np.flatnonzero(before != after).tolist())
     assert all(LEVEL_CODE[assessment.level] == after[index] for index, assessment in changed.items())
+
+
+def test_a_state_built_directly_is_packed_from_its_facts():
+    rules = load_rule_set(ROOT / "default.yaml")
+    state = PersonState(person="p", tests={"t": TestFact(AT - DAY, AT - DAY + 3600, "pcr", True)})
+    assert state.records is None
+    assert rescore([state], rules, AT).tolist() == [LEVEL_CODE["red"]]
+
+
+def test_states_restored_from_bytes_pack_like_the_originals():
+    rules = load_rule_set(ROOT / "default.yaml")
+    states = synthetic_states(300, AT, seed=9)
+    restored = [PersonState.from_bytes(state.to_bytes()) for state in states]
+    assert rescore(restored, rules, AT).tolist() == rescore(states, rules, AT).tolist()

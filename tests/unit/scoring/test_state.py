@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from scoring.records import encode_facts
 from scoring.rules import load_rule_set
 from scoring.state import PersonState, apply, apply_exposure, new_state, with_level
 from scoring.synthetic import DAY, exposure, ping, result, visit
@@ -94,3 +95,12 @@ def test_state_round_trips_through_compact_bytes():
     raw = state.to_bytes()
     assert PersonState.from_bytes(raw) == state
     assert len(raw) < 700
+
+
+def test_fact_records_follow_every_change_of_the_facts():
+    state = apply(new_state("p"), result("p", T0, T0 + 3600, positive=True), RULES)
+    state = apply_exposure(state, exposure("p", "companion", "case-b", T0, T0 + 900, 15.0, minutes_by_day=((2, 15.0),)))
+    state = apply(state, ping("p", T0 + 7200), RULES)
+    assert state.records == encode_facts(state.tests.values(), state.visits.values(), state.exposures.values())
+    pruned = apply(state, ping("p", T0 + RULES.retention_s + DAY), RULES)
+    assert pruned.records == b""
