@@ -55,7 +55,7 @@ def kind_hash(kind: str) -> int:
 
 
 def encode_facts(tests: Iterable, visits: Iterable, exposures: Iterable[Exposure]) -> bytes:
-    """The records of a person's tests (`TestFact`), visits (`VisitFact`) and exposures."""
+    """The records of a person's tests (`ResultFact`), visits (`VisitFact`) and exposures."""
     pack = RECORD.pack
     parts = [pack(TEST, t.sampled_at, t.known_at, TEST_CODE[t.test], t.positive, 0.0, 0, -1) for t in tests]
     parts += [pack(VISIT, v.at, v.at, VISIT_CODE[v.kind], 0, 0.0, 0, -1) for v in visits]

@@ -101,7 +101,7 @@ class Case(_Model):
     checks: list[Check] = Field(min_length=1)
 
 
-class TestFile(_Model):
+class RuleTestFile(_Model):
     """A file of cases for one rule set."""
 
     description: str = ""
@@ -146,12 +146,12 @@ def tests_dir(rules: RuleSet, rules_path: str | Path) -> Path:
     return Path(rules_path).parent / "tests" / rules.id
 
 
-def load_test_file(path: str | Path) -> TestFile:
+def load_test_file(path: str | Path) -> RuleTestFile:
     """Read and validate a test file; raises `RuleSetError` naming file, path and problem."""
     path = Path(path)
     try:
         document = yaml.safe_load(path.read_text(encoding="utf-8"))
-        return TestFile.model_validate(document)
+        return RuleTestFile.model_validate(document)
     except yaml.YAMLError as error:
         raise RuleSetError([Problem(file=str(path), path="", message=f"not valid YAML: {error}")]) from None
     except ValidationError as error:

@@ -27,7 +27,7 @@ from scoring.timeutil import to_epoch
 _NO_TIME = -(2**62)
 
 
-class TestFact(NamedTuple):
+class ResultFact(NamedTuple):
     """A test result: sampled at `sampled_at`, known at `known_at`."""
 
     sampled_at: int
@@ -61,7 +61,7 @@ class PersonState:
     """What scoring remembers about one person; treat as immutable (`apply` returns a new one)."""
 
     person: str
-    tests: dict[str, TestFact] = field(default_factory=dict)
+    tests: dict[str, ResultFact] = field(default_factory=dict)
     visits: dict[str, VisitFact] = field(default_factory=dict)
     exposures: dict[str, Exposure] = field(default_factory=dict)
     last_seen: int | None = None
@@ -110,7 +110,7 @@ class PersonState:
         exposures = [_exposure_from_list(data["p"], item) for item in data["x"]]
         return _sealed(cls(
             person=data["p"],
-            tests={key: TestFact(*fact) for key, fact in data["t"].items()},
+            tests={key: ResultFact(*fact) for key, fact in data["t"].items()},
             visits={key: VisitFact(*fact) for key, fact in data["v"].items()},
             exposures={exposure.exposure_id: exposure for exposure in exposures},
             last_seen=data["s"],
@@ -204,7 +204,7 @@ def apply(state: PersonState, event: Ping | Visit | TestResult, rules: RuleSet) 
     elif isinstance(event, TestResult):
         sampled = to_epoch(event.sampled_at)
         if sampled >= state.horizon and event.event_id not in state.tests:
-            updated.tests[event.event_id] = TestFact(sampled, ts, event.test, event.result == "positive")
+            updated.tests[event.event_id] = ResultFact(sampled, ts, event.test, event.result == "positive")
     elif isinstance(event, Visit):
         if ts >= state.horizon and event.event_id not in state.visits:
             updated.visits[event.event_id] = VisitFact(ts, event.kind)

@@ -9,7 +9,7 @@ import random
 
 from scoring.events import Ping, TestResult, Visit
 from scoring.exposure import AREA, Exposure
-from scoring.state import PersonState, TestFact, VisitFact, sealed
+from scoring.state import PersonState, ResultFact, VisitFact, sealed
 from scoring.timeutil import from_epoch
 
 DAY = 86400
@@ -77,10 +77,10 @@ def _contact(rng: random.Random, person: str, kind: str, at: int) -> Exposure:
 
 def _tests(rng: random.Random, state: PersonState, at: int, positive: bool) -> None:
     sampled = at - rng.randrange(0, 30 * DAY)
-    state.tests[f"t{len(state.tests)}"] = TestFact(sampled, sampled + rng.randrange(HOUR, 2 * DAY), rng.choice(("pcr", "antigen")), positive)
+    state.tests[f"t{len(state.tests)}"] = ResultFact(sampled, sampled + rng.randrange(HOUR, 2 * DAY), rng.choice(("pcr", "antigen")), positive)
     for _ in range(rng.randrange(0, 4)):
         later = sampled + rng.randrange(0, 20 * DAY)
-        state.tests[f"t{len(state.tests)}"] = TestFact(later, later + rng.randrange(HOUR, DAY), "pcr", False)
+        state.tests[f"t{len(state.tests)}"] = ResultFact(later, later + rng.randrange(HOUR, DAY), "pcr", False)
 
 
 def synthetic_state(rng: random.Random, person: str, at: int) -> PersonState:

@@ -8,7 +8,7 @@ import pytest
 from scoring.assess import assess
 from scoring.batch import changed_assessments, pack_states, rescore, rescore_packed
 from scoring.rules import LEVEL_CODE, load_rule_set
-from scoring.state import PersonState, TestFact, new_state
+from scoring.state import PersonState, ResultFact, new_state
 from scoring.synthetic import DAY, synthetic_states
 
 ROOT = Path(__file__).resolve().parents[3] / "rules"
@@ -55,7 +55,7 @@ def test_only_persons_whose_level_changed_get_full_assessments():
 
 def test_a_state_built_directly_is_packed_from_its_facts():
     rules = load_rule_set(ROOT / "default.yaml")
-    state = PersonState(person="p", tests={"t": TestFact(AT - DAY, AT - DAY + 3600, "pcr", True)})
+    state = PersonState(person="p", tests={"t": ResultFact(AT - DAY, AT - DAY + 3600, "pcr", True)})
     assert state.records is None
     assert rescore([state], rules, AT).tolist() == [LEVEL_CODE["red"]]
 
