@@ -28,8 +28,11 @@ def _per_kind(config: FaultConfig) -> float:
     return config.share / len(config.kinds)
 
 
-def disturb(frame: Frame, config: FaultConfig, rng: np.random.Generator) -> Frame:
-    """Apply ordering faults: delay some events, and append resent duplicates."""
+def disturb(frame: Frame, config: FaultConfig, horizon: int, rng: np.random.Generator) -> Frame:
+    """Apply ordering faults: delay some events, and append resent duplicates.
+
+    An event is only delayed if it still arrives before `horizon` (the end of the
+    run), where the stream has moved on and the delay can be seen."""
     kinds = [kind for kind in config.kinds if kind in ORDER_FAULTS]
     if config.share == 0 or not kinds or size(frame) == 0:
         return frame
@@ -38,10 +41,12 @@ def disturb(frame: Frame, config: FaultConfig, rng: np.random.Generator) -> Fram
     duplicates = None
     for position, kind in enumerate(kinds):
         rows = np.flatnonzero((draw >= position * per_kind) & (draw < (position + 1) * per_kind))
-        if kind == "late":
-            frame["arrival"][rows] += (rng.uniform(*config.late_hours, rows.size) * 3_600).astype(np.int64)
-        elif kind == "out_of_order":
-            frame["arrival"][rows] += (rng.uniform(*config.out_of_order_minutes, rows.size) * 60).astype(np.int64)
+        if kind in ("late", "out_of_order"):
+            hours = config.late_hours if kind == "late" else tuple(m / 60 for m in config.out_of_order_minutes)
+            delay = (rng.uniform(*hours, rows.size) * 3_600).astype(np.int64)
+            fits = frame["arrival"][rows] + delay < horizon
+            rows = rows[fits]
+            frame["arrival"][rows] += delay[fits]
         else:
             duplicates = take(frame, rows)
             duplicates["arrival"] = duplicates["arrival"] + rng.integers(*_RESEND_SECONDS, rows.size)

@@ -115,12 +115,13 @@ class HealthSystem:
         self._plan(moment, CLINIC, person)
         self._visit_hospital(person, moment)
 
-    def infected(self, people: np.ndarray) -> None:
-        """Put the symptom onsets of newly infected people on the agenda."""
+    def infected(self, people: np.ndarray, now: int) -> None:
+        """Put the symptom onsets of newly infected people on the agenda (an onset
+        before `now`, of someone infected before the run, is acted on at `now`)."""
         for person in people:
             onset = self.epidemic.symptom_onset[person]
             if onset != NEVER:
-                self._plan(onset, ONSET, person)
+                self._plan(max(int(onset), now), ONSET, person)
 
     def start_day(self, day_index: int, day_start: int, rng: np.random.Generator) -> None:
         """Plan the day's routine screening and the clinic visits of people with other fevers."""

@@ -28,7 +28,8 @@ from simulators.faults import FAULT_CODES, fault_name
 from simulators.frames import NO_FAULT
 from simulators.render import Renderer
 from simulators.rng import generator
-from simulators.run import Block
+from simulators.run import Block, Observer, Simulation
+from simulators.truth import city_document, truth_table
 
 EVENTS_JSONL = "events.jsonl"
 EVENTS_PARQUET = "events.parquet"
@@ -132,3 +133,27 @@ def write_json(path: Path, document: dict[str, object]) -> None:
 def write_truth(path: Path, table: pa.Table) -> None:
     """The ground-truth table."""
     pq.write_table(table, path, compression="zstd")
+
+
+def write_run(
+    simulation: Simulation,
+    directory: Path,
+    parquet: bool = False,
+    also: Callable[[pa.Array], None] | None = None,
+    after_block: Callable[[Block], None] | None = None,
+    observe: Observer | None = None,
+) -> Path:
+    """Run `simulation` and write everything it produces to `directory`; returns the
+    events file. `also` gets every chunk of JSON lines (to publish), `after_block`
+    each block once written (to show progress), `observe` each slot's locations."""
+    files = EventFiles(directory, Renderer(simulation.city, simulation.config.seed), simulation.config.seed, parquet)
+    try:
+        for block in simulation.blocks(observe):
+            files.write(block, also)
+            if after_block is not None:
+                after_block(block)
+    finally:
+        files.close()
+    write_truth(directory / TRUTH, truth_table(simulation))
+    write_json(directory / CITY, city_document(simulation))
+    return files.path

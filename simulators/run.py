@@ -9,7 +9,7 @@ have arrived by midnight.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -28,6 +28,7 @@ from simulators.rng import generator
 from simulators.transmission import Epidemic, seed_infections, transmit
 
 _DAY = 86_400
+Observer = Callable[[int, np.ndarray], None]
 
 
 @dataclass(frozen=True)
@@ -92,7 +93,7 @@ class Simulation:
             rows.append({"serial": serial, "type": AREA_RISK, "ts": moment, "arrival": moment, "area": district, "level": level})
         return rows
 
-    def _simulate_day(self, day: int) -> tuple[Frame, Frame]:
+    def _simulate_day(self, day: int, observe: Observer | None) -> tuple[Frame, Frame]:
         config = self.config
         slots, slot_seconds = config.slots_per_day, config.slot_seconds
         day_start = self.start + day * _DAY
@@ -106,8 +107,10 @@ class Simulation:
             moment = day_start + slot * slot_seconds
             location = plan[slot]
             self.health.relocate(location, moment)
+            if observe is not None:
+                observe(moment, location)
             infected = transmit(self.epidemic, self.city, location, moment, config.mobility.ping_interval_minutes, config.disease, spread)
-            self.health.infected(infected)
+            self.health.infected(infected, moment)
             self.health.run_until(moment + slot_seconds, care)
             if moment <= decision < moment + slot_seconds:
                 area_rows += self._designate(decision, self.authority.decide(decision, self.health.cases))
@@ -128,18 +131,21 @@ class Simulation:
                 self.faults_by_kind[fault_name(code)] += int(count)
         return Block(index=index, day=day, events=arrived, fault=fault)
 
-    def blocks(self) -> Iterator[Block]:
-        """Run the simulation, yielding each day's arrived events in arrival order."""
+    def blocks(self, observe: Observer | None = None) -> Iterator[Block]:
+        """Run the simulation, yielding each day's arrived events in arrival order.
+
+        `observe(slot_start, location)` sees where everyone is in each slot (read only),
+        for checks that the ground truth matches what happened."""
         config = self.config
         seeded = seed_infections(self.epidemic, initial_infections(config), self.start, config.disease, generator(config.seed, "seeding"))
-        self.health.infected(seeded)
+        self.health.infected(seeded, self.start)
         queue = ArrivalQueue()
         opening = records_from_rows(self._designate(self.start, [(d, LOW) for d in range(len(self.city.districts))]))
         queue.add(empty(PING_COLUMNS), opening)
         for day in range(config.days):
-            pings, records = self._simulate_day(day)
-            pings = disturb(pings, config.faults, generator(config.seed, "faults", day, 0))
-            records = disturb(records, config.faults, generator(config.seed, "faults", day, 1))
+            pings, records = self._simulate_day(day, observe)
+            pings = disturb(pings, config.faults, self.end, generator(config.seed, "faults", day, 0))
+            records = disturb(records, config.faults, self.end, generator(config.seed, "faults", day, 1))
             queue.add(pings, records)
             yield self._hand_over(day, day, queue.release(self.start + (day + 1) * _DAY))
         stragglers = queue.release(None)

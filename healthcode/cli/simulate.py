@@ -109,11 +109,9 @@ def simulate(
     sim/city.json. Add `--publish --speed 60` to stream the events to the broker at 60x
     real time, `--faults 0.01` to break 1% of them, `--plot sim/run.png` for a picture.
     """
-    from simulators.output import CITY, TRUTH, EventFiles, write_json, write_truth
+    from simulators.output import write_run
     from simulators.plot import plot, timeline
-    from simulators.render import Renderer
     from simulators.run import Simulation
-    from simulators.truth import city_document, truth_table
 
     overrides: dict[str, object] = {
         "residents": residents,
@@ -132,23 +130,23 @@ def simulate(
 
     began = time.perf_counter()
     simulation = Simulation(config)
-    files = EventFiles(out_dir, Renderer(simulation.city, config.seed), config.seed, parquet)
     try:
         with progress("simulating (person-days)", config.residents * config.days) as bar:
-            for block in simulation.blocks():
-                files.write(block, also=publisher.publish_chunk if publisher is not None else None)
-                bar.update(0, completed=min(block.day + 1, config.days) * config.residents)
+            events_file = write_run(
+                simulation,
+                out_dir,
+                parquet=parquet,
+                also=publisher.publish_chunk if publisher is not None else None,
+                after_block=lambda block: bar.update(0, completed=min(block.day + 1, config.days) * config.residents),
+            )
     finally:
-        files.close()
         if sink is not None:
             sink.close()
-    write_truth(out_dir / TRUTH, truth_table(simulation))
-    write_json(out_dir / CITY, city_document(simulation))
     if plot_file is not None:
         plot(timeline(simulation), plot_file)
     elapsed = time.perf_counter() - began
     summary = simulation.summary()
-    extra = {"events file": str(files.path), "seconds": f"{elapsed:.1f}", "events/s": f"{summary['events_total'] / elapsed:,.0f}"}
+    extra = {"events file": str(events_file), "seconds": f"{elapsed:.1f}", "events/s": f"{summary['events_total'] / elapsed:,.0f}"}
     if publisher is not None:
         extra.update({f"published to {topic}": f"{count:,}" for topic, count in sorted(publisher.sent.items())})
     if plot_file is not None:
