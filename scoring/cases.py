@@ -15,8 +15,6 @@ from scoring.exposure import CaseWindow, opaque_ref
 from scoring.rules import RuleSet
 from scoring.state import PersonState
 
-_NEVER = None
-
 
 @dataclass(frozen=True, slots=True)
 class CaseSignal:
@@ -48,7 +46,7 @@ def correction_time(state: PersonState, sampled_at: int, known_at: int, at: int)
         and fact.sampled_at == sampled_at
         and known_at < fact.known_at <= at
     ]
-    return min(times) if times else _NEVER
+    return min(times) if times else None
 
 
 def case_signals(state: PersonState, rules: RuleSet, at: int) -> list[CaseSignal]:
@@ -60,13 +58,13 @@ def case_signals(state: PersonState, rules: RuleSet, at: int) -> list[CaseSignal
             corrected = (
                 correction_time(state, fact.sampled_at, fact.known_at, at)
                 if definition.corrected_by_negative_pcr_on_same_sample
-                else _NEVER
+                else None
             )
             signals.append(CaseSignal(event_id, "positive_test", fact.sampled_at, fact.known_at, corrected, fact.test))
     if definition.diagnosis:
         for event_id, visit in state.visits.items():
             if visit.kind == "diagnosis" and visit.at <= at:
-                signals.append(CaseSignal(event_id, "diagnosis", visit.at, visit.at, _NEVER))
+                signals.append(CaseSignal(event_id, "diagnosis", visit.at, visit.at, None))
     return sorted(signals, key=lambda signal: (signal.clock, signal.event_id))
 
 
