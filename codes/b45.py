@@ -10,14 +10,13 @@ _INVALID = 0xFF
 _VALUE_OF = bytes(ALPHABET.find(chr(b)) if chr(b) in ALPHABET else _INVALID for b in range(256))
 _CHAR_OF = ALPHABET.encode("ascii").ljust(256, b"\0")
 _TRIPLE_WEIGHTS = np.array([1, 45, 45 * 45], dtype=np.uint32)
-# Three characters for every byte pair (192 KiB): one fancy-indexing step encodes a code.
+# The three characters of every byte pair (192 KiB) as one 3-byte item each, so that a
+# single fancy-indexing step encodes a whole code.
+_PAIRS = np.arange(65536)
 _PAIR_CHARS = np.frombuffer(
-    np.stack([np.arange(65536) % 45, np.arange(65536) // 45 % 45, np.arange(65536) // 2025], axis=1)
-    .astype(np.uint8)
-    .tobytes()
-    .translate(_CHAR_OF),
-    dtype=np.uint8,
-).reshape(65536, 3)
+    np.stack([_PAIRS % 45, _PAIRS // 45 % 45, _PAIRS // 2025], axis=1).astype(np.uint8).tobytes().translate(_CHAR_OF),
+    dtype=np.dtype((np.void, 3)),
+)
 
 
 class Base45Error(ValueError):

@@ -17,18 +17,27 @@ class CborError(ValueError):
     """Bytes that are not one strict, deterministically encoded CBOR item."""
 
 
-def strict_loads(data: bytes) -> Any:
-    """The one CBOR item `data` holds; raises `CborError` unless encoding it again gives
-    back exactly `data`. That rejects trailing bytes, indefinite lengths, non-minimal
-    integers and lengths, and duplicate keys; map key order is the caller's to check
-    (`has_int_keys`), which is cheaper than canonical re-encoding and just as strict."""
+def first_item(data: bytes) -> Any:
+    """The first CBOR item in `data`, refusing indefinite lengths, duplicate map keys and
+    deep nesting; raises `CborError`. Bytes after the item are the caller's to refuse."""
     try:
-        item = cbor2.loads(data, allow_duplicate_keys=False, allow_indefinite=False, max_depth=_MAX_DEPTH)
-        canonical = cbor2.dumps(item)
+        return cbor2.loads(data, allow_duplicate_keys=False, allow_indefinite=False, max_depth=_MAX_DEPTH)
     # cbor2's C decoder signals malformed input with several exception types (decode
     # errors, overflow, recursion, memory); all of them mean "not a code" here.
     except Exception as error:
         raise CborError(f"not CBOR: {error}") from None
+
+
+def strict_loads(data: bytes) -> Any:
+    """The one CBOR item `data` holds; raises `CborError` unless encoding it again gives
+    back exactly `data`. That rejects trailing bytes, non-minimal integers and lengths
+    and stray tags; map key order is the caller's to check (`has_int_keys`), which is
+    cheaper than canonical re-encoding and just as strict."""
+    item = first_item(data)
+    try:
+        canonical = cbor2.dumps(item)
+    except Exception as error:  # e.g. a decoded value cbor2 cannot encode back
+        raise CborError(f"not re-encodable: {error}") from None
     if canonical != data:
         raise CborError("not deterministically encoded CBOR (or trailing bytes)")
     return item
