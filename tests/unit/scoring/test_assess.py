@@ -101,10 +101,10 @@ def test_two_negatives_must_be_spaced_by_their_sample_times():
     assert earliest_negatives([(200, 5), (0, 30), (100, 40)], count=2, apart=100) == 30
 
 
-def test_a_case_window_opens_two_days_before_the_sample_and_closes_at_confirmation():
+def test_a_case_window_opens_two_days_before_the_sample_and_closes_at_isolation_after_confirmation():
     state = state_of(result("p", T0, T0 + 6 * HOUR, positive=True))
     [window] = case_windows(state, DEFAULT, T0 + DAY)
-    assert (window.infectious_from, window.infectious_until, window.retracted) == (T0 - 2 * DAY, T0 + 6 * HOUR, False)
+    assert (window.infectious_from, window.infectious_until, window.retracted) == (T0 - 2 * DAY, T0 + 8 * HOUR, False)
     assert window.person == "p" and len(window.case_ref) == 16
     assert is_case(state, DEFAULT, T0 + DAY) and not is_case(state, DEFAULT, T0)
 
@@ -123,7 +123,7 @@ def test_the_earliest_of_several_case_signals_anchors_the_window():
     state = state_of(visit("p", T0 + DAY, "diagnosis"), result("p", T0, T0 + 2 * DAY, positive=True, test="antigen"))
     [window] = case_windows(state, DEFAULT, T0 + 3 * DAY)
     assert window.infectious_from == T0 - 2 * DAY
-    assert window.infectious_until == T0 + DAY
+    assert window.infectious_until == T0 + DAY + 2 * HOUR
 
 
 def test_points_score_weights_minutes_by_kind_and_infectiousness():
