@@ -174,6 +174,9 @@ def build_state(case: Case, rules: RuleSet, source: str, where: str) -> PersonSt
         if event.type == "area_risk":
             message = "area designations reach a person as `area` exposures; list them under exposures"
             raise RuleSetError([Problem(file=source, path=f"{where}.events[{index}]", message=message)])
+        if event.person != case.person:
+            message = f"event of `{event.person}` in a case about `{case.person}`"
+            raise RuleSetError([Problem(file=source, path=f"{where}.events[{index}]", message=message)])
         state = apply(state, event, rules)
     for item in case.exposures:
         state = apply_exposure(state, item.to_exposure(case.person))

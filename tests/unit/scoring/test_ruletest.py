@@ -106,3 +106,12 @@ def test_a_case_without_checks_is_rejected_with_its_path(tmp_path):
 def test_a_rule_set_with_no_test_directory_has_no_results(tmp_path):
     rules = load_rule_set(RULES / "default.yaml")
     assert run_rule_tests(rules, tmp_path / "default.yaml") == []
+
+
+def test_an_event_of_someone_else_in_a_case_is_reported_not_applied(tmp_path):
+    rules = load_rule_set(RULES / "default.yaml")
+    path = tmp_path / "other.yaml"
+    event = {"type": "visit", "ts": "2022-04-01T10:00:00Z", "person": "someone-else", "facility": "Clinic", "kind": "fever_clinic"}
+    path.write_text(yaml.safe_dump({"cases": [{"name": "x", "events": [event], "checks": [{"at": "2022-04-02T00:00:00Z", "level": "green"}]}]}))
+    with pytest.raises(RuleSetError, match=r"cases\[0\]\.events\[0\]: event of `someone-else`"):
+        run_file(path, rules)
