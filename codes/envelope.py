@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import zlib
 
-from codes.b45 import Base45Error, b45decode, b45encode
+from codes.b45 import Base45Error, b45encode
 
 PREFIX = "HCQ1:"
 _PREFIX_BYTES = PREFIX.encode("ascii")

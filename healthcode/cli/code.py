@@ -17,7 +17,6 @@ from codes import (
     KeyStoreError,
     Level,
     QrError,
-    Reason,
     RevocationListError,
     TrustListError,
     Verdict,
@@ -54,7 +53,8 @@ _LEVEL_STYLE = {Level.GREEN: "bold green", Level.YELLOW: "bold yellow", Level.RE
 def _read_text(code: Optional[str], stdin: bool) -> str:
     if stdin == (code is not None):
         raise typer.BadParameter("give the code text as an argument or --stdin, not both", param_hint="CODE")
-    return sys.stdin.read().strip() if stdin else str(code)
+    # Only line ends are stripped: a space is a Base45 character and may end a code.
+    return sys.stdin.read().strip("\r\n") if stdin else str(code)
 
 
 @code_app.command("issue")
