@@ -211,7 +211,8 @@ class PointsRule(_Model):
 
     score = sum over live exposures and days of minutes x kind weight x infectiousness weight
     of that day since the case's onset. An exposure is live from its first contact until
-    `window` after its last contact.
+    `window` after its last contact. Days since onset are the exposure's day offsets
+    (from the case's `infectious_from`) minus the whole days of `case.infectious_before`.
     """
 
     id: Identifier

@@ -142,3 +142,15 @@ def test_the_timeline_gives_the_level_at_every_moment(event_list, exposure_list,
         assert assess(state, rules, probe).level == level
     assert all(a.level != b.level for a, b in zip(changes, changes[1:]))
     assert all(change.level in LEVELS for change in changes)
+
+
+@fast
+@given(events, exposures, rule_sets, moments)
+def test_next_review_is_exactly_when_the_level_changes_with_no_new_event(event_list, exposure_list, rules, at):
+    state = build([e for e in event_list if e.ts.timestamp() <= at], [x for x in exposure_list if x.first_at <= at], rules)
+    now = assess(state, rules, at)
+    if now.next_review_at is None:
+        assert now.level == "green"
+        return
+    assert assess(state, rules, now.next_review_at - 1).level == now.level
+    assert assess(state, rules, now.next_review_at).level != now.level
