@@ -177,7 +177,7 @@ def _triggers(rule: Rule, state: PersonState, rules: RuleSet, at: int) -> list[t
         ]
     found = []
     for exposure in state.exposures.values():
-        if exposure.first_at <= at and exposure_counts(rule, exposure):
+        if exposure.effective_from <= at and exposure_counts(rule, exposure):
             evidence = {
                 "signal": exposure.kind,
                 "source": exposure.source,
@@ -187,7 +187,7 @@ def _triggers(rule: Rule, state: PersonState, rules: RuleSet, at: int) -> list[t
             }
             if exposure.kind == AREA and exposure.level is not None:
                 evidence["area_level"] = exposure.level
-            found.append((exposure.first_at, exposure.last_at, evidence))
+            found.append((exposure.effective_from, exposure.last_at, evidence))
     return found
 
 
@@ -216,14 +216,18 @@ def exposure_points(rule: PointsRule, exposure: Exposure, infectious_before_days
 
 def points_live(rule: PointsRule, exposure: Exposure, at: int) -> bool:
     """True when an exposure counts towards the score at `at`."""
-    return not exposure.retracted and exposure.kind in rule.kind_weights and exposure.first_at <= at < exposure.last_at + rule.window
+    return (
+        not exposure.retracted
+        and exposure.kind in rule.kind_weights
+        and exposure.effective_from <= at < exposure.last_at + rule.window
+    )
 
 
 def points_activations(rule: PointsRule, state: PersonState, rules: RuleSet, at: int) -> list[Activation]:
     """One activation per threshold the score reaches at `at`, ending when expiring exposures drop it below."""
     before_days = rules.case.infectious_before // 86400
     live = [
-        (exposure.last_at + rule.window, exposure.first_at, exposure_points(rule, exposure, before_days))
+        (exposure.last_at + rule.window, exposure.effective_from, exposure_points(rule, exposure, before_days))
         for exposure in state.exposures.values()
         if points_live(rule, exposure, at)
     ]
@@ -307,7 +311,7 @@ def fact_times(state: PersonState) -> list[int]:
     """The event times at which the state's facts become known (sorted, distinct)."""
     times = {fact.known_at for fact in state.tests.values()}
     times |= {visit.at for visit in state.visits.values()}
-    times |= {exposure.first_at for exposure in state.exposures.values()}
+    times |= {exposure.effective_from for exposure in state.exposures.values()}
     return sorted(times)
 
 

@@ -52,7 +52,7 @@ class PackedStates:
     exposure_person: np.ndarray
     exposure_kind: np.ndarray
     """`scoring.records.kind_hash` of the exposure kind."""
-    exposure_first: np.ndarray
+    exposure_known: np.ndarray
     exposure_last: np.ndarray
     exposure_minutes: np.ndarray
     exposure_area_level: np.ndarray
@@ -90,7 +90,7 @@ def pack_states(states: Sequence[PersonState]) -> PackedStates:
         visit_kind=facts["code"][visits].astype(np.int8),
         exposure_person=owner[exposures],
         exposure_kind=facts["kind"][exposures],
-        exposure_first=facts["t1"][exposures] - base,
+        exposure_known=facts["t1"][exposures] - base,
         exposure_last=facts["t2"][exposures] - base,
         exposure_minutes=facts["minutes"][exposures],
         exposure_area_level=facts["area"][exposures],
@@ -190,7 +190,7 @@ class _Evaluation:
         rows = (
             (packed.exposure_kind == kind_hash(rule.signal))
             & ~packed.exposure_retracted
-            & (packed.exposure_first <= self.at)
+            & (packed.exposure_known <= self.at)
         )
         if rule.signal == AREA and rule.area_levels is not None:
             rows &= np.isin(packed.exposure_area_level, [AREA_LEVEL_CODE[level] for level in rule.area_levels])
@@ -198,7 +198,7 @@ class _Evaluation:
             rows &= packed.exposure_minutes >= rule.minutes.at_least
         elif rule.minutes is not None and rule.minutes.more_than is not None:
             rows &= packed.exposure_minutes > rule.minutes.more_than
-        return packed.exposure_person[rows], packed.exposure_first[rows], packed.exposure_last[rows]
+        return packed.exposure_person[rows], packed.exposure_known[rows], packed.exposure_last[rows]
 
     def case_triggers(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Uncorrected positive tests and diagnoses known at the evaluation time."""
@@ -246,7 +246,7 @@ class _Evaluation:
         live = (
             known_kind
             & ~packed.exposure_retracted
-            & (packed.exposure_first <= self.at)
+            & (packed.exposure_known <= self.at)
             & (self.at < packed.exposure_last + rule.window)
         )
         points = np.where(

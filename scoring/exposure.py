@@ -72,6 +72,16 @@ class Exposure:
     level: str | None = None
     """For area exposures: the designation's level (`medium` or `high`)."""
     retracted: bool = False
+    known_at: int | None = None
+    """The event time at which this record became known: the later of its last contact and
+    the moment its source became known (a case confirmed, an area designated). Backward
+    contacts of a case confirmed today are known today, not on the day of contact.
+    None means `first_at` (a record written by hand, as in rule tests)."""
+
+    @property
+    def effective_from(self) -> int:
+        """From when scoring may count this record."""
+        return self.first_at if self.known_at is None else self.known_at
 
     @staticmethod
     def make_id(person: str, kind: str, source: str) -> str:

@@ -8,7 +8,7 @@ Record layout (little endian, 36 bytes), by `what`:
 
 - 0 test: t1 sampled_at, t2 known_at, code test (`TEST_CODE`), flag positive;
 - 1 visit: t1 = t2 visit time, code visit kind (`VISIT_CODE`);
-- 2 exposure: t1 first_at, t2 last_at, flag retracted, minutes, kind `kind_hash`, area
+- 2 exposure: t1 effective_from (when it became known), t2 last_at, flag retracted, minutes, kind `kind_hash`, area
   designation level (`AREA_LEVEL_CODE`), code the number of day records that follow;
 - 3 day of the preceding exposure: t1 day offset, minutes.
 """
@@ -63,7 +63,7 @@ def encode_facts(tests: Iterable, visits: Iterable, exposures: Iterable[Exposure
         parts.append(
             pack(
                 EXPOSURE,
-                item.first_at,
+                item.effective_from,
                 item.last_at,
                 len(item.minutes_by_day),
                 item.retracted,

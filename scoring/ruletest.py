@@ -65,6 +65,7 @@ class ExposureInput(_Model):
     level: Literal["medium", "high"] | None = None
     retracted: bool = False
     exposure_id: str | None = None
+    known_at: EpochTime | None = None
 
     def to_exposure(self, person: str) -> Exposure:
         """The `Exposure` record this input stands for."""
@@ -79,6 +80,7 @@ class ExposureInput(_Model):
             minutes_by_day=tuple(self.minutes_by_day),
             level=self.level,
             retracted=self.retracted,
+            known_at=self.known_at,
         )
 
 

@@ -53,6 +53,7 @@ def _exposure_rank(exposure: Exposure) -> tuple:
         exposure.minutes_by_day,
         -exposure.first_at,
         exposure.level or "",
+        -exposure.effective_from,
     )
 
 
@@ -141,11 +142,12 @@ def _exposure_to_list(exposure: Exposure) -> list:
         [list(day) for day in exposure.minutes_by_day],
         exposure.level,
         exposure.retracted,
+        exposure.known_at,
     ]
 
 
 def _exposure_from_list(person: str, item: list) -> Exposure:
-    exposure_id, kind, source, first_at, last_at, minutes, by_day, level, retracted = item
+    exposure_id, kind, source, first_at, last_at, minutes, by_day, level, retracted, known_at = item
     return Exposure(
         exposure_id=exposure_id,
         person=person,
@@ -157,6 +159,7 @@ def _exposure_from_list(person: str, item: list) -> Exposure:
         minutes_by_day=tuple((int(day), float(value)) for day, value in by_day),
         level=level,
         retracted=retracted,
+        known_at=known_at,
     )
 
 

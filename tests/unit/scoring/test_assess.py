@@ -36,6 +36,19 @@ def test_only_facts_known_at_the_assessment_time_count():
     assert assess(state, DEFAULT, T0 + 6 * HOUR).level == "red"
 
 
+def test_a_backward_contact_counts_from_when_it_became_known_not_from_the_contact():
+    from dataclasses import replace
+
+    contact = exposure("p", "close_contact", "case-a", T0, T0 + HOUR, 60.0)
+    confirmed = T0 + 3 * DAY
+    state = state_of(exposures=[replace(contact, known_at=confirmed)])
+    assert assess(state, DEFAULT, confirmed - 1).level == "green"
+    red = assess(state, DEFAULT, confirmed)
+    assert red.level == "red"
+    assert red.reasons[0].since == confirmed
+    assert [change.at for change in timeline(state, DEFAULT, T0, confirmed)] == [confirmed]
+
+
 def test_a_reason_says_since_until_and_the_evidence():
     state = state_of(result("p", T0, T0 + 6 * HOUR, positive=True))
     [reason] = assess(state, DEFAULT, T0 + DAY).reasons
