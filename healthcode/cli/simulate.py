@@ -23,6 +23,11 @@ class Format(str, Enum):
     parquet = "parquet"
 
 
+def _check_speed(text: str) -> str:
+    _speed(text)
+    return text
+
+
 def _speed(text: str) -> float | None:
     if text == "max":
         return None
@@ -99,7 +104,7 @@ def simulate(
     faults: Optional[float] = typer.Option(None, min=0.0, max=0.5, help="share of events given a fault, e.g. 0.01"),
     config_file: Optional[Path] = typer.Option(None, "--config", help="YAML with any simulation setting (see simulators/config.py)"),
     publish: bool = typer.Option(False, "--publish", help="also publish the events to the configured broker"),
-    speed: str = typer.Option("max", help="with --publish: event time runs this many times faster than real time, or `max`"),
+    speed: str = typer.Option("max", callback=_check_speed, help="with --publish: event time runs this many times faster than real time, or `max`"),
     plot_file: Optional[Path] = typer.Option(None, "--plot", help="write a PNG of infections, cases and designations"),
 ) -> None:
     """Simulate a city with a known ground truth and write (or publish) its event streams.
@@ -139,6 +144,8 @@ def simulate(
                 also=publisher.publish_chunk if publisher is not None else None,
                 after_block=lambda block: bar.update(0, completed=min(block.day + 1, config.days) * config.residents),
             )
+    except OSError as error:
+        raise EnvironmentProblem(f"cannot write to {out_dir}: {error.strerror or error}") from None
     finally:
         if sink is not None:
             sink.close()
@@ -156,7 +163,7 @@ def simulate(
 
 def publish_file(
     file: Path = typer.Argument(..., help="events.jsonl written by `healthcode simulate` (or any JSONL feed)"),
-    speed: str = typer.Option("max", help="event time runs this many times faster than real time, or `max`"),
+    speed: str = typer.Option("max", callback=_check_speed, help="event time runs this many times faster than real time, or `max`"),
 ) -> None:
     """Publish a recorded JSONL file to the broker, line by line as it is (faults included).
 
