@@ -62,40 +62,85 @@ def expand_ranges(lo: np.ndarray, count: np.ndarray) -> tuple[np.ndarray, np.nda
     return which, np.arange(total) - np.repeat(first, count) + lo[which]
 
 
+_OFFSET_BITS = 32
+_OFFSET_MAX = (1 << _OFFSET_BITS) - 1
+
+
+@dataclass(slots=True)
+class _Run:
+    """Rows sorted by (cell, start), with a search key for both at once.
+
+    `key` is (rank of the cell in this run) << 32 | (start - base): sorted like the
+    rows, so one `searchsorted` finds the rows of a cell that start in a time range.
+    `longest` bounds end - start, so rows overlapping [a, b) start after a - longest.
+    """
+
+    rows: Rows
+    key: np.ndarray
+    base: int
+    longest: int
+
+    @staticmethod
+    def of(rows: Rows) -> "_Run":
+        rows = rows.take(np.lexsort((rows.start, rows.cell)))
+        rank = np.zeros(len(rows), dtype=np.int64)
+        np.cumsum(rows.cell[1:] != rows.cell[:-1], out=rank[1:])
+        base = int(rows.start.min())
+        if int(rows.start.max()) - base > _OFFSET_MAX:
+            raise ValueError("rows of one run must start within 136 years of each other")
+        return _Run(rows, (rank << _OFFSET_BITS) | (rows.start - base), base, int((rows.end - rows.start).max()))
+
+    def keep(self, mask: np.ndarray) -> "_Run":
+        # A subset of sorted rows is still sorted, and its ranks still increase.
+        return _Run(self.rows.take(mask), self.key[mask], self.base, self.longest)
+
+    def find(self, cells: np.ndarray, start: np.ndarray, end: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(query number, row position) of rows in `cells` that may overlap [start, end)."""
+        at = np.minimum(np.searchsorted(self.rows.cell, cells), len(self.rows) - 1)
+        present = self.rows.cell[at] == cells
+        rank = self.key[at] >> _OFFSET_BITS << _OFFSET_BITS
+        since = np.clip(start.astype(np.float64) - self.longest - self.base, 0, _OFFSET_MAX).astype(np.int64)
+        until = np.clip(end.astype(np.float64) - self.base, 0, _OFFSET_MAX).astype(np.int64)
+        lo = np.searchsorted(self.key, rank | since)
+        hi = np.searchsorted(self.key, rank | until)
+        return expand_ranges(lo, np.where(present, hi - lo, 0))
+
+
 class CellTable:
-    """Rows kept sorted by cell in log-structured runs."""
+    """Rows kept sorted by (cell, start) in log-structured runs."""
 
     def __init__(self) -> None:
-        self._runs: list[Rows] = []
+        self._runs: list[_Run] = []
 
     def __len__(self) -> int:
-        return sum(len(r) for r in self._runs)
+        return sum(len(r.rows) for r in self._runs)
 
     @property
     def nbytes(self) -> int:
-        """Bytes held by the row arrays."""
-        return sum(r.nbytes for r in self._runs)
+        """Bytes held by the row arrays and their search keys."""
+        return sum(r.rows.nbytes + r.key.nbytes for r in self._runs)
 
     def append(self, rows: Rows) -> None:
         """Add rows (any order)."""
         if len(rows) == 0:
             return
-        self._runs.append(rows.take(np.argsort(rows.cell, kind="stable")))
-        while len(self._runs) >= 2 and len(self._runs[-2]) <= 2 * len(self._runs[-1]):
+        self._runs.append(_Run.of(rows))
+        while len(self._runs) >= 2 and len(self._runs[-2].rows) <= 2 * len(self._runs[-1].rows):
             newer = self._runs.pop()
             older = self._runs.pop()
-            merged = Rows.concat([older, newer])
-            self._runs.append(merged.take(np.argsort(merged.cell, kind="stable")))
+            self._runs.append(_Run.of(Rows.concat([older.rows, newer.rows])))
 
-    def lookup(self, cells: np.ndarray) -> tuple[np.ndarray, Rows]:
-        """All live rows in any of `cells`: (index into `cells` of each, the rows)."""
+    def lookup(self, cells: np.ndarray, start: np.ndarray, end: np.ndarray) -> tuple[np.ndarray, Rows]:
+        """Live rows in `cells[i]` that may overlap [start[i], end[i]): (i of each, the rows).
+
+        Every row that overlaps is returned; a few that only come close may be too,
+        so callers compute the exact overlap.
+        """
         found: list[tuple[np.ndarray, Rows]] = []
         for run in self._runs:
-            lo = np.searchsorted(run.cell, cells, side="left")
-            hi = np.searchsorted(run.cell, cells, side="right")
-            query, position = expand_ranges(lo, hi - lo)
+            query, position = run.find(cells, start, end)
             if len(position):
-                found.append((query, run.take(position)))
+                found.append((query, run.rows.take(position)))
         if not found:
             return np.empty(0, dtype=np.int64), Rows.empty()
         query = np.concatenate([q for q, _ in found])
@@ -104,24 +149,30 @@ class CellTable:
         return query[live], rows.take(live)
 
     def rows_of(self, owners: np.ndarray) -> Rows:
-        """All live rows of the given owners."""
-        return Rows.concat([run.take(np.isin(run.owner, owners)) for run in self._runs])
+        """All live rows of the given owners (a scan: meant for few owners, rarely)."""
+        owners = np.asarray(owners, dtype=np.int64)
+        parts = []
+        for run in self._runs:
+            hit = run.rows.owner == owners[0] if len(owners) == 1 else np.isin(run.rows.owner, owners)
+            parts.append(run.rows.take(np.flatnonzero(hit)))
+        return Rows.concat(parts)
 
     def withdraw(self, cell: int, owner: int, start: int) -> None:
-        """Mark the row (cell, owner, start) deleted; rows stay sorted, so it is found by search."""
+        """Mark the row (cell, owner, start) deleted; it is found by search, the order is kept."""
         for run in self._runs:
-            lo, hi = np.searchsorted(run.cell, [cell, cell + 1])
-            hit = np.flatnonzero((run.owner[lo:hi] == owner) & (run.start[lo:hi] == start))
-            run.owner[lo + hit] = DELETED
+            _, position = run.find(np.array([cell]), np.array([start]), np.array([start + 1]))
+            rows = run.rows
+            hit = position[(rows.owner[position] == owner) & (rows.start[position] == start)]
+            rows.owner[hit] = DELETED
 
     def withdraw_owner(self, owner: int) -> None:
         """Delete every row of one owner."""
-        self._keep(lambda run: run.owner != owner)
+        self._keep(lambda rows: rows.owner != owner)
 
     def drop_ended(self, cutoff: int) -> None:
         """Delete rows that ended at or before `cutoff` (and withdrawn rows)."""
-        self._keep(lambda run: (run.end > cutoff) & (run.owner != DELETED))
+        self._keep(lambda rows: (rows.end > cutoff) & (rows.owner != DELETED))
 
     def _keep(self, predicate) -> None:
-        runs = [run.take(predicate(run)) for run in self._runs]
-        self._runs = [run for run in runs if len(run)]
+        runs = [run.keep(predicate(run.rows)) for run in self._runs]
+        self._runs = [run for run in runs if len(run.rows)]

@@ -105,7 +105,7 @@ class ContactEngine:
         self.tracker.reserve(int(person.max()) + 1 if len(person) else 0)
         once = dedupe_pings(person, ts, cell)
         person, ts, cell = person[once], ts[once], cell[once]
-        fast = self.tracker.in_order(person, ts, cell)
+        fast = self.tracker.in_order(person, ts)
         if fast.all():
             self._apply(self.tracker.advance(person, ts, cell), np.empty(0, dtype=np.int64))
             return
@@ -267,7 +267,7 @@ class ContactEngine:
         """Forward: new stays against the presence already known."""
         if len(stays) == 0 or len(self.presence) == 0:
             return
-        query, presence = self.presence.lookup(stays.cell)
+        query, presence = self.presence.lookup(stays.cell, stays.start, stays.end)
         contact = stays.owner[query]
         start = np.maximum(stays.start[query], presence.start)
         end = np.minimum(stays.end[query], presence.end)
@@ -279,7 +279,7 @@ class ContactEngine:
         if len(presence) == 0:
             return
         self.presence.append(presence)
-        query, stays = self.stays.lookup(presence.cell)
+        query, stays = self.stays.lookup(presence.cell, presence.start, presence.end)
         slot = presence.owner[query]
         start = np.maximum(stays.start, presence.start[query])
         end = np.minimum(stays.end, presence.end[query])

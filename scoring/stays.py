@@ -84,7 +84,7 @@ class StayTracker:
         self.last_cell = np.concatenate([self.last_cell, np.zeros(size - have, dtype=np.int64)])
         self.open = np.concatenate([self.open, np.zeros(size - have, dtype=bool)])
 
-    def in_order(self, person: np.ndarray, ts: np.ndarray, cell: np.ndarray) -> np.ndarray:
+    def in_order(self, person: np.ndarray, ts: np.ndarray) -> np.ndarray:
         """Which pings (sorted by person, ts, one per instant) can take the fast path.
 
         A person's pings are all in order if they come after the person's last ping,

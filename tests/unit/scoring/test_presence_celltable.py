@@ -31,10 +31,26 @@ def test_lookup_finds_rows_of_the_asked_cells_across_many_appends():
         items = [(cell, batch, cell * 100 + batch, cell * 100 + batch + 1) for cell in range(batch % 5, 30, 3)]
         table.append(rows(*items))
         expected |= set(items)
-    query, found = table.lookup(np.array([4, 7, 99]))
+    query, found = table.lookup(np.array([4, 7, 99]), np.zeros(3, dtype=np.int64), np.full(3, 10_000))
     assert as_set(found) == {r for r in expected if r[0] in (4, 7)}
     assert set(np.array([4, 7, 99])[query].tolist()) == {4, 7}
     assert len(table) == len(expected)
+
+
+def test_lookup_narrows_to_rows_that_can_overlap_the_asked_time():
+    table = CellTable()
+    table.append(rows(*[(1, owner, 100 * owner, 100 * owner + 50) for owner in range(10)]))
+    table.append(rows((1, 99, 420, 430), (2, 98, 420, 430)))
+    query, found = table.lookup(np.array([1, 2]), np.array([420, 0]), np.array([460, 10]))
+    assert as_set(found.take(query == 0)) == {(1, 4, 400, 450), (1, 99, 420, 430)}
+    assert len(found.take(query == 1)) == 0
+
+
+def test_rows_without_an_end_are_found_at_any_later_time():
+    table = CellTable()
+    table.append(rows((1, 0, 100, 2**63 - 1), (1, 1, 5000, 6000)))
+    query, found = table.lookup(np.array([1]), np.array([10**9]), np.array([10**9 + 1]))
+    assert (1, 0, 100, 2**63 - 1) in as_set(found)
 
 
 def test_runs_stay_few_as_the_table_grows():
@@ -48,7 +64,7 @@ def test_withdrawn_rows_are_not_found_and_are_deleted_later():
     table = CellTable()
     table.append(rows((1, 10, 0, 5), (1, 11, 0, 5), (2, 10, 5, 9)))
     table.withdraw(1, 10, 0)
-    assert as_set(table.lookup(np.array([1]))[1]) == {(1, 11, 0, 5)}
+    assert as_set(table.lookup(np.array([1]), np.array([0]), np.array([9]))[1]) == {(1, 11, 0, 5)}
     table.drop_ended(0)
     assert len(table) == 2
 
@@ -58,7 +74,7 @@ def test_rows_that_ended_before_the_cutoff_are_deleted():
     table.append(rows((1, 10, 0, 5), (1, 11, 3, 8), (2, 10, 5, 9)))
     table.drop_ended(5)
     assert as_set(table.rows_of(np.array([10, 11]))) == {(1, 11, 3, 8), (2, 10, 5, 9)}
-    assert table.nbytes == 2 * 4 * 8
+    assert table.nbytes == 2 * 5 * 8
 
 
 def test_all_rows_of_one_owner_can_be_withdrawn():
