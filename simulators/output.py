@@ -62,6 +62,18 @@ def write_strings(sink: BinaryIO, lines: pa.Array) -> None:
     sink.write(memoryview(data)[int(bounds[0]) : int(bounds[-1])])
 
 
+def parquet_writer(path: Path, schema: pa.Schema) -> pq.ParquetWriter:
+    """The events Parquet writer: snappy, dictionaries only where values repeat, and
+    statistics only on `ts` (string statistics on event ids cost more than they give)."""
+    return pq.ParquetWriter(
+        path,
+        schema,
+        compression="snappy",
+        use_dictionary=list(Renderer.DICTIONARY_COLUMNS),
+        write_statistics=["ts"],
+    )
+
+
 class EventFiles:
     """The events file (JSONL or Parquet) and the faults file of one run, written block by block."""
 
@@ -73,13 +85,7 @@ class EventFiles:
         self._faults = (directory / FAULTS).open("wb")
         self._rows_written = 0
         self._jsonl: BinaryIO | None = None if parquet else self.path.open("wb")
-        self._parquet = pq.ParquetWriter(
-            self.path,
-            renderer.schema(),
-            compression="zstd",
-            compression_level=1,
-            use_dictionary=list(renderer.DICTIONARY_COLUMNS),
-        ) if parquet else None
+        self._parquet = parquet_writer(self.path, renderer.schema()) if parquet else None
 
     def lines(self, block: Block) -> Iterator[pa.Array]:
         """The block's JSON lines in chunks, content faults applied."""

@@ -20,6 +20,15 @@ _UPLOAD_SECONDS = 60
 _SIGMA_PER_RADIUS = 1 / 1.5
 
 
+def _micro_degrees(base: np.ndarray, offset: np.ndarray) -> np.ndarray:
+    """base + offset rounded to 1e-6 degrees (~0.1 m), computed in place to spare temporaries."""
+    base += offset
+    base *= 1e6
+    np.rint(base, out=base)
+    base /= 1e6
+    return base
+
+
 def day_pings(
     city: City,
     config: MobilityConfig,
@@ -71,8 +80,8 @@ def day_pings(
         "ts": ts,
         "arrival": ts + delay,
         "person": person,
-        "lat": np.round(city.place_lat[place] + dlat, 6),
-        "lon": np.round(city.place_lon[place] + dlon, 6),
+        "lat": _micro_degrees(city.place_lat[place], dlat),
+        "lon": _micro_degrees(city.place_lon[place], dlon),
         "accuracy_m": accuracy,
         "source": source,
         "fault": np.full(count, NO_FAULT, dtype=np.int8),
