@@ -21,15 +21,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
-
 import cbor2
 
-from codes.cbor import has_int_keys
+from codes.cbor import CborError, first_item
 
 ISS, SUB, EXP, IAT = 1, 2, 4, 6
 LEVEL, RULE_SET = -65537, -65538
-# In CBOR deterministic-encoding order (by encoded bytes), as codes carry them.
 CLAIM_KEYS = (ISS, SUB, EXP, IAT, LEVEL, RULE_SET)
 
 _PSEUDONYM = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -47,7 +44,7 @@ class Level(StrEnum):
     RED = "red"
 
 
-_LEVEL_NAMES = frozenset(level.value for level in Level)
+_LEVEL_BY_NAME = {level.value: level for level in Level}
 
 
 class ClaimsError(ValueError):
@@ -103,19 +100,35 @@ def encode_claims(claims: HealthClaims) -> bytes:
     )
 
 
-def claims_from_map(claims_map: Any) -> HealthClaims:
-    """Claims from a decoded CBOR map; anything missing, extra or of the wrong CBOR type
-    raises `ClaimsError`."""
-    if not has_int_keys(claims_map, CLAIM_KEYS):
+def decode_claims(payload: bytes) -> HealthClaims:
+    """The claims a COSE payload carries; raises `ClaimsError` unless it is exactly the
+    deterministic encoding of valid claims (nothing missing or extra, right CBOR types).
+
+    Comparing with our own encoding of what was read is the strict part: it refuses
+    trailing bytes, keys out of order, non-minimal integers, and keys such as CBOR
+    `true` or `1.0` that Python would take for the integer 1.
+    """
+    try:
+        claims_map = first_item(payload)
+    except CborError as error:
+        raise ClaimsError(str(error)) from None
+    if not isinstance(claims_map, dict) or len(claims_map) != len(CLAIM_KEYS):
         raise ClaimsError("claims must be a map of exactly iss, sub, exp, iat, level and rule_set")
-    level = claims_map[LEVEL]
-    if not isinstance(level, str) or level not in _LEVEL_NAMES:
+    level_name = claims_map.get(LEVEL)
+    level = _LEVEL_BY_NAME.get(level_name) if isinstance(level_name, str) else None
+    if level is None:
         raise ClaimsError("level must be green, yellow or red")
-    return HealthClaims(
-        issuer=claims_map[ISS],
-        person=claims_map[SUB],
-        level=Level(level),
-        rule_set=claims_map[RULE_SET],
-        issued_at=claims_map[IAT],
-        expires_at=claims_map[EXP],
-    )
+    try:
+        claims = HealthClaims(
+            issuer=claims_map[ISS],
+            person=claims_map[SUB],
+            level=level,
+            rule_set=claims_map[RULE_SET],
+            issued_at=claims_map[IAT],
+            expires_at=claims_map[EXP],
+        )
+    except KeyError as missing:
+        raise ClaimsError(f"claim {missing} missing") from None
+    if encode_claims(claims) != payload:
+        raise ClaimsError("claims are not in deterministic encoding")
+    return claims

@@ -84,6 +84,15 @@ def decode_sign1(data: bytes) -> Sign1:
         raise CoseError("the unprotected header must be an empty map")
     if _message(protected, payload, signature) != data:
         raise CoseError("not in deterministic encoding, or bytes after the message")
+    alg, kid = _header_fields(protected)
+    return Sign1(protected, alg, kid, payload, signature)
+
+
+# Every code a key signs carries the same protected header, so a checkpoint sees a few
+# distinct headers over and over; remembering them skips a decode per code. Only
+# headers that parse are remembered (an exception is never cached).
+@lru_cache(maxsize=256)
+def _header_fields(protected: bytes) -> tuple[int, bytes]:
     try:
         header = strict_loads(protected)
     except CborError as error:
@@ -93,4 +102,4 @@ def decode_sign1(data: bytes) -> Sign1:
     alg, kid = header[HEADER_ALG], header[HEADER_KID]
     if type(alg) is not int or type(kid) is not bytes:
         raise CoseError("alg must be an integer and kid a byte string")
-    return Sign1(protected, alg, kid, payload, signature)
+    return alg, kid

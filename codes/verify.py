@@ -11,8 +11,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from codes.b45 import Base45Error, b45decode
-from codes.cbor import CborError, strict_loads
-from codes.claims import ClaimsError, HealthClaims, Level, claims_from_map
+from codes.claims import ClaimsError, HealthClaims, Level, decode_claims
 from codes.cose import CoseError, decode_sign1
 from codes.envelope import DecompressError, PrefixError, inflate, strip_prefix
 from codes.keys import Algorithm
@@ -94,8 +93,8 @@ def verify(
         return Verdict(Reason.COSE_INVALID)
     kid = message.kid.hex()
     try:
-        claims = claims_from_map(strict_loads(message.payload))
-    except (CborError, ClaimsError):
+        claims = decode_claims(message.payload)
+    except ClaimsError:
         return Verdict(Reason.CLAIMS_INVALID, kid=kid)
     alg = Algorithm.from_cose_id(message.alg)
     if alg is None:
