@@ -10,6 +10,7 @@ stream holds the rows of the cells it owns in the same structure.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -63,46 +64,100 @@ def expand_ranges(lo: np.ndarray, count: np.ndarray) -> tuple[np.ndarray, np.nda
 
 
 _OFFSET_BITS = 32
-_OFFSET_MAX = (1 << _OFFSET_BITS) - 1
+_OFFSET_MASK = (1 << _OFFSET_BITS) - 1
+
+
+def _length_dtype(length: np.ndarray) -> type:
+    return np.int32 if len(length) == 0 or int(length.max()) <= np.iinfo(np.int32).max else np.int64
 
 
 @dataclass(slots=True)
 class _Run:
-    """Rows sorted by (cell, start), with a search key for both at once.
+    """Rows sorted by (cell, start), stored compactly and searchable on both at once.
 
-    `key` is (rank of the cell in this run) << 32 | (start - base): sorted like the
-    rows, so one `searchsorted` finds the rows of a cell that start in a time range.
-    `longest` bounds end - start, so rows overlapping [a, b) start after a - longest.
+    A row is kept as `key` = (rank of its cell among the run's distinct `cells`) << 32
+    | (start - base), its owner (int32) and its length; cell, start and end are
+    rebuilt for the few rows a search returns. Keys sort like the rows, so one
+    `searchsorted` finds the rows of a cell that start in a time range, and
+    `longest` bounds the length, so rows overlapping [a, b) start after a - longest.
+    Stays cost 16 bytes each.
     """
 
-    rows: Rows
+    cells: np.ndarray
     key: np.ndarray
+    owner: np.ndarray
+    length: np.ndarray
     base: int
     longest: int
 
     @staticmethod
     def of(rows: Rows) -> "_Run":
-        rows = rows.take(np.lexsort((rows.start, rows.cell)))
-        rank = np.zeros(len(rows), dtype=np.int64)
-        np.cumsum(rows.cell[1:] != rows.cell[:-1], out=rank[1:])
         base = int(rows.start.min())
-        if int(rows.start.max()) - base > _OFFSET_MAX:
+        if int(rows.start.max()) - base > _OFFSET_MASK:
             raise ValueError("rows of one run must start within 136 years of each other")
-        return _Run(rows, (rank << _OFFSET_BITS) | (rows.start - base), base, int((rows.end - rows.start).max()))
+        cells, rank = np.unique(rows.cell, return_inverse=True)
+        key = (rank.astype(np.int64) << _OFFSET_BITS) | (rows.start - base)
+        order = np.argsort(key)
+        length = rows.end - rows.start
+        return _Run(
+            cells, key[order], rows.owner[order].astype(np.int32), length[order].astype(_length_dtype(length)),
+            base, int(length.max()),
+        )
+
+    @staticmethod
+    def merge(older: "_Run", newer: "_Run") -> "_Run":
+        cells = np.union1d(older.cells, newer.cells)
+        base = min(older.base, newer.base)
+        if max(int(older.starts().max()), int(newer.starts().max())) - base > _OFFSET_MASK:
+            raise ValueError("rows of one run must start within 136 years of each other")
+
+        def rekey(run: "_Run") -> np.ndarray:
+            rank = np.searchsorted(cells, run.cells)[run.key >> _OFFSET_BITS]
+            return (rank << _OFFSET_BITS) | ((run.key & _OFFSET_MASK) + (run.base - base))
+
+        key = np.concatenate([rekey(older), rekey(newer)])
+        # Two sorted runs back to back: timsort ("stable") merges them in linear time.
+        order = np.argsort(key, kind="stable")
+        length = np.concatenate([older.length, newer.length])
+        return _Run(
+            cells, key[order], np.concatenate([older.owner, newer.owner])[order],
+            length[order].astype(_length_dtype(length)), base, max(older.longest, newer.longest),
+        )
+
+    def __len__(self) -> int:
+        return len(self.key)
+
+    @property
+    def nbytes(self) -> int:
+        return self.cells.nbytes + self.key.nbytes + self.owner.nbytes + self.length.nbytes
+
+    def starts(self, position: np.ndarray | slice = slice(None)) -> np.ndarray:
+        return self.base + (self.key[position] & _OFFSET_MASK)
+
+    def ends(self) -> np.ndarray:
+        return self.starts() + self.length
+
+    def rows(self, position: np.ndarray) -> Rows:
+        start = self.starts(position)
+        return Rows(
+            self.cells[self.key[position] >> _OFFSET_BITS],
+            self.owner[position].astype(np.int64),
+            start,
+            start + self.length[position],
+        )
 
     def keep(self, mask: np.ndarray) -> "_Run":
         # A subset of sorted rows is still sorted, and its ranks still increase.
-        return _Run(self.rows.take(mask), self.key[mask], self.base, self.longest)
+        return _Run(self.cells, self.key[mask], self.owner[mask], self.length[mask], self.base, self.longest)
 
     def find(self, cells: np.ndarray, start: np.ndarray, end: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(query number, row position) of rows in `cells` that may overlap [start, end)."""
-        at = np.minimum(np.searchsorted(self.rows.cell, cells), len(self.rows) - 1)
-        present = self.rows.cell[at] == cells
-        rank = self.key[at] >> _OFFSET_BITS << _OFFSET_BITS
-        since = np.clip(start.astype(np.float64) - self.longest - self.base, 0, _OFFSET_MAX).astype(np.int64)
-        until = np.clip(end.astype(np.float64) - self.base, 0, _OFFSET_MAX).astype(np.int64)
-        lo = np.searchsorted(self.key, rank | since)
-        hi = np.searchsorted(self.key, rank | until)
+        rank = np.searchsorted(self.cells, cells)
+        present = self.cells[np.minimum(rank, len(self.cells) - 1)] == cells
+        since = np.clip(start.astype(np.float64) - self.longest - self.base, 0, _OFFSET_MASK).astype(np.int64)
+        until = np.clip(end.astype(np.float64) - self.base, 0, _OFFSET_MASK).astype(np.int64)
+        lo = np.searchsorted(self.key, (rank << _OFFSET_BITS) | since)
+        hi = np.searchsorted(self.key, (rank << _OFFSET_BITS) | until)
         return expand_ranges(lo, np.where(present, hi - lo, 0))
 
 
@@ -113,22 +168,22 @@ class CellTable:
         self._runs: list[_Run] = []
 
     def __len__(self) -> int:
-        return sum(len(r.rows) for r in self._runs)
+        return sum(len(r) for r in self._runs)
 
     @property
     def nbytes(self) -> int:
-        """Bytes held by the row arrays and their search keys."""
-        return sum(r.rows.nbytes + r.key.nbytes for r in self._runs)
+        """Bytes held by the runs."""
+        return sum(r.nbytes for r in self._runs)
 
     def append(self, rows: Rows) -> None:
         """Add rows (any order)."""
         if len(rows) == 0:
             return
         self._runs.append(_Run.of(rows))
-        while len(self._runs) >= 2 and len(self._runs[-2].rows) <= 2 * len(self._runs[-1].rows):
+        while len(self._runs) >= 2 and len(self._runs[-2]) <= 2 * len(self._runs[-1]):
             newer = self._runs.pop()
             older = self._runs.pop()
-            self._runs.append(_Run.of(Rows.concat([older.rows, newer.rows])))
+            self._runs.append(_Run.merge(older, newer))
 
     def lookup(self, cells: np.ndarray, start: np.ndarray, end: np.ndarray) -> tuple[np.ndarray, Rows]:
         """Live rows in `cells[i]` that may overlap [start[i], end[i]): (i of each, the rows).
@@ -140,7 +195,7 @@ class CellTable:
         for run in self._runs:
             query, position = run.find(cells, start, end)
             if len(position):
-                found.append((query, run.rows.take(position)))
+                found.append((query, run.rows(position)))
         if not found:
             return np.empty(0, dtype=np.int64), Rows.empty()
         query = np.concatenate([q for q, _ in found])
@@ -153,26 +208,25 @@ class CellTable:
         owners = np.asarray(owners, dtype=np.int64)
         parts = []
         for run in self._runs:
-            hit = run.rows.owner == owners[0] if len(owners) == 1 else np.isin(run.rows.owner, owners)
-            parts.append(run.rows.take(np.flatnonzero(hit)))
+            hit = run.owner == owners[0] if len(owners) == 1 else np.isin(run.owner, owners)
+            parts.append(run.rows(np.flatnonzero(hit)))
         return Rows.concat(parts)
 
     def withdraw(self, cell: int, owner: int, start: int) -> None:
         """Mark the row (cell, owner, start) deleted; it is found by search, the order is kept."""
         for run in self._runs:
             _, position = run.find(np.array([cell]), np.array([start]), np.array([start + 1]))
-            rows = run.rows
-            hit = position[(rows.owner[position] == owner) & (rows.start[position] == start)]
-            rows.owner[hit] = DELETED
+            hit = position[(run.owner[position] == owner) & (run.starts(position) == start)]
+            run.owner[hit] = DELETED
 
     def withdraw_owner(self, owner: int) -> None:
         """Delete every row of one owner."""
-        self._keep(lambda rows: rows.owner != owner)
+        self._keep(lambda run: run.owner != owner)
 
     def drop_ended(self, cutoff: int) -> None:
         """Delete rows that ended at or before `cutoff` (and withdrawn rows)."""
-        self._keep(lambda rows: (rows.end > cutoff) & (rows.owner != DELETED))
+        self._keep(lambda run: (run.ends() > cutoff) & (run.owner != DELETED))
 
-    def _keep(self, predicate) -> None:
-        runs = [run.keep(predicate(run.rows)) for run in self._runs]
-        self._runs = [run for run in runs if len(run.rows)]
+    def _keep(self, predicate: Callable[[_Run], np.ndarray]) -> None:
+        runs = [run.keep(predicate(run)) for run in self._runs]
+        self._runs = [run for run in runs if len(run)]

@@ -320,20 +320,22 @@ class ContactEngine:
             if last > tally.last:
                 tally.last = last
 
-    def drain(self) -> list[tuple[Source, int, Tally | None]]:
-        """The (source, person) pairs changed since the last drain, with their tallies now (None: gone)."""
-        changes: list[tuple[Source, int, Tally | None]] = []
+    def drain(self) -> list[tuple[Source, list[tuple[int, Tally | None]]]]:
+        """The pairs changed since the last drain, by source: (person, tally now or None if gone)."""
+        by_slot: dict[int, list[tuple[int, Tally | None]]] = {}
+        gone: dict[str, tuple[Source, list[tuple[int, Tally | None]]]] = {}
         for (ref, who), source in self._gone.items():
             slot = self._slot_of.get(ref)
             if slot is None:
-                changes.append((source, who, None))
+                gone.setdefault(ref, (source, []))[1].append((who, None))
             else:
                 self._changed.add((slot, who))
-        for slot, who in self._changed:
-            changes.append((self._sources[slot], who, self._tallies.get(slot, {}).get(who)))
+        for slot, who in sorted(self._changed):
+            tallies = self._tallies.get(slot)
+            by_slot.setdefault(slot, []).append((who, tallies.get(who) if tallies else None))
         self._changed = set()
         self._gone = {}
-        return changes
+        return [*gone.values(), *((self._sources[slot], pairs) for slot, pairs in by_slot.items())]
 
     @property
     def nbytes(self) -> int:

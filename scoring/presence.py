@@ -159,33 +159,35 @@ class PresenceIndex:
     def _drain(self) -> list[Exposure]:
         out = []
         for engine in self._engines:
-            for source, who, tally in engine.drain():
+            for source, pairs in engine.drain():
                 key = (source.kind, source.ref)
                 emitted = self._emitted.setdefault(key, {})
-                previous = emitted.get(who)
-                if tally is None or tally.seconds <= 0:
-                    if previous is not None:
-                        del emitted[who]
-                        out.append(replace(previous, retracted=True))
-                    if not emitted:
-                        del self._emitted[key]
-                    continue
-                name = self._names[who]
-                exposure = Exposure(
-                    exposure_id=previous.exposure_id if previous else Exposure.make_id(name, source.kind, source.ref),
-                    person=name,
-                    kind=source.kind,
-                    source=source.ref,
-                    first_at=tally.first,
-                    last_at=tally.last,
-                    minutes=tally.seconds / 60,
-                    minutes_by_day=tuple([(day, seconds / 60) for day, seconds in sorted(tally.by_day.items())]),
-                    level=source.level,
-                )
-                if exposure != previous:
-                    emitted[who] = exposure
-                    out.append(exposure)
-        out.sort(key=_order)
+                for who, tally in pairs:
+                    previous = emitted.get(who)
+                    if tally is None or tally.seconds <= 0:
+                        if previous is not None:
+                            del emitted[who]
+                            out.append(replace(previous, retracted=True))
+                        continue
+                    by_day = tally.by_day
+                    exposure = Exposure(
+                        exposure_id=previous.exposure_id if previous else Exposure.make_id(
+                            self._names[who], source.kind, source.ref
+                        ),
+                        person=self._names[who],
+                        kind=source.kind,
+                        source=source.ref,
+                        first_at=tally.first,
+                        last_at=tally.last,
+                        minutes=tally.seconds / 60,
+                        minutes_by_day=tuple([(day, by_day[day] / 60) for day in sorted(by_day)]),
+                        level=source.level,
+                    )
+                    if exposure != previous:
+                        emitted[who] = exposure
+                        out.append(exposure)
+                if not emitted:
+                    del self._emitted[key]
         return out
 
     # Pseudonyms are numbered in order of first sight. Lookups of a whole batch go

@@ -53,6 +53,14 @@ def test_rows_without_an_end_are_found_at_any_later_time():
     assert (1, 0, 100, 2**63 - 1) in as_set(found)
 
 
+def test_rows_far_apart_in_time_merge_into_one_searchable_run():
+    table = CellTable()
+    table.append(rows((5, 1, 10**9, 10**9 + 60)))
+    table.append(rows((5, 2, 2 * 10**9, 2 * 10**9 + 60), (3, 3, 10**9 + 30, 10**9 + 90)))
+    query, found = table.lookup(np.array([5, 3]), np.array([10**9, 10**9]), np.array([10**9 + 40, 10**9 + 40]))
+    assert as_set(found) == {(5, 1, 10**9, 10**9 + 60), (3, 3, 10**9 + 30, 10**9 + 90)}
+
+
 def test_runs_stay_few_as_the_table_grows():
     table = CellTable()
     for batch in range(256):
@@ -74,7 +82,7 @@ def test_rows_that_ended_before_the_cutoff_are_deleted():
     table.append(rows((1, 10, 0, 5), (1, 11, 3, 8), (2, 10, 5, 9)))
     table.drop_ended(5)
     assert as_set(table.rows_of(np.array([10, 11]))) == {(1, 11, 3, 8), (2, 10, 5, 9)}
-    assert table.nbytes == 2 * 5 * 8
+    assert table.nbytes == 2 * 8 + 2 * 16  # two distinct cells, then 16 bytes a row
 
 
 def test_all_rows_of_one_owner_can_be_withdrawn():
