@@ -6,6 +6,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
+from scoring.events import Ping, decode_event
 from simulators.output import TRUTH
 from simulators.truth import IMPORTED
 from tests.unit.simulators.simruns import Run
@@ -82,8 +83,29 @@ def _place_names(run: Run) -> list[str]:
     return place_names(run.simulation.city)
 
 
-def test_pings_of_people_at_home_scatter_around_their_home(clean_run: Run) -> None:
+def test_at_midnight_nearly_everyone_is_at_home(clean_run: Run) -> None:
     city = clean_run.simulation.city
-    moment = min(clean_run.locations)
-    at_home = np.flatnonzero(clean_run.locations[moment] == city.person_home)
-    assert at_home.size > 0.9 * city.residents
+    midnight = min(clean_run.locations)
+    assert (clean_run.locations[midnight] == city.person_home).mean() > 0.9
+
+
+def test_pings_report_where_people_were_within_their_accuracy(clean_run: Run) -> None:
+    simulation = clean_run.simulation
+    city, slot = simulation.city, simulation.config.slot_seconds
+    metres_lat = 110_574.0
+    metres_lon = 111_320.0 * np.cos(np.radians(30.57))
+    checked = {"gps": 0, "cell": 0, "venue": 0}
+    for line in clean_run.events.read_bytes().splitlines()[:200_000]:
+        event = decode_event(line)
+        if not isinstance(event, Ping):
+            continue
+        moment = int(event.ts.timestamp())
+        place = clean_run.locations[moment - (moment - simulation.start) % slot][int(event.person[1:])]
+        north = (event.lat - city.place_lat[place]) * metres_lat
+        east = (event.lon - city.place_lon[place]) * metres_lon
+        if event.source == "venue":
+            assert event.accuracy_m is None and abs(north) < 0.2 and abs(east) < 0.2
+        else:
+            assert np.hypot(north, east) < 4 * event.accuracy_m + 1
+        checked[event.source] += 1
+    assert all(count > 100 for count in checked.values())
