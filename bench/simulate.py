@@ -82,7 +82,9 @@ def main(argv: list[str] | None = None) -> None:
     sizes = (2_000, 10_000) if arguments.quick else (10_000, 100_000)
 
     print(f"simulate -> Parquet, {days} days, 15-minute pings, seed 7")
-    print(f"{'residents':>10} {'events':>12} {'seconds':>8} {'events/s':>10} {'peak RSS':>9} {'file':>8} {'baseline rows/s':>16} {'ratio':>6}")
+    print(
+        f"{'residents':>10} {'events':>12} {'seconds':>8} {'events/s':>10} {'peak RSS':>9} {'file':>8} {'baseline rows/s':>16} {'ratio':>6}"
+    )
     results = []
     for residents in sizes:
         r = measure(residents, days)

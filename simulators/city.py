@@ -74,11 +74,15 @@ def pseudonyms(residents: int) -> list[str]:
     return [f"p{i:0{width}d}" for i in range(residents)]
 
 
-def _district_weights(districts: tuple[District, ...], config: CityConfig, spread: float, rng: np.random.Generator) -> np.ndarray:
+def _district_weights(
+    districts: tuple[District, ...], config: CityConfig, spread: float, rng: np.random.Generator
+) -> np.ndarray:
     """Density falling off from the centre of the box (in cells), with district-level noise."""
     centres = np.array([np.mean(d.corners, axis=0) for d in districts])
     mid = np.array([(config.west + config.east) / 2, (config.south + config.north) / 2])
-    cell = np.array([(config.east - config.west) / config.district_cols, (config.north - config.south) / config.district_rows])
+    cell = np.array(
+        [(config.east - config.west) / config.district_cols, (config.north - config.south) / config.district_rows]
+    )
     distance = np.hypot(*((centres - mid) / cell).T)
     weights = np.exp(-(distance**2) / (2 * spread**2)) * rng.lognormal(0.0, 0.3, len(districts))
     return weights / weights.sum()

@@ -33,7 +33,7 @@ class CityConfig(_Frozen):
     favourite_venues: int = Field(3, ge=1, le=10)
 
     @model_validator(mode="after")
-    def _box_is_a_box(self) -> "CityConfig":
+    def _box_is_a_box(self) -> CityConfig:
         if self.south >= self.north or self.west >= self.east:
             raise ValueError("the bounding box needs south < north and west < east")
         return self
@@ -43,13 +43,17 @@ class MobilityConfig(_Frozen):
     """How people move and how their devices report it."""
 
     ping_interval_minutes: int = Field(15, ge=1, le=240, description="one ping per device per interval")
-    gps_share: float = Field(0.65, ge=0, le=1, description="devices reporting GPS fixes; the rest are seen by cell towers")
+    gps_share: float = Field(
+        0.65, ge=0, le=1, description="devices reporting GPS fixes; the rest are seen by cell towers"
+    )
     gps_accuracy_m: float = Field(15.0, gt=0, description="median GPS accuracy radius")
     cell_accuracy_m: float = Field(600.0, gt=0, description="median cell-tower accuracy radius")
     missing_ping: float = Field(0.05, ge=0, le=1, description="chance a single ping is never sent")
     night_off: float = Field(0.10, ge=0, le=1, description="chance a device is switched off overnight (23:00-07:00)")
     day_off: float = Field(0.01, ge=0, le=1, description="chance a device is off for a whole day")
-    delayed_ping: float = Field(0.02, ge=0, le=1, description="chance a ping is buffered on the device and arrives late")
+    delayed_ping: float = Field(
+        0.02, ge=0, le=1, description="chance a ping is buffered on the device and arrives late"
+    )
     delayed_ping_mean_minutes: float = Field(20.0, gt=0)
     weekday_evening_venue: float = Field(0.25, ge=0, le=1)
     retired_daytime_venue: float = Field(0.5, ge=0, le=1)
@@ -57,7 +61,7 @@ class MobilityConfig(_Frozen):
     saturday_work: float = Field(0.1, ge=0, le=1)
 
     @model_validator(mode="after")
-    def _interval_divides_day(self) -> "MobilityConfig":
+    def _interval_divides_day(self) -> MobilityConfig:
         if 1440 % self.ping_interval_minutes:
             raise ValueError("ping_interval_minutes must divide a day (1440 minutes)")
         return self
@@ -66,8 +70,12 @@ class MobilityConfig(_Frozen):
 class DiseaseConfig(_Frozen):
     """The course of an infection and how readily it passes between people sharing a place."""
 
-    initial_infections: int = Field(0, ge=0, description="infected at the start; 0 means one per 1,000 residents (at least 3)")
-    beta_home: float = Field(1.5e-4, ge=0, le=1, description="per-minute infection chance per infectious household member")
+    initial_infections: int = Field(
+        0, ge=0, description="infected at the start; 0 means one per 1,000 residents (at least 3)"
+    )
+    beta_home: float = Field(
+        1.5e-4, ge=0, le=1, description="per-minute infection chance per infectious household member"
+    )
     beta_work: float = Field(3.5e-5, ge=0, le=1)
     beta_school: float = Field(2e-5, ge=0, le=1)
     beta_venue: float = Field(3e-4, ge=0, le=1)
@@ -77,7 +85,9 @@ class DiseaseConfig(_Frozen):
     presymptomatic_days: float = Field(2.0, gt=0)
     symptomatic_infectious_days: float = Field(7.0, gt=0)
     asymptomatic_infectious_days: float = Field(6.0, gt=0)
-    symptoms_after_infectious_days: float = Field(2.0, ge=0, description="mean time symptoms last after infectiousness ends")
+    symptoms_after_infectious_days: float = Field(
+        2.0, ge=0, description="mean time symptoms last after infectiousness ends"
+    )
     stay_home_when_sick: float = Field(0.5, ge=0, le=1)
 
 
@@ -86,7 +96,9 @@ class HealthConfig(_Frozen):
 
     clinic_visit: float = Field(0.7, ge=0, le=1, description="chance a symptomatic person visits a fever clinic")
     clinic_delay_days: float = Field(1.0, ge=0, description="mean delay from symptom onset to the clinic visit")
-    background_fever_per_day: float = Field(0.0005, ge=0, le=1, description="daily chance an uninfected person visits with a fever")
+    background_fever_per_day: float = Field(
+        0.0005, ge=0, le=1, description="daily chance an uninfected person visits with a fever"
+    )
     pcr_sensitivity: float = Field(0.9, ge=0, le=1)
     pcr_specificity: float = Field(0.998, ge=0, le=1)
     antigen_sensitivity: float = Field(0.7, ge=0, le=1)
@@ -111,7 +123,7 @@ class AuthorityConfig(_Frozen):
     medium_clear_days: int = Field(3, ge=1, description="days without a new case before medium is lowered to low")
 
     @model_validator(mode="after")
-    def _high_above_medium(self) -> "AuthorityConfig":
+    def _high_above_medium(self) -> AuthorityConfig:
         if self.high_cases < self.medium_cases:
             raise ValueError("high_cases must be at least medium_cases")
         return self
@@ -130,7 +142,7 @@ class FaultConfig(_Frozen):
     out_of_order_minutes: tuple[float, float] = (1.0, 8.0)
 
     @model_validator(mode="after")
-    def _known_kinds(self) -> "FaultConfig":
+    def _known_kinds(self) -> FaultConfig:
         unknown = set(self.kinds) - set(FAULT_KINDS)
         if unknown or not self.kinds:
             raise ValueError(f"fault kinds must be a non-empty subset of {', '.join(FAULT_KINDS)}")

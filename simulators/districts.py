@@ -16,8 +16,22 @@ from simulators.config import CityConfig
 
 _JITTER = 0.2
 _DISTRICT_WORDS = (
-    "Jiangan", "Jianghan", "Qiaokou", "Hanyang", "Wuchang", "Qingshan", "Hongshan", "Dongxihu",
-    "Hannan", "Caidian", "Jiangxia", "Huangpi", "Xinzhou", "Guanggu", "Zhuankou", "Houhu",
+    "Jiangan",
+    "Jianghan",
+    "Qiaokou",
+    "Hanyang",
+    "Wuchang",
+    "Qingshan",
+    "Hongshan",
+    "Dongxihu",
+    "Hannan",
+    "Caidian",
+    "Jiangxia",
+    "Huangpi",
+    "Xinzhou",
+    "Guanggu",
+    "Zhuankou",
+    "Houhu",
 )
 
 

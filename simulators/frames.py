@@ -76,7 +76,9 @@ def concat(frames: Sequence[Frame], columns: dict[str, type]) -> Frame:
     """Rows of all frames, in order."""
     if not frames:
         return empty(columns)
-    return {name: np.concatenate([f[name] for f in frames]).astype(dtype, copy=False) for name, dtype in columns.items()}
+    return {
+        name: np.concatenate([f[name] for f in frames]).astype(dtype, copy=False) for name, dtype in columns.items()
+    }
 
 
 def records_from_rows(rows: list[dict[str, int]]) -> Frame:

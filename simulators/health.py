@@ -52,7 +52,7 @@ class Windows:
     until: np.ndarray
 
     @classmethod
-    def empty(cls, residents: int) -> "Windows":
+    def empty(cls, residents: int) -> Windows:
         return cls(np.full(residents, NEVER, dtype=np.int64), np.full(residents, NEVER, dtype=np.int64))
 
     def open(self, person: int, start: int, until: int) -> None:
@@ -153,7 +153,9 @@ class HealthSystem:
             else:
                 self._emit(VISIT, when, person, _VISIT_REPORT_SECONDS, rng, kind=RECOVERY)
 
-    def _emit(self, event_type: int, moment: int, person: int, report_within: int, rng: np.random.Generator, **fields: int) -> None:
+    def _emit(
+        self, event_type: int, moment: int, person: int, report_within: int, rng: np.random.Generator, **fields: int
+    ) -> None:
         row = {
             "serial": int(self.serials.take(1)[0]),
             "type": event_type,
@@ -208,8 +210,20 @@ class HealthSystem:
         self._plan(known, RESULT, person, moment, test, outcome, int(confirmation))
         return known
 
-    def _result(self, person: int, moment: int, sampled: int, test: int, outcome: int, confirmation: int, *, rng: np.random.Generator) -> None:
-        self._emit(TEST_RESULT, moment, person, _RESULT_REPORT_SECONDS, rng, sampled_at=sampled, test=test, result=outcome)
+    def _result(
+        self,
+        person: int,
+        moment: int,
+        sampled: int,
+        test: int,
+        outcome: int,
+        confirmation: int,
+        *,
+        rng: np.random.Generator,
+    ) -> None:
+        self._emit(
+            TEST_RESULT, moment, person, _RESULT_REPORT_SECONDS, rng, sampled_at=sampled, test=test, result=outcome
+        )
         if outcome != POSITIVE:
             if confirmation and self.status[person] == CONFIRMING:
                 self.status[person] = UNTESTED

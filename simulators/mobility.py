@@ -28,7 +28,12 @@ def _occupy(plan: np.ndarray, start: np.ndarray, end: np.ndarray, place: np.ndar
 
 
 def _outing(
-    city: City, rng: np.random.Generator, who: np.ndarray, start_h: tuple[float, float], length_h: tuple[float, float], slots: int
+    city: City,
+    rng: np.random.Generator,
+    who: np.ndarray,
+    start_h: tuple[float, float],
+    length_h: tuple[float, float],
+    slots: int,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     n = city.residents
     start = rng.uniform(*start_h, n)

@@ -119,7 +119,11 @@ class EventFiles:
         events = block.events
         serials = np.concatenate([events.pings["serial"], events.records["serial"]])[events.order][rows]
         for row, serial in zip(rows.tolist(), self.renderer.event_ids(serials)):
-            entry = {"line": self._rows_written + row + 1, "kind": fault_name(int(block.fault[row])), "event_id": serial}
+            entry = {
+                "line": self._rows_written + row + 1,
+                "kind": fault_name(int(block.fault[row])),
+                "event_id": serial,
+            }
             self._faults.write(orjson.dumps(entry) + b"\n")
 
     def close(self) -> None:

@@ -65,7 +65,9 @@ def day_pings(
     spread = np.where(scan, 0.0, accuracy * _SIGMA_PER_RADIUS)
     lat0 = (city.config.south + city.config.north) / 2
     dlat, dlon = offset_degrees(
-        lat0, rng.standard_normal(count, dtype=np.float32) * spread, rng.standard_normal(count, dtype=np.float32) * spread
+        lat0,
+        rng.standard_normal(count, dtype=np.float32) * spread,
+        rng.standard_normal(count, dtype=np.float32) * spread,
     )
     accuracy[scan] = np.nan
 

@@ -88,10 +88,16 @@ def plot(data: Timeline, path: Path) -> None:
     new_infections = np.diff(_cumulative(data.infected_at, day_edges))
     new_cases = np.diff(_cumulative(data.diagnosed_at, day_edges))
     width = 0.4
-    middle.bar([d for d in day_starts], new_infections, width=width, align="edge", color="tab:red", label="new infections")
+    middle.bar(
+        [d for d in day_starts], new_infections, width=width, align="edge", color="tab:red", label="new infections"
+    )
     middle.bar(
         [mdates.num2date(mdates.date2num(d) + width) for d in day_starts],
-        new_cases, width=width, align="edge", color="tab:blue", label="new cases diagnosed",
+        new_cases,
+        width=width,
+        align="edge",
+        color="tab:blue",
+        label="new cases diagnosed",
     )
     middle.set_ylabel("per day")
     middle.legend(loc="upper left")

@@ -73,7 +73,6 @@ def route(line: bytes, topics: Topics) -> Route:
     )
 
 
-
 @dataclass
 class Pacer:
     """Holds publishing back so event time advances `speed` times faster than wall time."""
@@ -125,7 +124,6 @@ class Publisher:
             self.sent[where.topic] += 1
             count += 1
         return count
-
 
     def publish_chunk(self, lines: pa.Array) -> int:
         """Publish an Arrow array of rendered lines."""

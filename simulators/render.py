@@ -14,10 +14,22 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from scoring.timeutil import format_rfc3339
 from simulators.arrival import Arrived
 from simulators.city import City, pseudonyms
-from simulators.frames import AREA_RISK, LEVELS, PING, RESULTS, SOURCES, TESTS, TEST_RESULT, TYPES, VISIT, VISIT_KINDS, size
-from scoring.timeutil import format_rfc3339
+from simulators.frames import (
+    AREA_RISK,
+    LEVELS,
+    PING,
+    RESULTS,
+    SOURCES,
+    TEST_RESULT,
+    TESTS,
+    TYPES,
+    VISIT,
+    VISIT_KINDS,
+    size,
+)
 
 _DAY = 86_400
 _TIME_OF_DAY = pa.array([f"{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}" for s in range(_DAY)])
@@ -56,7 +68,10 @@ class Renderer:
         ts = pings["ts"]
         days = ts // _DAY
         first = int(days.min()) if ts.size else 0
-        dates = pa.array([format_rfc3339(int(d) * _DAY)[:10] for d in range(first, int(days.max()) + 1)] if ts.size else [], pa.string())
+        dates = pa.array(
+            [format_rfc3339(int(d) * _DAY)[:10] for d in range(first, int(days.max()) + 1)] if ts.size else [],
+            pa.string(),
+        )
         stamp = pc.binary_join_element_wise(
             '"', dates.take(pa.array(days - first)), "T", _TIME_OF_DAY.take(pa.array(ts % _DAY)), 'Z"', ""
         )
@@ -89,10 +104,16 @@ class Renderer:
         columns = {name: column.tolist() for name, column in records.items()}
         for row, event_id in enumerate(ids):
             kind = columns["type"][row]
-            event: dict[str, object] = {"event_id": event_id, "type": TYPES[kind], "ts": format_rfc3339(columns["ts"][row])}
+            event: dict[str, object] = {
+                "event_id": event_id,
+                "type": TYPES[kind],
+                "ts": format_rfc3339(columns["ts"][row]),
+            }
             if kind == AREA_RISK:
                 area = columns["area"][row]
-                event.update(area=self.areas[area], level=LEVELS[columns["level"][row]], geometry=self._geometry_objects[area])
+                event.update(
+                    area=self.areas[area], level=LEVELS[columns["level"][row]], geometry=self._geometry_objects[area]
+                )
                 if columns["valid_until"][row] >= 0:
                     event["valid_until"] = format_rfc3339(columns["valid_until"][row])
             else:
@@ -186,7 +207,9 @@ class Renderer:
             "lon": pa.array(column("lon", np.nan, np.float64), from_pandas=True),
             "accuracy_m": pa.array(column("accuracy_m", np.nan, np.float64), from_pandas=True),
             "source": self._coded(column("source", -1, np.int8), list(SOURCES), pa.int8()),
-            "facility": self._coded(np.where(types == VISIT, column("facility", -1, np.int16), -1), self.facilities, pa.int16()),
+            "facility": self._coded(
+                np.where(types == VISIT, column("facility", -1, np.int16), -1), self.facilities, pa.int16()
+            ),
             "kind": self._coded(column("kind", -1, np.int8), list(VISIT_KINDS), pa.int8()),
             "sampled_at": self._times(column("sampled_at", -1, np.int64)),
             "test": self._coded(column("test", -1, np.int8), list(TESTS), pa.int8()),

@@ -11,16 +11,27 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 
-from simulators.arrival import Arrived, ArrivalQueue
+from simulators.arrival import ArrivalQueue, Arrived
 from simulators.authority import Authority
 from simulators.city import City, build_city
 from simulators.config import FAULT_KINDS, SimulationConfig
 from simulators.faults import disturb, fault_name, mark_content_faults
-from simulators.frames import AREA_RISK, LOW, NO_FAULT, PING_COLUMNS, TYPES, Frame, Serials, empty, records_from_rows, size
+from simulators.frames import (
+    AREA_RISK,
+    LOW,
+    NO_FAULT,
+    PING_COLUMNS,
+    TYPES,
+    Frame,
+    Serials,
+    empty,
+    records_from_rows,
+    size,
+)
 from simulators.health import HealthSystem
 from simulators.mobility import day_plan, local_day
 from simulators.pings import day_pings
@@ -52,7 +63,7 @@ class Designation:
 
 def start_epoch(config: SimulationConfig) -> int:
     """Epoch seconds of local midnight on the first simulated day."""
-    midnight = datetime(config.start.year, config.start.month, config.start.day, tzinfo=timezone.utc)
+    midnight = datetime(config.start.year, config.start.month, config.start.day, tzinfo=UTC)
     return int(midnight.timestamp()) - config.city.utc_offset_hours * 3_600
 
 
@@ -90,14 +101,18 @@ class Simulation:
         for district, level in changes:
             self.designations.append(Designation(moment, district, level))
             serial = int(self.serials.take(1)[0])
-            rows.append({"serial": serial, "type": AREA_RISK, "ts": moment, "arrival": moment, "area": district, "level": level})
+            rows.append(
+                {"serial": serial, "type": AREA_RISK, "ts": moment, "arrival": moment, "area": district, "level": level}
+            )
         return rows
 
     def _simulate_day(self, day: int, observe: Observer | None) -> tuple[Frame, Frame]:
         config = self.config
         slots, slot_seconds = config.slots_per_day, config.slot_seconds
         day_start = self.start + day * _DAY
-        plan = day_plan(self.city, config.mobility, local_day(config.start, day), generator(config.seed, "schedule", day))
+        plan = day_plan(
+            self.city, config.mobility, local_day(config.start, day), generator(config.seed, "schedule", day)
+        )
         spread = generator(config.seed, "transmission", day)
         care = generator(config.seed, "health", day)
         self.health.start_day(day, day_start, care)
@@ -109,7 +124,15 @@ class Simulation:
             self.health.relocate(location, moment)
             if observe is not None:
                 observe(moment, location)
-            infected = transmit(self.epidemic, self.city, location, moment, config.mobility.ping_interval_minutes, config.disease, spread)
+            infected = transmit(
+                self.epidemic,
+                self.city,
+                location,
+                moment,
+                config.mobility.ping_interval_minutes,
+                config.disease,
+                spread,
+            )
             self.health.infected(infected, moment)
             self.health.run_until(moment + slot_seconds, care)
             if moment <= decision < moment + slot_seconds:
@@ -137,7 +160,9 @@ class Simulation:
         `observe(slot_start, location)` sees where everyone is in each slot (read only),
         for checks that the ground truth matches what happened."""
         config = self.config
-        seeded = seed_infections(self.epidemic, initial_infections(config), self.start, config.disease, generator(config.seed, "seeding"))
+        seeded = seed_infections(
+            self.epidemic, initial_infections(config), self.start, config.disease, generator(config.seed, "seeding")
+        )
         self.health.infected(seeded, self.start)
         queue = ArrivalQueue()
         opening = records_from_rows(self._designate(self.start, [(d, LOW) for d in range(len(self.city.districts))]))
@@ -166,4 +191,3 @@ class Simulation:
             "events_total": int(sum(self.events_by_type.values())),
             "faults": dict(sorted(self.faults_by_kind.items())),
         }
-

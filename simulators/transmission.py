@@ -37,7 +37,7 @@ class Epidemic:
     asymptomatic: np.ndarray
 
     @classmethod
-    def none_infected(cls, residents: int) -> "Epidemic":
+    def none_infected(cls, residents: int) -> Epidemic:
         """Everyone susceptible."""
 
         def never() -> np.ndarray:
@@ -58,7 +58,15 @@ class Epidemic:
         """Boolean mask of who is infectious at `moment`."""
         return (self.infectious_from <= moment) & (moment < self.infectious_until)
 
-    def infect(self, people: np.ndarray, at: np.ndarray, infector: np.ndarray, place: np.ndarray, config: DiseaseConfig, rng: np.random.Generator) -> None:
+    def infect(
+        self,
+        people: np.ndarray,
+        at: np.ndarray,
+        infector: np.ndarray,
+        place: np.ndarray,
+        config: DiseaseConfig,
+        rng: np.random.Generator,
+    ) -> None:
         """Record infections and draw each one's course (latent, infectious, symptoms, recovery)."""
         count = people.size
         day = 86_400.0
@@ -83,7 +91,9 @@ class Epidemic:
         self.asymptomatic[people] = asymptomatic
 
 
-def seed_infections(epidemic: Epidemic, count: int, start: int, config: DiseaseConfig, rng: np.random.Generator) -> np.ndarray:
+def seed_infections(
+    epidemic: Epidemic, count: int, start: int, config: DiseaseConfig, rng: np.random.Generator
+) -> np.ndarray:
     """Infect `count` random residents at random times in the days before `start`."""
     residents = epidemic.infected_at.size
     people = np.sort(rng.choice(residents, size=min(count, residents), replace=False))
@@ -96,7 +106,11 @@ def beta_by_place_kind(config: DiseaseConfig) -> np.ndarray:
     """Per-minute transmission chance by place kind; isolation wards transmit nothing."""
     beta = np.zeros(5)
     beta[HOME], beta[WORK], beta[SCHOOL], beta[VENUE], beta[HOSPITAL] = (
-        config.beta_home, config.beta_work, config.beta_school, config.beta_venue, 0.0,
+        config.beta_home,
+        config.beta_work,
+        config.beta_school,
+        config.beta_venue,
+        0.0,
     )
     return beta
 

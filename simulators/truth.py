@@ -74,14 +74,24 @@ def city_document(simulation: Simulation) -> dict[str, object]:
     city, config = simulation.city, simulation.config
     return {
         "name": config.city.name,
-        "bbox": {"south": config.city.south, "west": config.city.west, "north": config.city.north, "east": config.city.east},
+        "bbox": {
+            "south": config.city.south,
+            "west": config.city.west,
+            "north": config.city.north,
+            "east": config.city.east,
+        },
         "utc_offset_hours": config.city.utc_offset_hours,
         "start": format_rfc3339(simulation.start),
         "end": format_rfc3339(simulation.end),
         "ping_interval_minutes": config.mobility.ping_interval_minutes,
         "districts": [{"id": d.id, "name": d.name, "geometry": d.geometry()} for d in city.districts],
         "hospitals": [
-            {"name": name, "lat": float(city.place_lat[p]), "lon": float(city.place_lon[p]), "district": city.districts[city.place_district[p]].id}
+            {
+                "name": name,
+                "lat": float(city.place_lat[p]),
+                "lon": float(city.place_lon[p]),
+                "district": city.districts[city.place_district[p]].id,
+            }
             for name, p in zip(city.hospital_names, city.hospital_places.tolist())
         ],
         "places": city.place_counts(),

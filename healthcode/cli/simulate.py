@@ -6,7 +6,6 @@ import time
 from datetime import date
 from enum import Enum
 from pathlib import Path
-from typing import Optional
 
 import typer
 import yaml
@@ -40,7 +39,7 @@ def _speed(text: str) -> float | None:
     return value
 
 
-def _load_config(path: Optional[Path], overrides: dict[str, object]) -> SimulationConfig:
+def _load_config(path: Path | None, overrides: dict[str, object]) -> SimulationConfig:
     base: dict[str, object] = {}
     if path is not None:
         try:
@@ -95,17 +94,25 @@ def _summary_table(summary: dict[str, object], extra: dict[str, str]) -> Table:
 
 def simulate(
     out_dir: Path = typer.Option(..., "--out", "-o", help="directory for events, faults, truth.parquet and city.json"),
-    residents: Optional[int] = typer.Option(None, min=10, help="people living in the city [default: 10000]"),
-    days: Optional[int] = typer.Option(None, min=1, help="days to simulate [default: 14]"),
-    seed: Optional[int] = typer.Option(None, min=0, help="random seed; the same seed gives the same bytes [default: 7]"),
-    start: Optional[str] = typer.Option(None, help="first day, YYYY-MM-DD, from local midnight [default: 2022-04-01]"),
-    ping_interval: Optional[int] = typer.Option(None, min=1, help="minutes between a device's pings [default: 15]"),
+    residents: int | None = typer.Option(None, min=10, help="people living in the city [default: 10000]"),
+    days: int | None = typer.Option(None, min=1, help="days to simulate [default: 14]"),
+    seed: int | None = typer.Option(
+        None, min=0, help="random seed; the same seed gives the same bytes [default: 7]"
+    ),
+    start: str | None = typer.Option(None, help="first day, YYYY-MM-DD, from local midnight [default: 2022-04-01]"),
+    ping_interval: int | None = typer.Option(None, min=1, help="minutes between a device's pings [default: 15]"),
     output_format: Format = typer.Option(Format.jsonl, "--format", help="events as JSON lines or Parquet"),
-    faults: Optional[float] = typer.Option(None, min=0.0, max=0.5, help="share of events given a fault, e.g. 0.01"),
-    config_file: Optional[Path] = typer.Option(None, "--config", help="YAML with any simulation setting (see simulators/config.py)"),
+    faults: float | None = typer.Option(None, min=0.0, max=0.5, help="share of events given a fault, e.g. 0.01"),
+    config_file: Path | None = typer.Option(
+        None, "--config", help="YAML with any simulation setting (see simulators/config.py)"
+    ),
     publish: bool = typer.Option(False, "--publish", help="also publish the events to the configured broker"),
-    speed: str = typer.Option("max", callback=_check_speed, help="with --publish: event time runs this many times faster than real time, or `max`"),
-    plot_file: Optional[Path] = typer.Option(None, "--plot", help="write a PNG of infections, cases and designations"),
+    speed: str = typer.Option(
+        "max",
+        callback=_check_speed,
+        help="with --publish: event time runs this many times faster than real time, or `max`",
+    ),
+    plot_file: Path | None = typer.Option(None, "--plot", help="write a PNG of infections, cases and designations"),
 ) -> None:
     """Simulate a city with a known ground truth and write (or publish) its event streams.
 
@@ -130,7 +137,9 @@ def simulate(
     parquet = output_format is Format.parquet
     if parquet and config.faults.share and set(config.faults.kinds) - set(ORDER_FAULTS):
         err.print("note: Parquet columns are typed, so only duplicate, late and out_of_order faults are injected")
-        config = config.model_copy(update={"faults": FaultConfig(**{**config.faults.model_dump(), "kinds": ORDER_FAULTS})})
+        config = config.model_copy(
+            update={"faults": FaultConfig(**{**config.faults.model_dump(), "kinds": ORDER_FAULTS})}
+        )
     publisher, sink = _connect(_speed(speed)) if publish else (None, None)
 
     began = time.perf_counter()
@@ -153,7 +162,11 @@ def simulate(
         plot(timeline(simulation), plot_file)
     elapsed = time.perf_counter() - began
     summary = simulation.summary()
-    extra = {"events file": str(events_file), "seconds": f"{elapsed:.1f}", "events/s": f"{summary['events_total'] / elapsed:,.0f}"}
+    extra = {
+        "events file": str(events_file),
+        "seconds": f"{elapsed:.1f}",
+        "events/s": f"{summary['events_total'] / elapsed:,.0f}",
+    }
     if publisher is not None:
         extra.update({f"published to {topic}": f"{count:,}" for topic, count in sorted(publisher.sent.items())})
     if plot_file is not None:
@@ -163,7 +176,9 @@ def simulate(
 
 def publish_file(
     file: Path = typer.Argument(..., help="events.jsonl written by `healthcode simulate` (or any JSONL feed)"),
-    speed: str = typer.Option("max", callback=_check_speed, help="event time runs this many times faster than real time, or `max`"),
+    speed: str = typer.Option(
+        "max", callback=_check_speed, help="event time runs this many times faster than real time, or `max`"
+    ),
 ) -> None:
     """Publish a recorded JSONL file to the broker, line by line as it is (faults included).
 

@@ -22,7 +22,13 @@ from streams.topics import Topics
 
 def _small(seed: int) -> SimulationConfig:
     return SimulationConfig.model_validate(
-        {"residents": 150, "days": 1, "seed": seed, "mobility": {"ping_interval_minutes": 60}, "faults": {"share": 0.02}}
+        {
+            "residents": 150,
+            "days": 1,
+            "seed": seed,
+            "mobility": {"ping_interval_minutes": 60},
+            "faults": {"share": 0.02},
+        }
     )
 
 
@@ -31,7 +37,9 @@ def _drain(topics: Topics, bootstrap: str, want: int) -> list:
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False)
     records: list = []
     try:
-        partitions = [TopicPartition(topic, p) for topic in topics.inputs() for p in sorted(consumer.partitions_for_topic(topic))]
+        partitions = [
+            TopicPartition(topic, p) for topic in topics.inputs() for p in sorted(consumer.partitions_for_topic(topic))
+        ]
         consumer.assign(partitions)
         consumer.seek_to_beginning(*partitions)
         for _ in range(120):
@@ -93,7 +101,19 @@ def test_simulate_with_publish_streams_what_it_writes(
 ) -> None:
     topics = Topics(prefix=f"live{unique}.")
     create_topics(broker.bootstrap, topics, partitions=2)
-    arguments = ["simulate", "--residents", "150", "--days", "1", "--seed", "9", "--ping-interval", "60", "--faults", "0.02"]
+    arguments = [
+        "simulate",
+        "--residents",
+        "150",
+        "--days",
+        "1",
+        "--seed",
+        "9",
+        "--ping-interval",
+        "60",
+        "--faults",
+        "0.02",
+    ]
     result = _healthcode(arguments + ["--publish", "--out", str(tmp_path)], broker, topics, monkeypatch)
     lines = (tmp_path / "events.jsonl").read_bytes().splitlines()
     assert f"published to {topics.pings}" in result.output

@@ -11,7 +11,9 @@ from tests.unit.simulators.simruns import Run, make_run, small_config
 @pytest.fixture(scope="session")
 def clean_run(tmp_path_factory: pytest.TempPathFactory) -> Run:
     """A run without faults, with every slot's locations recorded."""
-    return make_run(tmp_path_factory.mktemp("clean"), small_config(mobility={"ping_interval_minutes": 60}), observe=True)
+    return make_run(
+        tmp_path_factory.mktemp("clean"), small_config(mobility={"ping_interval_minutes": 60}), observe=True
+    )
 
 
 @pytest.fixture(scope="session")

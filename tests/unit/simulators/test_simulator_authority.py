@@ -10,7 +10,9 @@ DAY = 86_400
 
 
 def _authority() -> Authority:
-    return Authority(3, AuthorityConfig(high_cases=3, medium_cases=1, high_clear_days=7, medium_clear_days=3, window_days=7))
+    return Authority(
+        3, AuthorityConfig(high_cases=3, medium_cases=1, high_clear_days=7, medium_clear_days=3, window_days=7)
+    )
 
 
 def test_a_case_makes_its_district_medium_and_enough_cases_make_it_high() -> None:

@@ -16,7 +16,22 @@ runner = CliRunner()
 def test_simulate_writes_the_run_and_prints_a_summary(tmp_path: Path) -> None:
     out = tmp_path / "sim"
     result = runner.invoke(
-        app, ["simulate", "--residents", "300", "--days", "1", "--seed", "5", "--out", str(out), "--faults", "0.01", "--plot", str(tmp_path / "run.png")]
+        app,
+        [
+            "simulate",
+            "--residents",
+            "300",
+            "--days",
+            "1",
+            "--seed",
+            "5",
+            "--out",
+            str(out),
+            "--faults",
+            "0.01",
+            "--plot",
+            str(tmp_path / "run.png"),
+        ],
     )
     assert result.exit_code == 0, result.output
     for name in ("events.jsonl", "faults.jsonl", "truth.parquet", "city.json"):
@@ -28,16 +43,35 @@ def test_simulate_writes_the_run_and_prints_a_summary(tmp_path: Path) -> None:
 
 
 def test_simulate_to_parquet_injects_only_faults_that_typed_columns_can_hold(tmp_path: Path) -> None:
-    result = runner.invoke(app, ["simulate", "--residents", "200", "--days", "1", "--out", str(tmp_path), "--format", "parquet", "--faults", "0.05"])
+    result = runner.invoke(
+        app,
+        [
+            "simulate",
+            "--residents",
+            "200",
+            "--days",
+            "1",
+            "--out",
+            str(tmp_path),
+            "--format",
+            "parquet",
+            "--faults",
+            "0.05",
+        ],
+    )
     assert result.exit_code == 0, result.output
-    kinds = {line.split(b'"kind":"')[1].split(b'"')[0] for line in (tmp_path / "faults.jsonl").read_bytes().splitlines()}
+    kinds = {
+        line.split(b'"kind":"')[1].split(b'"')[0] for line in (tmp_path / "faults.jsonl").read_bytes().splitlines()
+    }
     assert kinds == {b"duplicate", b"late", b"out_of_order"}
     assert pq.read_metadata(tmp_path / "events.parquet").num_rows > 0
 
 
 def test_a_settings_file_sets_any_model_parameter(tmp_path: Path) -> None:
     settings = tmp_path / "sim.yaml"
-    settings.write_text("residents: 150\ndays: 1\ncity:\n  name: Shanghai\n  south: 31.1\n  west: 121.35\n  north: 31.35\n  east: 121.6\n")
+    settings.write_text(
+        "residents: 150\ndays: 1\ncity:\n  name: Shanghai\n  south: 31.1\n  west: 121.35\n  north: 31.35\n  east: 121.6\n"
+    )
     result = runner.invoke(app, ["simulate", "--config", str(settings), "--out", str(tmp_path / "sh")])
     assert result.exit_code == 0, result.output
     assert '"name": "Shanghai"' in (tmp_path / "sh" / "city.json").read_text()

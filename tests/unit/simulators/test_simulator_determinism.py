@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from simulators.output import CITY, EVENTS_JSONL, FAULTS, TRUTH
 from simulators.config import FaultConfig
-
+from simulators.output import CITY, EVENTS_JSONL, FAULTS, TRUTH
 from tests.unit.simulators.simruns import make_run, small_config
 
 

@@ -11,7 +11,6 @@ import pyarrow.parquet as pq
 import pytest
 
 from scoring.events import AreaRisk, Ping, TestResult, Visit, decode_event
-
 from tests.unit.simulators.simruns import Run, make_run, small_config
 
 

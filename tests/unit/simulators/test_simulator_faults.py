@@ -18,7 +18,9 @@ _DEAD_LETTER_KIND = {"malformed_json": "invalid_json", "wrong_type": "invalid_fi
 
 @pytest.fixture(scope="module")
 def faults(faulty_run: Run) -> dict[int, dict]:
-    return {entry["line"]: entry for entry in map(orjson.loads, (faulty_run.directory / FAULTS).read_bytes().splitlines())}
+    return {
+        entry["line"]: entry for entry in map(orjson.loads, (faulty_run.directory / FAULTS).read_bytes().splitlines())
+    }
 
 
 @pytest.fixture(scope="module")

@@ -42,7 +42,9 @@ def test_a_diagnosis_follows_two_positive_pcr_results(story: dict) -> None:
     diagnoses = 0
     for events in story.values():
         for diagnosis in (e for e in events if isinstance(e, Visit) and e.kind == "diagnosis"):
-            before = [e for e in events if isinstance(e, TestResult) and e.ts <= diagnosis.ts and e.result == "positive"]
+            before = [
+                e for e in events if isinstance(e, TestResult) and e.ts <= diagnosis.ts and e.result == "positive"
+            ]
             assert sum(e.test == "pcr" for e in before) >= 1 and len(before) >= 2
             diagnoses += 1
     assert diagnoses > 0
@@ -72,6 +74,8 @@ def test_diagnosed_people_spend_their_isolation_on_a_ward(clean_run: Run) -> Non
 
 
 def test_recoveries_are_reported_in_a_longer_run(tmp_path) -> None:
-    run = make_run(tmp_path, small_config(days=12, mobility={"ping_interval_minutes": 240}, health={"minimum_stay_days": 2}))
+    run = make_run(
+        tmp_path, small_config(days=12, mobility={"ping_interval_minutes": 240}, health={"minimum_stay_days": 2})
+    )
     kinds = {decode_event(line).kind for line in run.events.read_bytes().splitlines() if b'"type":"visit"' in line}
     assert kinds == {"fever_clinic", "diagnosis", "recovery"}

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from streams.topics import Topics
 from simulators.publish import Pacer, Publisher, route
+from streams.topics import Topics
 
 TOPICS = Topics("t.")
 PING = b'{"event_id":"e1-1","type":"ping","ts":"2022-04-01T00:00:00Z","person":"p000001","lat":30.5,"lon":114.3,"source":"gps"}'

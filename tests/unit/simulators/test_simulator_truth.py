@@ -49,7 +49,9 @@ def test_every_infector_was_infectious_and_at_the_same_place_at_that_moment(clea
 def test_imported_cases_have_no_infector_and_were_infected_before_the_run(clean_run: Run, truth: list[dict]) -> None:
     imported = [row for row in truth if row["infection_setting"] == IMPORTED]
     assert len(imported) == 20
-    assert all(row["infector"] is None and int(row["infected_at"].timestamp()) < clean_run.simulation.start for row in imported)
+    assert all(
+        row["infector"] is None and int(row["infected_at"].timestamp()) < clean_run.simulation.start for row in imported
+    )
 
 
 def test_each_course_runs_in_order(truth: list[dict]) -> None:
@@ -74,7 +76,9 @@ def test_infectors_were_infected_before_those_they_infected(truth: list[dict]) -
 def test_diagnosed_people_had_a_positive_result_first(truth: list[dict]) -> None:
     diagnosed = [row for row in truth if row["diagnosed_at"] is not None]
     assert diagnosed
-    assert all(row["first_positive_at"] is not None and row["first_positive_at"] < row["diagnosed_at"] for row in diagnosed)
+    assert all(
+        row["first_positive_at"] is not None and row["first_positive_at"] < row["diagnosed_at"] for row in diagnosed
+    )
 
 
 def _place_names(run: Run) -> list[str]:
