@@ -92,7 +92,7 @@ def issue_code(
         )
     except (KeyStoreError, KeyProblem, IssueError, ClaimsError) as error:
         raise EnvironmentProblem(str(error)) from None
-    out.print(text, soft_wrap=True)
+    out.print(text, soft_wrap=True, markup=False)
 
 
 @code_app.command()
@@ -209,7 +209,7 @@ def verify_code(
         raise EnvironmentProblem(f"trust list {trust}: {error}") from None
     verdict = verify(text, trusted, at=moment(at), admit=_admitted(admit), revoked=_revoked_ids(revoked))
     if as_json:
-        out.print(orjson.dumps(_verdict_json(verdict)).decode(), soft_wrap=True)
+        out.print(orjson.dumps(_verdict_json(verdict)).decode(), soft_wrap=True, markup=False)
     else:
         out.print(_verdict_line(verdict))
     if not verdict.valid:

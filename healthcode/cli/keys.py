@@ -96,12 +96,13 @@ def list_keys(
     """
     infos = key_infos(keydir)
     if as_json:
-        out.print(orjson.dumps([record_of(info).model_dump(mode="json") for info in infos]).decode(), soft_wrap=True)
+        records = [record_of(info).model_dump(mode="json") for info in infos]
+        out.print(orjson.dumps(records).decode(), soft_wrap=True, markup=False)
         return
     now = moment(at)
     newest = newest_valid_key(infos, now)
     signer = newest.kid if newest else None
-    out.print(f"keys in {keydir} at {format_rfc3339(now)}", soft_wrap=True)
+    out.print(f"keys in {keydir} at {format_rfc3339(now)}", soft_wrap=True, markup=False)
     out.print(f"[bold]{'kid':<16}  {'alg':<5}  {'valid from':<20}  {'valid until':<20}  status[/]", soft_wrap=True)
     for info in infos:
         out.print(
@@ -126,7 +127,7 @@ def trust_list(
     infos = key_infos(keydir)
     document = dump_trust_list(infos)
     if str(out_file) == "-":
-        out.print(document.decode(), end="", soft_wrap=True)
+        out.print(document.decode(), end="", soft_wrap=True, markup=False)
         return
     try:
         out_file.write_bytes(document)
