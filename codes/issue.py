@@ -30,10 +30,11 @@ def issue(
     `issued_at`, or would expire before the code does, and `ClaimsError` (a
     `ValueError`) for claims a code may not carry.
     """
-    try:
-        level = Level(level)
-    except ValueError:
-        raise ClaimsError(f"level must be green, yellow or red, not {level!r}") from None
+    if not isinstance(level, Level):
+        try:
+            level = Level(level)
+        except ValueError:
+            raise ClaimsError(f"level must be green, yellow or red, not {level!r}") from None
     claims = HealthClaims(
         issuer=issuer,
         person=person,
