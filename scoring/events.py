@@ -134,6 +134,7 @@ class AreaRisk(_Event):
 Event = Annotated[Union[Ping, Visit, TestResult, AreaRisk], Field(discriminator="type")]
 PersonEvent = Union[Ping, Visit, TestResult]
 EVENT_TYPES: tuple[str, ...] = ("ping", "visit", "test_result", "area_risk")
+PING_FIELDS: frozenset[str] = frozenset(Ping.model_fields)
 
 _ADAPTER: TypeAdapter[Any] = TypeAdapter(Event)
 
@@ -175,15 +176,6 @@ def decode_event(raw: bytes | str) -> Ping | Visit | TestResult | AreaRisk:
     """Parse and validate one JSON message; raises `EventError` with a precise reason."""
     try:
         return _ADAPTER.validate_json(raw)
-    except ValidationError as error:
-        kind, reason = _describe(error)
-        raise EventError(kind, reason) from None
-
-
-def validate_event(obj: dict[str, Any]) -> Ping | Visit | TestResult | AreaRisk:
-    """Validate an already parsed object (as read from Parquet); raises `EventError`."""
-    try:
-        return _ADAPTER.validate_python(obj)
     except ValidationError as error:
         kind, reason = _describe(error)
         raise EventError(kind, reason) from None

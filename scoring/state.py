@@ -73,6 +73,8 @@ class PersonState:
     level: str = "green"
     """The level last published for this person (kept by the stream; `assess` ignores it)."""
     level_at: int | None = None
+    settled_at: int | None = None
+    """The event time up to which this person's level changes have been worked out."""
     records: bytes | None = field(default=None, compare=False, repr=False)
     """The facts as `scoring.records` bytes for batch rescoring; None until computed."""
 
@@ -103,6 +105,7 @@ class PersonState:
             "h": self.horizon,
             "l": self.level,
             "la": self.level_at,
+            "sa": self.settled_at,
         }
 
     @classmethod
@@ -119,6 +122,7 @@ class PersonState:
             horizon=data["h"],
             level=data["l"],
             level_at=data["la"],
+            settled_at=data.get("sa"),
         ))
 
     def to_bytes(self) -> bytes:
@@ -241,6 +245,13 @@ def apply_exposure(state: PersonState, exposure: Exposure) -> PersonState:
 def with_level(state: PersonState, level: str, at: int) -> PersonState:
     """The state recording the level published at event time `at`."""
     return replace(state, level=level, level_at=at)
+
+
+def settled(state: PersonState, until: int, level: str | None = None, level_at: int | None = None) -> PersonState:
+    """The state with its level changes worked out up to `until` (and the level reached, if it changed)."""
+    if level is None:
+        return replace(state, settled_at=until)
+    return replace(state, settled_at=until, level=level, level_at=level_at)
 
 
 def sealed(state: PersonState) -> PersonState:

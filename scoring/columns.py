@@ -1,0 +1,74 @@
+"""Column-wise checks of ping rows in a Parquet batch, so the bulk of a file skips per-row models.
+
+This is a fast pre-filter, not a second contract: a row passes only if it is a ping
+that `scoring.events.Ping` would accept (a property test holds the two together);
+every other row goes through the pydantic models, which give the precise reason.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from scoring.events import PING_FIELDS
+
+_PERSON = r"^[A-Za-z0-9_-]{1,64}$"
+_SOURCES = pa.array(["cell", "gps", "venue"])
+
+
+def _strings(column: pa.Array) -> pa.Array:
+    if pa.types.is_dictionary(column.type):
+        return column.dictionary_decode()
+    return column
+
+
+def _true(mask: pa.Array) -> np.ndarray:
+    return np.asarray(pc.fill_null(mask, False).to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def ping_rows(batch: pa.RecordBatch) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(ok, person, ts, lat, lon, event_id): `ok` marks the valid pings; the rest are theirs only.
+
+    Times are whole epoch seconds (sub-second parts dropped, as `to_epoch` does).
+    """
+    names = batch.schema.names
+    rows = batch.num_rows
+    if not {"type", "event_id", "ts", "person", "lat", "lon", "source"} <= set(names):
+        return (np.zeros(rows, dtype=bool), *(np.array([], dtype=t) for t in (object, np.int64, float, float, object)))
+    ok = _true(pc.equal(_strings(batch.column("type")), "ping"))
+    for name in names:
+        if name not in PING_FIELDS:
+            ok &= _true(pc.is_null(batch.column(name)))
+    event_id = _strings(batch.column("event_id"))
+    lengths = pc.utf8_length(event_id)
+    ok &= _true(pc.and_(pc.greater_equal(lengths, 1), pc.less_equal(lengths, 64)))
+    person = _strings(batch.column("person"))
+    ok &= _true(pc.match_substring_regex(person, _PERSON))
+    lat = batch.column("lat").to_numpy(zero_copy_only=False).astype(np.float64)
+    lon = batch.column("lon").to_numpy(zero_copy_only=False).astype(np.float64)
+    with np.errstate(invalid="ignore"):
+        ok &= np.isfinite(lat) & (lat >= -90) & (lat <= 90) & np.isfinite(lon) & (lon >= -180) & (lon <= 180)
+    if "accuracy_m" in names:
+        accuracy = batch.column("accuracy_m")
+        values = accuracy.to_numpy(zero_copy_only=False).astype(np.float64)
+        present = _true(pc.is_valid(accuracy))
+        with np.errstate(invalid="ignore"):
+            ok &= ~present | (np.isfinite(values) & (values >= 0) & (values <= 100_000))
+    ok &= _true(pc.is_in(_strings(batch.column("source")), value_set=_SOURCES))
+    ts_column = batch.column("ts")
+    ok &= _true(pc.is_valid(ts_column))
+    if not pa.types.is_timestamp(ts_column.type) or ts_column.type.tz is None:
+        ok[:] = False
+    if not ok.any():
+        return ok, np.array([], dtype=object), np.array([], dtype=np.int64), np.array([]), np.array([]), np.array([], dtype=object)
+    chosen = pa.array(np.flatnonzero(ok))
+    seconds = pc.cast(ts_column.take(chosen), pa.timestamp("s", tz="UTC"), safe=False)
+    return (
+        ok,
+        np.asarray(person.take(chosen).to_numpy(zero_copy_only=False), dtype=object),
+        seconds.cast(pa.int64()).to_numpy(),
+        lat[ok],
+        lon[ok],
+        np.asarray(event_id.take(chosen).to_numpy(zero_copy_only=False), dtype=object),
+    )

@@ -1,0 +1,201 @@
+"""The person half of city scoring: every person's state, settled into level changes.
+
+A `PersonState` is an order-independent store of facts, each with the event time at
+which it became known; `assess` only counts what was known at the moment asked. So
+facts may be applied in any order, and a person's level changes are *settled* later,
+in event-time order, with `timeline`: from the last settled moment up to a moment
+before which nothing more can arrive. The one exception is an exposure record that
+supersedes an earlier one (minutes grew, or it was retracted): the earlier record is
+settled up to the moment the new one takes effect before it is replaced.
+
+Replay and the stream drive this same class; they differ only in how they learn
+that nothing more can arrive before a moment (the end of a sorted file, or a
+watermark).
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from scoring.assess import Reason, assess, fact_times, timeline
+from scoring.cases import case_windows
+from scoring.events import Ping, TestResult, Visit
+from scoring.exposure import CaseWindow, Exposure
+from scoring.rules import RuleSet
+from scoring.state import PersonState, apply, apply_exposure, new_state, settled
+from scoring.timeutil import format_rfc3339, to_epoch
+
+GREEN = "green"
+
+
+@dataclass(frozen=True, slots=True)
+class PersonChange:
+    """One line of a level timeline: `person`'s level became `level` at event time `at`."""
+
+    person: str
+    at: int
+    level: str
+    reasons: tuple[Reason, ...]
+    rule_set: str
+
+    def to_json(self) -> dict:
+        """The timeline object replay writes and the stream's codes carry."""
+        return {
+            "person": self.person,
+            "at": format_rfc3339(self.at),
+            "level": self.level,
+            "reasons": [
+                {
+                    "rule": reason.rule,
+                    "since": format_rfc3339(reason.since),
+                    "until": None if reason.until is None else format_rfc3339(reason.until),
+                }
+                for reason in self.reasons
+            ],
+            "rule_set": self.rule_set,
+        }
+
+
+def timeline_order(change: PersonChange) -> tuple[int, str]:
+    """Timelines are ordered by `at`, then `person`."""
+    return (change.at, change.person)
+
+
+class People:
+    """Every person with facts under one rule set; each state knows how far it is settled."""
+
+    def __init__(self, rules: RuleSet) -> None:
+        self.rules = rules
+        self._states: dict[str, PersonState] = {}
+        self._due: list[tuple[int, str]] = []
+        self._due_at: dict[str, int] = {}
+
+    def __len__(self) -> int:
+        return len(self._states)
+
+    def state(self, person: str) -> PersonState:
+        """The person's state (a fresh one if nothing is known about them)."""
+        return self._states.get(person) or new_state(person)
+
+    def states(self) -> Iterable[PersonState]:
+        """Every state held."""
+        return self._states.values()
+
+    def restore(self, state: PersonState) -> None:
+        """Take over a state saved earlier (a worker's store), with its pending moments."""
+        self._states[state.person] = state
+        if state.settled_at is None:
+            self._schedule(state.person, min(fact_times(state), default=0))
+        else:
+            self._schedule_next(state.person, state.settled_at)
+
+    def apply_event(self, event: Ping | Visit | TestResult) -> list[CaseWindow]:
+        """Apply a person event; returns the person's case windows when it changed them.
+
+        Pings carry nothing the level rules use: they are left to presence detection.
+        """
+        if isinstance(event, Ping):
+            return []
+        before = self.state(event.person)
+        state = apply(before, event, self.rules)
+        if state is before:
+            return []
+        self._states[event.person] = state
+        at = state.latest_event_at
+        self._schedule(event.person, to_epoch(event.ts))
+        windows = case_windows(state, self.rules, at)
+        if windows == case_windows(before, self.rules, at):
+            return []
+        return windows
+
+    def apply_exposure(self, exposure: Exposure) -> list[PersonChange]:
+        """Apply an exposure record; a record it supersedes is settled up to when it takes effect.
+
+        A retraction is settled through its own moment with the record it withdraws, so the
+        level falls at that moment: the state keeps only the retracted record, which counts
+        at no time. Returns the changes that settling produced.
+        """
+        person = exposure.person
+        changes: list[PersonChange] = []
+        if exposure.exposure_id in self.state(person).exposures:
+            last_under_old = exposure.effective_from - (0 if exposure.retracted else 1)
+            changes = self._settle_person(person, last_under_old)
+        state = self.state(person)
+        updated = apply_exposure(state, exposure)
+        if updated is not state:
+            self._states[person] = updated
+            self._schedule(person, exposure.effective_from)
+        return changes
+
+    def settle(self, until: int) -> list[PersonChange]:
+        """Every level change up to and including event time `until` not yet reported."""
+        changes: list[PersonChange] = []
+        while self._due and self._due[0][0] <= until:
+            moment, person = heapq.heappop(self._due)
+            if self._due_at.get(person) != moment:
+                continue
+            del self._due_at[person]
+            changes += self._settle_person(person, until)
+        return changes
+
+    def rescore(self, rules: RuleSet, at: int) -> list[PersonChange]:
+        """Switch to `rules` at event time `at`: settle under the old set, then reassess everyone."""
+        changes = self.settle(at - 1)
+        for person in list(self._states):
+            changes += self._settle_person(person, at - 1)
+        self.rules = rules
+        for person, state in list(self._states.items()):
+            assessment = assess(state, rules, at)
+            if assessment.level != state.level:
+                changes.append(PersonChange(person, at, assessment.level, assessment.reasons, rules.ref))
+                self._states[person] = settled(state, at, assessment.level, at)
+            else:
+                self._states[person] = settled(state, at)
+            self._schedule_next(person, at)
+        return changes
+
+    def _settle_person(self, person: str, until: int) -> list[PersonChange]:
+        state = self._states.get(person)
+        if state is None:
+            return []
+        start = state.settled_at
+        if start is None:
+            start = min(fact_times(state), default=until) - 1
+        if until < start:
+            return []
+        found = timeline(state, self.rules, start, until, level_before=state.level)
+        changes = [PersonChange(person, c.at, c.level, c.reasons, self.rules.ref) for c in found]
+        if changes:
+            self._states[person] = settled(state, until, changes[-1].level, changes[-1].at)
+        else:
+            self._states[person] = settled(state, until)
+        self._schedule_next(person, until)
+        return changes
+
+    def _schedule_next(self, person: str, after: int) -> None:
+        state = self._states[person]
+        upcoming = [t for t in fact_times(state) if t > after]
+        review = assess(state, self.rules, after).next_review_at
+        moments = upcoming[:1] + ([review] if review is not None else [])
+        if moments:
+            self._schedule(person, min(moments))
+        elif not state.has_facts() and state.level == GREEN:
+            # Nothing left that could change a green person: dropping them bounds memory.
+            del self._states[person]
+
+    def _schedule(self, person: str, moment: int) -> None:
+        current = self._due_at.get(person)
+        if current is not None and current <= moment:
+            return
+        self._due_at[person] = moment
+        heapq.heappush(self._due, (moment, person))
+
+
+def sorted_changes(changes: Iterable[PersonChange]) -> list[PersonChange]:
+    """Changes in timeline order, with several changes of a person at one moment merged into the last."""
+    last: dict[tuple[str, int], PersonChange] = {}
+    for change in changes:
+        last[(change.person, change.at)] = change
+    return sorted(last.values(), key=timeline_order)

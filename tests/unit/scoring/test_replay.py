@@ -1,0 +1,133 @@
+"""Replay: the whole core over a file, in event-time order, whatever the file's order."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from scoring.events import Ping, encode_event
+from scoring.replay import read_events, replay, replay_file
+from scoring.rules import load_rule_set
+from scoring.synthetic import DAY, HOUR, result, visit
+from scoring.timeutil import format_rfc3339, from_epoch
+
+RULES = load_rule_set(Path(__file__).resolve().parents[3] / "rules" / "default.yaml")
+T0 = 1_648_800_000  # 2022-04-01T08:00:00Z
+MINUTE = 60
+HERE = (30.5900, 114.3000)
+FAR = (30.6500, 114.4000)
+
+
+def _ping(person: str, at: int, place: tuple[float, float]) -> Ping:
+    return Ping(event_id=f"{person}-{at}", ts=from_epoch(at), person=person, lat=place[0], lon=place[1], source="gps")
+
+
+def _together(minutes: int) -> list:
+    """Case `c` and contact `k` side by side from T0, pinging every 5 minutes; `f` far away."""
+    events = []
+    for step in range(0, minutes + 1, 5):
+        at = T0 + step * MINUTE
+        events += [_ping("c", at, HERE), _ping("k", at, HERE), _ping("f", at, FAR)]
+    return events
+
+
+def _write(tmp_path: Path, events: list, name: str = "events.jsonl") -> Path:
+    path = tmp_path / name
+    path.write_bytes(b"".join(encode_event(e) + b"\n" for e in events))
+    return path
+
+
+@pytest.fixture
+def outbreak() -> list:
+    """`c` tests positive a day after sitting 30 minutes next to `k`."""
+    sampled = T0 + DAY
+    return _together(30) + [result("c", sampled, sampled + 6 * HOUR, positive=True)]
+
+
+def _levels_of(changes: list, person: str) -> list[tuple[str, str]]:
+    return [(format_rfc3339(c.at), c.level) for c in changes if c.person == person]
+
+
+def test_a_close_contact_turns_red_when_the_case_is_confirmed_not_when_they_met(tmp_path, outbreak) -> None:
+    result_ = replay_file(_write(tmp_path, outbreak), RULES)
+    confirmed = T0 + DAY + 6 * HOUR
+    contact = [c for c in result_.timeline if c.person == "k"]
+    assert contact[0].at == confirmed and contact[0].level == "red"
+    assert "close_contact" in {reason.rule for reason in contact[0].reasons}
+    assert _levels_of(result_.timeline, "c")[0] == (format_rfc3339(confirmed), "red")
+    assert _levels_of(result_.timeline, "f") == []
+    assert result_.exposures >= 2
+
+
+def test_the_contact_turns_green_exactly_fourteen_days_after_the_last_contact(tmp_path, outbreak) -> None:
+    changes = replay_file(_write(tmp_path, outbreak), RULES, until=T0 + 20 * DAY).timeline
+    last_stay_ends = T0 + 30 * MINUTE + 15 * MINUTE  # the last ping stands for at most max_gap (15m)
+    assert _levels_of(changes, "k")[-1] == (format_rfc3339(last_stay_ends + 14 * DAY), "green")
+
+
+def test_without_until_the_timeline_ends_at_the_last_event_time(tmp_path, outbreak) -> None:
+    changes = replay_file(_write(tmp_path, outbreak), RULES).timeline
+    assert [level for _, level in _levels_of(changes, "k")] == ["red"]
+
+
+def test_until_stops_the_timeline_at_that_event_time(tmp_path, outbreak) -> None:
+    path = _write(tmp_path, outbreak)
+    changes = replay_file(path, RULES, until=T0 + 3 * DAY).timeline
+    assert [level for _, level in _levels_of(changes, "k")] == ["red"]
+    assert all(c.at <= T0 + 3 * DAY for c in changes)
+
+
+def test_the_file_order_does_not_change_the_timeline(tmp_path, outbreak) -> None:
+    expected = [c.to_json() for c in replay_file(_write(tmp_path, outbreak), RULES).timeline]
+    shuffled = list(outbreak)
+    random.Random(4).shuffle(shuffled)
+    again = [c.to_json() for c in replay_file(_write(tmp_path, shuffled, "shuffled.jsonl"), RULES).timeline]
+    assert again == expected
+
+
+def test_malformed_lines_are_skipped_with_their_line_numbers_and_duplicates_applied_once(tmp_path, outbreak) -> None:
+    path = _write(tmp_path, outbreak)
+    lines = path.read_bytes().splitlines()
+    lines.insert(2, b'{"type":"ping","event_id":"bad"}')
+    lines.insert(5, b"not json at all")
+    lines.append(lines[-1])
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    inputs = read_events(path)
+    assert [m.line for m in inputs.malformed] == [3, 6]
+    assert "ping.ts: Field required" in inputs.malformed[0].reason
+    assert inputs.duplicates == 1
+    clean = replay_file(_write(tmp_path, outbreak, "clean.jsonl"), RULES).timeline
+    assert [c.to_json() for c in replay(inputs, RULES).timeline] == [c.to_json() for c in clean]
+
+
+def test_parquet_with_the_same_columns_gives_the_same_timeline(tmp_path, outbreak) -> None:
+    rows = [e.model_dump() for e in outbreak]
+    columns = sorted({key for row in rows for key in row})
+    table = pa.table({name: [row.get(name) for row in rows] for name in columns})
+    pq.write_table(table, tmp_path / "events.parquet")
+    from_parquet = replay_file(tmp_path / "events.parquet", RULES)
+    from_jsonl = replay_file(_write(tmp_path, outbreak), RULES)
+    assert from_parquet.malformed == []
+    assert [c.to_json() for c in from_parquet.timeline] == [c.to_json() for c in from_jsonl.timeline]
+
+
+def test_a_corrected_positive_retracts_the_contacts_red(tmp_path, outbreak) -> None:
+    sampled = T0 + DAY
+    corrected_at = sampled + 30 * HOUR
+    correction = result("c", sampled, corrected_at, positive=False)
+    changes = replay_file(_write(tmp_path, outbreak + [correction]), RULES).timeline
+    assert _levels_of(changes, "k") == [
+        (format_rfc3339(sampled + 6 * HOUR), "red"),
+        (format_rfc3339(corrected_at), "green"),
+    ]
+
+
+def test_the_timeline_is_ordered_by_time_then_person(tmp_path, outbreak) -> None:
+    events = outbreak + [visit("a", T0 + DAY + 6 * HOUR, "fever_clinic")]
+    changes = replay_file(_write(tmp_path, events), RULES).timeline
+    keys = [(c.at, c.person) for c in changes]
+    assert keys == sorted(keys)
