@@ -139,6 +139,7 @@ def retention_run(persons: int, days: int, seed: int) -> list[tuple[int, int, in
     held = []
     for day in range(days):
         ingest_day(index, city, seed + day, day)
+        index.expire(T0 + (day + 1) * DAY)
         stats = index.stats()
         held.append((day + 1, stats.stays, stats.nbytes))
     return held

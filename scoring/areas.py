@@ -45,6 +45,8 @@ class Period:
     start: int
     end: int
     """`OPEN_END` while no end is known."""
+    known_at: int
+    """When the designation became known."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +54,7 @@ class _Designation:
     level: str
     cells: np.ndarray
     valid_until: int | None
+    known_at: int
 
 
 class AreaTimeline:
@@ -68,15 +71,17 @@ class AreaTimeline:
         geometry: BaseModel | dict[str, Any],
         valid_from: int,
         valid_until: int | None,
+        known_at: int | None = None,
     ) -> tuple[list[Period], list[Period]]:
-        """Record a designation; the area's risk periods (before, after)."""
+        """Record a designation (known at `known_at`, by default `valid_from`); the area's risk periods (before, after)."""
         if level not in LEVELS:
             raise ValueError(f"area level must be one of {', '.join(LEVELS)}, got {level!r}")
         if valid_until is not None and valid_until <= valid_from:
             raise ValueError("valid_until must be after valid_from")
         before = self.periods(area_ref)
         cells = area_cells(geometry, self.resolution) if level in RISK_LEVELS else np.empty(0, dtype=np.int64)
-        self._areas.setdefault(area_ref, {})[valid_from] = _Designation(level, cells, valid_until)
+        known = valid_from if known_at is None else known_at
+        self._areas.setdefault(area_ref, {})[valid_from] = _Designation(level, cells, valid_until, known)
         return before, self.periods(area_ref)
 
     def periods(self, area_ref: str) -> list[Period]:
@@ -89,5 +94,5 @@ class AreaTimeline:
                 end = min(end, timeline[i + 1][0])
             if designation.level in RISK_LEVELS and end > start and len(designation.cells):
                 source = opaque_ref("area", area_ref, str(start))
-                found.append(Period(source, designation.level, designation.cells, start, end))
+                found.append(Period(source, designation.level, designation.cells, start, end, designation.known_at))
         return found

@@ -44,6 +44,8 @@ class Source:
     level: str | None = None
     cells: np.ndarray | None = None
     """For an area: its cells."""
+    known_at: int | None = None
+    """When the source became known (a case confirmed, an area designated), if told."""
 
 
 @dataclass(slots=True)
@@ -114,12 +116,15 @@ class ContactEngine:
         added, corrected = self._restate(person[late], ts[late], cell[late])
         self._apply(Rows.concat([closed, added]), corrected)
 
-    def advance(self, watermark: int, cutoff: int) -> list[tuple[str, str]]:
-        """Close stays the watermark capped, then forget what ended before `cutoff`.
+    def advance(self, watermark: int) -> None:
+        """Close the open stays whose cap the watermark passed."""
+        self._apply(self.tracker.close_capped(watermark), np.empty(0, dtype=np.int64))
+
+    def expire(self, cutoff: int) -> list[tuple[str, str]]:
+        """Delete stays and presence that ended at or before `cutoff`, and sources closed by then.
 
         Returns the (kind, ref) of sources forgotten (their exposures are final).
         """
-        self._apply(self.tracker.close_capped(watermark), np.empty(0, dtype=np.int64))
         if cutoff <= self.cutoff:
             return []
         self.cutoff = cutoff
@@ -193,7 +198,9 @@ class ContactEngine:
             self._slot_start = np.append(self._slot_start, source.start)
         else:
             old = self._sources[slot]
-            if (old.person, old.start, old.end, old.level) == (source.person, source.start, source.end, source.level) and (
+            if (old.person, old.start, old.end, old.level, old.known_at) == (
+                source.person, source.start, source.end, source.level, source.known_at
+            ) and (
                 np.array_equal(old.cells, source.cells) if old.cells is not None else source.cells is None
             ):
                 return

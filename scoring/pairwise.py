@@ -30,6 +30,7 @@ class Designation:
     geometry: dict[str, Any]
     valid_from: int
     valid_until: int | None = None
+    known_at: int | None = None
 
 
 def person_stays(
@@ -66,7 +67,9 @@ def _add(tally: dict[str, Any], start: int, end: int, origin: int) -> None:
         start = cut
 
 
-def _exposures(tallies: dict[tuple[str, str, str], dict[str, Any]], levels: dict[str, str]) -> list[Exposure]:
+def _exposures(
+    tallies: dict[tuple[str, str, str], dict[str, Any]], levels: dict[str, str], known: dict[str, int]
+) -> list[Exposure]:
     found = []
     for (person, kind, source), tally in tallies.items():
         seconds = sum(tally["days"].values())
@@ -83,6 +86,7 @@ def _exposures(tallies: dict[tuple[str, str, str], dict[str, Any]], levels: dict
                 minutes=seconds / 60,
                 minutes_by_day=tuple((d, s / 60) for d, s in sorted(tally["days"].items()) if s),
                 level=levels.get(source),
+                known_at=max(known[source], tally["last"]) if source in known else None,
             )
         )
     return sorted(found, key=lambda e: (e.source, e.kind, e.person))
@@ -99,8 +103,12 @@ def pairwise_exposures(
     designations: Sequence[Designation] = (),
     watermark: int = 2**62,
     area_kind: str | None = None,
+    case_known_at: dict[str, int] | None = None,
 ) -> list[Exposure]:
-    """The exposures all inputs imply; for each case_ref the last window given wins."""
+    """The exposures all inputs imply; for each case_ref the last window given wins.
+
+    `case_known_at` gives when each case became known, if told.
+    """
     final = {w.case_ref: w for w in cases}
     tallies: dict[tuple[str, str, str], dict[str, Any]] = defaultdict(_new_tally)
     finest = max(s.resolution for s in specs)
@@ -120,8 +128,9 @@ def pairwise_exposures(
                         hi = min(end, case_end, until)
                         if near and hi > lo:
                             _add(tallies[(person, spec.kind, window.case_ref)], lo, hi, window.infectious_from)
-    levels = _area_tallies(pings, specs, designations, watermark, area_kind, tallies)
-    return _exposures(tallies, levels)
+    known = dict(case_known_at or {})
+    levels = _area_tallies(pings, specs, designations, watermark, area_kind, tallies, known)
+    return _exposures(tallies, levels, known)
 
 
 def _area_tallies(
@@ -131,6 +140,7 @@ def _area_tallies(
     watermark: int,
     area_kind: str | None,
     tallies: dict[tuple[str, str, str], dict[str, Any]],
+    known: dict[str, int],
 ) -> dict[str, str]:
     if not designations:
         return {}
@@ -150,6 +160,7 @@ def _area_tallies(
             if d.level not in RISK_LEVELS:
                 continue
             source = opaque_ref("area", area_ref, str(start))
+            known[source] = start if d.known_at is None else d.known_at
             cells = set(area_cells(d.geometry, spec.resolution).tolist())
             for person, theirs in stays.items():
                 for cell, s, e in theirs:

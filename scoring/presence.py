@@ -11,8 +11,9 @@ designations (`scoring.areas`). Every change of a (person, kind, source) co-pres
 is emitted as a cumulative `Exposure`; the rule set decides what counts.
 
 Time moves only through `advance(watermark)`, which closes stays whose cap the
-watermark passed and deletes presence older than each kind's look-back (at most
-the retention): memory stays bounded by window x active population.
+watermark passed, and `expire(watermark)`, which deletes presence older than each
+kind's look-back (at most the retention): memory stays bounded by window x active
+population.
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ class PresenceIndex:
         self._names: list[str] = []
         self._lookup = pd.Index([], dtype=object)
         self._recent: dict[str, int] = {}
+        self._case_known: dict[str, int] = {}
         self._emitted: dict[tuple[str, str], dict[int, Exposure]] = {}
         """The last exposure emitted, by (kind, source ref) then person number."""
 
@@ -98,17 +100,30 @@ class PresenceIndex:
             engine.ingest(numbers, ts, cells[spec.resolution])
         return self._drain()
 
-    def case(self, window: CaseWindow) -> list[Exposure]:
-        """Learn of a case, a change of its window, or its retraction."""
+    def case(self, window: CaseWindow, known_at: int | None = None) -> list[Exposure]:
+        """Learn of a case, a change of its window, or its retraction.
+
+        `known_at` is the event time the case became known (the positive result's);
+        its exposures then carry `known_at` = the later of that and their last
+        contact. A case stays known from the earliest time it was told.
+        """
         if window.infectious_until is not None and window.infectious_until <= window.infectious_from:
             raise ValueError("infectious_until must be after infectious_from")
+        if window.retracted:
+            self._case_known.pop(window.case_ref, None)
+        elif known_at is not None:
+            known_at = min(known_at, self._case_known.get(window.case_ref, known_at))
+            self._case_known[window.case_ref] = known_at
+        else:
+            known_at = self._case_known.get(window.case_ref)
         for spec, engine in zip(self.specs, self._engines):
             if window.retracted:
                 engine.remove_source(window.case_ref)
             else:
                 end = OPEN_END if window.infectious_until is None else window.infectious_until
+                person = self._number_of(window.person)
                 engine.set_source(
-                    Source(window.case_ref, spec.kind, self._number_of(window.person), window.infectious_from, end)
+                    Source(window.case_ref, spec.kind, person, window.infectious_from, end, known_at=known_at)
                 )
         return self._drain()
 
@@ -119,25 +134,41 @@ class PresenceIndex:
         geometry: BaseModel | dict[str, Any],
         valid_from: int,
         valid_until: int | None = None,
+        known_at: int | None = None,
     ) -> list[Exposure]:
-        """Learn of an area designation (GeoJSON Polygon or MultiPolygon); `low` ends the risk."""
-        before, after = self._areas.designate(area_ref, level, geometry, valid_from, valid_until)
+        """Learn of an area designation (GeoJSON Polygon or MultiPolygon); `low` ends the risk.
+
+        `known_at` (by default `valid_from`) is when it became known: its exposures
+        carry `known_at` = the later of that and their last presence.
+        """
+        before, after = self._areas.designate(area_ref, level, geometry, valid_from, valid_until, known_at)
         kept = {p.source for p in after}
         for period in before:
             if period.source not in kept:
                 self._area_engine.remove_source(period.source)
         for period in after:
             self._area_engine.set_source(
-                Source(period.source, AREA, -1, period.start, period.end, period.level, period.cells)
+                Source(period.source, AREA, -1, period.start, period.end, period.level, period.cells, period.known_at)
             )
         return self._drain()
 
     def advance(self, watermark: int) -> list[Exposure]:
-        """Move event time: close stays whose cap passed, delete presence past look-back."""
-        for spec, engine in zip(self.specs, self._engines):
-            for forgotten in engine.advance(watermark, watermark - min(spec.lookback_s, self.retention_s)):
-                self._emitted.pop(forgotten, None)
+        """Move event time: last pings whose stay cap the watermark passed now count."""
+        for engine in self._engines:
+            engine.advance(watermark)
         return self._drain()
+
+    def expire(self, watermark: int) -> None:
+        """Delete presence that ended before `watermark` minus each kind's look-back (at most the retention).
+
+        Cases and designations that ended before then are forgotten too: their
+        exposures are final and are not withdrawn. Late pings older than that are
+        not kept. Calling this as the watermark moves (it may be less often than
+        `advance`) bounds memory by window x active population.
+        """
+        for spec, engine in zip(self.specs, self._engines):
+            for forgotten in engine.expire(watermark - min(spec.lookback_s, self.retention_s)):
+                self._emitted.pop(forgotten, None)
 
     # -- outputs ------------------------------------------------------------------
 
@@ -182,6 +213,7 @@ class PresenceIndex:
                         minutes=tally.seconds / 60,
                         minutes_by_day=tuple([(day, by_day[day] / 60) for day in sorted(by_day)]),
                         level=source.level,
+                        known_at=None if source.known_at is None else max(source.known_at, tally.last),
                     )
                     if exposure != previous:
                         emitted[who] = exposure

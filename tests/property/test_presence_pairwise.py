@@ -61,7 +61,7 @@ designations = st.lists(
         st.builds(_square, st.integers(0, 2), st.integers(0, 2)),
         minutes,
         st.one_of(st.none(), st.integers(1, 60)),
-    ),
+    ).flatmap(lambda d: st.sampled_from([d, Designation(d.area_ref, d.level, d.geometry, d.valid_from, d.valid_until, d.valid_from + 3600)])),
     max_size=2,
     unique_by=lambda d: d.valid_from,
 )
@@ -75,6 +75,11 @@ def _arrival(rng: random.Random, ping_list, case_lists, designation_list, waterm
     rng.shuffle(items)
     in_order = {"case": iter(cases), "advance": iter(Advance(w) for w in sorted(watermarks))}
     return [(kind, in_order[kind].__next__() if kind in in_order else item) for kind, item in items], cases
+
+
+def _known_at(window: CaseWindow) -> int:
+    """Cases become known (a positive result) six hours into their window."""
+    return window.infectious_from + 6 * 3600
 
 
 def _play(arrival, rng: random.Random) -> tuple[PresenceIndex, list[Exposure]]:
@@ -97,9 +102,11 @@ def _play(arrival, rng: random.Random) -> tuple[PresenceIndex, list[Exposure]]:
             continue
         flush()
         if kind == "case":
-            emitted.extend(index.case(item))
+            emitted.extend(index.case(item, known_at=_known_at(item)))
         elif kind == "area":
-            emitted.extend(index.designate(item.area_ref, item.level, item.geometry, item.valid_from, item.valid_until))
+            emitted.extend(
+                index.designate(item.area_ref, item.level, item.geometry, item.valid_from, item.valid_until, item.known_at)
+            )
         else:
             emitted.extend(index.advance(item.watermark))
     flush()
@@ -129,8 +136,9 @@ def test_index_finds_what_pairwise_comparison_finds_in_any_arrival_order(
     arrival, cases = _arrival(rng, ping_list, case_lists, designation_list, watermarks)
     index, emitted = _play(arrival, rng)
 
+    known = {w.case_ref: _known_at(w) for w in cases}
     expected = pairwise_exposures(
-        [(p, ts, *POINTS[i]) for p, ts, i in ping_list], SPECS, cases, designation_list
+        [(p, ts, *POINTS[i]) for p, ts, i in ping_list], SPECS, cases, designation_list, case_known_at=known
     )
     event(f"kinds found: {sorted({e.kind for e in expected})}")
     event(f"more than one day: {any(len(e.minutes_by_day) > 1 for e in expected)}")

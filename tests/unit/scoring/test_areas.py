@@ -147,3 +147,11 @@ def test_an_unknown_level_or_an_empty_period_is_refused():
         timeline.designate("a", "extreme", AREA, T0, None)
     with pytest.raises(ValueError, match="valid_until"):
         timeline.designate("a", "high", AREA, T0, T0)
+
+
+def test_area_exposures_are_known_from_the_designation_or_their_last_presence(index):
+    visit(index, "early", INSIDE, 60, 30)
+    found = index.designate("area-ref", "high", AREA, T0, known_at=T0 + DAY)
+    assert [e.known_at for e in found] == [T0 + DAY]
+    later = visit(index, "later", INSIDE, 2 * 24 * 60, 20)
+    assert later[-1].known_at == T0 + 2 * DAY + 20 * MIN

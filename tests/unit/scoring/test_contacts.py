@@ -255,3 +255,33 @@ def test_an_updated_window_recounts_the_contacts(index):
 def test_an_empty_infectious_window_is_refused(index):
     with pytest.raises(ValueError, match="infectious_until"):
         index.case(case(until=T0))
+
+
+def test_backward_contacts_are_known_when_the_case_became_known(index):
+    walk(index, "patient", (0, HOME), (30, FAR))
+    walk(index, "neighbour", (0, HOME), (30, ELSEWHERE))
+    confirmed = T0 + 2 * DAY
+    found = index.case(case(), known_at=confirmed)
+    assert {e.known_at for e in found} == {confirmed}
+
+
+def test_forward_contacts_are_known_at_their_last_contact(index):
+    index.case(case(), known_at=T0)
+    walk(index, "patient", (0, HOME), (30, FAR))
+    walk(index, "neighbour", (0, HOME), (20, ELSEWHERE))
+    assert current(index)["neighbour"].known_at == T0 + 8 * 3600 + 20 * MIN
+
+
+def test_a_case_stays_known_from_the_first_time_it_was_told(index):
+    walk(index, "patient", (0, HOME), (30, FAR))
+    walk(index, "neighbour", (0, HOME), (30, ELSEWHERE))
+    index.case(case(), known_at=T0 + DAY)
+    index.case(case(until=T0 + 3 * DAY), known_at=T0 + 3 * DAY)
+    assert current(index)["neighbour"].known_at == T0 + DAY
+
+
+def test_exposures_of_a_case_not_told_when_it_became_known_carry_no_known_at(index):
+    index.case(case())
+    walk(index, "patient", (0, HOME), (30, FAR))
+    walk(index, "neighbour", (0, HOME), (30, ELSEWHERE))
+    assert current(index)["neighbour"].known_at is None
