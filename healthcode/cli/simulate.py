@@ -39,6 +39,13 @@ def _speed(text: str) -> float | None:
     return value
 
 
+def _first_day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise typer.BadParameter(f"{text!r} is not a date like 2022-04-01", param_hint="--start") from None
+
+
 def _load_config(path: Path | None, overrides: dict[str, object]) -> SimulationConfig:
     base: dict[str, object] = {}
     if path is not None:
@@ -93,14 +100,14 @@ def _summary_table(summary: dict[str, object], extra: dict[str, str]) -> Table:
 
 
 def simulate(
-    out_dir: Path = typer.Option(..., "--out", "-o", help="directory for events, faults, truth.parquet and city.json"),
-    residents: int | None = typer.Option(None, min=10, help="people living in the city [default: 10000]"),
-    days: int | None = typer.Option(None, min=1, help="days to simulate [default: 14]"),
-    seed: int | None = typer.Option(
-        None, min=0, help="random seed; the same seed gives the same bytes [default: 7]"
+    out_dir: Path | None = typer.Option(
+        None, "--out", "-o", help="directory for events, faults, truth.parquet and city.json (required)"
     ),
-    start: str | None = typer.Option(None, help="first day, YYYY-MM-DD, from local midnight [default: 2022-04-01]"),
-    ping_interval: int | None = typer.Option(None, min=1, help="minutes between a device's pings [default: 15]"),
+    residents: int | None = typer.Option(None, min=10, help="people living in the city (default 10000)"),
+    days: int | None = typer.Option(None, min=1, help="days to simulate (default 14)"),
+    seed: int | None = typer.Option(None, min=0, help="random seed; the same seed gives the same bytes (default 7)"),
+    start: str | None = typer.Option(None, help="first day, YYYY-MM-DD, from local midnight (default 2022-04-01)"),
+    ping_interval: int | None = typer.Option(None, min=1, help="minutes between a device's pings (default 15)"),
     output_format: Format = typer.Option(Format.jsonl, "--format", help="events as JSON lines or Parquet"),
     faults: float | None = typer.Option(None, min=0.0, max=0.5, help="share of events given a fault, e.g. 0.01"),
     config_file: Path | None = typer.Option(
@@ -113,12 +120,16 @@ def simulate(
         help="with --publish: event time runs this many times faster than real time, or `max`",
     ),
     plot_file: Path | None = typer.Option(None, "--plot", help="write a PNG of infections, cases and designations"),
+    show_config: bool = typer.Option(
+        False, "--show-config", help="print every effective setting as YAML (a start for --config) and exit"
+    ),
 ) -> None:
     """Simulate a city with a known ground truth and write (or publish) its event streams.
 
     Example: `healthcode simulate --residents 10000 --days 14 --seed 7 --out sim/`
     writes sim/events.jsonl (arrival order), sim/faults.jsonl, sim/truth.parquet and
-    sim/city.json. Add `--publish --speed 60` to stream the events to the broker at 60x
+    sim/city.json. `--show-config > city.yaml` prints every model setting to edit and
+    pass back with `--config city.yaml`. Add `--publish --speed 60` to stream the events to the broker at 60x
     real time, `--faults 0.01` to break 1% of them, `--plot sim/run.png` for a picture.
     """
     from simulators.output import write_run
@@ -129,11 +140,16 @@ def simulate(
         "residents": residents,
         "days": days,
         "seed": seed,
-        "start": date.fromisoformat(start) if start else None,
+        "start": _first_day(start) if start else None,
         "fault_share": faults,
         "ping_interval": ping_interval,
     }
     config = _load_config(config_file, overrides)
+    if show_config:
+        out.print(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False), end="")
+        return
+    if out_dir is None:
+        raise typer.BadParameter("where should the run go? give a directory", param_hint="--out")
     parquet = output_format is Format.parquet
     if parquet and config.faults.share and set(config.faults.kinds) - set(ORDER_FAULTS):
         err.print("note: Parquet columns are typed, so only duplicate, late and out_of_order faults are injected")

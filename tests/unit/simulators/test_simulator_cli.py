@@ -101,3 +101,24 @@ def test_help_teaches_with_an_example() -> None:
     for command in ("simulate", "publish"):
         result = runner.invoke(app, [command, "--help"])
         assert result.exit_code == 0 and "Example" in result.output
+
+
+def test_a_start_that_is_not_a_date_is_a_usage_error(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["simulate", "--start", "2022-13-01", "--out", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "not a date" in result.output
+
+
+def test_show_config_prints_settings_that_config_accepts_back(tmp_path: Path) -> None:
+    shown = runner.invoke(app, ["simulate", "--show-config", "--residents", "120", "--days", "1", "--seed", "4"])
+    assert shown.exit_code == 0 and "beta_venue:" in shown.output
+    settings = tmp_path / "city.yaml"
+    settings.write_text(shown.output)
+    result = runner.invoke(app, ["simulate", "--config", str(settings), "--out", str(tmp_path / "run")])
+    assert result.exit_code == 0, result.output
+    assert '"residents": 120' in (tmp_path / "run" / "city.json").read_text()
+
+
+def test_out_is_required_to_run(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["simulate", "--residents", "50"])
+    assert result.exit_code == 2 and "--out" in result.output
