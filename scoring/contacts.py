@@ -142,12 +142,16 @@ class ContactEngine:
         return forgotten
 
     def _restate(self, person: np.ndarray, ts: np.ndarray, cell: np.ndarray) -> tuple[Rows, np.ndarray]:
-        """The slow path: recompute the stays of persons with out-of-order pings."""
+        """The slow path for out-of-order pings: recompute those persons' stays.
+
+        Returns the stays added, and the persons who lost stays (to be matched again).
+        """
         persons = np.unique(person)
         history = self.stays.rows_of(persons)
         added: list[Rows] = []
+        lost: list[int] = []
         for who in persons.tolist():
-            mine = history.take(history.owner == who)
+            mine = history.take(np.flatnonzero(history.owner == who))
             pings = dict(zip(mine.start.tolist(), mine.cell.tolist()))
             pending = self.tracker.pending(who)
             if pending is not None:
@@ -157,15 +161,19 @@ class ContactEngine:
             times = np.array(sorted(pings), dtype=np.int64)
             cells = np.array([pings[t] for t in times.tolist()], dtype=np.int64)
             known = stays_from_pings(who, times, cells, self.tracker.max_gap_s, self.tracker.watermark)
+            self.tracker.restate(who, known, int(times[-1]), int(cells[-1]))
             old = set(zip(mine.cell.tolist(), mine.start.tolist(), mine.end.tolist()))
             new = list(zip(known.stays.cell.tolist(), known.stays.start.tolist(), known.stays.end.tolist()))
-            for c, s, _ in old.difference(new):
-                self.stays.withdraw(c, who, s)
+            gone = old.difference(new)
+            for c, start, _ in gone:
+                self.stays.withdraw(c, who, start)
+            if gone:
+                lost.append(who)
             added.append(known.stays.take(np.array([stay not in old for stay in new], dtype=bool)))
-            self.tracker.restate(who, known, int(times[-1]), int(cells[-1]))
-        return Rows.concat(added), persons
+        return Rows.concat(added), np.array(lost, dtype=np.int64)
 
     def _apply(self, stays: Rows, corrected: np.ndarray) -> None:
+        """Store new stays and match them; persons in `corrected` are matched again in full."""
         stays = stays.take(stays.end > self.cutoff)
         self.stays.append(stays)
         normal = stays.take(~np.isin(stays.owner, corrected)) if len(corrected) else stays
@@ -181,11 +189,11 @@ class ContactEngine:
                     ]
                 )
             )
-        for who in corrected.tolist():
-            for slot in sorted(self._slots_of_person.get(who, ())):
-                self._rebuild(slot)
-        for who in corrected.tolist():
-            self._rematch(who)
+        if len(corrected):
+            for who in corrected.tolist():
+                for slot in sorted(self._slots_of_person.get(who, ())):
+                    self._rebuild(slot)
+            self._rematch(corrected)
 
     # -- sources --------------------------------------------------------------
 
@@ -262,11 +270,12 @@ class ContactEngine:
             )
         self._add_presence(presence)
 
-    def _rematch(self, who: int) -> None:
+    def _rematch(self, persons: np.ndarray) -> None:
         for slot, tallies in self._tallies.items():
-            if tallies.pop(who, None) is not None:
-                self._changed.add((slot, who))
-        self._match_stays(self.stays.rows_of(np.array([who])))
+            for who in persons.tolist():
+                if tallies.pop(who, None) is not None:
+                    self._changed.add((slot, who))
+        self._match_stays(self.stays.rows_of(persons))
 
     # -- matching -------------------------------------------------------------
 
