@@ -131,15 +131,18 @@ class Renderer:
 
     def lines(self, arrived: Arrived, rows: int) -> Iterator[pa.Array]:
         """One JSON line (ending in a newline) per event, in arrival order, in chunks of
-        at most `rows` lines."""
-        ping_lines = self._ping_lines(arrived.pings).cast(pa.large_string())
-        record_lines = pa.array(
-            [orjson.dumps(obj).decode() + "\n" for obj in self.record_objects(arrived.records)], type=pa.large_string()
-        )
-        both = pa.concat_arrays([ping_lines, record_lines])
-        del ping_lines
+        at most `rows` lines (each chunk rendered on its own, to bound memory)."""
+        record_lines = [orjson.dumps(obj).decode() + "\n" for obj in self.record_objects(arrived.records)]
+        pings = size(arrived.pings)
         for start in range(0, len(arrived), rows):
-            yield both.take(pa.array(arrived.order[start : start + rows]))
+            chunk = arrived.order[start : start + rows]
+            from_pings = chunk < pings
+            ping_rows = chunk[from_pings]
+            rendered = self._ping_lines({name: column[ping_rows] for name, column in arrived.pings.items()})
+            records = pa.array([record_lines[row - pings] for row in chunk[~from_pings].tolist()], pa.string())
+            # interleave: the k-th ping row of the chunk is line k of `rendered`, the rest follow
+            position = np.where(from_pings, np.cumsum(from_pings) - 1, ping_rows.size + np.cumsum(~from_pings) - 1)
+            yield pa.concat_arrays([rendered, records]).take(pa.array(position)).cast(pa.large_string())
 
     # --- Arrow / Parquet --------------------------------------------------
 
