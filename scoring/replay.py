@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import orjson
+import pyarrow as pa
 
 from scoring.city import CityScorer
 from scoring.events import AreaRisk, EventError, Ping, TestResult, Visit, decode_event
@@ -72,49 +73,71 @@ class ReplayResult:
 
 
 class _Collector:
-    """Accumulates decoded events into `Inputs`, dropping repeated event ids."""
+    """Accumulates decoded events into `Inputs`; repeated event ids are dropped at the end.
+
+    Pings arrive as column chunks (Parquet) or one by one (JSONL); de-duplication runs
+    once over all ids in arrival order, so the first copy of an event is the one kept.
+    """
 
     def __init__(self) -> None:
-        self.seen: set[str] = set()
-        self.duplicates = 0
         self.malformed: list[Malformed] = []
-        self.person: list[str] = []
-        self.ts: list[int] = []
-        self.lat: list[float] = []
-        self.lon: list[float] = []
-        self.order: list[int] = []
+        self._chunks: list[tuple[np.ndarray, ...]] = []
+        self._ids: list[str] = []
+        self._person: list[str] = []
+        self._ts: list[int] = []
+        self._lat: list[float] = []
+        self._lon: list[float] = []
+        self._order: list[int] = []
         self.others: list[tuple[int, int, Any]] = []
-
-    def first_time(self, event_id: str) -> bool:
-        if event_id in self.seen:
-            self.duplicates += 1
-            return False
-        self.seen.add(event_id)
-        return True
+        self._other_ids: list[str] = []
 
     def add(self, position: int, event: Ping | Visit | TestResult | AreaRisk) -> None:
-        if not self.first_time(event.event_id):
-            return
         if isinstance(event, Ping):
-            self.person.append(event.person)
-            self.ts.append(to_epoch(event.ts))
-            self.lat.append(event.lat)
-            self.lon.append(event.lon)
-            self.order.append(position)
+            self._ids.append(event.event_id)
+            self._person.append(event.person)
+            self._ts.append(to_epoch(event.ts))
+            self._lat.append(event.lat)
+            self._lon.append(event.lon)
+            self._order.append(position)
         else:
+            self._other_ids.append(event.event_id)
             self.others.append((to_epoch(event.ts), position, event))
 
+    def add_pings(self, ids: np.ndarray, person: np.ndarray, ts: np.ndarray, lat: np.ndarray, lon: np.ndarray,
+                  order: np.ndarray) -> None:
+        self._chunks.append((ids, person, ts, lat, lon, order))
+
     def inputs(self) -> Inputs:
-        return Inputs(
-            np.array(self.person, dtype=object),
-            np.array(self.ts, dtype=np.int64),
-            np.array(self.lat, dtype=np.float64),
-            np.array(self.lon, dtype=np.float64),
-            np.array(self.order, dtype=np.int64),
-            self.others,
-            self.malformed,
-            self.duplicates,
+        self.add_pings(
+            np.array(self._ids, dtype=object), np.array(self._person, dtype=object),
+            np.array(self._ts, dtype=np.int64), np.array(self._lat, dtype=np.float64),
+            np.array(self._lon, dtype=np.float64), np.array(self._order, dtype=np.int64),
         )
+        ids, person, ts, lat, lon, order = (np.concatenate(parts) for parts in zip(*self._chunks))
+        other_order = np.array([position for _, position, _ in self.others], dtype=np.int64)
+        every_id = np.concatenate([ids, np.array(self._other_ids, dtype=object)])
+        every_order = np.concatenate([order, other_order])
+        arrival = np.argsort(every_order, kind="stable")
+        repeated = np.empty(len(every_id), dtype=bool)
+        repeated[arrival] = _repeats(every_id[arrival])
+        keep_ping, keep_other = ~repeated[: len(ids)], ~repeated[len(ids):]
+        return Inputs(
+            person[keep_ping], ts[keep_ping], lat[keep_ping], lon[keep_ping], order[keep_ping],
+            [item for item, keep in zip(self.others, keep_other.tolist()) if keep],
+            self.malformed,
+            int(repeated.sum()),
+        )
+
+
+def _repeats(ids: np.ndarray) -> np.ndarray:
+    """True where an id was seen earlier in the array."""
+    if len(ids) == 0:
+        return np.zeros(0, dtype=bool)
+    # Dictionary codes are handed out in order of first appearance, so an id is new
+    # exactly where its code exceeds every code before it.
+    codes = pa.array(ids, type=pa.string()).dictionary_encode().indices.to_numpy()
+    seen_before = np.maximum.accumulate(np.concatenate([[-1], codes[:-1]]))
+    return codes <= seen_before
 
 
 def read_jsonl(lines: Iterator[bytes], progress: Progress | None = None) -> Inputs:
@@ -149,15 +172,7 @@ def read_parquet(path: Path, progress: Progress | None = None) -> Inputs:
     for batch in pq.ParquetFile(path).iter_batches(batch_size=500_000):
         ok, person, ts, lat, lon, ids = ping_rows(batch)
         rows = np.arange(position + 1, position + batch.num_rows + 1)
-        for event_id, row, who, moment, y, x in zip(
-            ids.tolist(), rows[ok].tolist(), person.tolist(), ts.tolist(), lat.tolist(), lon.tolist()
-        ):
-            if collector.first_time(event_id):
-                collector.person.append(who)
-                collector.ts.append(moment)
-                collector.lat.append(y)
-                collector.lon.append(x)
-                collector.order.append(row)
+        collector.add_pings(ids, person, ts, lat, lon, rows[ok])
         rest = np.flatnonzero(~ok)
         if rest.size:
             records = batch.take(rest).to_pylist()
