@@ -36,7 +36,7 @@ from simulators.health import HealthSystem
 from simulators.mobility import day_plan, local_day
 from simulators.pings import day_pings
 from simulators.rng import generator
-from simulators.transmission import Epidemic, seed_infections, transmit
+from simulators.transmission import NEVER, Epidemic, seed_infections, transmit
 
 _DAY = 86_400
 Observer = Callable[[int, np.ndarray], None]
@@ -179,14 +179,14 @@ class Simulation:
 
     def summary(self) -> dict[str, object]:
         """Counts that describe the run: residents, infections, cases found, events, faults."""
-        infected = self.epidemic.infected_at != np.iinfo(np.int64).max
+        infected = self.epidemic.infected_at != NEVER
         return {
             "residents": self.config.residents,
             "days": self.config.days,
             "seed": self.config.seed,
             "initial_infections": int((self.epidemic.infected_at < self.start).sum()),
             "infections": int(infected.sum()),
-            "cases_detected": int((self.health.diagnosed_at != np.iinfo(np.int64).max).sum()),
+            "cases_detected": int((self.health.diagnosed_at != NEVER).sum()),
             "events": dict(sorted(self.events_by_type.items())),
             "events_total": int(sum(self.events_by_type.values())),
             "faults": dict(sorted(self.faults_by_kind.items())),
