@@ -23,7 +23,7 @@ import numpy as np
 
 from scoring.cells import discs
 from scoring.celltable import CellTable, Rows
-from scoring.stays import StayTracker, dedupe_pings, stays_from_pings
+from scoring.stays import StayStage
 
 DAY_S = 86_400
 OPEN_END = np.iinfo(np.int64).max
@@ -84,8 +84,8 @@ class ContactEngine:
     def __init__(self, kind: str, max_gap_s: int, include_neighbours: bool) -> None:
         self.kind = kind
         self.include_neighbours = include_neighbours
-        self.tracker = StayTracker(max_gap_s)
         self.stays = CellTable()
+        self.stage = StayStage(max_gap_s, history=self.stays)
         self.presence = CellTable()
         self.cutoff = np.iinfo(np.int64).min
         self._sources: dict[int, Source] = {}
@@ -104,21 +104,25 @@ class ContactEngine:
 
     def ingest(self, person: np.ndarray, ts: np.ndarray, cell: np.ndarray) -> None:
         """Apply pings sorted by (person, ts): person numbers, epoch seconds, cells at this resolution."""
-        self.tracker.reserve(int(person.max()) + 1 if len(person) else 0)
-        once = dedupe_pings(person, ts, cell)
-        person, ts, cell = person[once], ts[once], cell[once]
-        fast = self.tracker.in_order(person, ts)
-        if fast.all():
-            self._apply(self.tracker.advance(person, ts, cell), np.empty(0, dtype=np.int64))
-            return
-        closed = self.tracker.advance(person[fast], ts[fast], cell[fast])
-        late = ~fast
-        added, corrected = self._restate(person[late], ts[late], cell[late])
-        self._apply(Rows.concat([closed, added]), corrected)
+        self.apply_stays(*self.stage.ingest(person, ts, cell))
+
+    def apply_stays(self, added: Rows, withdrawn: Rows | None = None) -> None:
+        """Store new closed stays and withdraw corrected ones, then match them.
+
+        This is the cell-keyed entry point: stays may come from this engine's own
+        tracker or from a person-keyed stage elsewhere. Persons who lost stays are
+        matched again in full (and their cases rebuilt), so corrections are exact.
+        """
+        corrected = np.empty(0, dtype=np.int64)
+        if withdrawn is not None and len(withdrawn):
+            for cell, owner, start in zip(withdrawn.cell.tolist(), withdrawn.owner.tolist(), withdrawn.start.tolist()):
+                self.stays.withdraw(cell, owner, start)
+            corrected = np.unique(withdrawn.owner)
+        self._apply(added, corrected)
 
     def advance(self, watermark: int) -> None:
         """Close the open stays whose cap the watermark passed."""
-        self._apply(self.tracker.close_capped(watermark), np.empty(0, dtype=np.int64))
+        self.apply_stays(self.stage.advance(watermark))
 
     def expire(self, cutoff: int) -> list[tuple[str, str]]:
         """Delete stays and presence that ended at or before `cutoff`, and sources closed by then.
@@ -140,37 +144,6 @@ class ContactEngine:
             del self._slot_of[source.ref]
             forgotten.append((source.kind, source.ref))
         return forgotten
-
-    def _restate(self, person: np.ndarray, ts: np.ndarray, cell: np.ndarray) -> tuple[Rows, np.ndarray]:
-        """The slow path for out-of-order pings: recompute those persons' stays.
-
-        Returns the stays added, and the persons who lost stays (to be matched again).
-        """
-        persons = np.unique(person)
-        history = self.stays.rows_of(persons)
-        added: list[Rows] = []
-        lost: list[int] = []
-        for who in persons.tolist():
-            mine = history.take(np.flatnonzero(history.owner == who))
-            pings = dict(zip(mine.start.tolist(), mine.cell.tolist()))
-            pending = self.tracker.pending(who)
-            if pending is not None:
-                pings[pending[0]] = pending[1]
-            for t, c in zip(ts[person == who].tolist(), cell[person == who].tolist()):
-                pings[t] = max(c, pings.get(t, c))
-            times = np.array(sorted(pings), dtype=np.int64)
-            cells = np.array([pings[t] for t in times.tolist()], dtype=np.int64)
-            known = stays_from_pings(who, times, cells, self.tracker.max_gap_s, self.tracker.watermark)
-            self.tracker.restate(who, known, int(times[-1]), int(cells[-1]))
-            old = set(zip(mine.cell.tolist(), mine.start.tolist(), mine.end.tolist()))
-            new = list(zip(known.stays.cell.tolist(), known.stays.start.tolist(), known.stays.end.tolist()))
-            gone = old.difference(new)
-            for c, start, _ in gone:
-                self.stays.withdraw(c, who, start)
-            if gone:
-                lost.append(who)
-            added.append(known.stays.take(np.array([stay not in old for stay in new], dtype=bool)))
-        return Rows.concat(added), np.array(lost, dtype=np.int64)
 
     def _apply(self, stays: Rows, corrected: np.ndarray) -> None:
         """Store new stays and match them; persons in `corrected` are matched again in full."""
@@ -219,7 +192,6 @@ class ContactEngine:
             self._slot_person[slot] = source.person
             self._slots_of_person.setdefault(source.person, set()).add(slot)
             self._case_persons = np.array(sorted(self._slots_of_person), dtype=np.int64)
-            self.tracker.reserve(source.person + 1)
         self._rebuild(slot)
 
     def remove_source(self, ref: str) -> None:

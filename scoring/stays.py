@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from scoring.celltable import Rows
+from scoring.celltable import CellTable, Rows
 
 NEVER = np.iinfo(np.int64).min
 
@@ -141,3 +141,79 @@ class StayTracker:
         self.last_ts[person] = last_ts
         self.last_cell[person] = last_cell
         self.open[person] = known.open_ts != NEVER
+
+
+def restate(
+    tracker: StayTracker, history: Rows, person: np.ndarray, ts: np.ndarray, cell: np.ndarray
+) -> tuple[Rows, Rows]:
+    """The slow path for out-of-order pings: recompute those persons' stays.
+
+    `history` holds the closed stays known for these persons (each stay starts at
+    one of their pings, so with the tracker's open ping it is their ping history).
+    Returns the stays to add and the stays to withdraw; updates the tracker.
+    """
+    added: list[Rows] = []
+    withdrawn: list[Rows] = []
+    for who in np.unique(person).tolist():
+        mine = history.take(np.flatnonzero(history.owner == who))
+        pings = dict(zip(mine.start.tolist(), mine.cell.tolist()))
+        pending = tracker.pending(who)
+        if pending is not None:
+            pings[pending[0]] = pending[1]
+        for t, c in zip(ts[person == who].tolist(), cell[person == who].tolist()):
+            pings[t] = max(c, pings.get(t, c))
+        times = np.array(sorted(pings), dtype=np.int64)
+        cells = np.array([pings[t] for t in times.tolist()], dtype=np.int64)
+        known = stays_from_pings(who, times, cells, tracker.max_gap_s, tracker.watermark)
+        tracker.restate(who, known, int(times[-1]), int(cells[-1]))
+        old = list(zip(mine.cell.tolist(), mine.start.tolist(), mine.end.tolist()))
+        new = list(zip(known.stays.cell.tolist(), known.stays.start.tolist(), known.stays.end.tolist()))
+        old_set, new_set = set(old), set(new)
+        withdrawn.append(mine.take(np.array([stay not in new_set for stay in old], dtype=bool)))
+        added.append(known.stays.take(np.array([stay not in old_set for stay in new], dtype=bool)))
+    return Rows.concat(added), Rows.concat(withdrawn)
+
+
+class StayStage:
+    """The person-keyed half of presence detection: pings in, stay changes out.
+
+    Late pings need the person's earlier stays (`restate`). A single-process
+    `ContactEngine` passes its own cell-keyed stays table as `history` and stores
+    what this returns there itself, so nothing is kept twice; a person-keyed stage
+    of a partitioned stream passes nothing and the stage keeps its own history.
+    """
+
+    def __init__(self, max_gap_s: int, history: CellTable | None = None) -> None:
+        self.tracker = StayTracker(max_gap_s)
+        self._keeps_history = history is None
+        self.history = CellTable() if history is None else history
+
+    def ingest(self, person: np.ndarray, ts: np.ndarray, cell: np.ndarray) -> tuple[Rows, Rows]:
+        """Pings sorted by (person, ts) -> (stays closed or added, stays withdrawn)."""
+        self.tracker.reserve(int(person.max()) + 1 if len(person) else 0)
+        once = dedupe_pings(person, ts, cell)
+        person, ts, cell = person[once], ts[once], cell[once]
+        fast = self.tracker.in_order(person, ts)
+        if fast.all():
+            return self._kept(self.tracker.advance(person, ts, cell), Rows.empty())
+        closed = self.tracker.advance(person[fast], ts[fast], cell[fast])
+        late = ~fast
+        history = self.history.rows_of(np.unique(person[late]))
+        added, withdrawn = restate(self.tracker, history, person[late], ts[late], cell[late])
+        return self._kept(Rows.concat([closed, added]), withdrawn)
+
+    def advance(self, watermark: int) -> Rows:
+        """The open stays whose cap the watermark passed, now closed."""
+        return self._kept(self.tracker.close_capped(watermark), Rows.empty())[0]
+
+    def expire(self, cutoff: int) -> None:
+        """Forget history that ended at or before `cutoff` (when the stage keeps its own)."""
+        if self._keeps_history:
+            self.history.drop_ended(cutoff)
+
+    def _kept(self, added: Rows, withdrawn: Rows) -> tuple[Rows, Rows]:
+        if self._keeps_history:
+            for c, owner, start in zip(withdrawn.cell.tolist(), withdrawn.owner.tolist(), withdrawn.start.tolist()):
+                self.history.withdraw(c, owner, start)
+            self.history.append(added)
+        return added, withdrawn
