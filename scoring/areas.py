@@ -73,7 +73,10 @@ class AreaTimeline:
         valid_until: int | None,
         known_at: int | None = None,
     ) -> tuple[list[Period], list[Period]]:
-        """Record a designation (known at `known_at`, by default `valid_from`); the area's risk periods (before, after)."""
+        """Record a designation (known at `known_at`, by default `valid_from`).
+
+        Returns the area's risk periods before and after it.
+        """
         if level not in LEVELS:
             raise ValueError(f"area level must be one of {', '.join(LEVELS)}, got {level!r}")
         if valid_until is not None and valid_until <= valid_from:

@@ -153,12 +153,14 @@ class _Run:
     def find(self, cells: np.ndarray, start: np.ndarray, end: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(query number, row position) of rows in `cells` that may overlap [start, end)."""
         rank = np.searchsorted(self.cells, cells)
-        present = self.cells[np.minimum(rank, len(self.cells) - 1)] == cells
-        since = np.clip(start.astype(np.float64) - self.longest - self.base, 0, _OFFSET_MASK).astype(np.int64)
-        until = np.clip(end.astype(np.float64) - self.base, 0, _OFFSET_MASK).astype(np.int64)
-        lo = np.searchsorted(self.key, (rank << _OFFSET_BITS) | since)
-        hi = np.searchsorted(self.key, (rank << _OFFSET_BITS) | until)
-        return expand_ranges(lo, np.where(present, hi - lo, 0))
+        asked = np.flatnonzero(self.cells[np.minimum(rank, len(self.cells) - 1)] == cells)
+        rank = rank[asked] << _OFFSET_BITS
+        since = np.clip(start[asked].astype(np.float64) - self.longest - self.base, 0, _OFFSET_MASK).astype(np.int64)
+        until = np.clip(end[asked].astype(np.float64) - self.base, 0, _OFFSET_MASK).astype(np.int64)
+        lo = np.searchsorted(self.key, rank | since)
+        hi = np.searchsorted(self.key, rank | until)
+        which, position = expand_ranges(lo, hi - lo)
+        return asked[which], position
 
 
 class CellTable:

@@ -123,7 +123,9 @@ def pairwise_exposures(
                     if person == window.person:
                         continue
                     for cell, start, end in theirs:
-                        near = cell == case_cell or (spec.include_neighbours and h3i.are_neighbor_cells(cell, case_cell))
+                        near = cell == case_cell or (
+                            spec.include_neighbours and h3i.are_neighbor_cells(cell, case_cell)
+                        )
                         lo = max(start, case_start, window.infectious_from)
                         hi = min(end, case_end, until)
                         if near and hi > lo:
@@ -144,7 +146,10 @@ def _area_tallies(
 ) -> dict[str, str]:
     if not designations:
         return {}
-    spec = max(specs, key=lambda s: s.resolution) if area_kind is None else next(s for s in specs if s.kind == area_kind)
+    if area_kind is None:
+        spec = max(specs, key=lambda s: s.resolution)
+    else:
+        spec = next(s for s in specs if s.kind == area_kind)
     stays = person_stays(pings, spec.resolution, max(s.resolution for s in specs), spec.max_gap_s, watermark)
     by_area: dict[str, dict[int, Designation]] = defaultdict(dict)
     for d in designations:

@@ -201,6 +201,7 @@ class PresenceIndex:
                             out.append(replace(previous, retracted=True))
                         continue
                     by_day = tally.by_day
+                    days = by_day if len(by_day) == 1 else sorted(by_day)
                     exposure = Exposure(
                         exposure_id=previous.exposure_id if previous else Exposure.make_id(
                             self._names[who], source.kind, source.ref
@@ -211,7 +212,7 @@ class PresenceIndex:
                         first_at=tally.first,
                         last_at=tally.last,
                         minutes=tally.seconds / 60,
-                        minutes_by_day=tuple([(day, by_day[day] / 60) for day in sorted(by_day)]),
+                        minutes_by_day=tuple([(day, by_day[day] / 60) for day in days]),
                         level=source.level,
                         known_at=None if source.known_at is None else max(source.known_at, tally.last),
                     )

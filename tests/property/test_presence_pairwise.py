@@ -35,6 +35,11 @@ def _square(i: int, j: int) -> dict:
     return {"type": "Polygon", "coordinates": [ring]}
 
 
+def _known_later(d: Designation) -> Designation:
+    """The same designation, published an hour after it took effect."""
+    return Designation(d.area_ref, d.level, d.geometry, d.valid_from, d.valid_until, d.valid_from + 3600)
+
+
 minutes = st.integers(0, 36 * 60 // 10).map(lambda m: T0 + m * 600)
 pings = st.lists(
     st.tuples(st.sampled_from(["p0", "p1", "p2", "p3"]), minutes, st.sampled_from([0, 1, 3, 4, 8])),
@@ -61,7 +66,7 @@ designations = st.lists(
         st.builds(_square, st.integers(0, 2), st.integers(0, 2)),
         minutes,
         st.one_of(st.none(), st.integers(1, 60)),
-    ).flatmap(lambda d: st.sampled_from([d, Designation(d.area_ref, d.level, d.geometry, d.valid_from, d.valid_until, d.valid_from + 3600)])),
+    ).flatmap(lambda d: st.sampled_from([d, _known_later(d)])),
     max_size=2,
     unique_by=lambda d: d.valid_from,
 )
@@ -105,7 +110,9 @@ def _play(arrival, rng: random.Random) -> tuple[PresenceIndex, list[Exposure]]:
             emitted.extend(index.case(item, known_at=_known_at(item)))
         elif kind == "area":
             emitted.extend(
-                index.designate(item.area_ref, item.level, item.geometry, item.valid_from, item.valid_until, item.known_at)
+                index.designate(
+                    item.area_ref, item.level, item.geometry, item.valid_from, item.valid_until, item.known_at
+                )
             )
         else:
             emitted.extend(index.advance(item.watermark))

@@ -15,7 +15,10 @@ from scoring.presence import PresenceIndex
 DAY = 86_400
 T0 = 1_648_771_200
 MIN = 60
-SPECS = [ContactSpec("close_contact", 10, 30 * MIN, True, 14 * DAY), ContactSpec("companion", 8, 30 * MIN, False, 14 * DAY)]
+SPECS = [
+    ContactSpec("close_contact", 10, 30 * MIN, True, 14 * DAY),
+    ContactSpec("companion", 8, 30 * MIN, False, 14 * DAY),
+]
 INSIDE = (30.600, 114.300)
 OUTSIDE = (30.650, 114.350)
 
@@ -55,7 +58,8 @@ def test_a_tiny_polygon_still_has_the_cell_it_lies_in():
 def test_a_multipolygon_is_filled_with_the_cells_of_all_its_parts():
     other = square(*OUTSIDE)
     both = {"type": "MultiPolygon", "coordinates": [AREA["coordinates"], other["coordinates"]]}
-    assert set(area_cells(both, 10).tolist()) == set(area_cells(AREA, 10).tolist()) | set(area_cells(other, 10).tolist())
+    parts = set(area_cells(AREA, 10).tolist()) | set(area_cells(other, 10).tolist())
+    assert set(area_cells(both, 10).tolist()) == parts
 
 
 def test_the_event_contract_geometry_is_accepted(index):
