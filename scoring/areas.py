@@ -87,6 +87,22 @@ class AreaTimeline:
         self._areas.setdefault(area_ref, {})[valid_from] = _Designation(level, cells, valid_until, known)
         return before, self.periods(area_ref)
 
+    def forget_ended(self, cutoff: int) -> None:
+        """Drop designations whose period ended at or before `cutoff` (later periods do not depend on them)."""
+        for area_ref in list(self._areas):
+            timeline = sorted(self._areas[area_ref].items())
+            for i, (start, designation) in enumerate(timeline):
+                end = designation.valid_until if designation.valid_until is not None else _OPEN
+                if i + 1 < len(timeline):
+                    end = min(end, timeline[i + 1][0])
+                if end <= cutoff:
+                    del self._areas[area_ref][start]
+            if not self._areas[area_ref]:
+                del self._areas[area_ref]
+
+    def __len__(self) -> int:
+        return sum(len(timeline) for timeline in self._areas.values())
+
     def periods(self, area_ref: str) -> list[Period]:
         """The medium and high periods of one area."""
         timeline = sorted(self._areas.get(area_ref, {}).items())

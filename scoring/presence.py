@@ -40,6 +40,8 @@ class PresenceStats:
     stays: int
     stays_by_kind: dict[str, int]
     sources: int
+    """Cases and designation periods held, counted once per contact kind they are matched for."""
+    designations: int
     exposures: int
     nbytes: int
     """Bytes of the stay and presence arrays (the part that grows with population x window)."""
@@ -138,8 +140,10 @@ class PresenceIndex:
     ) -> list[Exposure]:
         """Learn of an area designation (GeoJSON Polygon or MultiPolygon); `low` ends the risk.
 
-        `known_at` (by default `valid_from`) is when it became known: its exposures
-        carry `known_at` = the later of that and their last presence.
+        Each medium or high period of an area is a source of its own (an opaque
+        ref); its exposures count minutes by day from the period's start, and carry
+        `known_at` = the later of their last presence and when the designation
+        became known (`known_at`, by default `valid_from`).
         """
         before, after = self._areas.designate(area_ref, level, geometry, valid_from, valid_until, known_at)
         kept = {p.source for p in after}
@@ -167,8 +171,11 @@ class PresenceIndex:
         `advance`) bounds memory by window x active population.
         """
         for spec, engine in zip(self.specs, self._engines):
-            for forgotten in engine.expire(watermark - min(spec.lookback_s, self.retention_s)):
+            cutoff = watermark - min(spec.lookback_s, self.retention_s)
+            for forgotten in engine.expire(cutoff):
                 self._emitted.pop(forgotten, None)
+            if engine is self._area_engine:
+                self._areas.forget_ended(cutoff)
 
     # -- outputs ------------------------------------------------------------------
 
@@ -183,6 +190,7 @@ class PresenceIndex:
             stays=sum(len(e.stays) for e in self._engines),
             stays_by_kind={e.kind: len(e.stays) for e in self._engines},
             sources=sum(e.sources() for e in self._engines),
+            designations=len(self._areas),
             exposures=sum(len(v) for v in self._emitted.values()),
             nbytes=sum(e.nbytes for e in self._engines),
         )

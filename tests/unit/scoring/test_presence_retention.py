@@ -113,3 +113,15 @@ def test_retention_caps_a_longer_look_back(lookback_days):
     ping_day(index, 3, 0)
     advance(index, T0 + 2 * DAY + HOUR)
     assert index.stats().stays == 0
+
+
+def test_designations_that_ended_before_the_cutoff_are_forgotten():
+    index = PresenceIndex([spec("close_contact", 2)], retention_s=2 * DAY)
+    ring = [[114.29, 30.59], [114.31, 30.59], [114.31, 30.61], [114.29, 30.59]]
+    area = {"type": "Polygon", "coordinates": [ring]}
+    index.designate("old", "high", area, T0, T0 + DAY)
+    index.designate("current", "high", area, T0)
+    assert index.stats().designations == 2
+    advance(index, T0 + 3 * DAY + 1)
+    assert index.stats().designations == 1
+    assert index.stats().sources == 1
