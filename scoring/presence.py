@@ -78,7 +78,7 @@ class PresenceIndex:
     # -- inputs -----------------------------------------------------------------
 
     def ingest(self, person: str, ts: int, lat: float, lon: float) -> list[Exposure]:
-        """Apply one ping."""
+        """Apply one ping (a convenience: batches are much faster)."""
         return self.ingest_batch([person], np.array([ts]), np.array([lat]), np.array([lon]))
 
     def ingest_batch(
@@ -88,7 +88,12 @@ class PresenceIndex:
         lat: np.ndarray,
         lon: np.ndarray,
     ) -> list[Exposure]:
-        """Apply a batch of pings given as arrays (pseudonyms, epoch seconds, degrees)."""
+        """Apply a batch of pings: pseudonyms, epoch seconds, degrees, as numpy or Arrow arrays.
+
+        Any order, any mix of persons; pings later than ones already applied are
+        corrections, not errors. Returns the exposures that changed, grouped by
+        kind and source.
+        """
         if len(persons) == 0:
             return []
         numbers = self._numbers(persons)
