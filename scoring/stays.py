@@ -5,8 +5,10 @@ most `max_gap_s`, so sparse pings do not invent long stays. The stay of a person
 last ping is not known until their next ping arrives or the watermark passes the
 cap; until then it is *open* and counts for nothing. Stays are therefore a pure
 function of (the person's pings, the watermark), whatever order the pings came in:
-`stays_from_pings` is that function, and `StayTracker` computes it incrementally,
-with a vectorised path for pings that arrive in order (nearly all of them).
+`stays_from_pings` is that function. `StayTracker` computes it incrementally, with
+a vectorised path for pings that arrive in order (nearly all of them); `restate`
+recomputes the persons whose pings came out of order; `StayStage` puts the two
+together as the person-keyed stage of presence detection.
 
 At one instant a person is in one place: pings are keyed by (person, ts), so a
 redelivered ping changes nothing, and of two different pings with the same ts the
