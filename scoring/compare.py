@@ -17,7 +17,7 @@ Every figure is defined once, in `scoring.compare_truth` (needs the truth) and
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pandas as pd
@@ -93,21 +93,24 @@ def compare(
     if population is None:
         population = len(people) if people is not None else _persons_seen(spans)
     baseline = names[0]
-    rows: list[tuple[Metric, Callable[[str], float]]] = [
-        (metric, lambda name, metric=metric: metric.compute(spans[name])) for metric in LEVEL_METRICS
-    ]
-    rows.append((DIFFERING, lambda name: DIFFERING.compute(spans[baseline], spans[name], period)))
+    metrics = [*LEVEL_METRICS, DIFFERING]
+    columns = {
+        name: [metric.compute(frame) for metric in LEVEL_METRICS] + [DIFFERING.compute(spans[baseline], frame, period)]
+        for name, frame in spans.items()
+    }
     leak = None
     if people is not None:
-        outcomes = {name: person_outcomes(frame, people, period) for name, frame in spans.items()}
-        rows += [(metric, lambda name, metric=metric: metric.compute(outcomes[name])) for metric in TRUTH_METRICS]
+        metrics += TRUTH_METRICS
+        for name, frame in spans.items():
+            outcomes = person_outcomes(frame, people, period)
+            columns[name] += [metric.compute(outcomes) for metric in TRUTH_METRICS]
         leak = _stacked({name: leak_and_cost(frame, people, period, DAY) for name, frame in spans.items()})
     chosen = example_persons(spans, period, baseline, examples)
     return Comparison(
         period=period,
         population=population,
         rule_sets=names,
-        metrics=_metric_table(rows, names),
+        metrics=_metric_table(metrics, columns),
         level_shares=_stacked({name: level_shares(frame, population, period, share_step) for name, frame in spans.items()}),
         disagreements=disagreements(spans, period, baseline),
         examples=example_timelines(spans, chosen, period),
@@ -122,14 +125,19 @@ def _persons_seen(spans: Mapping[str, pd.DataFrame]) -> int:
     return max(len(seen), 1)
 
 
-def _metric_table(rows: list[tuple[Metric, Callable[[str], float]]], names: tuple[str, ...]) -> pd.DataFrame:
+def _metric_table(metrics: list[Metric], columns: dict[str, list[float]]) -> pd.DataFrame:
     table = pd.DataFrame(
-        [{"metric": m.label, "unit": m.unit, **{name: value(name) for name in names}, "definition": m.definition} for m, value in rows]
+        {
+            "metric": [metric.label for metric in metrics],
+            "unit": [metric.unit for metric in metrics],
+            **columns,
+            "definition": [metric.definition for metric in metrics],
+        }
     )
     return table.set_index("metric")
 
 
 def _stacked(frames: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
-    return pd.concat([frame.assign(rule_set=name) for name, frame in frames.items()], ignore_index=True).loc[
-        :, lambda table: ["rule_set", *[c for c in table.columns if c != "rule_set"]]
-    ]
+    """One long frame from per-rule-set frames, `rule_set` first."""
+    table = pd.concat([frame.assign(rule_set=name) for name, frame in frames.items()], ignore_index=True)
+    return table[["rule_set", *[column for column in table.columns if column != "rule_set"]]]

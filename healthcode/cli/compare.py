@@ -1,6 +1,6 @@
 """`healthcode rules compare`: replay rule sets over the same events and compare them side by side.
 
-`backtest_files` is the whole job for a notebook as well (files in, `Comparison` out);
+`backtest_files` is the whole job for a notebook as well (files in, DataFrames out);
 the command adds progress bars, the table, the CSV and the HTML report.
 """
 
@@ -42,6 +42,18 @@ class Replayed:
     timeline: pd.DataFrame
     persons: int
     exposures: int
+
+
+@dataclass(frozen=True)
+class Backtest:
+    """A comparison and what it was made from."""
+
+    comparison: Comparison
+    replays: list[Replayed]
+    events: int
+    """Valid events read (after de-duplication)."""
+    malformed: int
+    duplicates: int
 
 
 _SHARED: Inputs | None = None
@@ -129,7 +141,7 @@ def backtest_files(
     workers: int = 1,
     examples: int = 5,
     advance: Advance | None = None,
-) -> tuple[Comparison, list[Replayed], Inputs]:
+) -> Backtest:
     """Read the events once, replay every rule set over them, and compare (the first is the baseline).
 
     The period defaults to the simulated run's (city.json beside the truth), else to the
@@ -147,7 +159,7 @@ def backtest_files(
     replays = replay_all(inputs, rulesets, workers, advance)
     population = None if people is not None else max(r.persons for r in replays)
     comparison = compare(_labelled(replays, rulesets), period, truth=people, population=population, examples=examples)
-    return comparison, replays, inputs
+    return Backtest(comparison, replays, inputs.count, len(inputs.malformed), inputs.duplicates)
 
 
 def _read_size(events: Path) -> tuple[str, int | None]:
@@ -191,12 +203,13 @@ def compare_command(
         def advance(stage: str, done: int) -> None:
             bar.update(reading if stage == "read" else replaying, completed=done)
 
-        comparison, replays, inputs = backtest_files(rulesets, events, truth, period, workers, examples, advance)
+        backtest = backtest_files(rulesets, events, truth, period, workers, examples, advance)
+    comparison = backtest.comparison
     seconds = time.perf_counter() - began
     out.print(_metrics_table(comparison))
     _print_disagreements(comparison)
     out.print(
-        f"{inputs.count:,} events ({len(inputs.malformed):,} malformed, {inputs.duplicates:,} duplicates skipped), "
+        f"{backtest.events:,} events ({backtest.malformed:,} malformed, {backtest.duplicates:,} duplicates skipped), "
         f"{comparison.population:,} persons, period {format_rfc3339(comparison.period.start)} to "
         f"{format_rfc3339(comparison.period.end)}; {seconds:.1f} s"
     )

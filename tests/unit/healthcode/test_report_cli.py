@@ -113,3 +113,13 @@ def test_a_broken_rule_set_fails_before_the_events_are_read(tmp_path):
     broken.write_text(Path(DEFAULT).read_text().replace("level: red", "level: crimson", 1))
     outcome = run("rules", "compare", str(broken), "--events", str(tmp_path / "not-read.jsonl"))
     assert isinstance(outcome.exception, CheckFailed)
+
+
+def test_backtest_files_gives_a_notebook_the_dataframes_and_what_they_came_from(city):
+    from healthcode.cli.compare import backtest_files
+
+    backtest = backtest_files([Path(DEFAULT)], city / "events.parquet", truth=city / "truth.parquet")
+    assert [replayed.ref for replayed in backtest.replays] == ["default@1.0.0"]
+    assert backtest.events > 0 and backtest.malformed == 0
+    assert backtest.comparison.metrics.columns.tolist() == ["unit", "default@1.0.0", "definition"]
+    assert set(backtest.comparison.leak_and_cost["rule_set"]) == {"default@1.0.0"}
