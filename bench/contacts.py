@@ -153,7 +153,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
     persons = args.persons or (10_000 if args.quick else 100_000)
-    sample, sample_cases = (300, 3) if args.quick else (600, 6)
+    sample, sample_cases = (300, 3) if args.quick else (400, 4)
     rng = np.random.default_rng(args.seed)
     city = make_city(persons, rng)
     windows = cases_of(city, args.cases, rng)

@@ -50,10 +50,6 @@ class Rows:
             np.concatenate([p.end for p in parts]),
         )
 
-    @property
-    def nbytes(self) -> int:
-        return self.cell.nbytes + self.owner.nbytes + self.start.nbytes + self.end.nbytes
-
 
 def expand_ranges(lo: np.ndarray, count: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """For ranges [lo, lo+count): (range number, position) of every member, vectorised."""

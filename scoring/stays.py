@@ -28,11 +28,10 @@ NEVER = np.iinfo(np.int64).min
 
 @dataclass(frozen=True, slots=True)
 class PersonStays:
-    """The stays of one person, and their open last ping (if not yet closed)."""
+    """The closed stays of one person, and whether their last ping's stay is still open."""
 
     stays: Rows
-    open_ts: int
-    open_cell: int
+    last_open: bool
 
 
 def dedupe_pings(person: np.ndarray, ts: np.ndarray, cell: np.ndarray) -> np.ndarray:
@@ -50,14 +49,12 @@ def dedupe_pings(person: np.ndarray, ts: np.ndarray, cell: np.ndarray) -> np.nda
 def stays_from_pings(person: int, ts: np.ndarray, cell: np.ndarray, max_gap_s: int, watermark: int) -> PersonStays:
     """The stays of one person's pings (sorted by ts, one per ts) as of `watermark`."""
     if len(ts) == 0:
-        return PersonStays(Rows.empty(), NEVER, 0)
+        return PersonStays(Rows.empty(), False)
     ends = np.minimum(ts + max_gap_s, np.append(ts[1:], np.iinfo(np.int64).max))
-    last_closed = ts[-1] + max_gap_s <= watermark
-    keep = len(ts) if last_closed else len(ts) - 1
+    last_open = bool(ts[-1] + max_gap_s > watermark)
+    keep = len(ts) - 1 if last_open else len(ts)
     stays = Rows(cell[:keep], np.full(keep, person, dtype=np.int64), ts[:keep], ends[:keep])
-    if last_closed:
-        return PersonStays(stays, NEVER, 0)
-    return PersonStays(stays, int(ts[-1]), int(cell[-1]))
+    return PersonStays(stays, last_open)
 
 
 class StayTracker:
@@ -138,11 +135,11 @@ class StayTracker:
         """The open last ping of a person, (ts, cell), if any."""
         return (int(self.last_ts[person]), int(self.last_cell[person])) if self.open[person] else None
 
-    def restate(self, person: int, known: PersonStays, last_ts: int, last_cell: int) -> None:
-        """Record a person's state after their stays were recomputed (the slow path)."""
+    def restate(self, person: int, last_ts: int, last_cell: int, last_open: bool) -> None:
+        """Record a person's last ping after their stays were recomputed (the slow path)."""
         self.last_ts[person] = last_ts
         self.last_cell[person] = last_cell
-        self.open[person] = known.open_ts != NEVER
+        self.open[person] = last_open
 
 
 def restate(
@@ -167,7 +164,7 @@ def restate(
         times = np.array(sorted(pings), dtype=np.int64)
         cells = np.array([pings[t] for t in times.tolist()], dtype=np.int64)
         known = stays_from_pings(who, times, cells, tracker.max_gap_s, tracker.watermark)
-        tracker.restate(who, known, int(times[-1]), int(cells[-1]))
+        tracker.restate(who, int(times[-1]), int(cells[-1]), known.last_open)
         old = list(zip(mine.cell.tolist(), mine.start.tolist(), mine.end.tolist()))
         new = list(zip(known.stays.cell.tolist(), known.stays.start.tolist(), known.stays.end.tolist()))
         old_set, new_set = set(old), set(new)
