@@ -1,0 +1,66 @@
+"""From a level change to the record published on `hc.codes`: the signed code and its explanation.
+
+The record explains (reasons with evidence, rule set, when the level took effect);
+the `code` inside it is what a checkpoint verifies and carries only the pseudonym,
+the level, the rule set and the validity. `assessed_at` is the event time at which
+the level took effect; `issued_at` is when the worker signed it (its clock, passed in).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from codes import SigningKey, issue
+from scoring.exposure import opaque_ref
+from scoring.people import PersonChange
+from scoring.timeutil import format_rfc3339
+
+
+def change_id(person: str, at: int, level: str, rule_set: str) -> str:
+    """The identity of a level change: the same change issued twice has the same id."""
+    return opaque_ref("change", person, str(at), level, rule_set)
+
+
+def code_record(
+    change: PersonChange, key: SigningKey, *, issuer: str, issued_at: int, validity_s: int
+) -> dict[str, Any]:
+    """The `hc.codes` message for `change`, with a code valid from `issued_at` for `validity_s`."""
+    expires_at = min(issued_at + validity_s, key.info.valid_until)
+    text = issue(
+        key,
+        person=change.person,
+        level=change.level,
+        rule_set=change.rule_set,
+        issued_at=issued_at,
+        expires_at=expires_at,
+        issuer=issuer,
+    )
+    return {
+        "change_id": change_id(change.person, change.at, change.level, change.rule_set),
+        "person": change.person,
+        "level": change.level,
+        "reasons": [reason.to_dict() for reason in change.reasons],
+        "rule_set": change.rule_set,
+        "assessed_at": format_rfc3339(change.at),
+        "issued_at": format_rfc3339(issued_at),
+        "expires_at": format_rfc3339(expires_at),
+        "code": text,
+    }
+
+
+def encode_record(record: dict[str, Any]) -> bytes:
+    """The message bytes."""
+    return orjson.dumps(record)
+
+
+def timeline_entry(record: dict[str, Any]) -> dict[str, Any]:
+    """The replay timeline line a code record stands for (to compare stream and replay)."""
+    return {
+        "person": record["person"],
+        "at": record["assessed_at"],
+        "level": record["level"],
+        "reasons": [{"rule": r["rule"], "since": r["since"], "until": r["until"]} for r in record["reasons"]],
+        "rule_set": record["rule_set"],
+    }
