@@ -114,7 +114,11 @@ class PresenceIndex:
         its exposures then carry `known_at` = the later of that and their last
         contact. A case stays known from the earliest time it was told.
         """
-        if window.infectious_until is not None and window.infectious_until <= window.infectious_from:
+        if (
+            not window.retracted
+            and window.infectious_until is not None
+            and window.infectious_until <= window.infectious_from
+        ):
             raise ValueError("infectious_until must be after infectious_from")
         if window.retracted:
             self._case_known.pop(window.case_ref, None)

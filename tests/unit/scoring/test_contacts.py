@@ -285,3 +285,9 @@ def test_exposures_of_a_case_not_told_when_it_became_known_carry_no_known_at(ind
     walk(index, "patient", (0, HOME), (30, FAR))
     walk(index, "neighbour", (0, HOME), (30, ELSEWHERE))
     assert current(index)["neighbour"].known_at is None
+
+
+def test_a_retraction_is_accepted_whatever_window_it_names(index):
+    index.case(case())
+    assert index.case(case(until=T0, retracted=True)) == []
+    assert index.stats().sources == 0
