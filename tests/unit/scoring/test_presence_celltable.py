@@ -81,8 +81,19 @@ def test_rows_that_ended_before_the_cutoff_are_deleted():
     table = CellTable()
     table.append(rows((1, 10, 0, 5), (1, 11, 3, 8), (2, 10, 5, 9)))
     table.drop_ended(5)
-    assert as_set(table.rows_of(np.array([10, 11]))) == {(1, 11, 3, 8), (2, 10, 5, 9)}
     assert table.nbytes == 2 * 8 + 2 * 16  # two distinct cells, then 16 bytes a row
+    assert as_set(table.rows_of(np.array([10, 11]))) == {(1, 11, 3, 8), (2, 10, 5, 9)}
+
+
+def test_rows_of_owners_are_found_before_and_after_withdrawals():
+    table = CellTable()
+    table.append(rows(*[(cell, cell % 3, cell, cell + 1) for cell in range(12)]))
+    assert as_set(table.rows_of(np.array([1]))) == {(c, 1, c, c + 1) for c in (1, 4, 7, 10)}
+    table.withdraw(4, 1, 4)
+    table.append(rows((50, 1, 0, 1)))
+    assert as_set(table.rows_of(np.array([1, 2, 9]))) == {(c, 1, c, c + 1) for c in (1, 7, 10)} | {
+        (c, 2, c, c + 1) for c in (2, 5, 8, 11)
+    } | {(50, 1, 0, 1)}
 
 
 def test_all_rows_of_one_owner_can_be_withdrawn():
