@@ -52,8 +52,10 @@ def test_good_events_pass_and_a_malformed_one_goes_to_dead_letter_with_its_reaso
         producer.send(topics.pings, key=f"p{i % 3}".encode(), value=value)
     producer.flush()
 
+    # The embedded broker's JoinGroup waits half the session timeout: keep it short.
     consumer = KafkaConsumer(
-        topics.pings, bootstrap_servers=broker.bootstrap, group_id=f"g{unique}", auto_offset_reset="earliest"
+        topics.pings, bootstrap_servers=broker.bootstrap, group_id=f"g{unique}", auto_offset_reset="earliest",
+        session_timeout_ms=6000, heartbeat_interval_ms=1000,
     )
     passed = []
     for record in _drain(consumer, 11):
