@@ -175,9 +175,11 @@ def main() -> None:
     kinds = {k: sum(1 for e in found if e.kind == k) for k in (s.kind for s in SPECS)}
     print(f"backward:  {len(found):,} exposures ({', '.join(f'{v:,} {k}' for k, v in kinds.items())}) "
           f"for {args.cases} late cases in {backward_s:.2f} s = {len(backward) / backward_s:,.0f} exposures/s")
+    stats = index.stats()
     print(f"memory:    index arrays {stats.nbytes / 2**20:,.1f} MiB = {stats.nbytes / stats.stays:.0f} B/stay, "
           f"{stats.nbytes / persons / 1024:.1f} KiB per person-day; "
-          f"peak RSS {peak_rss_mb():,.0f} MiB (was {rss_before:,.0f} MiB before the index)")
+          f"process peak RSS {peak_rss_mb():,.0f} MiB, with the day's pings held in memory "
+          f"(was {rss_before:,.0f} MiB before)")
     del index
 
     forward_index = PresenceIndex(SPECS, retention_s=14 * DAY)
