@@ -110,7 +110,8 @@ class ContactEngine:
         """Store new closed stays and withdraw corrected ones, then match them.
 
         This is the cell-keyed entry point: stays may come from this engine's own
-        tracker or from a person-keyed stage elsewhere. Persons who lost stays are
+        `StayStage` or from a person-keyed stage elsewhere (a partition of a stream
+        gets the stays of the cells it owns). Persons who lost stays are
         matched again in full (and their cases rebuilt), so corrections are exact.
         """
         corrected = np.empty(0, dtype=np.int64)
