@@ -1,0 +1,218 @@
+"""People: every person's facts settled into level changes, in event-time order, exact to the second."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from scoring.people import People, PersonChange, sorted_changes
+from scoring.rules import load_rule_set
+from scoring.synthetic import DAY, HOUR, exposure, ping, result, visit
+
+RULES_DIR = Path(__file__).resolve().parents[3] / "rules"
+DEFAULT = load_rule_set(RULES_DIR / "default.yaml")
+POINTS = load_rule_set(RULES_DIR / "points.yaml")
+T0 = 1_648_800_000  # 2022-04-01T08:00:00Z
+MINUTE = 60
+
+
+@pytest.fixture
+def people() -> People:
+    return People(DEFAULT)
+
+
+def _contact(person: str, first_at: int, minutes: float, known_at: int, *, kind: str = "close_contact",
+             retracted: bool = False):
+    """`person`'s contact with case `case-1` from `first_at` lasting `minutes`, known at `known_at`."""
+    record = exposure(person, kind, "case-1", first_at, first_at + int(minutes * MINUTE), minutes, retracted=retracted)
+    return replace(record, known_at=known_at)
+
+
+def _levels(changes: list[PersonChange], person: str) -> list[tuple[int, str]]:
+    return [(change.at, change.level) for change in changes if change.person == person]
+
+
+def test_a_person_with_only_pings_is_never_reported_nor_kept(people) -> None:
+    for step in range(10):
+        assert people.apply_event(ping("walker", T0 + step * 15 * MINUTE)) == []
+    assert people.settle(T0 + 30 * DAY) == []
+    assert len(people) == 0
+
+
+def test_a_negative_test_alone_reports_nothing(people) -> None:
+    people.apply_event(result("healthy", T0, T0 + 6 * HOUR, positive=False))
+    assert people.settle(T0 + 30 * DAY) == []
+
+
+def test_a_positive_test_turns_red_when_it_is_known_not_when_it_was_sampled(people) -> None:
+    people.apply_event(result("case", T0, T0 + 6 * HOUR, positive=True))
+    assert people.settle(T0 + 6 * HOUR - 1) == []
+    changes = people.settle(T0 + 6 * HOUR)
+    assert _levels(changes, "case") == [(T0 + 6 * HOUR, "red")]
+    assert changes[0].rule_set == "default@1.0.0"
+    assert [reason.rule for reason in changes[0].reasons] == ["confirmed_case"]
+
+
+def test_a_positive_test_returns_the_new_case_window(people) -> None:
+    windows = people.apply_event(result("case", T0, T0 + 6 * HOUR, positive=True))
+    assert [window.person for window in windows] == ["case"]
+    assert windows[0].infectious_from == T0 - 2 * DAY
+    assert people.apply_event(result("case", T0, T0 + 6 * HOUR, positive=True)) == []
+
+
+def test_a_decay_is_reported_exactly_at_its_second_and_not_before(people) -> None:
+    people.apply_event(visit("feverish", T0, "fever_clinic"))
+    assert _levels(people.settle(T0 + 14 * DAY - 1), "feverish") == [(T0, "yellow")]
+    assert people.settle(T0 + 14 * DAY - 1) == []
+    assert _levels(people.settle(T0 + 14 * DAY), "feverish") == [(T0 + 14 * DAY, "green")]
+
+
+def test_settling_in_many_small_steps_reports_what_one_step_reports(people) -> None:
+    whole = People(DEFAULT)
+    for state in (people, whole):
+        state.apply_event(result("case", T0, T0 + 6 * HOUR, positive=True))
+        state.apply_event(visit("feverish", T0 + HOUR, "fever_clinic"))
+        state.apply_exposure(_contact("contact", T0 - DAY, 20, known_at=T0 + 6 * HOUR))
+    stepped = []
+    for moment in range(T0, T0 + 30 * DAY, 7 * HOUR):
+        stepped += people.settle(moment)
+    stepped += people.settle(T0 + 30 * DAY)
+    assert sorted_changes(stepped) == sorted_changes(whole.settle(T0 + 30 * DAY))
+
+
+def test_settling_twice_to_the_same_time_reports_nothing_new(people) -> None:
+    people.apply_event(result("case", T0, T0 + 6 * HOUR, positive=True))
+    people.apply_exposure(_contact("contact", T0 - DAY, 20, known_at=T0 + 6 * HOUR))
+    first = people.settle(T0 + 20 * DAY)
+    assert {change.person for change in first} == {"case", "contact"}
+    assert people.settle(T0 + 20 * DAY) == []
+    assert people.settle(T0 + 10 * DAY) == []
+
+
+def test_an_exposure_counts_from_when_it_became_known(people) -> None:
+    people.apply_exposure(_contact("contact", T0, 20, known_at=T0 + DAY))
+    last_contact = T0 + 20 * MINUTE
+    assert _levels(people.settle(T0 + 30 * DAY), "contact") == [
+        (T0 + DAY, "red"),
+        (last_contact + 14 * DAY, "green"),
+    ]
+
+
+def test_a_superseding_exposure_leaves_the_time_before_it_to_the_old_record(people) -> None:
+    old = _contact("contact", T0, 20, known_at=T0 + HOUR)
+    # The same pair met again twenty days later: the new record's clock starts then,
+    # but until it is known, the old record alone decides the level.
+    new = replace(old, last_at=T0 + 20 * DAY, minutes=40.0, known_at=T0 + 20 * DAY)
+    people.apply_exposure(old)
+    settled_by_supersession = people.apply_exposure(new)
+    assert _levels(settled_by_supersession, "contact") == [
+        (T0 + HOUR, "red"),
+        (T0 + 20 * MINUTE + 14 * DAY, "green"),
+    ]
+    assert _levels(people.settle(T0 + 40 * DAY), "contact") == [
+        (T0 + 20 * DAY, "red"),
+        (T0 + 34 * DAY, "green"),
+    ]
+
+
+def test_a_retraction_makes_the_level_fall_exactly_when_it_is_known(people) -> None:
+    contact = _contact("contact", T0, 20, known_at=T0 + HOUR)
+    people.apply_exposure(contact)
+    retracted_at = T0 + 2 * DAY
+    changes = people.apply_exposure(replace(contact, retracted=True, known_at=retracted_at))
+    changes += people.settle(T0 + 30 * DAY)
+    assert _levels(changes, "contact") == [(T0 + HOUR, "red"), (retracted_at, "green")]
+
+
+def test_a_retraction_of_an_exposure_never_settled_reports_nothing(people) -> None:
+    contact = _contact("contact", T0, 20, known_at=T0 + HOUR)
+    people.apply_exposure(replace(contact, retracted=True, known_at=T0 + 2 * DAY))
+    people.apply_exposure(contact)
+    assert people.settle(T0 + 30 * DAY) == []
+
+
+def test_an_exposure_under_the_rule_threshold_reports_nothing(people) -> None:
+    people.apply_exposure(_contact("brief", T0, 14, known_at=T0 + HOUR))
+    assert people.settle(T0 + 30 * DAY) == []
+
+
+@pytest.fixture
+def crowded_moment() -> list[PersonChange]:
+    """Changes out of order, `b` changing twice at T0 (yellow, then red)."""
+    return [
+        PersonChange("c", T0 + 1, "red", (), "default@1.0.0"),
+        PersonChange("b", T0, "yellow", (), "default@1.0.0"),
+        PersonChange("a", T0 + 1, "yellow", (), "default@1.0.0"),
+        PersonChange("b", T0, "red", (), "default@1.0.0"),
+        PersonChange("a", T0, "red", (), "default@1.0.0"),
+    ]
+
+
+def test_sorted_changes_merges_a_persons_changes_at_one_moment_into_the_last(crowded_moment) -> None:
+    merged = sorted_changes(crowded_moment)
+    assert [(c.person, c.level) for c in merged if c.at == T0] == [("a", "red"), ("b", "red")]
+
+
+def test_sorted_changes_orders_by_time_then_person(crowded_moment) -> None:
+    assert [(c.at, c.person) for c in sorted_changes(crowded_moment)] == [
+        (T0, "a"),
+        (T0, "b"),
+        (T0 + 1, "a"),
+        (T0 + 1, "c"),
+    ]
+
+
+def test_a_timeline_line_carries_rfc3339_times_and_the_rule_set(people) -> None:
+    people.apply_event(visit("feverish", T0, "fever_clinic"))
+    line = people.settle(T0)[0].to_json()
+    assert line == {
+        "person": "feverish",
+        "at": "2022-04-01T08:00:00Z",
+        "level": "yellow",
+        "reasons": [{"rule": "fever_clinic", "since": "2022-04-01T08:00:00Z", "until": "2022-04-15T08:00:00Z"}],
+        "rule_set": "default@1.0.0",
+    }
+
+
+@pytest.fixture
+def city_before_the_switch(people) -> People:
+    """Under the default rules: a case (red), a 20-minute close contact (red), a 12-minute companion (yellow).
+
+    Under points: the case stays red, 20 weighted minutes make the contact yellow and
+    12 companion minutes (weight 0.1) leave the companion green.
+    """
+    people.apply_event(result("case", T0, T0 + 6 * HOUR, positive=True))
+    people.apply_exposure(_contact("contact", T0 - DAY, 20, known_at=T0 + 6 * HOUR))
+    people.apply_exposure(_contact("companion", T0 - DAY, 12, known_at=T0 + 6 * HOUR, kind="companion"))
+    return people
+
+
+def test_rescore_reports_at_the_switch_only_persons_whose_level_differs(city_before_the_switch) -> None:
+    switch = T0 + 3 * DAY
+    changes = city_before_the_switch.rescore(POINTS, switch)
+    at_switch = [c for c in changes if c.at == switch]
+    assert sorted((c.person, c.level, c.rule_set) for c in at_switch) == [
+        ("companion", "green", "points@1.0.0"),
+        ("contact", "yellow", "points@1.0.0"),
+    ]
+
+
+def test_rescore_first_settles_what_happened_before_the_switch_under_the_old_rules(city_before_the_switch) -> None:
+    switch = T0 + 3 * DAY
+    before = [c for c in city_before_the_switch.rescore(POINTS, switch) if c.at < switch]
+    assert sorted((c.person, c.at, c.level, c.rule_set) for c in before) == [
+        ("case", T0 + 6 * HOUR, "red", "default@1.0.0"),
+        ("companion", T0 + 6 * HOUR, "yellow", "default@1.0.0"),
+        ("contact", T0 + 6 * HOUR, "red", "default@1.0.0"),
+    ]
+
+
+def test_after_rescore_later_changes_follow_the_new_rules(city_before_the_switch) -> None:
+    switch = T0 + 3 * DAY
+    city_before_the_switch.rescore(POINTS, switch)
+    later = city_before_the_switch.settle(T0 + 40 * DAY)
+    assert {c.rule_set for c in later} == {"points@1.0.0"}
+    last_contact = T0 - DAY + 20 * MINUTE
+    assert _levels(later, "contact") == [(last_contact + 14 * DAY, "green")]
