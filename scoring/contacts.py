@@ -17,6 +17,7 @@ source, from scratch, so the result depends only on the inputs, not their order.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -81,9 +82,23 @@ def split_by_day(
 class ContactEngine:
     """Stays, source presence and co-presence tallies for one contact kind."""
 
-    def __init__(self, kind: str, max_gap_s: int, include_neighbours: bool) -> None:
+    def __init__(
+        self,
+        kind: str,
+        max_gap_s: int,
+        include_neighbours: bool,
+        owns: Callable[[np.ndarray], np.ndarray] | None = None,
+    ) -> None:
+        """`owns` tells which cells this engine counts co-presence in (a stream partition's
+        own cells); None counts everywhere (one engine for the whole city).
+
+        A partition must also be given the stays of the cells around its own when the
+        kind counts neighbours (the ring-1 disc of each stay's cell): a case's stay
+        next door is presence in an owned cell, though the stay itself is not counted.
+        """
         self.kind = kind
         self.include_neighbours = include_neighbours
+        self._owns = owns
         self.stays = CellTable()
         self.stage = StayStage(max_gap_s, history=self.stays)
         self.presence = CellTable()
@@ -254,6 +269,8 @@ class ContactEngine:
 
     def _match_stays(self, stays: Rows) -> None:
         """Forward: new stays against the presence already known."""
+        if self._owns is not None:
+            stays = stays.take(self._owns(stays.cell))
         if len(stays) == 0 or len(self.presence) == 0:
             return
         query, presence = self.presence.lookup(stays.cell, stays.start, stays.end)
@@ -265,6 +282,8 @@ class ContactEngine:
 
     def _add_presence(self, presence: Rows) -> None:
         """Backward: new presence of sources (owner = slot) against the stays already known."""
+        if self._owns is not None:
+            presence = presence.take(self._owns(presence.cell))
         if len(presence) == 0:
             return
         self.presence.append(presence)
