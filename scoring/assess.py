@@ -324,6 +324,13 @@ def timeline(
     (`next_review_at`), so each is exact to the second. With `level_before`, a change
     at `start` itself is reported too when the level there differs from it.
     """
+    return timeline_to(state, rules, start, end, level_before)[0]
+
+
+def timeline_to(
+    state: PersonState, rules: RuleSet, start: int, end: int, level_before: str | None = None
+) -> tuple[list[LevelChange], Assessment]:
+    """`timeline`, and the assessment in force at `end` (its `next_review_at` says when to look again)."""
     current = assess(state, rules, start)
     changes = []
     if level_before is not None and current.level != level_before:
@@ -336,7 +343,7 @@ def timeline(
             candidates.append(pending[index])
         moment = min(candidates, default=None)
         if moment is None or moment > end:
-            return changes
+            return changes, current
         while index < len(pending) and pending[index] <= moment:
             index += 1
         following = assess(state, rules, moment)

@@ -1,19 +1,25 @@
 """Scoring a whole city from events in event-time order: people, presence and the wiring between.
 
 `CityScorer` joins the person half (`People`) and the presence index: person events
-go to people, and a change of someone's case windows goes to presence; pings go to
-presence; the exposures presence finds go back to people, stamped with the moment
-they became known. Replay feeds it a sorted file; the stream feeds the same two
-halves through Kafka.
+go to people, and a change of someone's case windows goes to presence as a
+`CaseNotice`; pings go to presence; the exposures presence finds go back to people,
+stamped with the moment they became known. Replay feeds it a sorted file; a stream
+worker feeds it the same inputs in the same event-time order.
 
-Pings are buffered and ingested in batches (presence is order independent), flushed
-whenever presence must answer (a case window changed, an area was designated) and
-every `ping_batch` pings. Level changes are settled up to `watermark - max_gap`:
-exposures from stays still open at the watermark can only become known after that.
+Determinism whatever the batching: pings enter presence at fixed event-time *ticks*
+(every `tick_s`, aligned to the epoch), so the exposure records presence emits, and
+the moments they take effect, depend only on the events, never on how they were
+grouped on the way in. Level changes are settled up to `tick + max_gap` behind the
+last tick: an exposure found at a tick can only have become known that recently.
+
+A worker that scores only some persons (`owns`) still feeds presence every ping
+(contacts cross partitions) but keeps state only for the persons it owns; case
+notices of persons owned elsewhere arrive through `case_notice`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -24,6 +30,8 @@ from scoring.people import People, PersonChange
 from scoring.presence import PresenceIndex
 from scoring.rules import RuleSet
 from scoring.timeutil import to_epoch
+
+DEFAULT_TICK_S = 15 * 60
 
 
 def known_at(exposure: Exposure, source_known: int | None, now: int) -> int:
@@ -38,6 +46,14 @@ def known_at(exposure: Exposure, source_known: int | None, now: int) -> int:
     return max(exposure.last_at, source_known if source_known is not None else exposure.last_at)
 
 
+@dataclass(frozen=True, slots=True)
+class CaseNotice:
+    """A change of someone's case windows, at the event time it became known."""
+
+    window: CaseWindow
+    known_at: int
+
+
 @dataclass
 class CityCounts:
     """What a run saw."""
@@ -50,48 +66,52 @@ class CityCounts:
 
 
 class CityScorer:
-    """Score every person of a city from events fed in event-time order."""
+    """Score a city from events fed in event-time order (ties in any order)."""
 
-    def __init__(self, rules: RuleSet, ping_batch: int = 200_000) -> None:
+    def __init__(
+        self, rules: RuleSet, *, owns: Callable[[str], bool] | None = None, tick_s: int = DEFAULT_TICK_S
+    ) -> None:
         self.rules = rules
         self.people = People(rules)
         specs = rules.contact_specs()
         self.index = PresenceIndex(specs, rules.retention_s)
         self.max_gap = max((spec.max_gap_s for spec in specs), default=0)
-        self.ping_batch = ping_batch
+        self.tick_s = tick_s
+        self.owns = owns
         self.counts = CityCounts()
         self._source_known: dict[str, int] = {}
-        self._buffer: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
-        self._buffered = 0
-        self._watermark: int | None = None
+        self._pings: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+        self._boundary: int | None = None
+        self._latest: int | None = None
         self._changes: list[PersonChange] = []
+        self._notices: list[CaseNotice] = []
+
+    # -- inputs, in event-time order ------------------------------------------------
 
     def add_pings(self, persons: np.ndarray, ts: np.ndarray, lat: np.ndarray, lon: np.ndarray) -> None:
-        """Pings (arrays) no earlier than anything fed before."""
+        """Pings sorted by time (arrays), no earlier than anything fed before."""
         if len(ts) == 0:
             return
-        self._buffer.append((np.asarray(persons, dtype=object), np.asarray(ts, dtype=np.int64), lat, lon))
-        self._buffered += len(ts)
+        ts = np.asarray(ts, dtype=np.int64)
+        persons = np.asarray(persons, dtype=object)
         self.counts.pings += len(ts)
-        self._watermark = int(ts[-1]) if self._watermark is None else max(self._watermark, int(ts.max()))
-        if self._buffered >= self.ping_batch:
-            self.flush()
-
-    def add_ping(self, ping: Ping) -> None:
-        """One ping (convenience for the per-event path)."""
-        self.add_pings(np.array([ping.person], dtype=object), np.array([to_epoch(ping.ts)]),
-                       np.array([ping.lat]), np.array([ping.lon]))
+        start = 0
+        while start < len(ts):
+            self._reach(int(ts[start]))
+            end = int(np.searchsorted(ts, self._boundary, side="left")) if self._boundary is not None else len(ts)
+            self._pings.append((persons[start:end], ts[start:end], lat[start:end], lon[start:end]))
+            start = end
 
     def add_event(self, event: Ping | Visit | TestResult | AreaRisk) -> None:
         """One event no earlier than anything fed before."""
-        if isinstance(event, Ping):
-            self.add_ping(event)
-            return
         now = to_epoch(event.ts)
-        self._watermark = now if self._watermark is None else max(self._watermark, now)
+        if isinstance(event, Ping):
+            self.add_pings(np.array([event.person], dtype=object), np.array([now]),
+                           np.array([event.lat]), np.array([event.lon]))
+            return
+        self._reach(now)
         if isinstance(event, AreaRisk):
             self.counts.areas += 1
-            self.flush()
             until = None if event.valid_until is None else to_epoch(event.valid_until)
             found = self.index.designate(event.area, event.level, event.geometry, now, until)
             for exposure in found:
@@ -99,30 +119,79 @@ class CityScorer:
             self._deliver(found, now)
             return
         self.counts.person_events += 1
-        windows = self.people.apply_event(event)
-        if windows:
-            self.flush()
-            for window in windows:
-                self._case(window, now)
+        for window in self.people.apply_event(event):
+            notice = CaseNotice(window, now)
+            self._notices.append(notice)
+            self._case(notice)
 
-    def _case(self, window: CaseWindow, now: int) -> None:
-        self._source_known.setdefault(window.case_ref, now)
-        self._deliver(self.index.case(window), now)
+    def case_notice(self, notice: CaseNotice) -> None:
+        """A case notice of a person owned elsewhere, fed in event-time order at `notice.known_at`."""
+        self._reach(notice.known_at)
+        self._case(notice)
 
-    def flush(self) -> None:
-        """Ingest buffered pings, let presence time advance, deliver what it found, settle."""
-        if self._buffer:
-            persons = np.concatenate([part[0] for part in self._buffer])
-            ts = np.concatenate([part[1] for part in self._buffer])
-            lat = np.concatenate([part[2] for part in self._buffer])
-            lon = np.concatenate([part[3] for part in self._buffer])
-            self._buffer, self._buffered = [], 0
-            self._deliver(self.index.ingest_batch(persons, ts, lat, lon), int(ts.max()))
-        if self._watermark is not None:
-            self._deliver(self.index.advance(self._watermark), self._watermark)
-            self._changes += self.people.settle(self._watermark - self.max_gap - 1)
+    def take_notices(self) -> list[CaseNotice]:
+        """The case notices of owned persons since the last call (for a stream to broadcast)."""
+        notices, self._notices = self._notices, []
+        return notices
+
+    # -- time -----------------------------------------------------------------------
+
+    def advance_to(self, watermark: int, final: bool = False) -> None:
+        """Everything up to `watermark` has been fed: flush the ticks it completes.
+
+        `final` also takes in the pings of the unfinished tick and settles every level
+        change up to `watermark` (the end of a file, or a stream with nothing more to read).
+        """
+        latest = self._latest
+        self._reach(watermark + 1)
+        self._latest = latest if latest is not None and latest > watermark else watermark
+        if final:
+            self._flush(watermark + 1, watermark)
+            self._changes += self.people.settle(watermark)
+
+    def take_changes(self) -> list[PersonChange]:
+        """The level changes settled since the last call."""
+        changes, self._changes = self._changes, []
+        return changes
+
+    def finish(self, until: int | None = None) -> list[PersonChange]:
+        """Flush and settle up to `until` (default: the last event time fed); all changes not yet taken."""
+        end = until if until is not None else self._latest
+        if end is not None:
+            self.advance_to(end, final=True)
+        return self.take_changes()
+
+    def _reach(self, moment: int) -> None:
+        self._latest = moment if self._latest is None else max(self._latest, moment)
+        if self._boundary is None:
+            self._boundary = (moment // self.tick_s + 1) * self.tick_s
+            return
+        while moment >= self._boundary:
+            self._flush(self._boundary, self._boundary)
+            self._changes += self.people.settle(self._boundary - self.tick_s - self.max_gap - 1)
+            self._boundary += self.tick_s
+
+    def _flush(self, before: int, watermark: int) -> None:
+        """Ingest buffered pings earlier than `before`, let presence time reach `watermark`."""
+        ready = [part for part in self._pings if len(part[1]) and part[1][0] < before]
+        if ready:
+            self._pings = [part for part in self._pings if not (len(part[1]) and part[1][0] < before)]
+            persons = np.concatenate([part[0] for part in ready])
+            ts = np.concatenate([part[1] for part in ready])
+            lat = np.concatenate([part[2] for part in ready])
+            lon = np.concatenate([part[3] for part in ready])
+            self._deliver(self.index.ingest_batch(persons, ts, lat, lon), watermark)
+        self._deliver(self.index.advance(watermark), watermark)
+
+    # -- presence and people ---------------------------------------------------------
+
+    def _case(self, notice: CaseNotice) -> None:
+        self._source_known.setdefault(notice.window.case_ref, notice.known_at)
+        self._deliver(self.index.case(notice.window), notice.known_at)
 
     def _deliver(self, exposures: list[Exposure], now: int) -> None:
+        if self.owns is not None:
+            exposures = [e for e in exposures if self.owns(e.person)]
         stamped = [replace(e, known_at=known_at(e, self._source_known.get(e.source), now)) for e in exposures]
         stamped.sort(key=lambda e: (e.known_at, e.person, e.exposure_id))
         self.counts.exposures += len(stamped)
@@ -132,13 +201,3 @@ class CityScorer:
             else:
                 self.counts.exposed_pairs.add(exposure.exposure_id)
             self._changes += self.people.apply_exposure(exposure)
-
-    def finish(self, until: int | None = None) -> list[PersonChange]:
-        """Flush everything and settle up to `until` (default: the last event time); all changes so far."""
-        self.flush()
-        end = until if until is not None else self._watermark
-        if end is not None:
-            self._deliver(self.index.advance(end), end)
-            self._changes += self.people.settle(end)
-        changes, self._changes = self._changes, []
-        return changes

@@ -19,12 +19,12 @@ import heapq
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from scoring.assess import Reason, assess, fact_times, timeline
+from scoring.assess import Reason, assess, fact_times, timeline_to
 from scoring.cases import case_windows
 from scoring.events import Ping, TestResult, Visit
 from scoring.exposure import CaseWindow, Exposure
 from scoring.rules import RuleSet
-from scoring.state import PersonState, apply, apply_exposure, new_state, settled
+from scoring.state import PersonState, apply, apply_exposure, new_state
 from scoring.timeutil import format_rfc3339, to_epoch
 
 GREEN = "green"
@@ -89,7 +89,8 @@ class People:
         if state.settled_at is None:
             self._schedule(state.person, min(fact_times(state), default=0))
         else:
-            self._schedule_next(state.person, state.settled_at)
+            review = assess(state, self.rules, state.settled_at).next_review_at
+            self._schedule_next(state.person, state.settled_at, review)
 
     def apply_event(self, event: Ping | Visit | TestResult) -> list[CaseWindow]:
         """Apply a person event; returns the person's case windows when it changed them.
@@ -119,9 +120,11 @@ class People:
         """
         person = exposure.person
         changes: list[PersonChange] = []
-        if exposure.exposure_id in self.state(person).exposures:
+        held = self.state(person)
+        if exposure.exposure_id in held.exposures:
             last_under_old = exposure.effective_from - (0 if exposure.retracted else 1)
-            changes = self._settle_person(person, last_under_old)
+            if held.settled_at is None or held.settled_at < last_under_old:
+                changes = self._settle_person(person, last_under_old)
         state = self.state(person)
         updated = apply_exposure(state, exposure)
         if updated is not state:
@@ -148,12 +151,11 @@ class People:
         self.rules = rules
         for person, state in list(self._states.items()):
             assessment = assess(state, rules, at)
+            state.settled_at = at
             if assessment.level != state.level:
                 changes.append(PersonChange(person, at, assessment.level, assessment.reasons, rules.ref))
-                self._states[person] = settled(state, at, assessment.level, at)
-            else:
-                self._states[person] = settled(state, at)
-            self._schedule_next(person, at)
+                state.level, state.level_at = assessment.level, at
+            self._schedule_next(person, at, assessment.next_review_at)
         return changes
 
     def _settle_person(self, person: str, until: int) -> list[PersonChange]:
@@ -165,19 +167,19 @@ class People:
             start = min(fact_times(state), default=until) - 1
         if until < start:
             return []
-        found = timeline(state, self.rules, start, until, level_before=state.level)
+        found, in_force = timeline_to(state, self.rules, start, until, level_before=state.level)
         changes = [PersonChange(person, c.at, c.level, c.reasons, self.rules.ref) for c in found]
+        # People owns its states outright, so settling updates them in place (it is hot).
+        state.settled_at = until
         if changes:
-            self._states[person] = settled(state, until, changes[-1].level, changes[-1].at)
-        else:
-            self._states[person] = settled(state, until)
-        self._schedule_next(person, until)
+            state.level, state.level_at = changes[-1].level, changes[-1].at
+        self._schedule_next(person, until, in_force.next_review_at)
         return changes
 
-    def _schedule_next(self, person: str, after: int) -> None:
+    def _schedule_next(self, person: str, after: int, review: int | None) -> None:
+        """Schedule the person's next moment after `after`: a fact becoming known, or `review`."""
         state = self._states[person]
         upcoming = [t for t in fact_times(state) if t > after]
-        review = assess(state, self.rules, after).next_review_at
         moments = upcoming[:1] + ([review] if review is not None else [])
         if moments:
             self._schedule(person, min(moments))

@@ -238,12 +238,10 @@ def replay(inputs: Inputs, rules: RuleSet, until: int | None = None) -> ReplayRe
     start = 0
     for moment, _, event in others:
         end = int(np.searchsorted(ping_ts, moment, side="right"))
-        if end > start:
-            scorer.add_pings(persons[start:end], ping_ts[start:end], lat[start:end], lon[start:end])
-            start = end
+        scorer.add_pings(persons[start:end], ping_ts[start:end], lat[start:end], lon[start:end])
+        start = end
         scorer.add_event(event)
-    if start < len(ping_ts):
-        scorer.add_pings(persons[start:], ping_ts[start:], lat[start:], lon[start:])
+    scorer.add_pings(persons[start:], ping_ts[start:], lat[start:], lon[start:])
     timeline = sorted_changes(scorer.finish(until))
     final: dict[str, str] = {}
     for change in timeline:

@@ -247,13 +247,6 @@ def with_level(state: PersonState, level: str, at: int) -> PersonState:
     return replace(state, level=level, level_at=at)
 
 
-def settled(state: PersonState, until: int, level: str | None = None, level_at: int | None = None) -> PersonState:
-    """The state with its level changes worked out up to `until` (and the level reached, if it changed)."""
-    if level is None:
-        return replace(state, settled_at=until)
-    return replace(state, settled_at=until, level=level, level_at=level_at)
-
-
 def sealed(state: PersonState) -> PersonState:
     """`state` with its fact records computed, as `apply` leaves it (for states built directly)."""
     return _sealed(state)
