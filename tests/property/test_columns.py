@@ -23,13 +23,17 @@ T0 = 1_648_800_000_000  # 2022-04-01T08:00:00Z in milliseconds
 SQUARE = '{"type":"Polygon","coordinates":[[[114.3,30.5],[114.4,30.5],[114.4,30.6],[114.3,30.5]]]}'
 
 
-def _coded(index: pa.DataType) -> pa.DataType:
-    return pa.dictionary(index, pa.string())
+def _schema(time_unit: str, zone: str | None = "UTC", dictionaries: bool = True) -> pa.Schema:
+    """The simulator's events schema (simulators/render.py), with times in `time_unit` and `zone`.
 
-
-def _schema(time_unit: str, zone: str | None = "UTC") -> pa.Schema:
-    """The simulator's events schema (simulators/render.py), with times in `time_unit` and `zone`."""
+    Without `dictionaries`, text columns are plain strings (as a Parquet file written
+    from Python rows has them).
+    """
     moment = pa.timestamp(time_unit, tz=zone)
+
+    def _coded(index: pa.DataType) -> pa.DataType:
+        return pa.dictionary(index, pa.string()) if dictionaries else pa.string()
+
     return pa.schema(
         [
             ("event_id", pa.string()),
@@ -142,8 +146,9 @@ rows = st.lists(
 )
 
 
-def _batch(drawn: list[dict], time_unit: str, zone: str | None, dropped: set[str]) -> pa.RecordBatch:
-    schema = _schema(time_unit, zone)
+def _batch(drawn: list[dict], time_unit: str, zone: str | None, dropped: set[str], dictionaries: bool = True) -> pa.RecordBatch:
+    """The rows as a batch of the simulator's schema, without the `dropped` optional columns."""
+    schema = _schema(time_unit, zone, dictionaries)
     scale = {"s": 1000, "ms": 1}[time_unit]
     arrays = []
     for field in schema:
@@ -192,6 +197,12 @@ briefly = settings(checked, max_examples=100)
 @given(rows, st.sampled_from(["s", "ms"]), st.sets(st.sampled_from(OPTIONAL)))
 def test_ping_rows_accepts_every_valid_ping_and_only_rows_the_contract_reads_as_pings(drawn, time_unit, dropped) -> None:
     _check(_batch([row for row, _ in drawn], time_unit, "UTC", dropped), [valid for _, valid in drawn])
+
+
+@briefly
+@given(rows, st.sets(st.sampled_from(OPTIONAL)))
+def test_ping_rows_holds_for_plain_string_columns_too(drawn, dropped) -> None:
+    _check(_batch([row for row, _ in drawn], "ms", "UTC", dropped, dictionaries=False), [valid for _, valid in drawn])
 
 
 @briefly
