@@ -134,15 +134,36 @@ def test_until_before_any_change_writes_an_empty_timeline(events_jsonl, tmp_path
     assert (tmp_path / "timeline.jsonl").read_bytes() == b""
 
 
-@pytest.mark.parametrize("name", ["absent.jsonl", "absent.parquet"])
-def test_a_missing_events_file_is_exit_2_with_a_clear_message_and_no_traceback(tmp_path, name) -> None:
-    missing = tmp_path / name
-    run = _replay(missing, tmp_path / "timeline.jsonl")
-    stderr = run.stderr.decode()
+@pytest.mark.parametrize(
+    ("name", "problem"),
+    [("absent.jsonl", "No such file"), ("absent.parquet", "No such file"), (".", "Is a directory")],
+)
+def test_unreadable_events_are_exit_2_with_a_clear_message_and_no_traceback(tmp_path, name, problem) -> None:
+    events = tmp_path / name
+    run = _replay(events, tmp_path / "timeline.jsonl")
+    stderr = " ".join(run.stderr.decode().split())
     assert run.returncode == 2
-    assert f"cannot read {missing}" in " ".join(stderr.split())
-    assert "No such file" in stderr
+    assert f"cannot read {events}:" in stderr
+    assert problem in stderr
     assert "Traceback" not in stderr
+
+
+def test_a_missing_rule_set_is_exit_2_before_any_event_is_read(events_jsonl, tmp_path) -> None:
+    run = healthcode("replay", str(events_jsonl), "--rules", str(tmp_path / "absent.yaml"), "--out", str(tmp_path / "t.jsonl"))
+    stderr = " ".join(run.stderr.decode().split())
+    assert run.returncode == 2
+    assert f"cannot read {tmp_path / 'absent.yaml'}" in stderr
+    assert "Traceback" not in stderr
+
+
+def test_an_empty_events_file_gives_an_empty_timeline_and_a_zero_summary(tmp_path) -> None:
+    empty = tmp_path / "empty.jsonl"
+    empty.write_bytes(b"")
+    run = _replay(empty, tmp_path / "timeline.jsonl", "--summary")
+    assert run.returncode == 0, run.stderr.decode()
+    assert (tmp_path / "timeline.jsonl").read_bytes() == b""
+    assert dict(re.findall(r"\b(green|yellow|red)\b\W+(\d+)", run.stdout.decode())) == {"green": "0", "yellow": "0", "red": "0"}
+    assert "exposures found: 0" in run.stdout.decode()
 
 
 def test_a_dash_reads_the_events_from_stdin(events_jsonl, reference, tmp_path) -> None:
