@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import replace
 from pathlib import Path
 
@@ -60,6 +61,46 @@ def test_a_positive_test_returns_the_new_case_window(people) -> None:
     assert [window.person for window in windows] == ["case"]
     assert windows[0].infectious_from == T0 - 2 * DAY
     assert people.apply_event(result("case", T0, T0 + 6 * HOUR, positive=True)) == []
+
+
+def test_a_corrected_positive_ends_the_case_when_the_correction_is_known(people) -> None:
+    people.apply_event(result("case", T0, T0 + 6 * HOUR, positive=True))
+    assert _levels(people.settle(T0 + DAY), "case") == [(T0 + 6 * HOUR, "red")]
+    windows = people.apply_event(result("case", T0, T0 + 30 * HOUR, positive=False))
+    assert [window.retracted for window in windows] == [True]
+    assert _levels(people.settle(T0 + 40 * DAY), "case") == [(T0 + 30 * HOUR, "green")]
+
+
+def test_a_negative_test_clears_a_fever_clinic_visit_when_its_result_is_known(people) -> None:
+    people.apply_event(visit("feverish", T0, "fever_clinic"))
+    people.apply_event(result("feverish", T0 + HOUR, T0 + 5 * HOUR, positive=False))
+    assert _levels(people.settle(T0 + 40 * DAY), "feverish") == [(T0, "yellow"), (T0 + 5 * HOUR, "green")]
+
+
+def test_the_order_facts_arrive_in_does_not_change_the_timeline() -> None:
+    events = [
+        visit("feverish", T0, "fever_clinic"),
+        result("feverish", T0 + HOUR, T0 + 5 * HOUR, positive=False),
+        result("case", T0, T0 + 6 * HOUR, positive=True),
+        result("case", T0, T0 + 30 * HOUR, positive=False),
+        visit("diagnosed", T0 + 2 * DAY, "diagnosis"),
+        visit("diagnosed", T0 + 9 * DAY, "recovery"),
+    ]
+    timelines = []
+    for arrival in itertools.permutations(events):
+        people = People(DEFAULT)
+        for event in arrival:
+            people.apply_event(event)
+        timelines.append(sorted_changes(people.settle(T0 + 40 * DAY)))
+    assert all(timeline == timelines[0] for timeline in timelines)
+    assert [(c.person, c.at, c.level) for c in timelines[0]] == [
+        ("feverish", T0, "yellow"),
+        ("feverish", T0 + 5 * HOUR, "green"),
+        ("case", T0 + 6 * HOUR, "red"),
+        ("case", T0 + 30 * HOUR, "green"),
+        ("diagnosed", T0 + 2 * DAY, "red"),
+        ("diagnosed", T0 + 9 * DAY, "green"),
+    ]
 
 
 def test_a_decay_is_reported_exactly_at_its_second_and_not_before(people) -> None:
