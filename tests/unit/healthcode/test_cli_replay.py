@@ -172,12 +172,25 @@ def test_a_dash_reads_the_events_from_stdin(events_jsonl, reference, tmp_path) -
     assert _timeline(tmp_path / "timeline.jsonl") == reference[1]
 
 
-def test_a_parquet_file_with_the_contract_columns_gives_the_same_timeline(outbreak, reference, tmp_path) -> None:
-    rows = [event.model_dump() for event in outbreak]
+def _write_parquet(rows: list[dict], path: Path) -> Path:
     columns = sorted({key for row in rows for key in row})
-    pq.write_table(pa.table({name: [row.get(name) for row in rows] for name in columns}), tmp_path / "events.parquet")
-    run = _replay(tmp_path / "events.parquet", tmp_path / "timeline.jsonl")
+    pq.write_table(pa.table({name: [row.get(name) for row in rows] for name in columns}), path)
+    return path
+
+
+def test_a_parquet_file_with_the_contract_columns_gives_the_same_timeline(outbreak, reference, tmp_path) -> None:
+    events = _write_parquet([event.model_dump() for event in outbreak], tmp_path / "events.parquet")
+    run = _replay(events, tmp_path / "timeline.jsonl")
     assert run.returncode == 0, run.stderr.decode()
+    assert _timeline(tmp_path / "timeline.jsonl") == reference[1]
+
+
+def test_a_parquet_row_the_contract_rejects_is_reported_with_its_row_number(outbreak, reference, tmp_path) -> None:
+    rows = [event.model_dump() for event in outbreak]
+    rows.insert(2, rows[0] | {"event_id": "off-the-map", "lat": 95.0})
+    run = _replay(_write_parquet(rows, tmp_path / "events.parquet"), tmp_path / "timeline.jsonl")
+    assert run.returncode == 0, run.stderr.decode()
+    assert re.search(r"^line 3: skipped: ping\.lat: Input should be less than or equal to 90$", run.stderr.decode(), re.MULTILINE)
     assert _timeline(tmp_path / "timeline.jsonl") == reference[1]
 
 
