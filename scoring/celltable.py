@@ -2,10 +2,12 @@
 
 Each row is `(cell, owner, start, end)`: a person's stay in a cell, or a source's
 (case or designated area) infectious presence in a cell. Rows are kept in a few
-runs sorted by cell, log-structured: a batch becomes a run, and runs of similar
-size are merged, so there are O(log n) runs and appending costs O(log n) amortised
-per row. A lookup of many cells is one `searchsorted` per run. A partition of the
-stream holds the rows of the cells it owns in the same structure.
+runs sorted by (cell, start), log-structured: a batch becomes a run, and runs of
+similar size are merged, so there are O(log n) runs and appending costs O(log n)
+amortised per row. A lookup of many (cell, time range) pairs is a few
+`searchsorted` calls per run and costs the rows found, however long the table's
+history; so does a lookup by owner, once a run is indexed by owner. A partition of
+a stream holds the rows of the cells it owns in the same structure.
 """
 
 from __future__ import annotations
