@@ -75,9 +75,10 @@ def test_parallel_and_sequential_replays_give_the_same_figures(backtest, city, t
 
 
 def test_without_truth_compare_gives_level_figures_over_the_events_own_span(city):
-    outcome = run("rules", "compare", DEFAULT, POINTS, "--events", str(city / "events.parquet"))
+    outcome = run("rules", "compare", DEFAULT, "--events", str(city / "events.parquet"))
     assert outcome.exit_code == 0, outcome.output
-    assert "persons differing from baseline" in outcome.output and "precision" not in outcome.output
+    assert "persons ever restricted" in outcome.output and "precision" not in outcome.output
+    assert "300 persons, period 2022-03-31T16:00:00Z to 2022-04-07T15:59:51Z" in outcome.output
 
 
 def test_an_explicit_period_overrides_the_runs(city):
