@@ -46,9 +46,9 @@ def events_jsonl(outbreak, tmp_path_factory) -> Path:
     return path
 
 
-def healthcode(*args: str, stdin: bytes | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
+def healthcode(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess:
     """Run the real command line, as a user's shell would."""
-    return subprocess.run([*HEALTHCODE, *args], input=stdin, capture_output=True, cwd=cwd, timeout=120,
+    return subprocess.run([*HEALTHCODE, *args], input=stdin, capture_output=True, timeout=120,
                           env={"PATH": "/usr/bin:/bin", "COLUMNS": "200"})
 
 
