@@ -13,8 +13,9 @@ grouped on the way in. Level changes are settled up to `tick + max_gap` behind t
 last tick: an exposure found at a tick can only have become known that recently.
 
 A worker that scores only some persons (`owns`) still feeds presence every ping
-(contacts cross partitions) but keeps state only for the persons it owns; case
-notices of persons owned elsewhere arrive through `case_notice`.
+(contacts cross partitions) but keeps state only for the persons it owns. With
+`notices_from_outside`, case windows come only through `case_notice` (a stream
+broadcasts them, see `scoring.notices`), not from the person events fed here.
 """
 
 from __future__ import annotations
@@ -69,7 +70,12 @@ class CityScorer:
     """Score a city from events fed in event-time order (ties in any order)."""
 
     def __init__(
-        self, rules: RuleSet, *, owns: Callable[[str], bool] | None = None, tick_s: int = DEFAULT_TICK_S
+        self,
+        rules: RuleSet,
+        *,
+        owns: Callable[[str], bool] | None = None,
+        notices_from_outside: bool = False,
+        tick_s: int = DEFAULT_TICK_S,
     ) -> None:
         self.rules = rules
         self.people = People(rules)
@@ -78,13 +84,13 @@ class CityScorer:
         self.max_gap = max((spec.max_gap_s for spec in specs), default=0)
         self.tick_s = tick_s
         self.owns = owns
+        self.notices_from_outside = notices_from_outside
         self.counts = CityCounts()
         self._source_known: dict[str, int] = {}
         self._pings: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
         self._boundary: int | None = None
         self._latest: int | None = None
         self._changes: list[PersonChange] = []
-        self._notices: list[CaseNotice] = []
 
     # -- inputs, in event-time order ------------------------------------------------
 
@@ -119,20 +125,15 @@ class CityScorer:
             self._deliver(found, now)
             return
         self.counts.person_events += 1
-        for window in self.people.apply_event(event):
-            notice = CaseNotice(window, now)
-            self._notices.append(notice)
-            self._case(notice)
+        windows = self.people.apply_event(event)
+        if not self.notices_from_outside:
+            for window in windows:
+                self._case(CaseNotice(window, now))
 
     def case_notice(self, notice: CaseNotice) -> None:
-        """A case notice of a person owned elsewhere, fed in event-time order at `notice.known_at`."""
+        """A case notice (see `notices_from_outside`), fed in event-time order at `notice.known_at`."""
         self._reach(notice.known_at)
         self._case(notice)
-
-    def take_notices(self) -> list[CaseNotice]:
-        """The case notices of owned persons since the last call (for a stream to broadcast)."""
-        notices, self._notices = self._notices, []
-        return notices
 
     # -- time -----------------------------------------------------------------------
 

@@ -28,7 +28,7 @@ SPECS: tuple[TopicSpec, ...] = (
     TopicSpec("visits", "person", "hospital visits and test results"),
     TopicSpec("areas", "area id", "area risk designations", partitioned=False),
     TopicSpec("rules", "rule set id", "published rule sets", partitioned=False, compacted=True),
-    TopicSpec("exposures", "person", "co-presence and area exposures found by the presence index"),
+    TopicSpec("cases", "origin partition", "case notices and case progress, read by every worker", partitioned=False),
     TopicSpec("codes", "person", "signed health codes, one per level change or re-issue"),
     TopicSpec("dead-letter", "source topic", "rejected messages with their reason", partitioned=False),
 )
@@ -65,8 +65,8 @@ class Topics:
         return self.name("rules")
 
     @property
-    def exposures(self) -> str:
-        return self.name("exposures")
+    def cases(self) -> str:
+        return self.name("cases")
 
     @property
     def codes(self) -> str:
@@ -98,7 +98,7 @@ PINGS = _DEFAULT.pings
 VISITS = _DEFAULT.visits
 AREAS = _DEFAULT.areas
 RULES = _DEFAULT.rules
-EXPOSURES = _DEFAULT.exposures
+CASES = _DEFAULT.cases
 CODES = _DEFAULT.codes
 DEAD_LETTER = _DEFAULT.dead_letter
 

@@ -10,7 +10,7 @@ from streams.topics import SPECS, Topics, partitions_of, topic_for_event
 def test_default_names_match_the_design() -> None:
     topics = Topics()
     assert {topics.name(s.role) for s in SPECS} == {
-        "hc.pings", "hc.visits", "hc.areas", "hc.rules", "hc.exposures", "hc.codes", "hc.dead-letter"
+        "hc.pings", "hc.visits", "hc.areas", "hc.rules", "hc.cases", "hc.codes", "hc.dead-letter"
     }
 
 
@@ -25,4 +25,4 @@ def test_events_route_to_their_input_topic() -> None:
 def test_only_keyed_topics_are_partitioned() -> None:
     counts = {s.role: partitions_of(s, 8) for s in SPECS}
     assert counts["pings"] == counts["codes"] == 8
-    assert counts["areas"] == counts["rules"] == counts["dead-letter"] == 1
+    assert counts["areas"] == counts["rules"] == counts["cases"] == counts["dead-letter"] == 1

@@ -1,0 +1,36 @@
+"""Case notices ahead of scoring: who became a case (or stopped being one) and when.
+
+A stream worker learns of cases from the person events of the partitions it owns,
+in event-time order, and broadcasts them so every worker's presence index hears of
+every case. Case windows depend only on a person's own tests and visits, so this
+tracker can run ahead of scoring without waiting for anyone else.
+"""
+
+from __future__ import annotations
+
+from scoring.cases import case_windows
+from scoring.city import CaseNotice
+from scoring.events import TestResult, Visit
+from scoring.rules import RuleSet
+from scoring.state import PersonState, apply, new_state
+
+
+class CaseTracker:
+    """The tests and visits of persons, enough to tell their case windows."""
+
+    def __init__(self, rules: RuleSet) -> None:
+        self.rules = rules
+        self._states: dict[str, PersonState] = {}
+
+    def apply(self, event: Visit | TestResult) -> list[CaseNotice]:
+        """Apply a person event; the person's case windows as notices when it changed them."""
+        before = self._states.get(event.person) or new_state(event.person)
+        state = apply(before, event, self.rules)
+        if state is before:
+            return []
+        self._states[event.person] = state
+        at = state.latest_event_at
+        windows = case_windows(state, self.rules, at)
+        if windows == case_windows(before, self.rules, at):
+            return []
+        return [CaseNotice(window, at) for window in windows]

@@ -1,0 +1,108 @@
+"""Event time in the stream: a watermark per input partition, and inputs released in time order.
+
+A partition's watermark is the largest event time seen on it minus the allowed
+lateness. A partition with nothing new for `idle_s` seconds (of the worker's clock)
+no longer holds the others back: its watermark follows the largest event time seen
+anywhere. Inputs wait in a heap until the aligned watermark (the least over every
+partition) passes them, so the core sees them in event-time order, as replay does.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+NEVER = -(2**62)
+
+
+@dataclass
+class PartitionClock:
+    """Event-time progress of one input partition."""
+
+    max_ts: int = NEVER
+    last_arrival: float = 0.0
+    """The worker clock (monotonic seconds) when the partition last delivered something."""
+    may_idle: bool = True
+    """False for progress that another worker reports: its silence means it is gone, not done."""
+
+    def saw(self, ts: int, now: float) -> None:
+        self.max_ts = max(self.max_ts, ts)
+        self.last_arrival = now
+
+
+@dataclass
+class Watermarks:
+    """The aligned watermark over a set of input partitions."""
+
+    lateness_s: int
+    idle_s: float
+    clocks: dict[tuple[str, int], PartitionClock] = field(default_factory=dict)
+
+    def track(self, sources: Iterable[tuple[str, int]], now: float, may_idle: bool = True) -> None:
+        """Partitions that hold the watermark back from now on (a new one starts idle-timed from `now`)."""
+        for source in sources:
+            self.clocks.setdefault(source, PartitionClock(last_arrival=now, may_idle=may_idle))
+
+    def saw(self, source: tuple[str, int], ts: int, now: float) -> None:
+        self.clocks.setdefault(source, PartitionClock()).saw(ts, now)
+
+    def progress(self, source: tuple[str, int], through: int, now: float) -> None:
+        """A partition reported (not delivered) its progress, as case progress markers do."""
+        clock = self.clocks.setdefault(source, PartitionClock())
+        if through > clock.max_ts:
+            clock.max_ts = through
+            clock.last_arrival = now
+
+    def newest(self) -> int:
+        """The largest event time seen anywhere."""
+        return max((clock.max_ts for clock in self.clocks.values()), default=NEVER)
+
+    def _idle(self, clock: PartitionClock, now: float) -> bool:
+        return clock.may_idle and now - clock.last_arrival >= self.idle_s
+
+    def idle(self, now: float) -> bool:
+        """True when every partition that may go idle has been quiet for `idle_s`."""
+        return all(self._idle(clock, now) for clock in self.clocks.values() if clock.may_idle)
+
+    def aligned(self, now: float, newest: int | None = None) -> int:
+        """The event time up to which every partition has delivered (within the lateness).
+
+        A partition quiet for `idle_s` counts as having reached `newest` (default: the
+        largest event time seen here); progress reported by others counts as reported.
+        """
+        if newest is None:
+            newest = self.newest()
+        if newest == NEVER:
+            return NEVER
+        marks = [
+            newest if self._idle(clock, now)
+            else clock.max_ts if not clock.may_idle or clock.max_ts == NEVER
+            else clock.max_ts - self.lateness_s
+            for clock in self.clocks.values()
+        ]
+        return max(NEVER, min(marks, default=NEVER))
+
+
+class TimeOrder:
+    """Inputs held until the watermark passes them, then released in (time, arrival) order."""
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[int, int, Any]] = []
+        self._seq = itertools.count()
+
+    def __len__(self) -> int:
+        return len(self._heap)
+
+    def push(self, ts: int, item: Any) -> None:
+        heapq.heappush(self._heap, (ts, next(self._seq), item))
+
+    def release(self, watermark: int) -> list[tuple[int, Any]]:
+        """Every held input with time at or before `watermark`, in order."""
+        out = []
+        while self._heap and self._heap[0][0] <= watermark:
+            ts, _, item = heapq.heappop(self._heap)
+            out.append((ts, item))
+        return out

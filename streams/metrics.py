@@ -1,0 +1,16 @@
+"""Prometheus metrics of a worker (served on its web port at /metrics)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+EVENTS_IN = Counter("healthcode_events_in", "Valid events consumed, by type", ["type"])
+LATE_EVENTS = Counter("healthcode_late_events", "Events older than the watermark when they arrived")
+CODES_ISSUED = Counter("healthcode_codes_issued", "Codes published on the codes topic, by level", ["level"])
+WATERMARK_LAG = Gauge("healthcode_watermark_lag_seconds", "Newest event time seen minus the aligned watermark")
+REBUILDS = Counter("healthcode_rebuilds", "Times the worker rebuilt its state for a new assignment")
+LATENCY = Histogram(
+    "healthcode_event_to_code_seconds",
+    "Wall time from an event's arrival at the broker to the code it caused",
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30),
+)

@@ -1,0 +1,48 @@
+"""The worker's web port: health, Prometheus metrics, and a resident's own current code.
+
+There is deliberately no endpoint that lists persons: a resident asks for their own
+pseudonym and gets their code, nothing else.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from codes import render_qr
+from streams.worker import WorkerView, partition_of
+
+_MEDIA = {"svg": "image/svg+xml", "png": "image/png"}
+
+
+def make_app(view: WorkerView, partitions: int) -> web.Application:
+    """The aiohttp application serving `view`."""
+
+    async def healthz(_: web.Request) -> web.Response:
+        status = 200 if view.ready else 503
+        return web.json_response(
+            {"ready": view.ready, "rule_set": view.rule_set, "partitions": sorted(view.owned)}, status=status
+        )
+
+    async def metrics(_: web.Request) -> web.Response:
+        return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    async def person_code(request: web.Request) -> web.Response:
+        person = request.match_info["pseudonym"]
+        if partition_of(person, partitions) not in view.owned:
+            return web.json_response({"error": "this worker does not hold that pseudonym"}, status=404)
+        record = view.codes.get(person)
+        if record is None:
+            return web.json_response({"error": "no code has been issued for that pseudonym"}, status=404)
+        form = request.query.get("format", "json")
+        if form == "json":
+            return web.json_response(record)
+        if form not in _MEDIA:
+            return web.json_response({"error": "format must be json, svg or png"}, status=400)
+        return web.Response(body=render_qr(record["code"], form), content_type=_MEDIA[form])
+
+    app = web.Application()
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/persons/{pseudonym}/code", person_code)
+    return app

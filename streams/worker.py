@@ -1,0 +1,338 @@
+"""The stream worker: Kafka in, the scoring core in event-time order, signed codes out.
+
+Topology (see README "The pipeline"):
+- person events (`visits`) are consumed in a consumer group: each worker owns some
+  partitions, i.e. some persons, scores them and publishes their codes;
+- pings, area designations, rule sets and case notices are read whole by every
+  worker: contacts cross partitions, so every worker's presence index sees everyone;
+- a worker learns of its own persons' cases ahead of scoring (`CaseTracker`) and
+  broadcasts them on `cases` with progress markers, so every worker hears of every
+  case before scoring past it.
+
+Recovery is by rebuilding, not by restoring: on every (re)assignment the worker
+reads its inputs again from the beginning (the core is deterministic, so the same
+inputs give the same level changes) and does not publish again a change already on
+`codes` (read up to a fence it writes itself, so the broker's under-reported end
+offsets cannot cut the read short). Nothing is lost, nothing is applied twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.coordinator.assignors.range import RangePartitionAssignor
+from kafka.partitioner.default import murmur2
+
+from codes import SigningKey, signing_key_at
+from scoring.city import CaseNotice, CityScorer
+from scoring.events import AreaRisk, Ping, TestResult, Visit
+from scoring.exposure import CaseWindow
+from scoring.notices import CaseTracker
+from scoring.people import PersonChange
+from scoring.rules import RuleSet
+from scoring.timeutil import to_epoch
+from streams import metrics
+from streams.deadletter import Rejected, asend_dead_letter
+from streams.eventtime import NEVER, TimeOrder, Watermarks
+from streams.intake import triage
+from streams.issuing import change_id, code_record, encode_record
+from streams.topics import Topics
+
+FENCE = "fence"
+
+
+def partition_of(person: str, partitions: int) -> int:
+    """The partition Kafka's default partitioner gives a person's key (murmur2, as every client does)."""
+    return (murmur2(person.encode()) & 0x7FFFFFFF) % partitions
+
+
+@dataclass
+class WorkerConfig:
+    """Everything a worker needs; the CLI builds it from `Settings`."""
+
+    bootstrap: str
+    topics: Topics
+    group: str
+    rules: RuleSet
+    keys: list[SigningKey]
+    partitions: int
+    issuer: str = "healthcode"
+    code_validity_s: int = 12 * 3600
+    lateness_s: int = 600
+    idle_s: float = 2.0
+    batch_size: int = 5000
+    session_timeout_ms: int = 6000
+    heartbeat_interval_ms: int = 1000
+    clock: Callable[[], float] = time.time
+
+
+@dataclass
+class WorkerView:
+    """What the web endpoints may show: latest code per owned person, and status."""
+
+    codes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    owned: frozenset[int] = frozenset()
+    rule_set: str = ""
+    watermark: int = NEVER
+    ready: bool = False
+
+
+def _notice_message(notice: CaseNotice, partition: int) -> bytes:
+    window = notice.window
+    return orjson.dumps({
+        "type": "case", "partition": partition, "known_at": notice.known_at, "case_ref": window.case_ref,
+        "person": window.person, "from": window.infectious_from, "until": window.infectious_until,
+        "retracted": window.retracted,
+    })
+
+
+def _notice_of(data: dict[str, Any]) -> CaseNotice:
+    window = CaseWindow(data["case_ref"], data["person"], data["from"], data["until"], data["retracted"])
+    return CaseNotice(window, data["known_at"])
+
+
+class _Listener(ConsumerRebalanceListener):
+    def __init__(self, worker: "Worker") -> None:
+        self.worker = worker
+
+    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        self.worker.view.ready = False
+
+    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        self.worker.reassigned = frozenset(tp.partition for tp in assigned)
+
+
+class Worker:
+    """One worker process's loop. `run` until `stop` is set."""
+
+    def __init__(self, config: WorkerConfig) -> None:
+        self.config = config
+        self.view = WorkerView(rule_set=config.rules.ref)
+        self.reassigned: frozenset[int] | None = None
+        self._owned: frozenset[int] = frozenset()
+        self._reset()
+
+    def _reset(self) -> None:
+        config = self.config
+        owned = self._owned
+        self.scorer = CityScorer(
+            config.rules,
+            owns=lambda person: partition_of(person, config.partitions) in owned,
+            notices_from_outside=True,
+        )
+        self.tracker = CaseTracker(config.rules)
+        self.inputs = TimeOrder()
+        self.own_events = TimeOrder()
+        self.marks = Watermarks(config.lateness_s, config.idle_s)
+        self.visit_marks = Watermarks(config.lateness_s, config.idle_s)
+        self.emitted: set[str] = set()
+        self.notices_seen: set[bytes] = set()
+        self.progress_sent: dict[int, int] = {}
+        self.final_at = NEVER
+        self.scored_through = NEVER
+        self.arrived_ms = 0
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Consume, score and publish until `stop` is set; everything is closed on the way out."""
+        config, topics = self.config, self.config.topics
+        self.producer = AIOKafkaProducer(bootstrap_servers=config.bootstrap, linger_ms=5, acks=1)
+        self.group = AIOKafkaConsumer(
+            bootstrap_servers=config.bootstrap, group_id=config.group, enable_auto_commit=False,
+            auto_offset_reset="earliest", session_timeout_ms=config.session_timeout_ms,
+            heartbeat_interval_ms=config.heartbeat_interval_ms, partition_assignment_strategy=(RangePartitionAssignor,),
+            max_poll_records=config.batch_size,
+        )
+        self.wide = AIOKafkaConsumer(bootstrap_servers=config.bootstrap, enable_auto_commit=False,
+                                     max_poll_records=config.batch_size)
+        await self.producer.start()
+        try:
+            await self.group.start()
+            await self.wide.start()
+            self.group.subscribe([topics.visits], listener=_Listener(self))
+            wide = [TopicPartition(topics.pings, p) for p in range(config.partitions)]
+            wide += [TopicPartition(t, 0) for t in (topics.areas, topics.cases)]
+            self.wide.assign(wide)
+            while not stop.is_set():
+                await self._step()
+        finally:
+            for part in (self.group, self.wide):
+                await part.stop()
+            await self.producer.stop()
+
+    async def _step(self) -> None:
+        own = await self.group.getmany(timeout_ms=50, max_records=self.config.batch_size)
+        if self.reassigned is not None:
+            await self._rebuild(self.reassigned)
+            self.reassigned = None
+            return
+        if not self._owned and not self.view.ready:
+            return
+        wide = await self.wide.getmany(timeout_ms=50, max_records=self.config.batch_size)
+        now = time.monotonic()
+        for records in list(own.values()) + list(wide.values()):
+            for record in records:
+                await self._take(record, now)
+        await self._track_cases(now)
+        await self._score(now)
+
+    async def _rebuild(self, owned: frozenset[int]) -> None:
+        """Start over for a new assignment: read every input again, skip changes already published."""
+        config, topics = self.config, self.config.topics
+        self._owned = owned
+        self._reset()
+        now = time.monotonic()
+        self.marks.track([(topics.pings, p) for p in range(config.partitions)], now)
+        self.marks.track([(topics.areas, 0)], now)
+        self.marks.track([(topics.cases, p) for p in range(config.partitions)], now, may_idle=False)
+        self.visit_marks.track([(topics.visits, p) for p in owned], now)
+        mine = [TopicPartition(topics.visits, p) for p in owned]
+        if mine:
+            await self.group.seek_to_beginning(*mine)
+        await self.wide.seek_to_beginning()
+        await self._load_published(owned)
+        self.view.owned = owned
+        self.view.ready = True
+        metrics.REBUILDS.inc()
+
+    async def _load_published(self, owned: frozenset[int]) -> None:
+        """The change ids already on `codes` for the owned partitions, read up to our own fence."""
+        topics = self.config.topics
+        if not owned:
+            return
+        fence = orjson.dumps({"type": FENCE, "id": uuid.uuid4().hex})
+        for partition in owned:
+            await self.producer.send_and_wait(topics.codes, fence, partition=partition)
+        reader = AIOKafkaConsumer(bootstrap_servers=self.config.bootstrap, enable_auto_commit=False)
+        await reader.start()
+        try:
+            reader.assign([TopicPartition(topics.codes, p) for p in owned])
+            await reader.seek_to_beginning()
+            waiting = set(owned)
+            while waiting:
+                for tp, records in (await reader.getmany(timeout_ms=500)).items():
+                    for record in records:
+                        if record.value == fence:
+                            waiting.discard(tp.partition)
+                            continue
+                        data = orjson.loads(record.value)
+                        if data.get("type") == "code":
+                            self.emitted.add(data["change_id"])
+                            self.view.codes[data["person"]] = data
+        finally:
+            await reader.stop()
+
+    async def _take(self, record: Any, now: float) -> None:
+        topics = self.config.topics
+        if record.topic == topics.cases:
+            data = orjson.loads(record.value)
+            source = (topics.cases, data["partition"])
+            if data["type"] == "progress":
+                self.marks.progress(source, data["through"], now)
+            elif record.value not in self.notices_seen:
+                self.notices_seen.add(record.value)
+                notice = _notice_of(data)
+                self.inputs.push(notice.known_at, notice)
+            return
+        if record.topic == topics.rules:
+            return
+        outcome = triage(record.value, record.topic, record.partition, record.offset, record.key)
+        if isinstance(outcome, Rejected):
+            await asend_dead_letter(self._send, topics.dead_letter, outcome)
+            return
+        ts = to_epoch(outcome.ts)
+        metrics.EVENTS_IN.labels(outcome.type).inc()
+        if ts <= self.scored_through:
+            metrics.LATE_EVENTS.inc()
+        self.arrived_ms = max(self.arrived_ms, record.timestamp)
+        source = (record.topic, record.partition)
+        if record.topic == topics.visits:
+            self.visit_marks.saw(source, ts, now)
+            self.own_events.push(ts, outcome)
+        else:
+            self.marks.saw(source, ts, now)
+        self.inputs.push(ts, outcome)
+
+    async def _send(self, topic: str, key: bytes, value: bytes) -> None:
+        await self.producer.send(topic, value=value, key=key)
+
+    async def _track_cases(self, now: float) -> None:
+        """Own person events in time order -> case notices and progress on `cases`."""
+        topics, partitions = self.config.topics, self.config.partitions
+        newest = max(self.visit_marks.newest(), self.marks.newest())
+        through = self.visit_marks.aligned(now, newest=newest)
+        for _, event in self.own_events.release(through):
+            for notice in self.tracker.apply(event):
+                origin = partition_of(notice.window.person, partitions)
+                await self.producer.send(topics.cases, _notice_message(notice, origin))
+        for partition in self._owned:
+            if through > self.progress_sent.get(partition, NEVER):
+                self.progress_sent[partition] = through
+                message = {"type": "progress", "partition": partition, "through": through}
+                await self.producer.send(topics.cases, orjson.dumps(message))
+
+    async def _score(self, now: float) -> None:
+        watermark = self.marks.aligned(now)
+        if watermark == NEVER:
+            return
+        released = self.inputs.release(watermark)
+        pings: list[Ping] = []
+        for _, item in released:
+            if isinstance(item, Ping):
+                pings.append(item)
+                continue
+            self._feed_pings(pings)
+            pings = []
+            if isinstance(item, CaseNotice):
+                self.scorer.case_notice(item)
+            else:
+                self.scorer.add_event(item)
+        self._feed_pings(pings)
+        self.scored_through = max(self.scored_through, watermark)
+        final = (
+            self.marks.idle(now) and watermark >= self.marks.newest() and len(self.inputs) == 0
+            and watermark > self.final_at
+        )
+        if final:
+            self.final_at = watermark
+        self.scorer.advance_to(watermark, final=final)
+        self.view.watermark = watermark
+        metrics.WATERMARK_LAG.set(max(0, self.marks.newest() - watermark))
+        await self._publish(self.scorer.take_changes())
+
+    def _feed_pings(self, pings: list[Ping]) -> None:
+        if not pings:
+            return
+        self.scorer.add_pings(
+            np.array([p.person for p in pings], dtype=object),
+            np.array([to_epoch(p.ts) for p in pings], dtype=np.int64),
+            np.array([p.lat for p in pings]),
+            np.array([p.lon for p in pings]),
+        )
+
+    async def _publish(self, changes: list[PersonChange]) -> None:
+        if not changes:
+            return
+        config = self.config
+        issued_at = int(config.clock())
+        key = signing_key_at(config.keys, issued_at)
+        for change in changes:
+            identity = change_id(change.person, change.at, change.level, change.rule_set)
+            if identity in self.emitted:
+                continue
+            record = {"type": "code", **code_record(
+                change, key, issuer=config.issuer, issued_at=issued_at, validity_s=config.code_validity_s
+            )}
+            await self.producer.send(config.topics.codes, encode_record(record), key=change.person.encode())
+            self.emitted.add(identity)
+            self.view.codes[change.person] = record
+            metrics.CODES_ISSUED.labels(change.level).inc()
+            if self.arrived_ms:
+                metrics.LATENCY.observe(max(0.0, config.clock() - self.arrived_ms / 1000))

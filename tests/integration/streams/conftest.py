@@ -1,0 +1,105 @@
+"""Fixtures for pipeline tests: a published simulated city and a signing key, on the session broker."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from codes import Algorithm, SigningKey, generate_signing_key
+from healthcode.broker import EmbeddedBroker
+from scoring.replay import ReplayResult, replay_file
+from scoring.rules import load_rule_set
+from simulators.config import FaultConfig, SimulationConfig
+from simulators.output import write_run
+from simulators.publish import kafka_publisher
+from simulators.run import Simulation
+from streams.admin import create_topics
+from streams.topics import Topics
+from streams.worker import Worker, WorkerConfig
+
+RULES = Path(__file__).resolve().parents[3] / "rules" / "default.yaml"
+PARTITIONS = 3
+
+
+@dataclass
+class PublishedCity:
+    topics: Topics
+    events: Path
+    faults: Path
+
+
+@pytest.fixture(scope="module")
+def signing_key() -> SigningKey:
+    now = int(time.time())
+    return generate_signing_key(Algorithm.EDDSA, now - 3600, now + 30 * 86400)
+
+
+@pytest.fixture(scope="module")
+def published_city(broker: EmbeddedBroker, tmp_path_factory: pytest.TempPathFactory) -> PublishedCity:
+    """A small city with 1% injected faults, published once per test module under its own prefix."""
+    directory = tmp_path_factory.mktemp("city")
+    topics = Topics(prefix=f"t{directory.name[-6:].replace('-', '')}{int(time.time() * 1000) % 100000}.")
+    create_topics(broker.bootstrap, topics, partitions=PARTITIONS)
+    config = SimulationConfig(residents=160, days=3, seed=5, faults=FaultConfig(share=0.01))
+    publisher, sink = kafka_publisher(broker.bootstrap, topics, speed=None)
+    try:
+        events = write_run(Simulation(config), directory, also=publisher.publish_chunk)
+    finally:
+        sink.close()
+    return PublishedCity(topics, events, directory / "faults.jsonl")
+
+
+@pytest.fixture(scope="module")
+def replayed(published_city: PublishedCity) -> ReplayResult:
+    """What replay makes of the published file: the timeline the stream must equal."""
+    return replay_file(published_city.events, load_rule_set(RULES))
+
+
+class RunningWorker:
+    """A worker on its own thread and event loop; `stop()` ends it cleanly, `kill()` abandons it."""
+
+    def __init__(self, config: WorkerConfig) -> None:
+        self.worker = Worker(config)
+        self._stop = asyncio.Event()
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self.error: BaseException | None = None
+        self._thread.start()
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        try:
+            self._loop.run_until_complete(self.worker.run(self._stop))
+        except BaseException as error:  # surfaced by the test through `error`
+            self.error = error
+
+    def settled_through(self) -> int:
+        return self.worker.final_at
+
+    def stop(self) -> None:
+        self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(timeout=30)
+
+
+@pytest.fixture
+def start_worker(broker: EmbeddedBroker, signing_key: SigningKey) -> Iterator:
+    running: list[RunningWorker] = []
+
+    def start(topics: Topics, group: str) -> RunningWorker:
+        config = WorkerConfig(
+            bootstrap=broker.bootstrap, topics=topics, group=group, rules=load_rule_set(RULES),
+            keys=[signing_key], partitions=PARTITIONS, lateness_s=2 * 86400, idle_s=2.0,
+        )
+        worker = RunningWorker(config)
+        running.append(worker)
+        return worker
+
+    yield start
+    for worker in running:
+        worker.stop()

@@ -1,0 +1,32 @@
+"""The stream's level timeline equals replay's on the same events, faults included."""
+
+from __future__ import annotations
+
+import time
+
+from healthcode.broker import EmbeddedBroker
+from streams.codes_reader import distinct_changes, read_codes
+from streams.issuing import timeline_entry
+
+
+def _wait_settled(worker, newest: int, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert worker.error is None, worker.error
+        if worker.settled_through() >= newest:
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"worker settled only through {worker.settled_through()}, wanted {newest}")
+
+
+def test_one_worker_publishes_exactly_the_replay_timeline(
+    broker: EmbeddedBroker, published_city, replayed, start_worker, unique
+) -> None:
+    expected = replayed
+    last_event = max(c.at for c in expected.timeline)
+    worker = start_worker(published_city.topics, f"g{unique}")
+    _wait_settled(worker, last_event)
+    records = list(read_codes(broker.bootstrap, published_city.topics, idle_s=2.0))
+    streamed = [timeline_entry(r) for r in distinct_changes(records)]
+    assert len(records) == len(streamed), "a level change was published twice"
+    assert streamed == [c.to_json() for c in expected.timeline]
