@@ -27,7 +27,7 @@ from healthcode.cli.common import err, out
 from healthcode.cli.rules import load_rules, rules_app
 from healthcode.errors import EnvironmentProblem
 from scoring.compare import Comparison, Period, compare, timeline_frame, truth_frame
-from scoring.replay import Inputs, read_events, replay
+from scoring.replay import Inputs, input_size, read_events, replay
 from scoring.timeutil import format_rfc3339, parse_rfc3339
 
 Advance = Callable[[str, int], None]
@@ -153,6 +153,8 @@ def backtest_files(
         inputs = read_events(events, None if advance is None else lambda rows: advance("read", rows))
     except OSError as error:
         raise EnvironmentProblem(f"cannot read {events}: {error.strerror or error}") from None
+    except ValueError as error:  # pyarrow's ArrowInvalid: not a Parquet file, or not the contract's columns
+        raise EnvironmentProblem(f"cannot read {events}: {error}") from None
     people = read_truth(truth) if truth is not None else None
     if period is None:
         period = (truth_period(truth) if truth is not None else None) or event_period(inputs)
@@ -164,14 +166,11 @@ def backtest_files(
 
 def _read_size(events: Path) -> tuple[str, int | None]:
     """What reading progress counts (JSONL bytes, Parquet rows) and the total, when known."""
+    unit = "rows" if events.suffix == ".parquet" else "bytes"
     try:
-        if events.suffix == ".parquet":
-            import pyarrow.parquet as pq
-
-            return "rows", pq.ParquetFile(events).metadata.num_rows
-        return "bytes", None if str(events) == "-" else events.stat().st_size
-    except OSError:
-        return "bytes", None  # reported properly by the read itself
+        return unit, input_size(events)
+    except (OSError, ValueError):
+        return unit, None  # the read itself reports the problem
 
 
 def compare_command(

@@ -124,3 +124,11 @@ def test_backtest_files_gives_a_notebook_the_dataframes_and_what_they_came_from(
     assert backtest.events > 0 and backtest.malformed == 0
     assert backtest.comparison.metrics.columns.tolist() == ["unit", "default@1.0.0", "definition"]
     assert set(backtest.comparison.leak_and_cost["rule_set"]) == {"default@1.0.0"}
+
+
+def test_an_events_file_that_is_not_parquet_is_an_environment_problem(tmp_path):
+    bad = tmp_path / "events.parquet"
+    bad.write_text("not parquet at all")
+    outcome = run("rules", "compare", DEFAULT, "--events", str(bad))
+    assert isinstance(outcome.exception, EnvironmentProblem)
+    assert str(outcome.exception).startswith(f"cannot read {bad}")
