@@ -328,11 +328,21 @@ def timeline(
 
 
 def timeline_to(
-    state: PersonState, rules: RuleSet, start: int, end: int, level_before: str | None = None
+    state: PersonState,
+    rules: RuleSet,
+    start: int,
+    end: int,
+    level_before: str | None = None,
+    level_at_start: str | None = None,
 ) -> tuple[list[LevelChange], Assessment]:
-    """`timeline`, and the assessment in force at `end` (its `next_review_at` says when to look again)."""
+    """`timeline`, and the assessment in force at `end` (its `next_review_at` says when to look again).
+
+    `level_at_start` continues from a level already established at `start` (reported
+    before): nothing is reported at `start`, and later moments are compared with it.
+    """
     current = assess(state, rules, start)
     changes = []
+    level = current.level if level_at_start is None else level_at_start
     if level_before is not None and current.level != level_before:
         changes.append(LevelChange(start, current.level, current.reasons))
     pending = [t for t in fact_times(state) if start < t <= end]
@@ -347,6 +357,7 @@ def timeline_to(
         while index < len(pending) and pending[index] <= moment:
             index += 1
         following = assess(state, rules, moment)
-        if following.level != current.level:
+        if following.level != level:
             changes.append(LevelChange(moment, following.level, following.reasons))
+            level = following.level
         current = following

@@ -183,6 +183,8 @@ class CityScorer:
             lon = np.concatenate([part[3] for part in ready])
             self._deliver(self.index.ingest_batch(persons, ts, lat, lon), watermark)
         self._deliver(self.index.advance(watermark), watermark)
+        # Presence past the rule set's longest window is deleted: the privacy promise and the memory bound.
+        self.index.expire(watermark)
 
     # -- presence and people ---------------------------------------------------------
 

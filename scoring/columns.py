@@ -14,6 +14,10 @@ import pyarrow.compute as pc
 from scoring.events import PING_FIELDS
 
 _PERSON = r"^[A-Za-z0-9_-]{1,64}$"
+_FIRST_SECOND = -62_135_596_800
+_LAST_SECOND = 253_402_300_799
+"""0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z: the times RFC 3339 (and a Python datetime) can state."""
+_REQUIRED = ("type", "event_id", "ts", "person", "lat", "lon", "source")
 _SOURCES = pa.array(["cell", "gps", "venue"])
 
 
@@ -34,7 +38,7 @@ def ping_rows(batch: pa.RecordBatch) -> tuple[np.ndarray, np.ndarray, np.ndarray
     """
     names = batch.schema.names
     rows = batch.num_rows
-    if not {"type", "event_id", "ts", "person", "lat", "lon", "source"} <= set(names):
+    if not set(_REQUIRED) <= set(names) or any(pa.types.is_null(batch.column(n).type) for n in _REQUIRED):
         return (np.zeros(rows, dtype=bool), *(np.array([], dtype=t) for t in (object, np.int64, float, float, object)))
     ok = _true(pc.equal(_strings(batch.column("type")), "ping"))
     for name in names:
@@ -60,14 +64,17 @@ def ping_rows(batch: pa.RecordBatch) -> tuple[np.ndarray, np.ndarray, np.ndarray
     ok &= _true(pc.is_valid(ts_column))
     if not pa.types.is_timestamp(ts_column.type) or ts_column.type.tz is None:
         ok[:] = False
-    if not ok.any():
-        return ok, np.array([], dtype=object), np.array([], dtype=np.int64), np.array([]), np.array([]), np.array([], dtype=object)
-    chosen = pa.array(np.flatnonzero(ok))
-    seconds = pc.cast(ts_column.take(chosen), pa.timestamp("s", tz="UTC"), safe=False)
+    candidates = np.flatnonzero(ok)
+    seconds = pc.cast(ts_column.take(pa.array(candidates)), pa.timestamp("s", tz="UTC"), safe=False)
+    seconds = seconds.cast(pa.int64()).to_numpy(zero_copy_only=False)
+    # A time no RFC 3339 text can state is for the models to reject with their reason.
+    keep = (seconds >= _FIRST_SECOND) & (seconds <= _LAST_SECOND)
+    ok[candidates[~keep]] = False
+    chosen = pa.array(candidates[keep])
     return (
         ok,
         np.asarray(person.take(chosen).to_numpy(zero_copy_only=False), dtype=object),
-        seconds.cast(pa.int64()).to_numpy(),
+        seconds[keep].astype(np.int64),
         lat[ok],
         lon[ok],
         np.asarray(event_id.take(chosen).to_numpy(zero_copy_only=False), dtype=object),

@@ -54,8 +54,9 @@ class CaseWindow:
 class Exposure:
     """Cumulative co-presence of one person with one source (a case, or a designated area).
 
-    A later record with the same `exposure_id` supersedes an earlier one; minutes only
-    grow, except that `retracted=True` withdraws the exposure entirely.
+    A later record with the same `exposure_id` supersedes an earlier one. Minutes usually
+    grow; a late ping that shortens a stay can lower them, and `retracted=True` withdraws
+    the exposure entirely.
     """
 
     exposure_id: str

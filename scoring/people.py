@@ -71,6 +71,8 @@ class People:
         self._states: dict[str, PersonState] = {}
         self._due: list[tuple[int, str]] = []
         self._due_at: dict[str, int] = {}
+        self._late: set[str] = set()
+        """Persons given a fact dated at or before the moment they were settled to."""
 
     def __len__(self) -> int:
         return len(self._states)
@@ -105,7 +107,7 @@ class People:
             return []
         self._states[event.person] = state
         at = state.latest_event_at
-        self._schedule(event.person, to_epoch(event.ts))
+        self._note_fact(state, to_epoch(event.ts))
         windows = case_windows(state, self.rules, at)
         if windows == case_windows(before, self.rules, at):
             return []
@@ -114,23 +116,28 @@ class People:
     def apply_exposure(self, exposure: Exposure) -> list[PersonChange]:
         """Apply an exposure record; a record it supersedes is settled up to when it takes effect.
 
-        A retraction is settled through its own moment with the record it withdraws, so the
-        level falls at that moment: the state keeps only the retracted record, which counts
-        at no time. Returns the changes that settling produced.
+        Until then the old record holds (a retraction included: the level falls at the
+        retraction's own moment). Returns the changes that settling produced.
         """
         person = exposure.person
         changes: list[PersonChange] = []
         held = self.state(person)
         if exposure.exposure_id in held.exposures:
-            last_under_old = exposure.effective_from - (0 if exposure.retracted else 1)
+            last_under_old = exposure.effective_from - 1
             if held.settled_at is None or held.settled_at < last_under_old:
                 changes = self._settle_person(person, last_under_old)
         state = self.state(person)
         updated = apply_exposure(state, exposure)
         if updated is not state:
             self._states[person] = updated
-            self._schedule(person, exposure.effective_from)
+            self._note_fact(updated, exposure.effective_from)
         return changes
+
+    def _note_fact(self, state: PersonState, moment: int) -> None:
+        if state.settled_at is not None and moment <= state.settled_at:
+            self._late.add(state.person)
+            moment = state.settled_at
+        self._schedule(state.person, moment)
 
     def settle(self, until: int) -> list[PersonChange]:
         """Every level change up to and including event time `until` not yet reported."""
@@ -167,7 +174,13 @@ class People:
             start = min(fact_times(state), default=until) - 1
         if until < start:
             return []
-        found, in_force = timeline_to(state, self.rules, start, until, level_before=state.level)
+        # Settled persons continue from their level; only a late fact (dated before the
+        # settled moment) may change the level at the settled moment itself.
+        if person in self._late or state.settled_at is None:
+            self._late.discard(person)
+            found, in_force = timeline_to(state, self.rules, start, until, level_before=state.level)
+        else:
+            found, in_force = timeline_to(state, self.rules, start, until, level_at_start=state.level)
         changes = [PersonChange(person, c.at, c.level, c.reasons, self.rules.ref) for c in found]
         # People owns its states outright, so settling updates them in place (it is hot).
         state.settled_at = until

@@ -173,16 +173,19 @@ def read_parquet(path: Path, progress: Progress | None = None) -> Inputs:
         ok, person, ts, lat, lon, ids = ping_rows(batch)
         rows = np.arange(position + 1, position + batch.num_rows + 1)
         collector.add_pings(ids, person, ts, lat, lon, rows[ok])
-        rest = np.flatnonzero(~ok)
-        if rest.size:
-            records = batch.take(rest).to_pylist()
-            for row, record in zip(rows[rest].tolist(), records):
-                try:
-                    event = decode_event(orjson.dumps(_without_nulls(record)))
-                except EventError as error:
-                    collector.malformed.append(Malformed(row, error.reason))
-                    continue
-                collector.add(row, event)
+        for index in np.flatnonzero(~ok).tolist():
+            row = position + index + 1
+            try:
+                record = batch.slice(index, 1).to_pylist()[0]
+            except (OverflowError, ValueError) as error:
+                collector.malformed.append(Malformed(row, f"a value cannot be read: {error}"))
+                continue
+            try:
+                event = decode_event(orjson.dumps(_without_nulls(record)))
+            except EventError as error:
+                collector.malformed.append(Malformed(row, error.reason))
+                continue
+            collector.add(row, event)
         position += batch.num_rows
         if progress is not None:
             progress(position)

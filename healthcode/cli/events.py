@@ -69,7 +69,7 @@ def validate(
         bar.update(0, completed=len(lines))
     if not quiet:
         for number, reason in invalid[:_SHOWN_ERRORS]:
-            out.print(f"line {number}: {reason}", soft_wrap=True)
+            out.print(f"line {number}: {reason}", soft_wrap=True, markup=False)
         if len(invalid) > _SHOWN_ERRORS:
             out.print(f"... and {len(invalid) - _SHOWN_ERRORS} more invalid lines")
     valid = sum(by_type.values())

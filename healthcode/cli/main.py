@@ -13,6 +13,7 @@ import sys
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 import healthcode.cli as cli_package
 from healthcode.errors import HealthcodeError
@@ -53,7 +54,7 @@ def main() -> None:
     try:
         app()
     except HealthcodeError as error:
-        _err.print(f"[bold red]error:[/] {error}", highlight=False)
+        _err.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False)
         sys.exit(error.exit_code)
 
 

@@ -47,12 +47,15 @@ def replay_command(
     except OSError as error:
         raise EnvironmentProblem(f"cannot read {events}: {error.strerror or error}") from None
     for bad in inputs.malformed[:_SHOWN_MALFORMED]:
-        err.print(f"line {bad.line}: skipped: {bad.reason}", soft_wrap=True)
+        err.print(f"line {bad.line}: skipped: {bad.reason}", soft_wrap=True, markup=False)
     if len(inputs.malformed) > _SHOWN_MALFORMED:
         err.print(f"... and {len(inputs.malformed) - _SHOWN_MALFORMED} more malformed lines")
     with err.status("scoring"):
         result = replay(inputs, rule_set, stop)
-    write_timeline(result.timeline, out_path)
+    try:
+        write_timeline(result.timeline, out_path)
+    except OSError as error:
+        raise EnvironmentProblem(f"cannot write {out_path}: {error.strerror or error}") from None
     err.print(
         f"{result.events:,} events ({result.pings:,} pings), {len(result.malformed):,} malformed skipped, "
         f"{result.duplicates:,} duplicates applied once; {len(result.timeline):,} level changes -> {out_path}"

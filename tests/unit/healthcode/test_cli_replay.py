@@ -198,3 +198,26 @@ def test_replay_help_teaches_with_an_example() -> None:
     run = healthcode("replay", "--help")
     assert run.returncode == 0
     assert "Example: `healthcode replay" in " ".join(run.stdout.decode().split())
+
+
+def test_a_malformed_line_is_reported_verbatim_even_when_it_looks_like_markup(tmp_path) -> None:
+    events = tmp_path / "events.jsonl"
+    events.write_bytes(
+        b'{"type":"ping","event_id":"e1","ts":"2022-04-01T08:00:00Z","person":"a","lat":30.5,"lon":114.3,"source":"gps","[/x]":1}\n'
+        b'{"type":"ping","event_id":"e2","ts":"2022-04-01T08:00:00Z","person":"a","lat":30.5,"lon":114.3,"source":"gps","[bold]y":1}\n'
+    )
+    run = subprocess.run([*HEALTHCODE, "replay", str(events), "--rules", DEFAULT,
+                          "--out", str(tmp_path / "t.jsonl")], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert "line 1: skipped: ping.[/x]: unknown field" in run.stderr
+    assert "line 2: skipped: ping.[bold]y: unknown field" in run.stderr
+
+
+def test_an_out_path_in_a_missing_directory_is_exit_2_without_traceback(tmp_path) -> None:
+    events = tmp_path / "empty.jsonl"
+    events.write_bytes(b"")
+    out = tmp_path / "missing" / "timeline.jsonl"
+    run = subprocess.run([*HEALTHCODE, "replay", str(events), "--rules", DEFAULT,
+                          "--out", str(out)], capture_output=True, text=True)
+    assert run.returncode == 2, run.stderr
+    assert "Traceback" not in run.stderr

@@ -257,3 +257,11 @@ def test_after_rescore_later_changes_follow_the_new_rules(city_before_the_switch
     assert {c.rule_set for c in later} == {"points@1.0.0"}
     last_contact = T0 - DAY + 20 * MINUTE
     assert _levels(later, "contact") == [(last_contact + 14 * DAY, "green")]
+
+
+def test_a_record_superseding_one_that_still_holds_changes_nothing_in_between() -> None:
+    people = People(DEFAULT)
+    old = replace(exposure("k", "close_contact", "case-1", T0, T0 + 20 * 60, 20.0), known_at=T0 + HOUR)
+    grown = replace(old, last_at=T0 + 2 * DAY, minutes=40.0, known_at=T0 + 2 * DAY)
+    changes = people.apply_exposure(old) + people.apply_exposure(grown) + people.settle(T0 + 30 * DAY)
+    assert [(c.at - T0, c.level) for c in changes] == [(HOUR, "red"), (16 * DAY, "green")]

@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from scoring.events import Ping, encode_event
-from scoring.replay import read_events, replay, replay_file
+from scoring.replay import read_events, read_jsonl, replay, replay_file
 from scoring.rules import load_rule_set
 from scoring.synthetic import DAY, HOUR, result, visit
 from scoring.timeutil import format_rfc3339, from_epoch
@@ -131,3 +131,12 @@ def test_the_timeline_is_ordered_by_time_then_person(tmp_path, outbreak) -> None
     changes = replay_file(_write(tmp_path, events), RULES).timeline
     keys = [(c.at, c.person) for c in changes]
     assert keys == sorted(keys)
+
+
+def test_a_forward_contact_stays_red_while_the_contact_continues() -> None:
+    events = [
+        Ping(event_id=f"{p}{T0 + m * 60}", ts=from_epoch(T0 + m * 60), person=p, lat=30.59, lon=114.3, source="gps")
+        for m in range(0, 600, 5) for p in ("c", "k")
+    ] + [result("c", T0, T0 + 2 * HOUR, positive=True)]
+    timeline = replay(read_jsonl(iter([encode_event(e) + b"\n" for e in events])), RULES).timeline
+    assert [(c.at - T0, c.level) for c in timeline if c.person == "k"] == [(2 * HOUR, "red")]
