@@ -10,6 +10,8 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from codes import render_qr
+from scoring.timeutil import format_rfc3339
+from streams.eventtime import NEVER
 from streams.worker import WorkerView, partition_of
 
 _MEDIA = {"svg": "image/svg+xml", "png": "image/png"}
@@ -21,7 +23,14 @@ def make_app(view: WorkerView, partitions: int) -> web.Application:
     async def healthz(_: web.Request) -> web.Response:
         status = 200 if view.ready else 503
         return web.json_response(
-            {"ready": view.ready, "rule_set": view.rule_set, "partitions": sorted(view.owned)}, status=status
+            {
+                "ready": view.ready,
+                "rule_set": view.rule_set,
+                "partitions": sorted(view.owned),
+                "watermark": None if view.watermark == NEVER else format_rfc3339(view.watermark),
+                "settled_through": None if view.settled_through == NEVER else format_rfc3339(view.settled_through),
+            },
+            status=status,
         )
 
     async def metrics(_: web.Request) -> web.Response:

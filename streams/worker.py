@@ -83,6 +83,8 @@ class WorkerView:
     rule_set: str = ""
     watermark: int = NEVER
     ready: bool = False
+    settled_through: int = NEVER
+    """Every level change up to this event time has been published."""
 
 
 def _notice_message(notice: CaseNotice, partition: int) -> bytes:
@@ -104,7 +106,9 @@ class _Listener(ConsumerRebalanceListener):
         self.worker = worker
 
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        # From here on another worker may own them: publish nothing more for their persons.
         self.worker.view.ready = False
+        self.worker.disown()
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
         self.worker.reassigned = frozenset(tp.partition for tp in assigned)
@@ -120,12 +124,16 @@ class Worker:
         self._owned: frozenset[int] = frozenset()
         self._reset()
 
+    def disown(self) -> None:
+        """Stop scoring and publishing for every partition until the next assignment."""
+        self._owned = frozenset()
+        self.view.owned = frozenset()
+
     def _reset(self) -> None:
         config = self.config
-        owned = self._owned
         self.scorer = CityScorer(
             config.rules,
-            owns=lambda person: partition_of(person, config.partitions) in owned,
+            owns=lambda person: partition_of(person, config.partitions) in self._owned,
             notices_from_outside=True,
         )
         self.tracker = CaseTracker(config.rules)
@@ -302,6 +310,7 @@ class Worker:
         )
         if final:
             self.final_at = watermark
+            self.view.settled_through = watermark
         self.scorer.advance_to(watermark, final=final)
         self.view.watermark = watermark
         metrics.WATERMARK_LAG.set(max(0, self.marks.newest() - watermark))
@@ -325,7 +334,7 @@ class Worker:
         key = signing_key_at(config.keys, issued_at)
         for change in changes:
             identity = change_id(change.person, change.at, change.level, change.rule_set)
-            if identity in self.emitted:
+            if identity in self.emitted or partition_of(change.person, config.partitions) not in self._owned:
                 continue
             record = {"type": "code", **code_record(
                 change, key, issuer=config.issuer, issued_at=issued_at, validity_s=config.code_validity_s

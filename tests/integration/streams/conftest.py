@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -12,7 +16,9 @@ from pathlib import Path
 import pytest
 
 from codes import Algorithm, SigningKey, generate_signing_key
-from healthcode.broker import EmbeddedBroker
+import orjson
+
+from healthcode.broker import EmbeddedBroker, free_port
 from scoring.replay import ReplayResult, replay_file
 from scoring.rules import load_rule_set
 from simulators.config import FaultConfig, SimulationConfig
@@ -34,17 +40,17 @@ class PublishedCity:
     faults: Path
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def signing_key() -> SigningKey:
     now = int(time.time())
     return generate_signing_key(Algorithm.EDDSA, now - 3600, now + 30 * 86400)
 
 
-@pytest.fixture(scope="module")
-def published_city(broker: EmbeddedBroker, tmp_path_factory: pytest.TempPathFactory) -> PublishedCity:
-    """A small city with 1% injected faults, published once per test module under its own prefix."""
+@pytest.fixture
+def published_city(broker: EmbeddedBroker, tmp_path_factory: pytest.TempPathFactory, unique: str) -> PublishedCity:
+    """A small city with 1% injected faults, published under a prefix of its own (so are its codes)."""
     directory = tmp_path_factory.mktemp("city")
-    topics = Topics(prefix=f"t{directory.name[-6:].replace('-', '')}{int(time.time() * 1000) % 100000}.")
+    topics = Topics(prefix=f"t{unique}.")
     create_topics(broker.bootstrap, topics, partitions=PARTITIONS)
     config = SimulationConfig(residents=160, days=3, seed=5, faults=FaultConfig(share=0.01))
     publisher, sink = kafka_publisher(broker.bootstrap, topics, speed=None)
@@ -55,7 +61,7 @@ def published_city(broker: EmbeddedBroker, tmp_path_factory: pytest.TempPathFact
     return PublishedCity(topics, events, directory / "faults.jsonl")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def replayed(published_city: PublishedCity) -> ReplayResult:
     """What replay makes of the published file: the timeline the stream must equal."""
     return replay_file(published_city.events, load_rule_set(RULES))
@@ -88,6 +94,16 @@ class RunningWorker:
 
 
 @pytest.fixture
+def key_dir(signing_key: SigningKey, tmp_path: Path) -> Path:
+    """A key directory holding the test signing key, for workers run as processes."""
+    from codes.keystore import save_key
+
+    directory = tmp_path / "keys"
+    save_key(directory, signing_key)
+    return directory
+
+
+@pytest.fixture
 def start_worker(broker: EmbeddedBroker, signing_key: SigningKey) -> Iterator:
     running: list[RunningWorker] = []
 
@@ -102,4 +118,70 @@ def start_worker(broker: EmbeddedBroker, signing_key: SigningKey) -> Iterator:
 
     yield start
     for worker in running:
+        worker.stop()
+
+
+@pytest.fixture
+def partitions() -> int:
+    """Partitions of the person-keyed topics in these tests."""
+    return PARTITIONS
+
+
+class WorkerProcess:
+    """`healthcode worker` as a real process, with its web port for status."""
+
+    def __init__(self, env: dict[str, str], log: Path) -> None:
+        self.port = free_port()
+        self.log = log
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "healthcode.cli.main", "worker", "--web-port", str(self.port)],
+            env=env, stdout=open(log, "ab"), stderr=subprocess.STDOUT,
+        )
+
+    def status(self) -> dict | None:
+        from urllib.error import URLError
+        from urllib.request import urlopen
+
+        try:
+            with urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=2) as answer:
+                return orjson.loads(answer.read())
+        except (URLError, OSError, ValueError) as error:
+            body = getattr(error, "read", None)
+            return orjson.loads(body()) if callable(body) else None
+
+    def kill(self) -> None:
+        os.kill(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+@pytest.fixture
+def spawn(broker: EmbeddedBroker, published_city, key_dir: Path, tmp_path: Path, unique: str) -> Iterator:
+    env = {
+        **os.environ,
+        "HEALTHCODE_BROKER": f"kafka://{broker.bootstrap}",
+        "HEALTHCODE_TOPIC_PREFIX": published_city.topics.prefix,
+        "HEALTHCODE_PARTITIONS": str(PARTITIONS),
+        "HEALTHCODE_GROUP": f"g{unique}",
+        "HEALTHCODE_KEY_DIR": str(key_dir),
+        "HEALTHCODE_RULES_FILE": str(RULES),
+        "HEALTHCODE_ALLOWED_LATENESS": "2d",
+        "HEALTHCODE_IDLE_TIMEOUT": "2",
+    }
+    started: list[WorkerProcess] = []
+
+    def spawn_one() -> WorkerProcess:
+        worker = WorkerProcess(env, tmp_path / f"worker-{len(started)}.log")
+        started.append(worker)
+        return worker
+
+    yield spawn_one
+    for worker in started:
         worker.stop()
