@@ -12,6 +12,12 @@ the moments they take effect, depend only on the events, never on how they were
 grouped on the way in. Level changes are settled up to `tick + max_gap` behind the
 last tick: an exposure found at a tick can only have become known that recently.
 
+Rule sets take effect at their `valid_from` event time. Each distinct contact
+definition among them has its own presence index, fed from the start, so a switch to
+rules that define contacts differently finds the contacts of the past as the new
+rules define them; at the switch every person is settled under the old rules, given
+the new index's exposures, and assessed again under the new ones.
+
 A worker that scores only some persons (`owns`) still feeds presence every ping
 (contacts cross partitions) but keeps state only for the persons it owns. With
 `notices_from_outside`, case windows come only through `case_notice` (a stream
@@ -20,13 +26,13 @@ broadcasts them, see `scoring.notices`), not from the person events fed here.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from scoring.events import AreaRisk, Ping, TestResult, Visit
-from scoring.exposure import CaseWindow, Exposure
+from scoring.exposure import CaseWindow, ContactSpec, Exposure
 from scoring.people import People, PersonChange
 from scoring.presence import PresenceIndex
 from scoring.rules import RuleSet
@@ -71,17 +77,23 @@ class CityScorer:
 
     def __init__(
         self,
-        rules: RuleSet,
+        rules: RuleSet | Sequence[RuleSet],
         *,
         owns: Callable[[str], bool] | None = None,
         notices_from_outside: bool = False,
         tick_s: int = DEFAULT_TICK_S,
     ) -> None:
-        self.rules = rules
-        self.people = People(rules)
-        specs = rules.contact_specs()
-        self.index = PresenceIndex(specs, rules.retention_s)
-        self.max_gap = max((spec.max_gap_s for spec in specs), default=0)
+        history = sorted([rules] if isinstance(rules, RuleSet) else rules, key=lambda r: r.valid_from)
+        self.rules = history[0]
+        self._upcoming = history[1:]
+        self.people = People(self.rules)
+        self._indexes: dict[tuple[ContactSpec, ...], PresenceIndex] = {}
+        for rule_set in history:
+            specs = tuple(rule_set.contact_specs())
+            retention = max(r.retention_s for r in history if tuple(r.contact_specs()) == specs)
+            self._indexes.setdefault(specs, PresenceIndex(specs, retention))
+        self.index = self._indexes[tuple(self.rules.contact_specs())]
+        self.max_gap = max((spec.max_gap_s for specs in self._indexes for spec in specs), default=0)
         self.tick_s = tick_s
         self.owns = owns
         self.notices_from_outside = notices_from_outside
@@ -119,10 +131,11 @@ class CityScorer:
         if isinstance(event, AreaRisk):
             self.counts.areas += 1
             until = None if event.valid_until is None else to_epoch(event.valid_until)
-            found = self.index.designate(event.area, event.level, event.geometry, now, until)
-            for exposure in found:
-                self._source_known.setdefault(exposure.source, now)
-            self._deliver(found, now)
+            for index in self._indexes.values():
+                found = index.designate(event.area, event.level, event.geometry, now, until)
+                for exposure in found:
+                    self._source_known.setdefault(exposure.source, now)
+                self._deliver(index, found, now)
             return
         self.counts.person_events += 1
         windows = self.people.apply_event(event)
@@ -166,11 +179,31 @@ class CityScorer:
         self._latest = moment if self._latest is None else max(self._latest, moment)
         if self._boundary is None:
             self._boundary = (moment // self.tick_s + 1) * self.tick_s
-            return
-        while moment >= self._boundary:
-            self._flush(self._boundary, self._boundary)
-            self._changes += self.people.settle(self._boundary - self.tick_s - self.max_gap - 1)
-            self._boundary += self.tick_s
+        while True:
+            switch = self._upcoming[0].valid_from if self._upcoming else None
+            if switch is not None and switch <= moment and switch < self._boundary:
+                self._switch(self._upcoming.pop(0))
+            elif moment >= self._boundary:
+                self._flush(self._boundary, self._boundary)
+                self._changes += self.people.settle(self._boundary - self.tick_s - self.max_gap - 1)
+                self._boundary += self.tick_s
+            else:
+                return
+
+    def _switch(self, rules: RuleSet) -> None:
+        """Rules `rules` take effect at their `valid_from` (inside the current tick)."""
+        at = rules.valid_from
+        self._flush(at, at)
+        self._changes += self.people.settle_all(at - 1)
+        self.index = self._indexes[tuple(rules.contact_specs())]
+        current = [
+            replace(e, known_at=known_at(e, self._source_known.get(e.source), at))
+            for e in self.index.exposures()
+            if self.owns is None or self.owns(e.person)
+        ]
+        self.people.replace_exposures(current)
+        self.rules = rules
+        self._changes += self.people.rescore(rules, at)
 
     def _flush(self, before: int, watermark: int) -> None:
         """Ingest buffered pings earlier than `before`, let presence time reach `watermark`."""
@@ -181,18 +214,24 @@ class CityScorer:
             ts = np.concatenate([part[1] for part in ready])
             lat = np.concatenate([part[2] for part in ready])
             lon = np.concatenate([part[3] for part in ready])
-            self._deliver(self.index.ingest_batch(persons, ts, lat, lon), watermark)
-        self._deliver(self.index.advance(watermark), watermark)
-        # Presence past the rule set's longest window is deleted: the privacy promise and the memory bound.
-        self.index.expire(watermark)
+            for index in self._indexes.values():
+                self._deliver(index, index.ingest_batch(persons, ts, lat, lon), watermark)
+        for index in self._indexes.values():
+            self._deliver(index, index.advance(watermark), watermark)
+            # Presence past the rules' longest window is deleted: the privacy promise and the memory bound.
+            index.expire(watermark)
 
     # -- presence and people ---------------------------------------------------------
 
     def _case(self, notice: CaseNotice) -> None:
         self._source_known.setdefault(notice.window.case_ref, notice.known_at)
-        self._deliver(self.index.case(notice.window), notice.known_at)
+        for index in self._indexes.values():
+            self._deliver(index, index.case(notice.window), notice.known_at)
 
-    def _deliver(self, exposures: list[Exposure], now: int) -> None:
+    def _deliver(self, index: PresenceIndex, exposures: list[Exposure], now: int) -> None:
+        # Indexes of rules not (yet) in force keep their own exposures until a switch.
+        if index is not self.index:
+            return
         if self.owns is not None:
             exposures = [e for e in exposures if self.owns(e.person)]
         stamped = [replace(e, known_at=known_at(e, self._source_known.get(e.source), now)) for e in exposures]

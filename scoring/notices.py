@@ -8,29 +8,45 @@ tracker can run ahead of scoring without waiting for anyone else.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from scoring.cases import case_windows
 from scoring.city import CaseNotice
 from scoring.events import TestResult, Visit
 from scoring.rules import RuleSet
 from scoring.state import PersonState, apply, new_state
+from scoring.timeutil import to_epoch
 
 
 class CaseTracker:
-    """The tests and visits of persons, enough to tell their case windows."""
+    """The tests and visits of persons, enough to tell their case windows.
 
-    def __init__(self, rules: RuleSet) -> None:
-        self.rules = rules
+    With several rule sets, the case definition in force at an event's time applies.
+    """
+
+    def __init__(self, rules: RuleSet | Sequence[RuleSet]) -> None:
+        history = [rules] if isinstance(rules, RuleSet) else list(rules)
+        self.history = sorted(history, key=lambda r: r.valid_from)
         self._states: dict[str, PersonState] = {}
+
+    def rules_at(self, at: int) -> RuleSet:
+        """The rule set in force at event time `at`."""
+        current = self.history[0]
+        for rules in self.history[1:]:
+            if rules.valid_from <= at:
+                current = rules
+        return current
 
     def apply(self, event: Visit | TestResult) -> list[CaseNotice]:
         """Apply a person event; the person's case windows as notices when it changed them."""
         before = self._states.get(event.person) or new_state(event.person)
-        state = apply(before, event, self.rules)
+        rules = self.rules_at(to_epoch(event.ts))
+        state = apply(before, event, rules)
         if state is before:
             return []
         self._states[event.person] = state
         at = state.latest_event_at
-        windows = case_windows(state, self.rules, at)
-        if windows == case_windows(before, self.rules, at):
+        windows = case_windows(state, rules, at)
+        if windows == case_windows(before, rules, at):
             return []
         return [CaseNotice(window, at) for window in windows]

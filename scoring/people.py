@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from scoring.assess import Reason, assess, fact_times, timeline_to
 from scoring.cases import case_windows
@@ -80,6 +80,10 @@ class People:
     def state(self, person: str) -> PersonState:
         """The person's state (a fresh one if nothing is known about them)."""
         return self._states.get(person) or new_state(person)
+
+    def levels(self) -> dict[str, str]:
+        """The level each person with facts was last settled at."""
+        return {person: state.level for person, state in self._states.items()}
 
     def states(self) -> Iterable[PersonState]:
         """Every state held."""
@@ -150,11 +154,28 @@ class People:
             changes += self._settle_person(person, until)
         return changes
 
+    def settle_all(self, until: int) -> list[PersonChange]:
+        """Settle every person up to `until`, due or not (before a switch of rules)."""
+        changes = self.settle(until)
+        for person in list(self._states):
+            changes += self._settle_person(person, until)
+        return changes
+
+    def replace_exposures(self, exposures: Iterable[Exposure]) -> None:
+        """Give every person exactly these exposures (those of another contact definition)."""
+        by_person: dict[str, list[Exposure]] = {}
+        for exposure in exposures:
+            by_person.setdefault(exposure.person, []).append(exposure)
+        for person in set(self._states) | set(by_person):
+            state = self.state(person)
+            cleared = replace(state, exposures={}, records=None)
+            for exposure in by_person.get(person, ()):
+                cleared = apply_exposure(cleared, exposure)
+            self._states[person] = cleared
+
     def rescore(self, rules: RuleSet, at: int) -> list[PersonChange]:
         """Switch to `rules` at event time `at`: settle under the old set, then reassess everyone."""
-        changes = self.settle(at - 1)
-        for person in list(self._states):
-            changes += self._settle_person(person, at - 1)
+        changes = self.settle_all(at - 1)
         self.rules = rules
         for person, state in list(self._states.items()):
             assessment = assess(state, rules, at)

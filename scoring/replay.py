@@ -9,7 +9,7 @@ are fed in event-time order (arrival order among equal times).
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -227,8 +227,11 @@ def read_events(source: str | Path, progress: Progress | None = None) -> Inputs:
         return read_jsonl(iter(handle), progress)
 
 
-def replay(inputs: Inputs, rules: RuleSet, until: int | None = None) -> ReplayResult:
-    """Score every person over `inputs` in event-time order, up to `until` if given."""
+def replay(inputs: Inputs, rules: RuleSet | Sequence[RuleSet], until: int | None = None) -> ReplayResult:
+    """Score every person over `inputs` in event-time order, up to `until` if given.
+
+    Several rule sets each take effect at their `valid_from`.
+    """
     scorer = CityScorer(rules)
     order = np.lexsort((inputs.ping_order, inputs.ping_ts))
     ping_ts = inputs.ping_ts[order]
@@ -255,7 +258,7 @@ def replay(inputs: Inputs, rules: RuleSet, until: int | None = None) -> ReplayRe
         levels[final.get(person, "green")] += 1
     return ReplayResult(
         timeline=timeline,
-        rule_set=rules.ref,
+        rule_set=scorer.rules.ref,
         events=inputs.count,
         pings=len(ping_ts),
         malformed=inputs.malformed,
@@ -265,7 +268,9 @@ def replay(inputs: Inputs, rules: RuleSet, until: int | None = None) -> ReplayRe
     )
 
 
-def replay_file(source: str | Path, rules: RuleSet, until: int | None = None, progress: Progress | None = None) -> ReplayResult:
+def replay_file(
+    source: str | Path, rules: RuleSet | Sequence[RuleSet], until: int | None = None, progress: Progress | None = None
+) -> ReplayResult:
     """Read a file and replay it (the Python API behind `healthcode replay`)."""
     return replay(read_events(source, progress), rules, until)
 

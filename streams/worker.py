@@ -9,6 +9,10 @@ Topology (see README "The pipeline"):
   broadcasts them on `cases` with progress markers, so every worker hears of every
   case before scoring past it.
 
+Rule sets published on `rules` take effect at their `valid_from` event time: the
+worker starts over with the whole rule history known (see `CityScorer`), so levels
+switch at exactly that moment whatever the arrival order.
+
 Recovery is by rebuilding, not by restoring: on every (re)assignment the worker
 reads its inputs again from the beginning (the core is deterministic, so the same
 inputs give the same level changes) and does not publish again a change already on
@@ -44,9 +48,12 @@ from streams.deadletter import Rejected, asend_dead_letter
 from streams.eventtime import NEVER, TimeOrder, Watermarks
 from streams.intake import triage
 from streams.issuing import change_id, code_record, encode_record
+from streams.rulebook import history_with, read_rule_set
 from streams.topics import Topics
 
 FENCE = "fence"
+WORKER_STATUS = "worker"
+STATUS_EVERY_S = 2.0
 
 
 def partition_of(person: str, partitions: int) -> int:
@@ -119,6 +126,8 @@ class Worker:
 
     def __init__(self, config: WorkerConfig) -> None:
         self.config = config
+        self.name = f"worker-{uuid.uuid4().hex[:8]}"
+        self.history: list[RuleSet] = [config.rules]
         self.view = WorkerView(rule_set=config.rules.ref)
         self.reassigned: frozenset[int] | None = None
         self._owned: frozenset[int] = frozenset()
@@ -132,11 +141,11 @@ class Worker:
     def _reset(self) -> None:
         config = self.config
         self.scorer = CityScorer(
-            config.rules,
+            self.history,
             owns=lambda person: partition_of(person, config.partitions) in self._owned,
             notices_from_outside=True,
         )
-        self.tracker = CaseTracker(config.rules)
+        self.tracker = CaseTracker(self.history)
         self.inputs = TimeOrder()
         self.own_events = TimeOrder()
         self.marks = Watermarks(config.lateness_s, config.idle_s)
@@ -147,6 +156,7 @@ class Worker:
         self.final_at = NEVER
         self.scored_through = NEVER
         self.arrived_ms = 0
+        self.announced_at = -STATUS_EVERY_S
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consume, score and publish until `stop` is set; everything is closed on the way out."""
@@ -166,7 +176,7 @@ class Worker:
             await self.wide.start()
             self.group.subscribe([topics.visits], listener=_Listener(self))
             wide = [TopicPartition(topics.pings, p) for p in range(config.partitions)]
-            wide += [TopicPartition(t, 0) for t in (topics.areas, topics.cases)]
+            wide += [TopicPartition(t, 0) for t in (topics.areas, topics.cases, topics.rules)]
             self.wide.assign(wide)
             while not stop.is_set():
                 await self._step()
@@ -190,11 +200,25 @@ class Worker:
                 await self._take(record, now)
         await self._track_cases(now)
         await self._score(now)
+        await self._announce(now)
+
+    async def _announce(self, now: float) -> None:
+        """Tell everyone (`healthcode rules active`) what this worker runs, every few seconds."""
+        if now - self.announced_at < STATUS_EVERY_S:
+            return
+        self.announced_at = now
+        status = {
+            "type": WORKER_STATUS, "worker": self.name, "rule_set": self.view.rule_set,
+            "rule_sets": [r.ref for r in self.history], "partitions": sorted(self._owned),
+            "watermark": self.view.watermark, "at": int(self.config.clock()),
+        }
+        await self.producer.send(self.config.topics.cases, orjson.dumps(status))
 
     async def _rebuild(self, owned: frozenset[int]) -> None:
         """Start over for a new assignment: read every input again, skip changes already published."""
         config, topics = self.config, self.config.topics
         self._owned = owned
+        await self._load_rules()
         self._reset()
         now = time.monotonic()
         self.marks.track([(topics.pings, p) for p in range(config.partitions)], now)
@@ -210,37 +234,58 @@ class Worker:
         self.view.ready = True
         metrics.REBUILDS.inc()
 
-    async def _load_published(self, owned: frozenset[int]) -> None:
-        """The change ids already on `codes` for the owned partitions, read up to our own fence."""
-        topics = self.config.topics
-        if not owned:
-            return
+    async def _read_to_fence(self, topic: str, partitions: frozenset[int]) -> list[bytes]:
+        """Every message on those partitions written before a fence we write now.
+
+        Reading up to our own fence, not to the reported end offset, is what makes this
+        exact on a broker that under-reports end offsets.
+        """
         fence = orjson.dumps({"type": FENCE, "id": uuid.uuid4().hex})
-        for partition in owned:
-            await self.producer.send_and_wait(topics.codes, fence, partition=partition)
+        for partition in partitions:
+            await self.producer.send_and_wait(topic, fence, partition=partition)
         reader = AIOKafkaConsumer(bootstrap_servers=self.config.bootstrap, enable_auto_commit=False)
         await reader.start()
+        found: list[bytes] = []
         try:
-            reader.assign([TopicPartition(topics.codes, p) for p in owned])
+            reader.assign([TopicPartition(topic, p) for p in partitions])
             await reader.seek_to_beginning()
-            waiting = set(owned)
+            waiting = set(partitions)
             while waiting:
                 for tp, records in (await reader.getmany(timeout_ms=500)).items():
                     for record in records:
                         if record.value == fence:
                             waiting.discard(tp.partition)
-                            continue
-                        data = orjson.loads(record.value)
-                        if data.get("type") == "code":
-                            self.emitted.add(data["change_id"])
-                            self.view.codes[data["person"]] = data
+                        elif tp.partition in waiting:
+                            found.append(record.value)
         finally:
             await reader.stop()
+        return found
+
+    async def _load_rules(self) -> None:
+        """The rule history: the configured set, then every set published on `rules`."""
+        history = [self.config.rules]
+        for message in await self._read_to_fence(self.config.topics.rules, frozenset({0})):
+            published = read_rule_set(message)
+            if published is not None:
+                history = history_with(history, published) or history
+        self.history = history
+
+    async def _load_published(self, owned: frozenset[int]) -> None:
+        """The change ids already on `codes` for the owned partitions."""
+        if not owned:
+            return
+        for message in await self._read_to_fence(self.config.topics.codes, owned):
+            data = orjson.loads(message)
+            if data.get("type") == "code":
+                self.emitted.add(data["change_id"])
+                self.view.codes[data["person"]] = data
 
     async def _take(self, record: Any, now: float) -> None:
         topics = self.config.topics
         if record.topic == topics.cases:
             data = orjson.loads(record.value)
+            if data["type"] == WORKER_STATUS:
+                return
             source = (topics.cases, data["partition"])
             if data["type"] == "progress":
                 self.marks.progress(source, data["through"], now)
@@ -250,6 +295,9 @@ class Worker:
                 self.inputs.push(notice.known_at, notice)
             return
         if record.topic == topics.rules:
+            published = read_rule_set(record.value)
+            if published is not None and history_with(self.history, published) is not None:
+                self.reassigned = self._owned
             return
         outcome = triage(record.value, record.topic, record.partition, record.offset, record.key)
         if isinstance(outcome, Rejected):
@@ -313,6 +361,7 @@ class Worker:
             self.view.settled_through = watermark
         self.scorer.advance_to(watermark, final=final)
         self.view.watermark = watermark
+        self.view.rule_set = self.scorer.rules.ref
         metrics.WATERMARK_LAG.set(max(0, self.marks.newest() - watermark))
         await self._publish(self.scorer.take_changes())
 

@@ -46,18 +46,30 @@ def signing_key() -> SigningKey:
     return generate_signing_key(Algorithm.EDDSA, now - 3600, now + 30 * 86400)
 
 
+CITY = SimulationConfig(residents=160, days=3, seed=5, faults=FaultConfig(share=0.01))
+
+
 @pytest.fixture
 def published_city(broker: EmbeddedBroker, tmp_path_factory: pytest.TempPathFactory, unique: str) -> PublishedCity:
     """A small city with 1% injected faults, published under a prefix of its own (so are its codes)."""
     directory = tmp_path_factory.mktemp("city")
     topics = Topics(prefix=f"t{unique}.")
     create_topics(broker.bootstrap, topics, partitions=PARTITIONS)
-    config = SimulationConfig(residents=160, days=3, seed=5, faults=FaultConfig(share=0.01))
     publisher, sink = kafka_publisher(broker.bootstrap, topics, speed=None)
     try:
-        events = write_run(Simulation(config), directory, also=publisher.publish_chunk)
+        events = write_run(Simulation(CITY), directory, also=publisher.publish_chunk)
     finally:
         sink.close()
+    return PublishedCity(topics, events, directory / "faults.jsonl")
+
+
+@pytest.fixture
+def unpublished_city(broker: EmbeddedBroker, tmp_path_factory: pytest.TempPathFactory, unique: str) -> PublishedCity:
+    """The same city written to a file only, with its topics created: the test publishes it."""
+    directory = tmp_path_factory.mktemp("city")
+    topics = Topics(prefix=f"u{unique}.")
+    create_topics(broker.bootstrap, topics, partitions=PARTITIONS)
+    events = write_run(Simulation(CITY), directory)
     return PublishedCity(topics, events, directory / "faults.jsonl")
 
 

@@ -1,0 +1,60 @@
+"""City scoring with rule sets that take effect at their valid_from, contacts redefined included."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from scoring.city import CityScorer
+from scoring.people import sorted_changes
+from scoring.rules import RuleSet, load_rule_set
+from scoring.synthetic import DAY, HOUR, result
+from scoring.timeutil import format_rfc3339
+
+RULES = Path(__file__).resolve().parents[3] / "rules"
+T0 = 1_648_800_000  # 2022-04-01T08:00:00Z
+HERE = (30.5900, 114.3000)
+
+
+def _points_from(valid_from: int) -> RuleSet:
+    document = yaml.safe_load((RULES / "points.yaml").read_text())
+    document["valid_from"] = format_rfc3339(valid_from)
+    return RuleSet.from_mapping(document, "points.yaml")
+
+
+def _feed(scorer: CityScorer, minutes: int) -> None:
+    """Case `c` and contact `k` side by side from T0 for `minutes`, then `c` confirmed a day later."""
+    steps = np.arange(0, minutes + 1, 5) * 60 + T0
+    for person in ("c", "k"):
+        scorer.add_pings(np.full(len(steps), person, dtype=object), steps,
+                         np.full(len(steps), HERE[0]), np.full(len(steps), HERE[1]))
+    scorer.add_event(result("c", T0 + DAY, T0 + DAY + 6 * HOUR, positive=True))
+
+
+def test_a_rule_set_takes_effect_at_its_valid_from_and_everyone_is_reassessed_then() -> None:
+    default = load_rule_set(RULES / "default.yaml")
+    switch = T0 + 3 * DAY
+    scorer = CityScorer([default, _points_from(switch)])
+    _feed(scorer, 20)
+    changes = sorted_changes(scorer.finish(T0 + 5 * DAY))
+    before = [c for c in changes if c.at < switch]
+    after = [c for c in changes if c.at >= switch]
+    assert before and all(c.rule_set == default.ref for c in before)
+    assert after and all(c.rule_set.startswith("points@") for c in after)
+    assert {c.at for c in after if c.person == "k"} == {switch}
+
+
+def test_switching_rules_gives_the_same_levels_as_scoring_with_the_new_rules_from_the_start() -> None:
+    default = load_rule_set(RULES / "default.yaml")
+    switch = T0 + 3 * DAY
+    points = _points_from(switch)
+    switched = CityScorer([default, points])
+    _feed(switched, 20)
+    from_start = CityScorer(_points_from(T0 - DAY))
+    _feed(from_start, 20)
+    end = T0 + 5 * DAY
+    switched.finish(end)
+    from_start.finish(end)
+    assert switched.people.levels() == from_start.people.levels()
