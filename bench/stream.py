@@ -1,0 +1,414 @@
+"""The real-time pipeline: one worker's end-to-end throughput against a bare aiokafka
+consume-and-produce loop, event-to-code latency at a steady 2,000 events/s, and a live
+rule change for 100,000 persons against the batch rescoring path, all in one run on an
+embedded broker this bench starts itself.
+
+1. Throughput. A simulated city is published (as fast as the broker takes it) under a
+   unique topic prefix. Baseline: a bare loop (`AIOKafkaConsumer` assigned every input
+   partition from the beginning, each value produced to an output topic) until it has
+   read every published event. Then a worker (`streams.worker.Worker`) is started and
+   timed from its start until it has settled through the newest event time
+   (`Worker.final_at`): group join, rebuild, decoding, event-time ordering, contacts,
+   scoring, signing and publishing codes, and the idle timeout that lets the last
+   watermark through (a worker cannot know an input is finished before it falls silent).
+   Goals: at least 10,000 events/s and at least 0.5 of the bare loop.
+2. Latency. A worker is started on an empty outbreak city's topics and, once it owns
+   its partitions, the city's events are published at a steady 2,000 events/s (each
+   message's Kafka timestamp is set at send). For every code record the event-to-code
+   latency is the code message's Kafka timestamp minus the Kafka timestamp of the latest
+   input event at or before the code's `assessed_at` (the input with the largest event
+   time not after it; among ties, the one published last). Goal: p99 under 1 s.
+   What this includes: the worker releases an event only when the aligned watermark
+   (the least over its input partitions of newest event time minus the allowed
+   lateness) passes it, so a code waits at least for `lateness` of EVENT time to be
+   published after its moment (printed in wall time at this rate); and a partition
+   that falls quiet holds the watermark until the idle timeout (wall time) lets it
+   follow the others, which sparse partitions (visits: a few per event-hour) do all
+   the time. A second, shorter run over the last part of the same input with a small
+   idle timeout shows that share. A change
+   dated before the input that revealed it (a contact found when the case is known)
+   counts from the input at its date, so the maximum overstates. Codes whose reference
+   input was published in the publisher's last second are counted apart: they wait for
+   the idle timeout, not for new input.
+3. Rule change. 100,000 (quick: 30,000) synthetic persons (`scoring.synthetic`) restored into a
+   `People` under `rules/default.yaml` and settled to just before the switch (not
+   timed); then `People.rescore(points.yaml, at)` is timed against the batch path on the
+   same states (`scoring.batch`: pack, evaluate, full assessments of the changed only),
+   and signing the changed persons' code records (`streams.issuing.code_record`, which
+   calls `codes.issue`) with a throwaway Ed25519 key.
+
+    .venv/bin/python -m bench.stream            # 2,000 residents x 3 days; 40 + 15 s paced; 100,000 persons
+    .venv/bin/python -m bench.stream --quick    # 300 residents x 2 days; 6 + 4 s paced; 30,000 persons
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from prometheus_client import REGISTRY
+
+from codes import Algorithm, SigningKey, generate_signing_key
+from healthcode.broker import EmbeddedBroker
+from scoring.batch import changed_assessments, pack_states, rescore_packed
+from scoring.people import People
+from scoring.rules import LEVEL_CODE, RuleSet, load_rule_set
+from scoring.synthetic import synthetic_states
+from scoring.timeutil import parse_rfc3339
+from simulators.config import DiseaseConfig, HealthConfig, SimulationConfig
+from simulators.output import write_run
+from simulators.publish import Pacer, Publisher, KafkaSink, route
+from simulators.run import Simulation
+from streams.admin import create_topics
+from streams.eventtime import NEVER
+from streams.issuing import code_record, encode_record
+from streams.topics import Topics
+from streams.worker import Worker, WorkerConfig
+
+RULES = Path(__file__).resolve().parents[1] / "rules"
+PARTITIONS = 4
+RATE = 2_000
+PROBE_IDLE_S = 0.25
+AT = 1_650_000_000
+EVENT_TYPES = ("ping", "visit", "test_result", "area_risk")
+
+
+@dataclass(frozen=True)
+class Size:
+    """How big each section is."""
+
+    residents: int
+    days: int
+    paced_residents: int
+    paced_seconds: int
+    probe_seconds: int
+    persons: int
+
+
+FULL = Size(residents=2_000, days=3, paced_residents=1_000, paced_seconds=40, probe_seconds=15, persons=100_000)
+QUICK = Size(residents=300, days=2, paced_residents=300, paced_seconds=6, probe_seconds=4, persons=30_000)
+
+
+class BackgroundWorker:
+    """A worker on its own thread and event loop (the bench thread publishes and watches)."""
+
+    def __init__(self, config: WorkerConfig) -> None:
+        self.worker = Worker(config)
+        self.error: BaseException | None = None
+        self._stop = asyncio.Event()
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        try:
+            self._loop.run_until_complete(self.worker.run(self._stop))
+        except BaseException as error:  # reported by `wait_until` on the bench thread
+            self.error = error
+
+    def wait_until(self, done: Callable[[Worker], bool], timeout: float) -> float:
+        """Poll until `done(worker)`; returns the perf_counter time it was seen true."""
+        deadline = time.perf_counter() + timeout
+        while time.perf_counter() < deadline:
+            if self.error is not None:
+                raise RuntimeError(f"the worker failed: {self.error!r}") from self.error
+            if done(self.worker):
+                return time.perf_counter()
+            time.sleep(0.02)
+        raise TimeoutError(f"the worker did not get there within {timeout:.0f} s")
+
+    def stop(self) -> None:
+        self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(timeout=30)
+
+
+class _NewestOnly(Pacer):
+    """No pacing; remembers the newest event time published (what the worker must settle to)."""
+
+    newest: int = NEVER
+
+    def wait_for(self, event_time: int | None) -> None:
+        if event_time is not None:
+            self.newest = max(self.newest, event_time)
+
+
+def _topics(label: str) -> Topics:
+    return Topics(prefix=f"bench-{label}-{uuid.uuid4().hex[:8]}.")
+
+
+def _worker_config(bootstrap: str, topics: Topics, key: SigningKey) -> WorkerConfig:
+    return WorkerConfig(
+        bootstrap=bootstrap, topics=topics, group=f"{topics.prefix}workers", rules=load_rule_set(RULES / "default.yaml"),
+        keys=[key], partitions=PARTITIONS,
+    )
+
+
+def _events_in() -> float:
+    return sum(REGISTRY.get_sample_value("healthcode_events_in_total", {"type": t}) or 0.0 for t in EVENT_TYPES)
+
+
+def _rate(count: float, seconds: float) -> str:
+    return f"{count / seconds:>9,.0f} events/s  ({seconds:.2f} s)"
+
+
+async def bare_loop(bootstrap: str, topics: Topics, expected: int, out_topic: str) -> int:
+    """Read every input partition from the beginning and produce each value to `out_topic`."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, acks=1)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, max_poll_records=5000)
+    await producer.start()
+    await consumer.start()
+    try:
+        consumer.assign(
+            [TopicPartition(t, p) for t in (topics.pings, topics.visits) for p in range(PARTITIONS)]
+            + [TopicPartition(topics.areas, 0)]
+        )
+        await consumer.seek_to_beginning()
+        seen = 0
+        while seen < expected:
+            for records in (await consumer.getmany(timeout_ms=200, max_records=5000)).values():
+                for record in records:
+                    await producer.send(out_topic, record.value, key=record.key)
+                    seen += 1
+        await producer.flush()
+        return seen
+    finally:
+        await consumer.stop()
+        await producer.stop()
+
+
+def _create_topic(bootstrap: str, name: str) -> None:
+    from kafka import KafkaAdminClient
+    from kafka.admin import NewTopic
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="bench-stream")
+    try:
+        admin.create_topics([NewTopic(name, PARTITIONS, 1)])
+    finally:
+        admin.close()
+
+
+def throughput(bootstrap: str, size: Size, key: SigningKey, directory: Path) -> None:
+    topics = _topics("throughput")
+    create_topics(bootstrap, topics, partitions=PARTITIONS)
+    out_topic = topics.prefix + "bare-out"
+    _create_topic(bootstrap, out_topic)
+    sink = KafkaSink(bootstrap)
+    pacer = _NewestOnly(None)
+    publisher = Publisher(sink.send, topics, pacer)
+    start = time.perf_counter()
+    try:
+        write_run(Simulation(SimulationConfig(residents=size.residents, days=size.days, seed=11)), directory, also=publisher.publish_chunk)
+    finally:
+        sink.close()
+    events = sum(publisher.sent.values())
+    print(f"simulated city: {size.residents:,} residents x {size.days} days, {events:,} events "
+          f"published in {time.perf_counter() - start:.1f} s ({PARTITIONS} partitions per keyed topic)")
+
+    start = time.perf_counter()
+    seen = asyncio.run(bare_loop(bootstrap, topics, events, out_topic))
+    bare_s = time.perf_counter() - start
+
+    before = _events_in()
+    start = time.perf_counter()
+    running = BackgroundWorker(_worker_config(bootstrap, topics, key))
+    try:
+        ready = running.wait_until(lambda w: w.view.ready, timeout=60)
+        settled = running.wait_until(lambda w: w.final_at >= pacer.newest, timeout=600)
+    finally:
+        running.stop()
+    worker_s = settled - start
+    taken = _events_in() - before
+    idle_s = running.worker.config.idle_s
+    print(f"  bare aiokafka consume+produce (baseline): {_rate(seen, bare_s)}")
+    print(f"  worker, start to settled through the newest event: {_rate(events, worker_s)}")
+    print(f"    of which group join + rebuild {ready - start:.2f} s and the {idle_s:.1f} s idle timeout "
+          f"that releases the last watermark; without both: {events / max(1e-9, settled - ready - idle_s):,.0f} events/s")
+    print(f"    valid events the worker took in: {taken:,.0f} of {events:,} published")
+    ratio = bare_s / worker_s
+    print(f"  ratio worker / bare loop: {ratio:.2f}  (goal >= 0.5: {'met' if ratio >= 0.5 else 'NOT met'}; "
+          f">= 10,000 events/s: {'met' if events / worker_s >= 10_000 else 'NOT met'})")
+
+
+def outbreak(residents: int) -> SimulationConfig:
+    """A city where levels change often enough to give many latency samples in a short run."""
+    return SimulationConfig(
+        residents=residents, days=1, seed=13,
+        disease=DiseaseConfig(initial_infections=residents // 10, latent_days=0.5, presymptomatic_days=0.5),
+        health=HealthConfig(
+            background_fever_per_day=0.05, clinic_visit=1.0, clinic_delay_days=0.2,
+            screening_every_days=1, screening_share=0.3,
+        ),
+    )
+
+
+def paced_publish(bootstrap: str, topics: Topics, lines: list[bytes], rate: float) -> tuple[np.ndarray, np.ndarray]:
+    """Publish `lines` at `rate` per second; returns each one's event time and Kafka timestamp (ms)."""
+    from kafka import KafkaProducer
+
+    routes = [route(line, topics) for line in lines]
+    producer = KafkaProducer(bootstrap_servers=bootstrap, client_id="bench-stream", acks=1, linger_ms=5)
+    stamps = np.empty(len(lines), dtype=np.int64)
+    start = time.monotonic()
+    try:
+        for index, (line, where) in enumerate(zip(lines, routes)):
+            wait = start + index / rate - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)
+            stamps[index] = int(time.time() * 1000)
+            producer.send(where.topic, key=where.key, value=line, timestamp_ms=int(stamps[index]))
+        producer.flush()
+    finally:
+        producer.close()
+    times = np.array([NEVER if where.ts is None else where.ts for where in routes], dtype=np.int64)
+    return times, stamps
+
+
+def read_code_stamps(bootstrap: str, topics: Topics, idle_s: float = 1.0) -> list[tuple[int, int]]:
+    """(assessed_at, Kafka timestamp ms) of every code record on the codes topic."""
+    from kafka import KafkaConsumer
+    from kafka import TopicPartition as Partition
+
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    out = []
+    try:
+        partitions = [Partition(topics.codes, p) for p in range(PARTITIONS)]
+        consumer.assign(partitions)
+        consumer.seek_to_beginning(*partitions)
+        quiet_since = time.monotonic()
+        while time.monotonic() - quiet_since < idle_s:
+            batch = consumer.poll(timeout_ms=200)
+            if batch:
+                quiet_since = time.monotonic()
+            for records in batch.values():
+                for record in records:
+                    data = orjson.loads(record.value)
+                    if data.get("type") == "code":
+                        out.append((parse_rfc3339(data["assessed_at"]), record.timestamp))
+    finally:
+        consumer.close()
+    return out
+
+
+def latencies(codes: list[tuple[int, int]], times: np.ndarray, stamps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each code's latency (s) from the latest input at or before its moment, and that input's timestamp."""
+    order = np.lexsort((stamps, times))
+    by_time, stamp_by_time = times[order], stamps[order]
+    assessed = np.array([at for at, _ in codes], dtype=np.int64)
+    coded = np.array([stamp for _, stamp in codes], dtype=np.int64)
+    # The last input (in event time, then publish time) at or before each code's moment.
+    reference = stamp_by_time[np.maximum(np.searchsorted(by_time, assessed, side="right") - 1, 0)]
+    return (coded - reference) / 1000, reference
+
+
+def latency(bootstrap: str, lines: list[bytes], key: SigningKey, idle_s: float | None = None) -> None:
+    """Publish `lines` at `RATE` to a worker already owning its partitions; print code latencies."""
+    topics = _topics("latency")
+    create_topics(bootstrap, topics, partitions=PARTITIONS)
+    config = _worker_config(bootstrap, topics, key)
+    if idle_s is not None:
+        config.idle_s = idle_s
+    running = BackgroundWorker(config)
+    try:
+        running.wait_until(lambda w: w.view.ready, timeout=60)
+        times, stamps = paced_publish(bootstrap, topics, lines, RATE)
+        newest = int(times.max())
+        running.wait_until(lambda w: w.final_at >= newest, timeout=120)
+    finally:
+        running.stop()
+    wall_s = (stamps[-1] - stamps[0]) / 1000
+    valid = times != NEVER
+    speed = (times[valid].max() - times[valid].min()) / wall_s
+    codes = read_code_stamps(bootstrap, topics)
+    seconds, reference = latencies(codes, times, stamps)
+    steady = reference <= stamps[-1] - 1000
+    print(f"  worker idle timeout {config.idle_s} s, allowed lateness {config.lateness_s} s: {len(lines):,} events "
+          f"at {len(lines) / wall_s:,.0f} events/s over {wall_s:.1f} s; {len(codes):,} codes")
+    print(f"    event time ran {speed:,.0f}x wall time: the lateness holds an event about "
+          f"{config.lateness_s / speed:.2f} s of wall time")
+    for label, chosen in (("all codes", np.ones_like(steady)), ("steady (input before the last second)", steady)):
+        sample = seconds[chosen]
+        if sample.size:
+            p50, p99 = np.percentile(sample, [50, 99])
+            print(f"    event-to-code latency, {label} ({sample.size:,}): p50 {p50:.3f} s, p99 {p99:.3f} s, "
+                  f"max {sample.max():.3f} s")
+    if steady.any():
+        p99 = float(np.percentile(seconds[steady], 99))
+        print(f"    goal p99 < 1 s (steady codes): {'met' if p99 < 1 else 'NOT met'}")
+
+
+def rule_change(size: Size, key: SigningKey) -> None:
+    old, new = load_rule_set(RULES / "default.yaml"), load_rule_set(RULES / "points.yaml")
+    start = time.perf_counter()
+    states = synthetic_states(size.persons, AT)
+    people = People(old)
+    for state in states:
+        people.restore(state)
+    people.settle(AT - 1)
+    print(f"persons: {size.persons:,} synthetic, restored and settled under {old.ref} in {time.perf_counter() - start:.1f} s")
+    previous = np.array([LEVEL_CODE[state.level] for state in states], dtype=np.int8)
+
+    start = time.perf_counter()
+    changes = people.rescore(new, AT)
+    people_s = time.perf_counter() - start
+
+    start = time.perf_counter()
+    levels = rescore_packed(pack_states(states), new, AT)
+    changed = changed_assessments(states, new, AT, levels, previous)
+    batch_s = time.perf_counter() - start
+
+    issued_at = int(time.time())
+    start = time.perf_counter()
+    for change in changes:
+        encode_record(code_record(change, key, issuer="healthcode", issued_at=issued_at, validity_s=12 * 3600))
+    sign_s = time.perf_counter() - start
+
+    same = {c.person for c in changes} == {states[i].person for i in changed}
+    print(f"  switch {old.ref} -> {new.ref}: {len(changes):,} persons changed level "
+          f"(batch path finds the same persons: {'yes' if same else 'NO'})")
+    print(f"  People.rescore (what the worker runs): {people_s:.2f} s, {size.persons / people_s:,.0f} persons/s")
+    print(f"  batch path (pack + evaluate + assess the changed): {batch_s:.2f} s, {size.persons / batch_s:,.0f} persons/s")
+    print(f"  ratio People.rescore / batch path time: {people_s / batch_s:.1f}")
+    if changes:
+        print(f"  signing {len(changes):,} code records: {sign_s:.2f} s ({len(changes) / sign_s:,.0f} codes/s)")
+    print(f"  rule change total for {size.persons:,} persons (People.rescore + signing): {people_s + sign_s:.2f} s; "
+          f"with the batch path: {batch_s + sign_s:.2f} s")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="300 residents x 2 days, 6 + 4 s of paced input, 30,000 persons")
+    args = parser.parse_args(argv)
+    size = QUICK if args.quick else FULL
+    now = int(time.time())
+    key = generate_signing_key(Algorithm.EDDSA, now - 3600, now + 30 * 86400)
+    with tempfile.TemporaryDirectory() as scratch:
+        base = Path(scratch)
+        with EmbeddedBroker(log_dir=base) as broker:
+            print("[throughput]")
+            throughput(broker.bootstrap, size, key, base / "throughput")
+            path = write_run(Simulation(outbreak(size.paced_residents)), base / "latency")
+            lines = path.read_bytes().splitlines()
+            print(f"[latency] outbreak city: {size.paced_residents:,} residents x 1 day, {len(lines):,} events; "
+                  f"the first {RATE * size.paced_seconds:,} at the worker's defaults:")
+            latency(broker.bootstrap, lines[: RATE * size.paced_seconds], key)
+            print(f"  the last {RATE * size.probe_seconds:,} of those again, with a {PROBE_IDLE_S} s idle timeout "
+                  "(quiet partitions hold the watermark for the idle timeout):")
+            probe = lines[RATE * (size.paced_seconds - size.probe_seconds) : RATE * size.paced_seconds]
+            latency(broker.bootstrap, probe, key, idle_s=PROBE_IDLE_S)
+        print("[rule change]")
+        rule_change(size, key)
+
+
+if __name__ == "__main__":
+    main()
