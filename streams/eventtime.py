@@ -99,10 +99,17 @@ class TimeOrder:
     def push(self, ts: int, item: Any) -> None:
         heapq.heappush(self._heap, (ts, next(self._seq), item))
 
-    def release(self, watermark: int) -> list[tuple[int, Any]]:
-        """Every held input with time at or before `watermark`, in order."""
+    def release(self, watermark: int, limit: int | None = None) -> tuple[list[tuple[int, Any]], int]:
+        """Held inputs with time at or before `watermark`, in order, and the watermark they complete.
+
+        With `limit`, at most about that many: the rest of their last moment comes
+        along (a moment is never split), and the watermark returned stops before the
+        first input held back.
+        """
         out = []
         while self._heap and self._heap[0][0] <= watermark:
+            if limit is not None and len(out) >= limit and self._heap[0][0] != out[-1][0]:
+                return out, self._heap[0][0] - 1
             ts, _, item = heapq.heappop(self._heap)
             out.append((ts, item))
-        return out
+        return out, watermark

@@ -155,6 +155,8 @@ class Worker:
         self.progress_sent: dict[int, int] = {}
         self.final_at = NEVER
         self.scored_through = NEVER
+        self.view.settled_through = NEVER
+        self.view.watermark = NEVER
         self.arrived_ms = 0
         self.announced_at = -STATUS_EVERY_S
 
@@ -301,7 +303,9 @@ class Worker:
             return
         outcome = triage(record.value, record.topic, record.partition, record.offset, record.key)
         if isinstance(outcome, Rejected):
-            await asend_dead_letter(self._send, topics.dead_letter, outcome)
+            # Every worker reads pings and areas; the owner of the same-numbered partition answers for them.
+            if record.topic == topics.visits or record.partition in self._owned:
+                await asend_dead_letter(self._send, topics.dead_letter, outcome)
             return
         ts = to_epoch(outcome.ts)
         metrics.EVENTS_IN.labels(outcome.type).inc()
@@ -324,7 +328,8 @@ class Worker:
         topics, partitions = self.config.topics, self.config.partitions
         newest = max(self.visit_marks.newest(), self.marks.newest())
         through = self.visit_marks.aligned(now, newest=newest)
-        for _, event in self.own_events.release(through):
+        released, _ = self.own_events.release(through)
+        for _, event in released:
             for notice in self.tracker.apply(event):
                 origin = partition_of(notice.window.person, partitions)
                 await self.producer.send(topics.cases, _notice_message(notice, origin))
@@ -338,7 +343,8 @@ class Worker:
         watermark = self.marks.aligned(now)
         if watermark == NEVER:
             return
-        released = self.inputs.release(watermark)
+        # A bounded step keeps the event loop (and the group heartbeat) responsive.
+        released, watermark = self.inputs.release(watermark, limit=4 * self.config.batch_size)
         pings: list[Ping] = []
         for _, item in released:
             if isinstance(item, Ping):
