@@ -42,7 +42,7 @@ embedded broker this bench starts itself.
    and signing the changed persons' code records (`streams.issuing.code_record`, which
    calls `codes.issue`) with a throwaway Ed25519 key.
 
-    .venv/bin/python -m bench.stream            # 2,000 residents x 3 days; 40 + 15 s paced; 100,000 persons
+    .venv/bin/python -m bench.stream            # 2,000 residents x 3 days; 30 + 12 s paced; 100,000 persons
     .venv/bin/python -m bench.stream --quick    # 300 residents x 2 days; 6 + 4 s paced; 30,000 persons
 """
 
@@ -100,7 +100,7 @@ class Size:
     persons: int
 
 
-FULL = Size(residents=2_000, days=3, paced_residents=1_000, paced_seconds=40, probe_seconds=15, persons=100_000)
+FULL = Size(residents=2_000, days=3, paced_residents=1_000, paced_seconds=30, probe_seconds=12, persons=100_000)
 QUICK = Size(residents=300, days=2, paced_residents=300, paced_seconds=6, probe_seconds=4, persons=30_000)
 
 
