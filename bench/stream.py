@@ -31,7 +31,10 @@ embedded broker this bench starts itself.
    past that point: polling, a quiet partition holding the watermark until the idle
    timeout (sparse visits partitions do this all the time), case progress round trips,
    scoring, signing and producing. A second, shorter run over the last part of the same
-   input with a small idle timeout shows the idle timeout's share. A change dated
+   input with a small idle timeout shows the idle timeout's share. A negative own delay
+   is a code released before any input passed its hold: when every input partition
+   has been quiet for the idle timeout (a publisher stalled that long), the worker
+   settles straight through the watermark. A change dated
    before the input that revealed it (a contact found when the case is known) counts
    from the input at its date, so the maximum overstates. Steady codes are those whose
    hold some input passed; the rest wait for the end-of-input idle timeout instead.
