@@ -34,16 +34,16 @@ embedded broker this bench starts itself.
    input with a small idle timeout shows the idle timeout's share. A negative own delay
    is a code released before any input passed its hold: when every input partition
    has been quiet for the idle timeout (a publisher stalled that long), the worker
-   settles straight through the watermark. A change dated
-   before the input that revealed it (a contact found when the case is known) counts
-   from the input at its date, so the maximum overstates. Steady codes are those whose
+   settles straight through the watermark. A change dated before the input that
+   revealed it (a contact found when the case is known) counts from the input at its
+   date, so the maximum overstates. Steady codes are those whose
    hold some input passed; the rest wait for the end-of-input idle timeout instead.
 3. Rule change. 100,000 (quick: 30,000) synthetic persons (`scoring.synthetic`)
    restored into a `People` under `rules/default.yaml` and settled to just before the
    switch (not timed); then `People.rescore(points.yaml, at)` is timed against the batch
-   path on the same states (`scoring.batch`: pack, evaluate, full assessments of the changed only),
-   and signing the changed persons' code records (`streams.issuing.code_record`, which
-   calls `codes.issue`) with a throwaway Ed25519 key.
+   path on the same states (`scoring.batch`: pack, evaluate, full assessments of the
+   changed only), and signing the changed persons' code records
+   (`streams.issuing.code_record`, which calls `codes.issue`) with a throwaway Ed25519 key.
 
     .venv/bin/python -m bench.stream            # 2,000 residents x 3 days; 30 + 12 s paced; 100,000 persons
     .venv/bin/python -m bench.stream --quick    # 300 residents x 2 days; 6 + 4 s paced; 30,000 persons
