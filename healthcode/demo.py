@@ -1,7 +1,7 @@
 """The end-to-end demo: a simulated city through the real pipeline to signed, verified codes.
 
 Steps: start the embedded broker and create the topics; simulate a small city with
-injected faults; start two workers; publish the first half of the city at full
+injected faults; start two worker processes; publish the first half of the city at full
 speed, then a contrasting rule set that takes effect half way, then the rest; wait
 until the workers have published every level change; check the published timeline
 against replay of the recorded file under the same rules; scan one code from its QR
@@ -10,23 +10,24 @@ image. Everything started is stopped, also on Ctrl-C or failure.
 
 from __future__ import annotations
 
-import asyncio
 import shutil
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import orjson
 import yaml
 from PIL import Image
 
 from codes import Algorithm, Level, SigningKey, generate_signing_key, read_qr, render_qr, verify
 from codes.trust import TrustList
+from codes.keystore import save_key
 from healthcode.broker import EmbeddedBroker
+from healthcode.workers import WorkerProcess, settled, wait_until
 from scoring.events import EventError, decode_event
-from scoring.replay import replay_file
+from scoring.replay import replay_file, write_timeline
 from scoring.rules import RuleSet, load_rule_set
 from scoring.timeutil import format_rfc3339, to_epoch
 from simulators.config import FaultConfig, SimulationConfig
@@ -35,11 +36,10 @@ from simulators.publish import kafka_publisher
 from simulators.run import Simulation
 from streams.admin import create_topics
 from streams.codes_reader import distinct_changes, read_codes
-from streams.deadletter import Rejected
+from streams.deadletter import read_letter
 from streams.issuing import timeline_entry
 from streams.rulebook import rule_set_message
 from streams.topics import Topics
-from streams.worker import Worker, WorkerConfig
 
 Say = Callable[[str], None]
 PARTITIONS = 4
@@ -61,28 +61,6 @@ class DemoSummary:
     qr_verdict: str = ""
     replay_agrees: bool = False
     seconds: float = 0.0
-
-
-class _Workers:
-    """Workers sharing one event loop on a thread of their own."""
-
-    def __init__(self, configs: list[WorkerConfig]) -> None:
-        self.workers = [Worker(config) for config in configs]
-        self._stop = asyncio.Event()
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_until_complete, args=(self._run(),), daemon=True)
-        self._thread.start()
-
-    async def _run(self) -> None:
-        await asyncio.gather(*(worker.run(self._stop) for worker in self.workers))
-
-    def settled_through(self) -> int:
-        owning = [w for w in self.workers if w.view.owned]
-        return min((w.final_at for w in owning), default=-1)
-
-    def stop(self) -> None:
-        self._loop.call_soon_threadsafe(self._stop.set)
-        self._thread.join(timeout=30)
 
 
 def _event_time(line: bytes) -> int | None:
@@ -124,28 +102,38 @@ def run_demo(
 
     now = int(time.time())
     key = generate_signing_key(Algorithm.EDDSA, now - 60, now + 90 * 86400)
+    save_key(workdir / "keys", key)
     with EmbeddedBroker(log_dir=workdir) as broker:
         say(f"embedded broker ready at {broker.bootstrap}")
         topics = Topics()
         create_topics(broker.bootstrap, topics, partitions=PARTITIONS)
-        configs = [
-            WorkerConfig(bootstrap=broker.bootstrap, topics=topics, group="demo-workers", rules=rules, keys=[key],
-                         partitions=PARTITIONS, issuer="healthcode-demo", lateness_s=86400)
-            for _ in range(WORKERS)
-        ]
-        workers = _Workers(configs)
+        settings = {
+            "HEALTHCODE_BROKER": f"kafka://{broker.bootstrap}", "HEALTHCODE_PARTITIONS": str(PARTITIONS),
+            "HEALTHCODE_KEY_DIR": str(workdir / "keys"), "HEALTHCODE_RULES_FILE": str(rules_path),
+            "HEALTHCODE_GROUP": "demo-workers", "HEALTHCODE_ISSUER": "healthcode-demo",
+            "HEALTHCODE_ALLOWED_LATENESS": "1d",
+        }
+        workers = [WorkerProcess(settings, workdir / f"worker-{n}.log") for n in range(WORKERS)]
         try:
-            say(f"{WORKERS} workers started, sharing {PARTITIONS} partitions")
-            summary.published = _publish_live(broker.bootstrap, topics, lines, switch, second, second_text, say)
-            _wait(workers, end, say)
+            wait_until(workers, lambda states: sorted(p for st in states for p in st["partitions"])
+                       == list(range(PARTITIONS)), 120, "share the partitions")
+            say(f"{WORKERS} worker processes share {PARTITIONS} partitions")
+            summary.published = _publish_live(broker.bootstrap, topics, lines, switch, second, second_text,
+                                              workers, say)
+            wait_until(workers, lambda states: settled(states, PARTITIONS, format_rfc3339(end)), 600,
+                       "publish every level change")
+            say(f"workers settled through {format_rfc3339(end)}")
         finally:
-            workers.stop()
+            for worker in workers:
+                worker.stop()
         records = list(read_codes(broker.bootstrap, topics, idle_s=2.0))
         summary.dead_lettered = _dead_letters(broker.bootstrap, topics)
     say("workers and broker stopped")
 
     expected = replay_file(events_file, [rules, second]).timeline
     published = [timeline_entry(r) for r in distinct_changes(records)]
+    write_timeline(expected, workdir / "replay-timeline.jsonl")
+    (workdir / "codes.jsonl").write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in records))
     summary.replay_agrees = published == [c.to_json() for c in expected] and len(published) == len(records)
     summary.codes_by_level = Counter(r["level"] for r in records)
     summary.changed_at_switch = sum(1 for c in expected if c.at == switch)
@@ -157,8 +145,12 @@ def run_demo(
 
 
 def _publish_live(bootstrap: str, topics: Topics, lines: list[bytes], switch: int, rules: RuleSet, text: str,
-                  say: Say) -> int:
-    """The city's first half, then the rule set, then the rest: a rule change while the stream runs."""
+                  workers: list[WorkerProcess], say: Say) -> int:
+    """The city's first half, then the rule set, then the rest: a rule change while the stream runs.
+
+    The rest waits until every worker knows the new rule set: published after events
+    past its `valid_from`, it would make codes already issued under the old rules stale.
+    """
     from kafka import KafkaProducer
 
     first = [line for line in lines if (_event_time(line) or 0) < switch]
@@ -170,20 +162,13 @@ def _publish_live(bootstrap: str, topics: Topics, lines: list[bytes], switch: in
         producer.send(topics.rules, key=rules.ref.encode(), value=rule_set_message(rules, text)).get(30)
         producer.close()
         say(f"published {len(first):,} events, then rule set {rules.ref} (in force from {format_rfc3339(switch)})")
+        wait_until(workers, lambda states: all(rules.ref in st["rule_sets"] and st["ready"] for st in states),
+                   120, f"load {rules.ref}")
         publisher.publish(rest)
         say(f"published the remaining {len(rest):,} events")
     finally:
         sink.close()
     return len(first) + len(rest)
-
-
-def _wait(workers: _Workers, end: int, say: Say, timeout: float = 600) -> None:
-    deadline = time.monotonic() + timeout
-    while workers.settled_through() < end:
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"the workers did not settle through {format_rfc3339(end)} in {timeout:.0f} s")
-        time.sleep(0.5)
-    say(f"workers settled through {format_rfc3339(end)}")
 
 
 def _dead_letters(bootstrap: str, topics: Topics) -> Counter[str]:
@@ -193,7 +178,8 @@ def _dead_letters(bootstrap: str, topics: Topics) -> Counter[str]:
     partition = TopicPartition(topics.dead_letter, 0)
     consumer.assign([partition])
     consumer.seek_to_beginning(partition)
-    kinds: Counter[str] = Counter(Rejected.from_bytes(record.value).kind for record in consumer)
+    letters = (read_letter(record.value) for record in consumer)
+    kinds: Counter[str] = Counter(letter.kind for letter in letters if letter is not None)
     consumer.close()
     return kinds
 

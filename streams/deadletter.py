@@ -65,6 +65,14 @@ class Rejected:
         )
 
 
+def read_letter(message: bytes) -> Rejected | None:
+    """The dead letter a message holds; None for anything else on the topic (a worker's fence)."""
+    try:
+        return Rejected.from_bytes(message)
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
 class SyncProducer(Protocol):
     def send(self, topic: str, value: bytes | None = None, key: bytes | None = None) -> Any: ...
 

@@ -1,9 +1,10 @@
 """Event time in the stream: a watermark per input partition, and inputs released in time order.
 
 A partition's watermark is the largest event time seen on it minus the allowed
-lateness. A partition with nothing new for `idle_s` seconds (of the worker's clock)
+lateness. A partition that is caught up (the consumer has read to the high watermark
+of its last fetch) and has had nothing new for `idle_s` seconds of the worker's clock
 no longer holds the others back: its watermark follows the largest event time seen
-anywhere. Inputs wait in a heap until the aligned watermark (the least over every
+anywhere. Silence alone is not enough: a worker busy scoring is silent too. Inputs wait in a heap until the aligned watermark (the least over every
 partition) passes them, so the core sees them in event-time order, as replay does.
 """
 
@@ -27,6 +28,8 @@ class PartitionClock:
     """The worker clock (monotonic seconds) when the partition last delivered something."""
     may_idle: bool = True
     """False for progress that another worker reports: its silence means it is gone, not done."""
+    caught_up: bool = False
+    """The consumer has read everything the broker last said the partition holds."""
 
     def saw(self, ts: int, now: float) -> None:
         self.max_ts = max(self.max_ts, ts)
@@ -60,8 +63,14 @@ class Watermarks:
         """The largest event time seen anywhere."""
         return max((clock.max_ts for clock in self.clocks.values()), default=NEVER)
 
+    def caught_up(self, source: tuple[str, int], caught_up: bool) -> None:
+        """Whether the consumer has read to the partition's last known high watermark."""
+        clock = self.clocks.get(source)
+        if clock is not None:
+            clock.caught_up = caught_up
+
     def _idle(self, clock: PartitionClock, now: float) -> bool:
-        return clock.may_idle and now - clock.last_arrival >= self.idle_s
+        return clock.may_idle and clock.caught_up and now - clock.last_arrival >= self.idle_s
 
     def idle(self, now: float) -> bool:
         """True when every partition that may go idle has been quiet for `idle_s`."""

@@ -26,6 +26,7 @@ def make_app(view: WorkerView, partitions: int) -> web.Application:
             {
                 "ready": view.ready,
                 "rule_set": view.rule_set,
+                "rule_sets": view.rule_sets,
                 "partitions": sorted(view.owned),
                 "watermark": None if view.watermark == NEVER else format_rfc3339(view.watermark),
                 "settled_through": None if view.settled_through == NEVER else format_rfc3339(view.settled_through),

@@ -44,7 +44,7 @@ from scoring.people import PersonChange
 from scoring.rules import RuleSet
 from scoring.timeutil import to_epoch
 from streams import metrics
-from streams.deadletter import Rejected, asend_dead_letter
+from streams.deadletter import Rejected, asend_dead_letter, read_letter
 from streams.eventtime import NEVER, TimeOrder, Watermarks
 from streams.intake import triage
 from streams.issuing import change_id, code_record, encode_record
@@ -90,6 +90,8 @@ class WorkerView:
     rule_set: str = ""
     watermark: int = NEVER
     ready: bool = False
+    rule_sets: list[str] = field(default_factory=list)
+    """Every rule set this worker knows, in order of `valid_from`."""
     settled_through: int = NEVER
     """Every level change up to this event time has been published."""
 
@@ -151,12 +153,14 @@ class Worker:
         self.marks = Watermarks(config.lateness_s, config.idle_s)
         self.visit_marks = Watermarks(config.lateness_s, config.idle_s)
         self.emitted: set[str] = set()
+        self.dead_lettered: set[tuple[str, int, int]] = set()
         self.notices_seen: set[bytes] = set()
         self.progress_sent: dict[int, int] = {}
         self.final_at = NEVER
         self.scored_through = NEVER
         self.view.settled_through = NEVER
         self.view.watermark = NEVER
+        self.view.rule_sets = [rules.ref for rules in self.history]
         self.arrived_ms = 0
         self.announced_at = -STATUS_EVERY_S
 
@@ -200,6 +204,7 @@ class Worker:
         for records in list(own.values()) + list(wide.values()):
             for record in records:
                 await self._take(record, now)
+        await self._note_caught_up()
         await self._track_cases(now)
         await self._score(now)
         await self._announce(now)
@@ -232,6 +237,7 @@ class Worker:
             await self.group.seek_to_beginning(*mine)
         await self.wide.seek_to_beginning()
         await self._load_published(owned)
+        await self._load_dead_letters()
         self.view.owned = owned
         self.view.ready = True
         metrics.REBUILDS.inc()
@@ -272,6 +278,13 @@ class Worker:
                 history = history_with(history, published) or history
         self.history = history
 
+    async def _load_dead_letters(self) -> None:
+        """Positions already dead-lettered (by us before a rebuild, or by a worker before us)."""
+        for message in await self._read_to_fence(self.config.topics.dead_letter, frozenset({0})):
+            letter = read_letter(message)
+            if letter is not None:
+                self.dead_lettered.add((letter.topic, letter.partition, letter.offset))
+
     async def _load_published(self, owned: frozenset[int]) -> None:
         """The change ids already on `codes` for the owned partitions."""
         if not owned:
@@ -304,7 +317,10 @@ class Worker:
         outcome = triage(record.value, record.topic, record.partition, record.offset, record.key)
         if isinstance(outcome, Rejected):
             # Every worker reads pings and areas; the owner of the same-numbered partition answers for them.
-            if record.topic == topics.visits or record.partition in self._owned:
+            position = (record.topic, record.partition, record.offset)
+            mine = record.topic == topics.visits or record.partition in self._owned
+            if mine and position not in self.dead_lettered:
+                self.dead_lettered.add(position)
                 await asend_dead_letter(self._send, topics.dead_letter, outcome)
             return
         ts = to_epoch(outcome.ts)
@@ -319,6 +335,13 @@ class Worker:
         else:
             self.marks.saw(source, ts, now)
         self.inputs.push(ts, outcome)
+
+    async def _note_caught_up(self) -> None:
+        for consumer, marks in ((self.wide, self.marks), (self.group, self.visit_marks)):
+            for tp in consumer.assignment():
+                highwater = consumer.highwater(tp)
+                done = highwater is not None and await consumer.position(tp) >= highwater
+                marks.caught_up((tp.topic, tp.partition), done)
 
     async def _send(self, topic: str, key: bytes, value: bytes) -> None:
         await self.producer.send(topic, value=value, key=key)

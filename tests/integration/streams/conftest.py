@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -16,9 +12,8 @@ from pathlib import Path
 import pytest
 
 from codes import Algorithm, SigningKey, generate_signing_key
-import orjson
-
-from healthcode.broker import EmbeddedBroker, free_port
+from healthcode.broker import EmbeddedBroker
+from healthcode.workers import WorkerProcess
 from scoring.replay import ReplayResult, replay_file
 from scoring.rules import load_rule_set
 from simulators.config import FaultConfig, SimulationConfig
@@ -139,45 +134,9 @@ def partitions() -> int:
     return PARTITIONS
 
 
-class WorkerProcess:
-    """`healthcode worker` as a real process, with its web port for status."""
-
-    def __init__(self, env: dict[str, str], log: Path) -> None:
-        self.port = free_port()
-        self.log = log
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "healthcode.cli.main", "worker", "--web-port", str(self.port)],
-            env=env, stdout=open(log, "ab"), stderr=subprocess.STDOUT,
-        )
-
-    def status(self) -> dict | None:
-        from urllib.error import URLError
-        from urllib.request import urlopen
-
-        try:
-            with urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=2) as answer:
-                return orjson.loads(answer.read())
-        except (URLError, OSError, ValueError) as error:
-            body = getattr(error, "read", None)
-            return orjson.loads(body()) if callable(body) else None
-
-    def kill(self) -> None:
-        os.kill(self.process.pid, signal.SIGKILL)
-        self.process.wait()
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.kill()
-
-
 @pytest.fixture
 def spawn(broker: EmbeddedBroker, published_city, key_dir: Path, tmp_path: Path, unique: str) -> Iterator:
-    env = {
-        **os.environ,
+    settings = {
         "HEALTHCODE_BROKER": f"kafka://{broker.bootstrap}",
         "HEALTHCODE_TOPIC_PREFIX": published_city.topics.prefix,
         "HEALTHCODE_PARTITIONS": str(PARTITIONS),
@@ -190,7 +149,7 @@ def spawn(broker: EmbeddedBroker, published_city, key_dir: Path, tmp_path: Path,
     started: list[WorkerProcess] = []
 
     def spawn_one() -> WorkerProcess:
-        worker = WorkerProcess(env, tmp_path / f"worker-{len(started)}.log")
+        worker = WorkerProcess(settings, tmp_path / f"worker-{len(started)}.log")
         started.append(worker)
         return worker
 

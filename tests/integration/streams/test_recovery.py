@@ -6,22 +6,13 @@ import random
 import time
 
 from healthcode.broker import EmbeddedBroker
+from healthcode.workers import settled, wait_until
 from scoring.timeutil import format_rfc3339
 from streams.codes_reader import distinct_changes, read_codes
 from streams.issuing import timeline_entry
 
-def _settled(workers: list, through: str, partitions: int, timeout: float = 150) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        states = [w.status() for w in workers]
-        owned = sorted(p for s in states if s and s["ready"] for p in s["partitions"])
-        if owned == list(range(partitions)) and all(
-            s and s["settled_through"] and s["settled_through"] >= through for s in states if s and s["partitions"]
-        ):
-            return
-        time.sleep(0.5)
-    logs = "\n".join(w.log.read_text()[-1500:] for w in workers)
-    raise AssertionError(f"workers did not settle through {through}: {states}\n{logs}")
+def _settled(workers: list, through: str, partitions: int) -> None:
+    wait_until(workers, lambda states: settled(states, partitions, through), 150, f"settle through {through}")
 
 
 def _published(broker: EmbeddedBroker, topics) -> tuple[list[dict], list[dict]]:

@@ -1,0 +1,80 @@
+"""Worker processes: `healthcode worker` started, watched through its web port, and stopped.
+
+The demo and the tests run workers as real processes, as production does, so that a
+busy worker cannot starve another's group heartbeat and a SIGKILL is a real crash.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+from urllib.error import URLError
+from urllib.request import urlopen
+
+import orjson
+
+from healthcode.broker import free_port
+
+
+class WorkerProcess:
+    """One `healthcode worker` process with the given `HEALTHCODE_*` settings."""
+
+    def __init__(self, settings: dict[str, str], log: Path) -> None:
+        self.port = free_port()
+        self.log = log
+        env = {**os.environ, **settings}
+        with open(log, "ab") as sink:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "healthcode.cli.main", "worker", "--web-port", str(self.port)],
+                env=env, stdout=sink, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            )
+
+    def status(self) -> dict[str, Any] | None:
+        """The worker's /healthz answer, or None while it does not answer."""
+        try:
+            with urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=2) as answer:
+                return orjson.loads(answer.read())
+        except (URLError, OSError, ValueError) as error:
+            body = getattr(error, "read", None)
+            return orjson.loads(body()) if callable(body) else None
+
+    def kill(self) -> None:
+        """SIGKILL: a crash, with nothing cleaned up."""
+        os.kill(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """SIGTERM and wait; SIGKILL if it does not stop in time."""
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+def wait_until(workers: list[WorkerProcess], done: Any, timeout: float, what: str) -> list[dict[str, Any]]:
+    """Poll the workers' status until `done(statuses)` holds; raises TimeoutError with their logs."""
+    deadline = time.monotonic() + timeout
+    states: list[Any] = []
+    while time.monotonic() < deadline:
+        states = [worker.status() for worker in workers]
+        if all(state is not None for state in states) and done(states):
+            return states
+        time.sleep(0.5)
+    logs = "\n".join(worker.log.read_text(errors="replace")[-1500:] for worker in workers)
+    raise TimeoutError(f"workers did not {what} within {timeout:.0f} s: {states}\n{logs}")
+
+
+def settled(states: list[dict[str, Any]], partitions: int, through: str) -> bool:
+    """Every partition owned by a ready worker, and each owner settled through `through` (RFC 3339)."""
+    owned = sorted(p for state in states if state["ready"] for p in state["partitions"])
+    return owned == list(range(partitions)) and all(
+        state["settled_through"] is not None and state["settled_through"] >= through
+        for state in states if state["partitions"]
+    )
