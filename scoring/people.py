@@ -19,11 +19,15 @@ import heapq
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
+import numpy as np
+
 from scoring.assess import Reason, assess, fact_times, timeline_to
+from scoring.batch import changed_assessments
+from scoring.batch import rescore as batch_rescore
 from scoring.cases import case_windows
 from scoring.events import Ping, TestResult, Visit
 from scoring.exposure import CaseWindow, Exposure
-from scoring.rules import RuleSet
+from scoring.rules import LEVEL_CODE, RuleSet
 from scoring.state import PersonState, apply, apply_exposure, new_state
 from scoring.timeutil import format_rfc3339, to_epoch
 
@@ -174,16 +178,29 @@ class People:
             self._states[person] = cleared
 
     def rescore(self, rules: RuleSet, at: int) -> list[PersonChange]:
-        """Switch to `rules` at event time `at`: settle under the old set, then reassess everyone."""
+        """Switch to `rules` at event time `at`: settle under the old set, then reassess everyone.
+
+        The batch path (numpy over all states) finds whose level changes; only those are
+        assessed one by one for their reasons. The others continue from their level and
+        find their next moment when next settled.
+        """
         changes = self.settle_all(at - 1)
         self.rules = rules
-        for person, state in list(self._states.items()):
-            assessment = assess(state, rules, at)
+        states = list(self._states.values())
+        if not states:
+            return changes
+        levels = batch_rescore(states, rules, at)
+        previous = np.array([LEVEL_CODE[state.level] for state in states], dtype=levels.dtype)
+        changed = changed_assessments(states, rules, at, levels, previous)
+        for index, state in enumerate(states):
             state.settled_at = at
-            if assessment.level != state.level:
-                changes.append(PersonChange(person, at, assessment.level, assessment.reasons, rules.ref))
-                state.level, state.level_at = assessment.level, at
-            self._schedule_next(person, at, assessment.next_review_at)
+            assessment = changed.get(index)
+            if assessment is None:
+                self._schedule(state.person, at + 1)
+                continue
+            changes.append(PersonChange(state.person, at, assessment.level, assessment.reasons, rules.ref))
+            state.level, state.level_at = assessment.level, at
+            self._schedule_next(state.person, at, assessment.next_review_at)
         return changes
 
     def _settle_person(self, person: str, until: int) -> list[PersonChange]:

@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from prometheus_client import Counter, Gauge, Histogram
 
 EVENTS_IN = Counter("healthcode_events_in", "Valid events consumed, by type", ["type"])
+
+
+@lru_cache(maxsize=None)
+def events_in(event_type: str) -> Counter:
+    """The events-in counter of one type (looked up once: it is counted per event)."""
+    return EVENTS_IN.labels(event_type)
+
+
 LATE_EVENTS = Counter("healthcode_late_events", "Events older than the watermark when they arrived")
 CODES_ISSUED = Counter("healthcode_codes_issued", "Codes published on the codes topic, by level", ["level"])
 WATERMARK_LAG = Gauge("healthcode_watermark_lag_seconds", "Newest event time seen minus the aligned watermark")

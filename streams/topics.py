@@ -34,6 +34,7 @@ SPECS: tuple[TopicSpec, ...] = (
 )
 
 _EVENT_ROLE = {"ping": "pings", "visit": "visits", "test_result": "visits", "area_risk": "areas"}
+_ROLES = frozenset(spec.role for spec in SPECS)
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,7 @@ class Topics:
 
     def name(self, role: str) -> str:
         """The full name of the topic with this role (`pings`, `codes`, ...)."""
-        if role not in {spec.role for spec in SPECS}:
+        if role not in _ROLES:
             raise ValueError(f"unknown topic role {role!r}")
         return self.prefix + role
 

@@ -186,20 +186,22 @@ class Worker:
             self.wide.assign(wide)
             while not stop.is_set():
                 await self._step()
+                # Polls with data ready return without yielding: let heartbeats and web requests run.
+                await asyncio.sleep(0)
         finally:
             for part in (self.group, self.wide):
                 await part.stop()
             await self.producer.stop()
 
     async def _step(self) -> None:
-        own = await self.group.getmany(timeout_ms=50, max_records=self.config.batch_size)
+        own = await self.group.getmany(timeout_ms=0, max_records=self.config.batch_size)
         if self.reassigned is not None:
             await self._rebuild(self.reassigned)
             self.reassigned = None
             return
         if not self._owned and not self.view.ready:
             return
-        wide = await self.wide.getmany(timeout_ms=50, max_records=self.config.batch_size)
+        wide = await self.wide.getmany(timeout_ms=0 if own else 50, max_records=self.config.batch_size)
         now = time.monotonic()
         for records in list(own.values()) + list(wide.values()):
             for record in records:
@@ -324,7 +326,7 @@ class Worker:
                 await asend_dead_letter(self._send, topics.dead_letter, outcome)
             return
         ts = to_epoch(outcome.ts)
-        metrics.EVENTS_IN.labels(outcome.type).inc()
+        metrics.events_in(outcome.type).inc()
         if ts <= self.scored_through:
             metrics.LATE_EVENTS.inc()
         self.arrived_ms = max(self.arrived_ms, record.timestamp)
