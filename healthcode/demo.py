@@ -37,6 +37,7 @@ from simulators.run import Simulation
 from streams.admin import create_topics
 from streams.codes_reader import distinct_changes, read_codes
 from streams.deadletter import read_letter
+from streams.reading import read_from_start
 from streams.issuing import timeline_entry
 from streams.rulebook import rule_set_message
 from streams.topics import Topics
@@ -172,16 +173,8 @@ def _publish_live(bootstrap: str, topics: Topics, lines: list[bytes], switch: in
 
 
 def _dead_letters(bootstrap: str, topics: Topics) -> Counter[str]:
-    from kafka import KafkaConsumer, TopicPartition
-
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, consumer_timeout_ms=2000)
-    partition = TopicPartition(topics.dead_letter, 0)
-    consumer.assign([partition])
-    consumer.seek_to_beginning(partition)
-    letters = (read_letter(record.value) for record in consumer)
-    kinds: Counter[str] = Counter(letter.kind for letter in letters if letter is not None)
-    consumer.close()
-    return kinds
+    letters = (read_letter(record.value) for record in read_from_start(bootstrap, topics.dead_letter, idle_s=2.0))
+    return Counter(letter.kind for letter in letters if letter is not None)
 
 
 def _scan_one(workdir: Path, records: list[dict], key: SigningKey, summary: DemoSummary, say: Say) -> None:

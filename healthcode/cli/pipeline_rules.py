@@ -13,6 +13,7 @@ from healthcode.cli.common import configured_bootstrap, configured_topics, out
 from healthcode.cli.rules import load_rules, rules_app
 from healthcode.errors import EnvironmentProblem
 from scoring.timeutil import format_rfc3339
+from streams.reading import read_from_start
 from streams.rulebook import rule_set_message
 from streams.worker import WORKER_STATUS
 
@@ -44,27 +45,11 @@ def active(idle: float = typer.Option(3.0, help="seconds of silence that end the
     Example: `healthcode rules active`. Workers announce themselves every few seconds;
     workers silent for a minute are not shown.
     """
-    from kafka import KafkaConsumer, TopicPartition
-
-    topics = configured_topics()
-    consumer = KafkaConsumer(bootstrap_servers=configured_bootstrap(), enable_auto_commit=False)
     latest: dict[str, dict] = {}
-    try:
-        partition = TopicPartition(topics.cases, 0)
-        consumer.assign([partition])
-        consumer.seek_to_beginning(partition)
-        quiet_since = time.monotonic()
-        while time.monotonic() - quiet_since < idle:
-            batch = consumer.poll(timeout_ms=200)
-            if batch:
-                quiet_since = time.monotonic()
-            for records in batch.values():
-                for record in records:
-                    data = orjson.loads(record.value)
-                    if data.get("type") == WORKER_STATUS:
-                        latest[data["worker"]] = data
-    finally:
-        consumer.close()
+    for record in read_from_start(configured_bootstrap(), configured_topics().cases, idle_s=idle):
+        data = orjson.loads(record.value)
+        if data.get("type") == WORKER_STATUS:
+            latest[data["worker"]] = data
     now = int(time.time())
     alive = {name: s for name, s in latest.items() if now - s["at"] < 60}
     if not alive:
