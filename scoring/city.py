@@ -39,6 +39,7 @@ from scoring.rules import RuleSet
 from scoring.timeutil import to_epoch
 
 DEFAULT_TICK_S = 15 * 60
+EXPIRE_EVERY_S = 24 * 3600
 
 
 def known_at(exposure: Exposure, source_known: int | None, now: int) -> int:
@@ -102,6 +103,7 @@ class CityScorer:
         self._pings: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
         self._boundary: int | None = None
         self._latest: int | None = None
+        self._expired_at: int | None = None
         self._changes: list[PersonChange] = []
 
     # -- inputs, in event-time order ------------------------------------------------
@@ -218,8 +220,12 @@ class CityScorer:
                 self._deliver(index, index.ingest_batch(persons, ts, lat, lon), watermark)
         for index in self._indexes.values():
             self._deliver(index, index.advance(watermark), watermark)
-            # Presence past the rules' longest window is deleted: the privacy promise and the memory bound.
-            index.expire(watermark)
+        # Presence past the rules' longest window is deleted: the privacy promise and the memory bound.
+        # Once an event-time day is enough for both, and scanning the tables every tick is not cheap.
+        if self._expired_at is None or watermark - self._expired_at >= EXPIRE_EVERY_S:
+            self._expired_at = watermark
+            for index in self._indexes.values():
+                index.expire(watermark)
 
     # -- presence and people ---------------------------------------------------------
 

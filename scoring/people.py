@@ -132,8 +132,12 @@ class People:
         held = self.state(person)
         if exposure.exposure_id in held.exposures:
             last_under_old = exposure.effective_from - 1
-            if held.settled_at is None or held.settled_at < last_under_old:
+            due = self._due_at.get(person)
+            if due is not None and due <= last_under_old:
                 changes = self._settle_person(person, last_under_old)
+            elif held.settled_at is not None and held.settled_at < last_under_old:
+                # Nothing falls due before the new record takes effect: the level holds until then.
+                held.settled_at = last_under_old
         state = self.state(person)
         updated = apply_exposure(state, exposure)
         if updated is not state:
