@@ -50,6 +50,21 @@ def code_record(
     }
 
 
+def reissued(record: dict[str, Any], key: SigningKey, *, issuer: str, issued_at: int, validity_s: int) -> dict[str, Any]:
+    """The same change's record with a fresh code (same level, same explanation, new validity)."""
+    expires_at = min(issued_at + validity_s, key.info.valid_until)
+    text = issue(
+        key,
+        person=record["person"],
+        level=record["level"],
+        rule_set=record["rule_set"],
+        issued_at=issued_at,
+        expires_at=expires_at,
+        issuer=issuer,
+    )
+    return {**record, "issued_at": format_rfc3339(issued_at), "expires_at": format_rfc3339(expires_at), "code": text}
+
+
 def encode_record(record: dict[str, Any]) -> bytes:
     """The message bytes."""
     return orjson.dumps(record)

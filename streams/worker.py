@@ -42,12 +42,12 @@ from scoring.exposure import CaseWindow
 from scoring.notices import CaseTracker
 from scoring.people import PersonChange
 from scoring.rules import RuleSet
-from scoring.timeutil import to_epoch
+from scoring.timeutil import parse_rfc3339, to_epoch
 from streams import metrics
 from streams.deadletter import Rejected, asend_dead_letter, read_letter
 from streams.eventtime import NEVER, TimeOrder, Watermarks
 from streams.intake import triage
-from streams.issuing import change_id, code_record, encode_record
+from streams.issuing import change_id, code_record, encode_record, reissued
 from streams.rulebook import history_with, read_rule_set
 from streams.topics import Topics
 
@@ -163,6 +163,7 @@ class Worker:
         self.view.rule_sets = [rules.ref for rules in self.history]
         self.arrived_ms = 0
         self.announced_at = -STATUS_EVERY_S
+        self.reissued_at = -STATUS_EVERY_S
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consume, score and publish until `stop` is set; everything is closed on the way out."""
@@ -210,6 +211,33 @@ class Worker:
         await self._track_cases(now)
         await self._score(now)
         await self._announce(now)
+        await self._reissue(now)
+
+    async def _reissue(self, now: float) -> None:
+        """Re-issue, before it expires, the code of every owned person who is still active.
+
+        Active: the core still holds facts about them (within the rules' longest window).
+        A re-issue is the same change with a fresh code, so it keeps its change id.
+        """
+        if now - self.reissued_at < STATUS_EVERY_S:
+            return
+        self.reissued_at = now
+        config = self.config
+        wall = int(config.clock())
+        due = [
+            record for person, record in self.view.codes.items()
+            if parse_rfc3339(record["expires_at"]) - wall < config.code_validity_s // 4
+            and partition_of(person, config.partitions) in self._owned
+            and self.scorer.people.state(person).has_facts()
+        ]
+        if not due:
+            return
+        key = signing_key_at(config.keys, wall)
+        for record in due:
+            fresh = reissued(record, key, issuer=config.issuer, issued_at=wall, validity_s=config.code_validity_s)
+            await self.producer.send(config.topics.codes, encode_record(fresh), key=record["person"].encode())
+            self.view.codes[record["person"]] = fresh
+            metrics.CODES_REISSUED.inc()
 
     async def _announce(self, now: float) -> None:
         """Tell everyone (`healthcode rules active`) what this worker runs, every few seconds."""

@@ -114,10 +114,11 @@ def key_dir(signing_key: SigningKey, tmp_path: Path) -> Path:
 def start_worker(broker: EmbeddedBroker, signing_key: SigningKey) -> Iterator:
     running: list[RunningWorker] = []
 
-    def start(topics: Topics, group: str) -> RunningWorker:
+    def start(topics: Topics, group: str, code_validity_s: int = 12 * 3600) -> RunningWorker:
         config = WorkerConfig(
             bootstrap=broker.bootstrap, topics=topics, group=group, rules=load_rule_set(RULES),
             keys=[signing_key], partitions=PARTITIONS, lateness_s=2 * 86400, idle_s=2.0,
+            code_validity_s=code_validity_s,
         )
         worker = RunningWorker(config)
         running.append(worker)

@@ -30,3 +30,20 @@ def test_one_worker_publishes_exactly_the_replay_timeline(
     streamed = [timeline_entry(r) for r in distinct_changes(records)]
     assert len(records) == len(streamed), "a level change was published twice"
     assert streamed == [c.to_json() for c in expected.timeline]
+
+
+def test_codes_of_active_persons_are_reissued_before_they_expire(
+    broker: EmbeddedBroker, published_city, replayed, start_worker, unique
+) -> None:
+    worker = start_worker(published_city.topics, f"g{unique}", code_validity_s=8)
+    _wait_settled(worker, max(c.at for c in replayed.timeline))
+    time.sleep(8)
+    records = list(read_codes(broker.bootstrap, published_city.topics, idle_s=2.0))
+    by_change: dict[str, list[dict]] = {}
+    for record in records:
+        by_change.setdefault(record["change_id"], []).append(record)
+    renewed = [versions for versions in by_change.values() if len(versions) > 1]
+    assert renewed, "no code was re-issued"
+    for versions in renewed:
+        assert len({(v["level"], v["assessed_at"], v["rule_set"]) for v in versions}) == 1
+        assert versions[1]["expires_at"] > versions[0]["expires_at"]
