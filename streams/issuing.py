@@ -27,31 +27,19 @@ def code_record(
     change: PersonChange, key: SigningKey, *, issuer: str, issued_at: int, validity_s: int
 ) -> dict[str, Any]:
     """The `hc.codes` message for `change`, with a code valid from `issued_at` for `validity_s`."""
-    expires_at = min(issued_at + validity_s, key.info.valid_until)
-    text = issue(
-        key,
-        person=change.person,
-        level=change.level,
-        rule_set=change.rule_set,
-        issued_at=issued_at,
-        expires_at=expires_at,
-        issuer=issuer,
-    )
-    return {
+    explanation = {
         "change_id": change_id(change.person, change.at, change.level, change.rule_set),
         "person": change.person,
         "level": change.level,
         "reasons": [reason.to_dict() for reason in change.reasons],
         "rule_set": change.rule_set,
         "assessed_at": format_rfc3339(change.at),
-        "issued_at": format_rfc3339(issued_at),
-        "expires_at": format_rfc3339(expires_at),
-        "code": text,
     }
+    return signed(explanation, key, issuer=issuer, issued_at=issued_at, validity_s=validity_s)
 
 
-def reissued(record: dict[str, Any], key: SigningKey, *, issuer: str, issued_at: int, validity_s: int) -> dict[str, Any]:
-    """The same change's record with a fresh code (same level, same explanation, new validity)."""
+def signed(record: dict[str, Any], key: SigningKey, *, issuer: str, issued_at: int, validity_s: int) -> dict[str, Any]:
+    """The record with a fresh code for its person, level and rule set (a re-issue keeps the rest)."""
     expires_at = min(issued_at + validity_s, key.info.valid_until)
     text = issue(
         key,

@@ -47,7 +47,7 @@ from streams import metrics
 from streams.deadletter import Rejected, asend_dead_letter, read_letter
 from streams.eventtime import NEVER, TimeOrder, Watermarks
 from streams.intake import triage
-from streams.issuing import change_id, code_record, encode_record, reissued
+from streams.issuing import change_id, code_record, encode_record, signed
 from streams.rulebook import history_with, read_rule_set
 from streams.topics import Topics
 
@@ -234,7 +234,7 @@ class Worker:
             return
         key = signing_key_at(config.keys, wall)
         for record in due:
-            fresh = reissued(record, key, issuer=config.issuer, issued_at=wall, validity_s=config.code_validity_s)
+            fresh = signed(record, key, issuer=config.issuer, issued_at=wall, validity_s=config.code_validity_s)
             await self.producer.send(config.topics.codes, encode_record(fresh), key=record["person"].encode())
             self.view.codes[record["person"]] = fresh
             metrics.CODES_REISSUED.inc()
