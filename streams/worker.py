@@ -27,6 +27,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -79,6 +80,8 @@ class WorkerConfig:
     session_timeout_ms: int = 6000
     heartbeat_interval_ms: int = 1000
     clock: Callable[[], float] = time.time
+    status_file: Path | None = None
+    """Where the worker keeps its latest status (as announced on `cases`) for operators."""
 
 
 @dataclass
@@ -249,7 +252,12 @@ class Worker:
             "rule_sets": [r.ref for r in self.history], "partitions": sorted(self._owned),
             "watermark": self.view.watermark, "at": int(self.config.clock()),
         }
-        await self.producer.send(self.config.topics.cases, orjson.dumps(status))
+        message = orjson.dumps(status)
+        await self.producer.send(self.config.topics.cases, message)
+        if self.config.status_file is not None:
+            partial = self.config.status_file.with_suffix(".tmp")
+            partial.write_bytes(message)
+            partial.replace(self.config.status_file)
 
     async def _rebuild(self, owned: frozenset[int]) -> None:
         """Start over for a new assignment: read every input again, skip changes already published."""

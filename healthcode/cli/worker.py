@@ -24,7 +24,9 @@ codes_app = typer.Typer(
 
 
 def worker(
-    data_dir: Optional[Path] = typer.Option(None, help="working directory of this worker (default: config)"),
+    data_dir: Optional[Path] = typer.Option(
+        None, help="directory for this worker's status file, worker.json (default: HEALTHCODE_DATA_DIR)"
+    ),
     web_port: int = typer.Option(0, help="port of /healthz, /metrics and /persons/{pseudonym}/code (0: none)"),
     rules: Optional[Path] = typer.Option(None, help="rule set until one is published (default: config)"),
 ) -> None:
@@ -56,10 +58,17 @@ def worker(
         batch_size=settings.batch_size,
         session_timeout_ms=int(settings.session_timeout * 1000),
         heartbeat_interval_ms=int(settings.heartbeat_interval * 1000),
+        status_file=_status_file(data_dir or settings.data_dir),
     )
-    if data_dir is not None:
-        data_dir.mkdir(parents=True, exist_ok=True)
     asyncio.run(_serve(Worker(config), web_port, settings.partitions))
+
+
+def _status_file(directory: Path) -> Path:
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise EnvironmentProblem(f"cannot use {directory} as the worker's directory: {error.strerror}") from None
+    return directory / "worker.json"
 
 
 async def _serve(running: "Worker", web_port: int, partitions: int) -> None:  # noqa: F821
