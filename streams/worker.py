@@ -38,7 +38,7 @@ from kafka.partitioner.default import murmur2
 
 from codes import SigningKey, signing_key_at
 from scoring.city import CaseNotice, CityScorer
-from scoring.events import AreaRisk, Ping, TestResult, Visit
+from scoring.events import Ping
 from scoring.exposure import CaseWindow
 from scoring.notices import CaseTracker
 from scoring.people import PersonChange

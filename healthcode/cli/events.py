@@ -9,7 +9,7 @@ from pathlib import Path
 import orjson
 import typer
 
-from healthcode.cli.common import err, out, progress
+from healthcode.cli.common import out, progress
 from healthcode.errors import CheckFailed, EnvironmentProblem
 from scoring.events import EventError, decode_event, event_json_schema
 

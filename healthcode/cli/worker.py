@@ -6,7 +6,7 @@ import asyncio
 import signal
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import orjson
 import typer
@@ -16,6 +16,9 @@ from healthcode.cli.rules import load_rules
 from healthcode.config import get_settings
 from healthcode.errors import EnvironmentProblem
 from scoring.timeutil import parse_duration
+
+if TYPE_CHECKING:
+    from streams.worker import Worker
 
 codes_app = typer.Typer(
     help="Read the signed codes the workers publish.\n\nExample: `healthcode codes tail --out codes.jsonl`.",
@@ -71,7 +74,7 @@ def _status_file(directory: Path) -> Path:
     return directory / "worker.json"
 
 
-async def _serve(running: "Worker", web_port: int, partitions: int) -> None:  # noqa: F821
+async def _serve(running: Worker, web_port: int, partitions: int) -> None:
     from aiohttp import web
 
     from streams.web import make_app
