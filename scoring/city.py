@@ -64,13 +64,10 @@ class CaseNotice:
 
 @dataclass
 class CityCounts:
-    """What a run saw."""
+    """What a run found."""
 
-    pings: int = 0
-    person_events: int = 0
-    areas: int = 0
-    exposures: int = 0
     exposed_pairs: set[str] = field(default_factory=set)
+    """Ids of the exposures standing now (found and not retracted)."""
 
 
 class CityScorer:
@@ -114,7 +111,6 @@ class CityScorer:
             return
         ts = np.asarray(ts, dtype=np.int64)
         persons = np.asarray(persons, dtype=object)
-        self.counts.pings += len(ts)
         start = 0
         while start < len(ts):
             self._reach(int(ts[start]))
@@ -131,7 +127,6 @@ class CityScorer:
             return
         self._reach(now)
         if isinstance(event, AreaRisk):
-            self.counts.areas += 1
             until = None if event.valid_until is None else to_epoch(event.valid_until)
             for index in self._indexes.values():
                 found = index.designate(event.area, event.level, event.geometry, now, until)
@@ -139,7 +134,6 @@ class CityScorer:
                     self._source_known.setdefault(exposure.source, now)
                 self._deliver(index, found, now)
             return
-        self.counts.person_events += 1
         windows = self.people.apply_event(event)
         if not self.notices_from_outside:
             for window in windows:
@@ -242,7 +236,6 @@ class CityScorer:
             exposures = [e for e in exposures if self.owns(e.person)]
         stamped = [replace(e, known_at=known_at(e, self._source_known.get(e.source), now)) for e in exposures]
         stamped.sort(key=lambda e: (e.known_at, e.person, e.exposure_id))
-        self.counts.exposures += len(stamped)
         for exposure in stamped:
             if exposure.retracted:
                 self.counts.exposed_pairs.discard(exposure.exposure_id)

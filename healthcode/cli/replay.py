@@ -42,7 +42,9 @@ def replay_command(
             raise typer.BadParameter(str(error), param_hint="--until") from None
     try:
         total = input_size(events)
-        with progress("reading", total, min_total=20_000_000 if events.endswith("l") else 200_000) as bar:
+        # Progress counts rows of Parquet but bytes of JSONL: show a bar for about 200k events or more.
+        smallest = 200_000 if events.endswith(".parquet") else 200_000 * 150
+        with progress("reading", total, min_total=smallest) as bar:
             inputs = read_events(events, lambda done: bar.update(0, completed=done))
     except OSError as error:
         raise EnvironmentProblem(f"cannot read {events}: {error.strerror or error}") from None
