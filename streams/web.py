@@ -8,13 +8,21 @@ from __future__ import annotations
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import TypeAdapter, ValidationError
 
 from codes import render_qr
+from scoring.events import Pseudonym
 from scoring.timeutil import format_rfc3339
 from streams.eventtime import NEVER
 from streams.worker import WorkerView, partition_of
 
 _MEDIA = {"svg": "image/svg+xml", "png": "image/png"}
+_FORMATS = ("json", *_MEDIA)
+_PSEUDONYM = TypeAdapter(Pseudonym)
+
+
+def _bad_request(message: str) -> web.Response:
+    return web.json_response({"error": message}, status=400)
 
 
 def make_app(view: WorkerView, partitions: int) -> web.Application:
@@ -38,17 +46,22 @@ def make_app(view: WorkerView, partitions: int) -> web.Application:
         return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     async def person_code(request: web.Request) -> web.Response:
+        # A malformed request is refused before any lookup, whoever it names.
+        form = request.query.get("format", "json")
+        if form not in _FORMATS:
+            return _bad_request("format must be json, svg or png")
         person = request.match_info["pseudonym"]
+        try:
+            _PSEUDONYM.validate_python(person)
+        except ValidationError:
+            return _bad_request("not a pseudonym: 1 to 64 of A-Z a-z 0-9 _ -")
         if partition_of(person, partitions) not in view.owned:
             return web.json_response({"error": "this worker does not hold that pseudonym"}, status=404)
         record = view.codes.get(person)
         if record is None:
             return web.json_response({"error": "no code has been issued for that pseudonym"}, status=404)
-        form = request.query.get("format", "json")
         if form == "json":
             return web.json_response(record)
-        if form not in _MEDIA:
-            return web.json_response({"error": "format must be json, svg or png"}, status=400)
         return web.Response(body=render_qr(record["code"], form), content_type=_MEDIA[form])
 
     app = web.Application()

@@ -1,0 +1,306 @@
+"""The worker's web port, as an operator and a resident use it.
+
+Two `healthcode worker` processes share a small published city; once they have
+settled, their /healthz, /metrics and /persons/{pseudonym}/code are asked over HTTP.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+import uuid
+import xml.etree.ElementTree as ElementTree
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.error import HTTPError
+from urllib.request import Request, urlopen
+
+import orjson
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from kafka import KafkaProducer
+from PIL import Image
+from prometheus_client.parser import text_string_to_metric_families
+
+from codes import Level, Reason, SigningKey, TrustList, read_qr, verify
+from codes.keystore import save_key
+from healthcode.broker import EmbeddedBroker
+from healthcode.workers import WorkerProcess, settled, wait_until
+from scoring.replay import ReplayResult, replay_file
+from scoring.rules import load_rule_set
+from scoring.timeutil import format_rfc3339
+from simulators.config import FaultConfig, SimulationConfig
+from simulators.output import write_run
+from simulators.publish import kafka_publisher
+from simulators.run import Simulation
+from streams.admin import create_topics
+from streams.topics import Topics
+from streams.web import make_app
+from streams.worker import Worker, WorkerConfig, partition_of
+
+RULES = Path(__file__).resolve().parents[3] / "rules" / "default.yaml"
+PARTITIONS = 3
+CITY = SimulationConfig(residents=160, days=3, seed=5, faults=FaultConfig(share=0.01))
+# Words that would betray a place or an identity in what a resident is shown.
+_PRIVATE_KEYS = {"lat", "lon", "cell", "geometry", "facility", "name", "area"}
+
+
+@dataclass
+class Answer:
+    status: int
+    content_type: str
+    """The media type, without parameters."""
+    body: bytes
+
+    def json(self) -> Any:
+        return orjson.loads(self.body)
+
+
+@dataclass
+class Deployment:
+    """Two settled workers on one published city, and what replay makes of that city."""
+
+    topics: Topics
+    workers: list[WorkerProcess]
+    replayed: ReplayResult
+
+    def get(self, worker: WorkerProcess, path: str, method: str = "GET") -> Answer:
+        try:
+            with urlopen(Request(f"http://127.0.0.1:{worker.port}{path}", method=method), timeout=10) as answer:
+                return Answer(answer.status, answer.headers.get_content_type(), answer.read())
+        except HTTPError as error:
+            return Answer(error.code, error.headers.get_content_type(), error.read())
+
+    def owner(self, person: str) -> WorkerProcess:
+        partition = partition_of(person, PARTITIONS)
+        (found,) = [w for w in self.workers if partition in w.status()["partitions"]]
+        return found
+
+    def other_than(self, worker: WorkerProcess) -> WorkerProcess:
+        (found,) = [w for w in self.workers if w is not worker]
+        return found
+
+    def latest_codes(self) -> dict[str, dict[str, Any]]:
+        """Each restricted-at-some-time person's last level change in the replay timeline."""
+        return {change.person: change.to_json() for change in self.replayed.timeline}
+
+    def metrics(self, worker: WorkerProcess) -> dict[str, dict[tuple, float]]:
+        """Sample values by metric sample name, then by sorted label pairs."""
+        samples: dict[str, dict[tuple, float]] = {}
+        for family in text_string_to_metric_families(self.get(worker, "/metrics").body.decode()):
+            for sample in family.samples:
+                samples.setdefault(sample.name, {})[tuple(sorted(sample.labels.items()))] = sample.value
+        return samples
+
+
+@pytest.fixture(scope="module")
+def deployment(
+    broker: EmbeddedBroker, tmp_path_factory: pytest.TempPathFactory, signing_key: SigningKey
+) -> Iterator[Deployment]:
+    directory = tmp_path_factory.mktemp("web")
+    unique = uuid.uuid4().hex[:10]
+    topics = Topics(prefix=f"w{unique}.")
+    create_topics(broker.bootstrap, topics, partitions=PARTITIONS)
+    publisher, sink = kafka_publisher(broker.bootstrap, topics, speed=None)
+    try:
+        events = write_run(Simulation(CITY), directory, also=publisher.publish_chunk)
+    finally:
+        sink.close()
+    save_key(directory / "keys", signing_key)
+    settings = {
+        "HEALTHCODE_BROKER": f"kafka://{broker.bootstrap}",
+        "HEALTHCODE_TOPIC_PREFIX": topics.prefix,
+        "HEALTHCODE_PARTITIONS": str(PARTITIONS),
+        "HEALTHCODE_GROUP": f"g{unique}",
+        "HEALTHCODE_KEY_DIR": str(directory / "keys"),
+        "HEALTHCODE_RULES_FILE": str(RULES),
+        "HEALTHCODE_ALLOWED_LATENESS": "2d",
+        "HEALTHCODE_IDLE_TIMEOUT": "2",
+        "HEALTHCODE_DATA_DIR": str(directory / "data"),
+    }
+    workers = [WorkerProcess(settings, directory / f"worker-{n}.log") for n in range(2)]
+    try:
+        replayed = replay_file(events, load_rule_set(RULES))
+        through = format_rfc3339(max(c.at for c in replayed.timeline))
+        wait_until(
+            workers,
+            lambda states: all(s["partitions"] for s in states) and settled(states, PARTITIONS, through),
+            90,
+            "split the partitions and settle",
+        )
+        yield Deployment(topics, workers, replayed)
+    finally:
+        for worker in workers:
+            worker.stop()
+
+
+async def test_a_worker_not_yet_assigned_partitions_answers_healthz_with_503(signing_key: SigningKey) -> None:
+    rules = load_rule_set(RULES)
+    config = WorkerConfig(
+        bootstrap="127.0.0.1:9", topics=Topics(prefix="never."), group="never", rules=rules,
+        keys=[signing_key], partitions=PARTITIONS,
+    )
+    async with TestClient(TestServer(make_app(Worker(config).view, PARTITIONS))) as client:
+        answer = await client.get("/healthz")
+        assert answer.status == 503
+        body = await answer.json()
+    assert body["ready"] is False
+    assert body["partitions"] == []
+    assert body["watermark"] is None
+    assert body["rule_set"] == rules.ref
+
+
+def test_ready_workers_answer_healthz_with_their_rule_set_disjoint_partitions_and_watermark(
+    deployment: Deployment,
+) -> None:
+    last_change = format_rfc3339(max(c.at for c in deployment.replayed.timeline))
+    answers = [deployment.get(worker, "/healthz") for worker in deployment.workers]
+    assert [a.status for a in answers] == [200, 200]
+    bodies = [a.json() for a in answers]
+    assert all(b["ready"] and b["rule_set"] == load_rule_set(RULES).ref for b in bodies)
+    owned = [p for b in bodies for p in b["partitions"]]
+    assert sorted(owned) == list(range(PARTITIONS)), "each partition has exactly one owner"
+    assert all(b["watermark"] >= last_change for b in bodies)
+
+
+def test_metrics_count_events_by_type_dead_letters_by_reason_and_codes_by_level(deployment: Deployment) -> None:
+    scraped = [deployment.metrics(worker) for worker in deployment.workers]
+
+    def total(name: str, **labels: str) -> float:
+        return sum(
+            value for samples in scraped for key, value in samples.get(name, {}).items()
+            if set(labels.items()) <= set(key)
+        )
+
+    for event_type in ("ping", "visit", "test_result"):
+        assert total("healthcode_events_in_total", type=event_type) > 0, event_type
+    dead_kinds = {dict(key)["kind"] for s in scraped for key in s.get("healthcode_dead_lettered_total", {})}
+    assert dead_kinds and total("healthcode_dead_lettered_total") > 0
+    per_level = Counter(change.level for change in deployment.replayed.timeline)
+    for level in ("green", "yellow", "red"):
+        assert total("healthcode_codes_issued_total", level=level) == per_level[level], level
+    assert total("healthcode_event_to_code_seconds_count") == sum(per_level.values())
+    for samples in scraped:
+        assert "healthcode_late_events_total" in samples
+        assert "healthcode_watermark_lag_seconds" in samples
+        assert any(key == (("le", "+Inf"),) for key in samples["healthcode_event_to_code_seconds_bucket"])
+
+
+def test_a_resident_gets_their_latest_code_as_json_that_verifies_and_names_no_place(
+    deployment: Deployment, signing_key: SigningKey
+) -> None:
+    latest = deployment.latest_codes()
+    assert latest, "the city must restrict someone"
+    trust = TrustList.of([signing_key.info])
+    for person, change in sorted(latest.items())[:10]:
+        answer = deployment.get(deployment.owner(person), f"/persons/{person}/code")
+        assert answer.status == 200
+        assert answer.content_type == "application/json"
+        record = answer.json()
+        assert (record["person"], record["level"], record["assessed_at"], record["rule_set"]) == (
+            person, change["level"], change["at"], change["rule_set"],
+        )
+        verdict = verify(record["code"], trust, at=int(time.time()), admit=tuple(Level))
+        assert verdict.reason is Reason.OK
+        assert (verdict.person, verdict.level, verdict.rule_set) == (person, change["level"], change["rule_set"])
+        assert not _keys_of(record) & _PRIVATE_KEYS
+
+
+def test_a_resident_gets_their_code_as_an_svg_and_as_a_png_that_reads_back_to_the_same_code(
+    deployment: Deployment,
+) -> None:
+    person = min(deployment.latest_codes())
+    owner = deployment.owner(person)
+    code = deployment.get(owner, f"/persons/{person}/code").json()["code"]
+
+    svg = deployment.get(owner, f"/persons/{person}/code?format=svg")
+    assert (svg.status, svg.content_type) == (200, "image/svg+xml")
+    assert ElementTree.fromstring(svg.body).tag == "{http://www.w3.org/2000/svg}svg"
+
+    png = deployment.get(owner, f"/persons/{person}/code?format=png")
+    assert (png.status, png.content_type) == (200, "image/png")
+    assert read_qr(Image.open(io.BytesIO(png.body))) == [code]
+
+
+def test_a_pseudonym_without_a_code_or_held_by_another_worker_is_not_found(deployment: Deployment) -> None:
+    person = min(deployment.latest_codes())
+    owner = deployment.owner(person)
+    elsewhere = deployment.get(deployment.other_than(owner), f"/persons/{person}/code")
+    assert elsewhere.status == 404
+    assert elsewhere.json() == {"error": "this worker does not hold that pseudonym"}
+
+    stranger = next(
+        name for name in (f"nobody-{n}" for n in range(100))
+        if partition_of(name, PARTITIONS) in owner.status()["partitions"]
+    )
+    unknown = deployment.get(owner, f"/persons/{stranger}/code")
+    assert unknown.status == 404
+    assert "no code" in unknown.json()["error"]
+
+
+@pytest.mark.parametrize("query", ["?format=gif", "?format=SVG", "?format="])
+def test_an_unknown_image_format_is_a_bad_request_whoever_is_asked_for(deployment: Deployment, query: str) -> None:
+    person = min(deployment.latest_codes())
+    owner = deployment.owner(person)
+    for asked in (person, "nobody-at-all"):
+        answer = deployment.get(owner, f"/persons/{asked}/code{query}")
+        assert answer.status == 400
+        assert answer.json() == {"error": "format must be json, svg or png"}
+
+
+def test_a_request_that_is_not_a_pseudonym_is_a_bad_request(deployment: Deployment) -> None:
+    worker = deployment.workers[0]
+    for asked in ("a" * 65, "semi;colon", "%C3%A9t%C3%A9"):
+        answer = deployment.get(worker, f"/persons/{asked}/code")
+        assert answer.status == 400, asked
+        assert answer.json() == {"error": "not a pseudonym: 1 to 64 of A-Z a-z 0-9 _ -"}
+
+
+@pytest.mark.parametrize("path", ["/persons", "/persons/", "/persons/{person}", "/tables", "/table/persons", "/"])
+def test_no_route_lists_or_browses_persons(deployment: Deployment, path: str) -> None:
+    person = min(deployment.latest_codes())
+    for worker in deployment.workers:
+        answer = deployment.get(worker, path.format(person=person))
+        assert answer.status in (404, 405), path
+        assert person.encode() not in answer.body
+
+
+def test_codes_cannot_be_written_through_the_web_port(deployment: Deployment) -> None:
+    person = min(deployment.latest_codes())
+    for method in ("POST", "PUT", "DELETE"):
+        assert deployment.get(deployment.owner(person), f"/persons/{person}/code", method).status == 405
+
+
+def test_an_event_older_than_the_watermark_is_applied_and_counted_late(
+    deployment: Deployment, broker: EmbeddedBroker
+) -> None:
+    before = [deployment.metrics(w)["healthcode_late_events_total"][()] for w in deployment.workers]
+    first_change = min(c.at for c in deployment.replayed.timeline)
+    # Far from the city, so it changes nobody's level: only the count may move.
+    ping = {
+        "event_id": f"late-{uuid.uuid4().hex}", "type": "ping", "ts": format_rfc3339(first_change),
+        "person": "late-visitor", "lat": -45.0, "lon": 170.0, "source": "gps",
+    }
+    producer = KafkaProducer(bootstrap_servers=broker.bootstrap)
+    producer.send(deployment.topics.pings, key=b"late-visitor", value=orjson.dumps(ping))
+    producer.flush()
+    producer.close()
+    deadline = time.monotonic() + 15
+    while True:
+        after = [deployment.metrics(w)["healthcode_late_events_total"][()] for w in deployment.workers]
+        # Every worker reads every ping (contacts cross partitions), so each counts it.
+        if all(a == b + 1 for a, b in zip(after, before)):
+            break
+        assert time.monotonic() < deadline, f"late events went from {before} to {after}"
+        time.sleep(0.3)
+
+
+def _keys_of(value: Any) -> set[str]:
+    if isinstance(value, dict):
+        return set(value) | {k for item in value.values() for k in _keys_of(item)}
+    if isinstance(value, list):
+        return {k for item in value for k in _keys_of(item)}
+    return set()
