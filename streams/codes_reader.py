@@ -5,16 +5,17 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-import orjson
-
-from streams.reading import read_from_start
+from streams.reading import json_object, read_from_start
 from streams.topics import Topics
 
 
 def read_codes(bootstrap: str, topics: Topics, follow: bool = False, idle_s: float = 3.0) -> Iterator[dict[str, Any]]:
-    """Code records from the beginning; without `follow`, stop after `idle_s` seconds with nothing new."""
+    """Code records from the beginning; without `follow`, stop after `idle_s` seconds with nothing new.
+
+    Anything else on the topic (the workers' fences, a stranger's bytes) is passed over.
+    """
     for record in read_from_start(bootstrap, topics.codes, idle_s, follow):
-        data = orjson.loads(record.value)
+        data = json_object(record.value)
         if data.get("type") == "code":
             yield data
 

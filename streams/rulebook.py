@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import orjson
 
 from scoring.rules import RuleSet, RuleSetError
+from streams.reading import json_object
 
 RULE_SET = "rule_set"
 
@@ -21,15 +20,14 @@ def rule_set_message(rules: RuleSet, text: str) -> bytes:
 
 def read_rule_set(message: bytes) -> RuleSet | None:
     """The rule set a rules-topic message carries; None for anything else (fences, strangers)."""
-    try:
-        data: dict[str, Any] = orjson.loads(message)
-    except orjson.JSONDecodeError:
+    data = json_object(message)
+    text = data.get("yaml")
+    # A stranger's message must not stop a worker: every worker reads this topic, again on each restart.
+    if data.get("type") != RULE_SET or not isinstance(text, str):
         return None
-    if not isinstance(data, dict) or data.get("type") != RULE_SET:
-        return None
     try:
-        return RuleSet.from_yaml_text(data["yaml"], f"rules topic ({data.get('ref')})")
-    except (RuleSetError, KeyError, TypeError):
+        return RuleSet.from_yaml_text(text, f"rules topic ({data.get('ref')})")
+    except RuleSetError:
         return None
 
 
@@ -38,3 +36,23 @@ def history_with(history: list[RuleSet], rules: RuleSet) -> list[RuleSet] | None
     if any(known.content_hash == rules.content_hash for known in history):
         return None
     return sorted([*history, rules], key=lambda r: r.valid_from)
+
+
+class RefConflict(ValueError):
+    """A rule set whose id@version is already published with other content."""
+
+
+def is_published(published: list[RuleSet], rules: RuleSet) -> bool:
+    """Whether `rules` (same content) is among `published`.
+
+    Raises `RefConflict` when its id@version is there with other content: codes name
+    their rule set by id@version, and the rules topic is compacted by it, so one
+    id@version must always mean one content.
+    """
+    for known in published:
+        if known.ref == rules.ref and known.content_hash != rules.content_hash:
+            raise RefConflict(
+                f"{rules.ref} is already published with other content ({known.content_hash[:12]}, "
+                f"not {rules.content_hash[:12]}): give the changed rule set a new version"
+            )
+    return any(known.content_hash == rules.content_hash for known in published)

@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import signal
 import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Optional, TypeVar
 
 import orjson
 import typer
@@ -16,9 +18,13 @@ from healthcode.cli.rules import load_rules
 from healthcode.config import get_settings
 from healthcode.errors import EnvironmentProblem
 from scoring.timeutil import parse_duration
+from streams.reading import NoSuchTopic, TopicUnavailable
 
 if TYPE_CHECKING:
+    from codes import SigningKey
     from streams.worker import Worker
+
+Record = TypeVar("Record")
 
 codes_app = typer.Typer(
     help="Read the signed codes the workers publish.\n\nExample: `healthcode codes tail --out codes.jsonl`.",
@@ -38,15 +44,12 @@ def worker(
     Example: `HEALTHCODE_KEY_DIR=keys healthcode worker --web-port 8080`. Start more
     workers with the same settings to share the partitions.
     """
-    from codes import load_signing_keys
+    from aiokafka.errors import KafkaError
+
     from streams.worker import Worker, WorkerConfig
 
     settings = get_settings()
-    if settings.key_dir is None:
-        raise EnvironmentProblem("set HEALTHCODE_KEY_DIR to a key directory (`healthcode keys generate --out DIR`)")
-    keys = load_signing_keys(settings.key_dir)
-    if not keys:
-        raise EnvironmentProblem(f"no signing key in {settings.key_dir}: run `healthcode keys generate --out {settings.key_dir}`")
+    keys = _signing_keys(settings.key_dir)
     config = WorkerConfig(
         bootstrap=configured_bootstrap(),
         topics=configured_topics(),
@@ -63,7 +66,29 @@ def worker(
         heartbeat_interval_ms=int(settings.heartbeat_interval * 1000),
         status_file=_status_file(data_dir or settings.data_dir),
     )
-    asyncio.run(_serve(Worker(config), web_port, settings.partitions))
+    try:
+        asyncio.run(_serve(Worker(config), web_port, settings.partitions))
+    except KafkaError as error:
+        raise EnvironmentProblem(f"the broker at {config.bootstrap} failed the worker: {error}") from None
+
+
+def _signing_keys(key_dir: Path | None) -> list[SigningKey]:
+    """The keys in `key_dir`, checked before any work: one must be able to sign now."""
+    from codes import KeyProblem, KeyStoreError, load_signing_keys, signing_key_at
+
+    if key_dir is None:
+        raise EnvironmentProblem("set HEALTHCODE_KEY_DIR to a key directory (`healthcode keys generate --out DIR`)")
+    try:
+        keys = load_signing_keys(key_dir)
+    except KeyStoreError as error:
+        raise EnvironmentProblem(f"cannot use the signing keys: {error}") from None
+    if not keys:
+        raise EnvironmentProblem(f"no signing key in {key_dir}: run `healthcode keys generate --out {key_dir}`")
+    try:
+        signing_key_at(keys, int(time.time()))
+    except KeyProblem as error:
+        raise EnvironmentProblem(f"{key_dir}: {error}") from None
+    return keys
 
 
 def _status_file(directory: Path) -> Path:
@@ -87,9 +112,13 @@ async def _serve(running: Worker, web_port: int, partitions: int) -> None:
     if web_port:
         runner = web.AppRunner(make_app(running.view, partitions))
         await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", web_port).start()
+        try:
+            await web.TCPSite(runner, "127.0.0.1", web_port).start()
+        except OSError as error:
+            await runner.cleanup()
+            raise EnvironmentProblem(f"cannot serve on port {web_port}: {error.strerror}") from None
         err.print(f"web: http://127.0.0.1:{web_port}/healthz")
-    err.print(f"worker started under {running.config.rules.ref}; Ctrl-C stops it")
+    err.print(f"worker starting under {running.config.rules.ref}; Ctrl-C stops it")
     try:
         await running.run(stop)
     finally:
@@ -107,9 +136,13 @@ def tail(
     """Print the code records on the codes topic (without --follow: everything so far, then exit)."""
     from streams.codes_reader import read_codes
 
-    sink = open(out, "wb") if out else sys.stdout.buffer
+    records = readable(read_codes(configured_bootstrap(), configured_topics(), follow=follow, idle_s=idle))
     try:
-        for record in read_codes(configured_bootstrap(), configured_topics(), follow=follow, idle_s=idle):
+        sink = open(out, "wb") if out else sys.stdout.buffer
+    except OSError as error:
+        raise EnvironmentProblem(f"cannot write {out}: {error.strerror}") from None
+    try:
+        for record in records:
             sink.write(orjson.dumps(record) + b"\n")
             sink.flush()
     except KeyboardInterrupt:
@@ -117,6 +150,18 @@ def tail(
     finally:
         if out:
             sink.close()
+
+
+def readable(records: Iterator[Record]) -> Iterator[Record]:
+    """`records` of a topic, with a topic that cannot be read an `EnvironmentProblem` (exit 2)."""
+    try:
+        yield from records
+    except NoSuchTopic as error:
+        raise EnvironmentProblem(
+            f"{error}: create the topics with `healthcode topics create`, or check HEALTHCODE_TOPIC_PREFIX"
+        ) from None
+    except TopicUnavailable as error:
+        raise EnvironmentProblem(str(error)) from None
 
 
 def register(app: typer.Typer) -> None:
