@@ -133,7 +133,11 @@ def tail(
     out: Optional[Path] = typer.Option(None, help="write the code records as JSON lines to this file"),
     idle: float = typer.Option(3.0, help="without --follow: stop after this many seconds with nothing new"),
 ) -> None:
-    """Print the code records on the codes topic (without --follow: everything so far, then exit)."""
+    """Print the code records on the codes topic as JSON lines (without --follow: everything so far, then exit).
+
+    Example: `healthcode codes tail --follow | jq .level`. Exit 2 when the topic or the
+    broker cannot be read.
+    """
     from streams.codes_reader import read_codes
 
     records = readable(read_codes(configured_bootstrap(), configured_topics(), follow=follow, idle_s=idle))

@@ -7,6 +7,7 @@ Every command runs as the operator runs it: a `healthcode` process configured by
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -221,6 +222,29 @@ def test_codes_tail_out_writes_the_codes_as_json_lines(
     assert run.stdout == ""
     written = [orjson.loads(line) for line in out.read_bytes().splitlines()]
     assert _by_change(written) == _by_change(published)
+
+
+def test_codes_tail_follow_prints_codes_published_after_it_started_until_interrupted(
+    pipeline: Pipeline, signing_key: SigningKey
+) -> None:
+    env = {**os.environ, **pipeline.settings}
+    follower = subprocess.Popen(
+        [sys.executable, "-m", "healthcode.cli.main", "codes", "tail", "--follow", "--idle", "0.5"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+    )
+    try:
+        time.sleep(3.0)
+        assert follower.poll() is None, "tail --follow keeps running through silence"
+        published = _publish_codes(pipeline, signing_key, 3)
+        printed = [orjson.loads(follower.stdout.readline()) for _ in published]
+        assert _by_change(printed) == _by_change(published)
+        follower.send_signal(signal.SIGINT)
+        assert follower.wait(timeout=15) == 0
+        assert b"Traceback" not in follower.stderr.read()
+    finally:
+        if follower.poll() is None:
+            follower.kill()
+            follower.wait()
 
 
 def test_codes_tail_and_rules_active_exit_2_when_the_topics_do_not_exist(pipeline: Pipeline, unique: str) -> None:
