@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     code_validity: str = Field("12h", description="how long an issued code is valid")
     allowed_lateness: str = Field("10m", description="how far behind the newest event time the watermark trails")
     group: str = Field("healthcode-workers", description="consumer group the workers share")
+    live: bool = Field(
+        False, description="event time is wall time (a real deployment): the wall clock moves quiet watermarks on"
+    )
     idle_timeout: float = Field(2.0, gt=0, description="seconds of silence after which a partition stops holding the watermark")
     batch_size: int = Field(5000, ge=1, description="events taken per batch by a worker")
     batch_timeout: float = Field(0.2, gt=0, description="seconds a worker waits to fill a batch")

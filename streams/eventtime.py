@@ -1,11 +1,18 @@
 """Event time in the stream: a watermark per input partition, and inputs released in time order.
 
 A partition's watermark is the largest event time seen on it minus the allowed
-lateness. A partition that is caught up (the consumer has read to the high watermark
-of its last fetch) and has had nothing new for `idle_s` seconds of the worker's clock
-no longer holds the others back: its watermark follows the largest event time seen
-anywhere. Silence alone is not enough: a worker busy scoring is silent too. Inputs wait in a heap until the aligned watermark (the least over every
-partition) passes them, so the core sees them in event-time order, as replay does.
+lateness. Quiet partitions must not hold the others back for ever, so:
+- a partition that is caught up (the consumer has read to the high watermark of its
+  last fetch) has nothing pending: its watermark is at least the largest event time
+  seen anywhere minus the allowed lateness, as if its next event were that late;
+- one caught up and silent for `idle_s` seconds of the worker's clock follows the
+  largest event time seen anywhere (silence alone is not enough: a worker busy
+  scoring is silent too);
+- in live mode (event time is wall time) a caught-up partition's watermark is at least
+  the wall clock minus the allowed lateness (`floor`), so time moves on when every
+  input is quiet.
+Inputs wait in a heap until the aligned watermark (the least over every partition)
+passes them, so the core sees them in event-time order, as replay does.
 """
 
 from __future__ import annotations
@@ -76,23 +83,27 @@ class Watermarks:
         """True when every partition that may go idle has been quiet for `idle_s`."""
         return all(self._idle(clock, now) for clock in self.clocks.values() if clock.may_idle)
 
-    def aligned(self, now: float, newest: int | None = None) -> int:
+    def aligned(self, now: float, newest: int | None = None, floor: int = NEVER) -> int:
         """The event time up to which every partition has delivered (within the lateness).
 
-        A partition quiet for `idle_s` counts as having reached `newest` (default: the
-        largest event time seen here); progress reported by others counts as reported.
+        A caught-up partition counts as having reached `newest` (default: the largest
+        event time seen here) minus the lateness, or `floor` if later (live mode: the
+        wall clock minus the lateness), and `newest` itself once quiet for `idle_s`.
+        Progress reported by others counts as reported. A partition with a backlog
+        counts only what it delivered: rebuilding from old inputs stays in time order.
         """
         if newest is None:
             newest = self.newest()
-        if newest == NEVER:
-            return NEVER
-        marks = [
-            newest if self._idle(clock, now)
-            else clock.max_ts if not clock.may_idle or clock.max_ts == NEVER
-            else clock.max_ts - self.lateness_s
-            for clock in self.clocks.values()
-        ]
+        marks = [self._mark(clock, now, newest, floor) for clock in self.clocks.values()]
         return max(NEVER, min(marks, default=NEVER))
+
+    def _mark(self, clock: PartitionClock, now: float, newest: int, floor: int) -> int:
+        own = clock.max_ts if not clock.may_idle or clock.max_ts == NEVER else clock.max_ts - self.lateness_s
+        if not clock.may_idle or not clock.caught_up:
+            return own
+        if self._idle(clock, now):
+            return max(newest, floor)
+        return max(own, floor, newest - self.lateness_s if newest != NEVER else NEVER)
 
 
 class TimeOrder:

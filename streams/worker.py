@@ -55,6 +55,8 @@ from streams.topics import Topics
 FENCE = "fence"
 WORKER_STATUS = "worker"
 STATUS_EVERY_S = 2.0
+FETCH_WAIT_MS = 100
+"""How long the broker may hold an empty fetch: a quiet partition's "caught up" is at most about this stale."""
 
 
 def partition_of(person: str, partitions: int) -> int:
@@ -79,6 +81,10 @@ class WorkerConfig:
     batch_size: int = 5000
     session_timeout_ms: int = 6000
     heartbeat_interval_ms: int = 1000
+    live: bool = False
+    """Event time is wall time (a real deployment): quiet inputs do not stop time, the wall
+    clock minus the allowed lateness moves every watermark on. Off for recorded or
+    simulated events published faster than real time."""
     clock: Callable[[], float] = time.time
     status_file: Path | None = None
     """Where the worker keeps its latest status (as announced on `cases`) for operators."""
@@ -176,10 +182,10 @@ class Worker:
             bootstrap_servers=config.bootstrap, group_id=config.group, enable_auto_commit=False,
             auto_offset_reset="earliest", session_timeout_ms=config.session_timeout_ms,
             heartbeat_interval_ms=config.heartbeat_interval_ms, partition_assignment_strategy=(RangePartitionAssignor,),
-            max_poll_records=config.batch_size,
+            max_poll_records=config.batch_size, fetch_max_wait_ms=FETCH_WAIT_MS,
         )
         self.wide = AIOKafkaConsumer(bootstrap_servers=config.bootstrap, enable_auto_commit=False,
-                                     max_poll_records=config.batch_size)
+                                     max_poll_records=config.batch_size, fetch_max_wait_ms=FETCH_WAIT_MS)
         await self.producer.start()
         try:
             await self.group.start()
@@ -388,7 +394,7 @@ class Worker:
         """Own person events in time order -> case notices and progress on `cases`."""
         topics, partitions = self.config.topics, self.config.partitions
         newest = max(self.visit_marks.newest(), self.marks.newest())
-        through = self.visit_marks.aligned(now, newest=newest)
+        through = self.visit_marks.aligned(now, newest=newest, floor=self._floor())
         released, _ = self.own_events.release(through)
         for _, event in released:
             for notice in self.tracker.apply(event):
@@ -401,7 +407,7 @@ class Worker:
                 await self.producer.send(topics.cases, orjson.dumps(message))
 
     async def _score(self, now: float) -> None:
-        watermark = self.marks.aligned(now)
+        watermark = self.marks.aligned(now, floor=self._floor())
         if watermark == NEVER:
             return
         # A bounded step keeps the event loop (and the group heartbeat) responsive.
@@ -419,8 +425,10 @@ class Worker:
                 self.scorer.add_event(item)
         self._feed_pings(pings)
         self.scored_through = max(self.scored_through, watermark)
+        # In live mode the wall clock completes ticks; settling a partial one early would
+        # make the rest of it late.
         final = (
-            self.marks.idle(now) and watermark >= self.marks.newest() and len(self.inputs) == 0
+            not self.config.live and self.marks.idle(now) and watermark >= self.marks.newest() and len(self.inputs) == 0
             and watermark > self.final_at
         )
         if final:
@@ -431,6 +439,10 @@ class Worker:
         self.view.rule_set = self.scorer.rules.ref
         metrics.WATERMARK_LAG.set(max(0, self.marks.newest() - watermark))
         await self._publish(self.scorer.take_changes())
+
+    def _floor(self) -> int:
+        """Live mode: no watermark is below the wall clock minus the allowed lateness."""
+        return int(self.config.clock()) - self.config.lateness_s if self.config.live else NEVER
 
     def _feed_pings(self, pings: list[Ping]) -> None:
         if not pings:

@@ -61,6 +61,7 @@ def worker(
         code_validity_s=parse_duration(settings.code_validity),
         lateness_s=parse_duration(settings.allowed_lateness),
         idle_s=settings.idle_timeout,
+        live=settings.live,
         batch_size=settings.batch_size,
         session_timeout_ms=int(settings.session_timeout * 1000),
         heartbeat_interval_ms=int(settings.heartbeat_interval * 1000),
