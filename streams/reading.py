@@ -18,7 +18,7 @@ class NoSuchTopic(TopicUnavailable):
 
 
 def read_from_start(
-    bootstrap: str, topic: str, idle_s: float = 3.0, follow: bool = False, connect_timeout_s: float = 10.0
+    bootstrap: str, topic: str, idle_s: float = 3.0, follow: bool = False, connect_timeout_s: float = 5.0
 ) -> Iterator[Any]:
     """Every record of every partition of `topic`; without `follow`, stop after `idle_s` quiet seconds.
 

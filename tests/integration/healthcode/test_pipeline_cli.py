@@ -178,6 +178,14 @@ def test_rules_active_shows_a_running_worker_its_rule_sets_and_partitions(
     assert "default@1.0.0, points@1.0.0" in run.stdout
 
 
+def test_a_worker_stops_cleanly_on_sigterm(running_worker: WorkerProcess) -> None:
+    running_worker.process.terminate()
+    assert running_worker.process.wait(timeout=15) == 0
+    log = running_worker.log.read_text()
+    assert "worker stopped" in log
+    assert "Traceback" not in log
+
+
 def _publish_codes(pipeline: Pipeline, key: SigningKey, count: int) -> list[dict]:
     issued_at = int(time.time())
     records = [
