@@ -67,7 +67,7 @@ class Deployment:
     workers: list[WorkerProcess]
     replayed: ReplayResult
 
-    def get(self, worker: WorkerProcess, path: str, method: str = "GET") -> Answer:
+    def ask(self, worker: WorkerProcess, path: str, method: str = "GET") -> Answer:
         try:
             with urlopen(Request(f"http://127.0.0.1:{worker.port}{path}", method=method), timeout=10) as answer:
                 return Answer(answer.status, answer.headers.get_content_type(), answer.read())
@@ -90,7 +90,7 @@ class Deployment:
     def metrics(self, worker: WorkerProcess) -> dict[str, dict[tuple, float]]:
         """Sample values by metric sample name, then by sorted label pairs."""
         samples: dict[str, dict[tuple, float]] = {}
-        for family in text_string_to_metric_families(self.get(worker, "/metrics").body.decode()):
+        for family in text_string_to_metric_families(self.ask(worker, "/metrics").body.decode()):
             for sample in family.samples:
                 samples.setdefault(sample.name, {})[tuple(sorted(sample.labels.items()))] = sample.value
         return samples
@@ -157,7 +157,7 @@ def test_ready_workers_answer_healthz_with_their_rule_set_disjoint_partitions_an
     deployment: Deployment,
 ) -> None:
     last_change = format_rfc3339(max(c.at for c in deployment.replayed.timeline))
-    answers = [deployment.get(worker, "/healthz") for worker in deployment.workers]
+    answers = [deployment.ask(worker, "/healthz") for worker in deployment.workers]
     assert [a.status for a in answers] == [200, 200]
     bodies = [a.json() for a in answers]
     assert all(b["ready"] and b["rule_set"] == load_rule_set(RULES).ref for b in bodies)
@@ -196,7 +196,7 @@ def test_a_resident_gets_their_latest_code_as_json_that_verifies_and_names_no_pl
     assert latest, "the city must restrict someone"
     trust = TrustList.of([signing_key.info])
     for person, change in sorted(latest.items())[:10]:
-        answer = deployment.get(deployment.owner(person), f"/persons/{person}/code")
+        answer = deployment.ask(deployment.owner(person), f"/persons/{person}/code")
         assert answer.status == 200
         assert answer.content_type == "application/json"
         record = answer.json()
@@ -214,13 +214,13 @@ def test_a_resident_gets_their_code_as_an_svg_and_as_a_png_that_reads_back_to_th
 ) -> None:
     person = min(deployment.latest_codes())
     owner = deployment.owner(person)
-    code = deployment.get(owner, f"/persons/{person}/code").json()["code"]
+    code = deployment.ask(owner, f"/persons/{person}/code").json()["code"]
 
-    svg = deployment.get(owner, f"/persons/{person}/code?format=svg")
+    svg = deployment.ask(owner, f"/persons/{person}/code?format=svg")
     assert (svg.status, svg.content_type) == (200, "image/svg+xml")
     assert ElementTree.fromstring(svg.body).tag == "{http://www.w3.org/2000/svg}svg"
 
-    png = deployment.get(owner, f"/persons/{person}/code?format=png")
+    png = deployment.ask(owner, f"/persons/{person}/code?format=png")
     assert (png.status, png.content_type) == (200, "image/png")
     assert read_qr(Image.open(io.BytesIO(png.body))) == [code]
 
@@ -228,7 +228,7 @@ def test_a_resident_gets_their_code_as_an_svg_and_as_a_png_that_reads_back_to_th
 def test_a_pseudonym_without_a_code_or_held_by_another_worker_is_not_found(deployment: Deployment) -> None:
     person = min(deployment.latest_codes())
     owner = deployment.owner(person)
-    elsewhere = deployment.get(deployment.other_than(owner), f"/persons/{person}/code")
+    elsewhere = deployment.ask(deployment.other_than(owner), f"/persons/{person}/code")
     assert elsewhere.status == 404
     assert elsewhere.json() == {"error": "this worker does not hold that pseudonym"}
 
@@ -236,7 +236,7 @@ def test_a_pseudonym_without_a_code_or_held_by_another_worker_is_not_found(deplo
         name for name in (f"nobody-{n}" for n in range(100))
         if partition_of(name, PARTITIONS) in owner.status()["partitions"]
     )
-    unknown = deployment.get(owner, f"/persons/{stranger}/code")
+    unknown = deployment.ask(owner, f"/persons/{stranger}/code")
     assert unknown.status == 404
     assert "no code" in unknown.json()["error"]
 
@@ -246,7 +246,7 @@ def test_an_unknown_image_format_is_a_bad_request_whoever_is_asked_for(deploymen
     person = min(deployment.latest_codes())
     owner = deployment.owner(person)
     for asked in (person, "nobody-at-all"):
-        answer = deployment.get(owner, f"/persons/{asked}/code{query}")
+        answer = deployment.ask(owner, f"/persons/{asked}/code{query}")
         assert answer.status == 400
         assert answer.json() == {"error": "format must be json, svg or png"}
 
@@ -254,7 +254,7 @@ def test_an_unknown_image_format_is_a_bad_request_whoever_is_asked_for(deploymen
 def test_a_request_that_is_not_a_pseudonym_is_a_bad_request(deployment: Deployment) -> None:
     worker = deployment.workers[0]
     for asked in ("a" * 65, "semi;colon", "%C3%A9t%C3%A9"):
-        answer = deployment.get(worker, f"/persons/{asked}/code")
+        answer = deployment.ask(worker, f"/persons/{asked}/code")
         assert answer.status == 400, asked
         assert answer.json() == {"error": "not a pseudonym: 1 to 64 of A-Z a-z 0-9 _ -"}
 
@@ -263,7 +263,7 @@ def test_a_request_that_is_not_a_pseudonym_is_a_bad_request(deployment: Deployme
 def test_no_route_lists_or_browses_persons(deployment: Deployment, path: str) -> None:
     person = min(deployment.latest_codes())
     for worker in deployment.workers:
-        answer = deployment.get(worker, path.format(person=person))
+        answer = deployment.ask(worker, path.format(person=person))
         assert answer.status in (404, 405), path
         assert person.encode() not in answer.body
 
@@ -271,7 +271,7 @@ def test_no_route_lists_or_browses_persons(deployment: Deployment, path: str) ->
 def test_codes_cannot_be_written_through_the_web_port(deployment: Deployment) -> None:
     person = min(deployment.latest_codes())
     for method in ("POST", "PUT", "DELETE"):
-        assert deployment.get(deployment.owner(person), f"/persons/{person}/code", method).status == 405
+        assert deployment.ask(deployment.owner(person), f"/persons/{person}/code", method).status == 405
 
 
 def test_an_event_older_than_the_watermark_is_applied_and_counted_late(
