@@ -49,6 +49,7 @@ from streams.deadletter import Rejected, asend_dead_letter, read_letter
 from streams.eventtime import NEVER, TimeOrder, Watermarks
 from streams.intake import triage
 from streams.issuing import change_id, code_record, encode_record, signed
+from streams.reading import json_object
 from streams.rulebook import history_with, read_rule_set
 from streams.topics import Topics
 
@@ -114,9 +115,17 @@ def _notice_message(notice: CaseNotice, partition: int) -> bytes:
     })
 
 
-def _notice_of(data: dict[str, Any]) -> CaseNotice:
-    window = CaseWindow(data["case_ref"], data["person"], data["from"], data["until"], data["retracted"])
-    return CaseNotice(window, data["known_at"])
+def _notice_of(data: dict[str, Any]) -> CaseNotice | None:
+    """The case notice a `cases` message holds; None for anything else (a stranger's message)."""
+    try:
+        window = CaseWindow(data["case_ref"], data["person"], data["from"], data["until"], data["retracted"])
+        notice = CaseNotice(window, data["known_at"])
+    except (KeyError, TypeError):
+        return None
+    fields = (window.case_ref, window.person, window.infectious_from, window.infectious_until,
+              window.retracted, notice.known_at)
+    types = (str, str, int, (int, type(None)), bool, int)
+    return notice if all(isinstance(v, t) for v, t in zip(fields, types)) else None
 
 
 class _Listener(ConsumerRebalanceListener):
@@ -186,8 +195,8 @@ class Worker:
         )
         self.wide = AIOKafkaConsumer(bootstrap_servers=config.bootstrap, enable_auto_commit=False,
                                      max_poll_records=config.batch_size, fetch_max_wait_ms=FETCH_WAIT_MS)
-        await self.producer.start()
         try:
+            await self.producer.start()
             await self.group.start()
             await self.wide.start()
             self.group.subscribe([topics.visits], listener=_Listener(self))
@@ -199,9 +208,8 @@ class Worker:
                 # Polls with data ready return without yielding: let heartbeats and web requests run.
                 await asyncio.sleep(0)
         finally:
-            for part in (self.group, self.wide):
+            for part in (self.group, self.wide, self.producer):
                 await part.stop()
-            await self.producer.stop()
 
     async def _step(self) -> None:
         own = await self.group.getmany(timeout_ms=0, max_records=self.config.batch_size)
@@ -293,8 +301,10 @@ class Worker:
         exact on a broker that under-reports end offsets.
         """
         fence = orjson.dumps({"type": FENCE, "id": uuid.uuid4().hex})
+        # Keyed: Apache Kafka refuses keyless records on a compacted topic (rules), and one
+        # key per worker lets compaction keep only each worker's latest fence.
         for partition in partitions:
-            await self.producer.send_and_wait(topic, fence, partition=partition)
+            await self.producer.send_and_wait(topic, fence, key=f"{FENCE}/{self.name}".encode(), partition=partition)
         reader = AIOKafkaConsumer(bootstrap_servers=self.config.bootstrap, enable_auto_commit=False)
         await reader.start()
         found: list[bytes] = []
@@ -334,24 +344,17 @@ class Worker:
         if not owned:
             return
         for message in await self._read_to_fence(self.config.topics.codes, owned):
-            data = orjson.loads(message)
-            if data.get("type") == "code":
+            data = json_object(message)
+            if data.get("type") == "code" and isinstance(data.get("change_id"), str) and isinstance(
+                data.get("person"), str
+            ):
                 self.emitted.add(data["change_id"])
                 self.view.codes[data["person"]] = data
 
     async def _take(self, record: Any, now: float) -> None:
         topics = self.config.topics
         if record.topic == topics.cases:
-            data = orjson.loads(record.value)
-            if data["type"] == WORKER_STATUS:
-                return
-            source = (topics.cases, data["partition"])
-            if data["type"] == "progress":
-                self.marks.progress(source, data["through"], now)
-            elif record.value not in self.notices_seen:
-                self.notices_seen.add(record.value)
-                notice = _notice_of(data)
-                self.inputs.push(notice.known_at, notice)
+            self._take_case_message(record.value, now)
             return
         if record.topic == topics.rules:
             published = read_rule_set(record.value)
@@ -379,6 +382,22 @@ class Worker:
         else:
             self.marks.saw(source, ts, now)
         self.inputs.push(ts, outcome)
+
+    def _take_case_message(self, value: bytes, now: float) -> None:
+        """A case notice or a progress marker; status and anything unknown are ignored."""
+        data = json_object(value)
+        kind, partition = data.get("type"), data.get("partition")
+        if kind not in ("progress", "case") or not isinstance(partition, int):
+            return
+        source = (self.config.topics.cases, partition)
+        if kind == "progress":
+            if isinstance(data.get("through"), int):
+                self.marks.progress(source, data["through"], now)
+            return
+        notice = _notice_of(data)
+        if notice is not None and value not in self.notices_seen:
+            self.notices_seen.add(value)
+            self.inputs.push(notice.known_at, notice)
 
     async def _note_caught_up(self) -> None:
         for consumer, marks in ((self.wide, self.marks), (self.group, self.visit_marks)):
