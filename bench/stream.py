@@ -28,16 +28,15 @@ embedded broker this bench starts itself.
    printed in wall time at this rate, it is a property of the event-time semantics,
    not of the worker's speed (in live mode, where event time is wall time, it is about
    an hour). "The worker's own delay" counts instead from the first input published
-   past that point: polling, a quiet partition holding the watermark until the idle
-   timeout (sparse visits partitions do this all the time), case progress round trips,
-   scoring, signing and producing. A second, shorter run over the last part of the same
-   input with a small idle timeout shows the idle timeout's share. A negative own delay
-   is a code released before any input passed its hold: when every input partition
-   has been quiet for the idle timeout (a publisher stalled that long), the worker
-   settles straight through the watermark. A change dated before the input that
-   revealed it (a contact found when the case is known) counts from the input at its
-   date, so the maximum overstates. Steady codes are those whose
-   hold some input passed; the rest wait for the end-of-input idle timeout instead.
+   past that point: polling, case progress round trips, scoring, signing and producing
+   (a quiet partition no longer holds the watermark: once its consumer is caught up it
+   counts as the newest event time minus the lateness, see `streams.eventtime`). A
+   negative own delay is a code released before any input passed the hold computed
+   here, because caught-up partitions let the watermark reach the newest event time
+   seen minus the lateness. A change dated before the input that revealed it (a
+   contact found when the case is known) counts from the input at its date, so the
+   maximum overstates. Steady codes are those whose hold some input passed; the rest
+   wait for the end-of-input idle timeout instead.
 3. Rule change. 100,000 (quick: 30,000) synthetic persons (`scoring.synthetic`)
    restored into a `People` under `rules/default.yaml` and settled to just before the
    switch (not timed); then `People.rescore(points.yaml, at)` is timed against the batch
@@ -45,8 +44,8 @@ embedded broker this bench starts itself.
    changed only), and signing the changed persons' code records
    (`streams.issuing.code_record`, which calls `codes.issue`) with a throwaway Ed25519 key.
 
-    .venv/bin/python -m bench.stream            # 2,000 residents x 3 days; 30 + 12 s paced; 100,000 persons
-    .venv/bin/python -m bench.stream --quick    # 300 residents x 2 days; 6 + 4 s paced; 30,000 persons
+    .venv/bin/python -m bench.stream            # 2,000 residents x 3 days; 30 s paced; 100,000 persons (--only latency: one part)
+    .venv/bin/python -m bench.stream --quick    # 300 residents x 2 days; 6 s paced; 30,000 persons
 """
 
 from __future__ import annotations
@@ -86,7 +85,6 @@ from streams.worker import Worker, WorkerConfig
 RULES = Path(__file__).resolve().parents[1] / "rules"
 PARTITIONS = 4
 RATE = 2_000
-PROBE_IDLE_S = 0.25
 AT = 1_650_000_000
 EVENT_TYPES = ("ping", "visit", "test_result", "area_risk")
 
@@ -99,12 +97,11 @@ class Size:
     days: int
     paced_residents: int
     paced_seconds: int
-    probe_seconds: int
     persons: int
 
 
-FULL = Size(residents=2_000, days=3, paced_residents=1_000, paced_seconds=30, probe_seconds=12, persons=100_000)
-QUICK = Size(residents=300, days=2, paced_residents=300, paced_seconds=6, probe_seconds=4, persons=30_000)
+FULL = Size(residents=2_000, days=3, paced_residents=1_000, paced_seconds=30, persons=100_000)
+QUICK = Size(residents=300, days=2, paced_residents=300, paced_seconds=6, persons=30_000)
 
 
 class BackgroundWorker:
@@ -333,13 +330,11 @@ def _spread(label: str, milliseconds: np.ndarray) -> None:
         print(f"    {label} ({milliseconds.size:,}): p50 {p50:.3f} s, p99 {p99:.3f} s, max {worst:.3f} s")
 
 
-def latency(bootstrap: str, lines: list[bytes], key: SigningKey, idle_s: float | None = None) -> None:
+def latency(bootstrap: str, lines: list[bytes], key: SigningKey) -> None:
     """Publish `lines` at `RATE` to a worker already owning its partitions; print code latencies."""
     topics = _topics("latency")
     create_topics(bootstrap, topics, partitions=PARTITIONS)
     config = _worker_config(bootstrap, topics, key)
-    if idle_s is not None:
-        config.idle_s = idle_s
     running = BackgroundWorker(config)
     try:
         running.wait_until(lambda w: w.view.ready, timeout=60)
@@ -421,29 +416,29 @@ def rule_change(size: Size, key: SigningKey) -> None:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument(
-        "--quick", action="store_true", help="300 residents x 2 days, 6 + 4 s of paced input, 30,000 persons"
+        "--quick", action="store_true", help="300 residents x 2 days, 6 s of paced input, 30,000 persons"
     )
+    parser.add_argument("--only", choices=["throughput", "latency", "rules"], help="run one part only")
     args = parser.parse_args(argv)
     size = QUICK if args.quick else FULL
+    wanted = {args.only} if args.only else {"throughput", "latency", "rules"}
     now = int(time.time())
     key = generate_signing_key(Algorithm.EDDSA, now - 3600, now + 30 * 86400)
     with tempfile.TemporaryDirectory() as scratch:
         base = Path(scratch)
         with EmbeddedBroker(log_dir=base) as broker:
-            print("[throughput]")
-            throughput(broker.bootstrap, size, key, base / "throughput")
-            path = write_run(Simulation(outbreak(size.paced_residents)), base / "latency")
-            lines = path.read_bytes().splitlines()
-            print(f"[latency] outbreak city: {size.paced_residents:,} residents x 1 day, {len(lines):,} events; "
-                  f"the first {RATE * size.paced_seconds:,} at the worker's defaults:")
-            latency(broker.bootstrap, lines[: RATE * size.paced_seconds], key)
-            print(f"  the last {RATE * size.probe_seconds:,} of those again, with a {PROBE_IDLE_S} s idle timeout "
-                  "(quiet partitions hold the watermark for the idle timeout):")
-            probe = lines[RATE * (size.paced_seconds - size.probe_seconds) : RATE * size.paced_seconds]
-            latency(broker.bootstrap, probe, key, idle_s=PROBE_IDLE_S)
-        print("[rule change]")
-        rule_change(size, key)
-
+            if "throughput" in wanted:
+                print("[throughput]")
+                throughput(broker.bootstrap, size, key, base / "throughput")
+            if "latency" in wanted:
+                path = write_run(Simulation(outbreak(size.paced_residents)), base / "latency")
+                lines = path.read_bytes().splitlines()
+                print(f"[latency] outbreak city: {size.paced_residents:,} residents x 1 day, {len(lines):,} events; "
+                      f"the first {RATE * size.paced_seconds:,} at the worker's defaults:")
+                latency(broker.bootstrap, lines[: RATE * size.paced_seconds], key)
+        if "rules" in wanted:
+            print("[rule change]")
+            rule_change(size, key)
 
 if __name__ == "__main__":
     main()
