@@ -5,9 +5,8 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from healthcode.errors import EnvironmentProblem
@@ -31,7 +30,6 @@ class Settings(BaseSettings):
     data_dir: Path = Field(Path(".healthcode"), description="worker stores, broker state, logs")
     topic_prefix: str = Field("hc.", description="prefix of every topic name")
     key_dir: Path | None = Field(None, description="directory of code-signing keys")
-    pseudonym_salt_file: Path | None = Field(None, description="file holding the pseudonym salt")
     issuer: str = Field("healthcode", description="issuer name written into codes")
     code_validity: str = Field("12h", description="how long an issued code is valid")
     allowed_lateness: str = Field("10m", description="how far behind the newest event time the watermark trails")
@@ -41,12 +39,10 @@ class Settings(BaseSettings):
     )
     idle_timeout: float = Field(2.0, gt=0, description="seconds of silence after which a partition stops holding the watermark")
     batch_size: int = Field(5000, ge=1, description="events taken per batch by a worker")
-    batch_timeout: float = Field(0.2, gt=0, description="seconds a worker waits to fill a batch")
-    commit_interval: float = Field(1.0, gt=0, description="seconds between offset commits")
+    batch_timeout: float = Field(0.05, gt=0, description="seconds a worker waits for input when none is ready")
     session_timeout: float = Field(6.0, gt=0, description="consumer group session timeout, seconds")
     heartbeat_interval: float = Field(1.0, gt=0, description="consumer group heartbeat, seconds")
     rules_file: Path = Field(Path("rules/default.yaml"), description="rule set used until one is published")
-    admin_token: SecretStr | None = Field(None, description="token for operator endpoints")
 
     @field_validator("broker")
     @classmethod
@@ -71,14 +67,6 @@ class Settings(BaseSettings):
         config_file = os.environ.get("HEALTHCODE_CONFIG", "healthcode.env")
         file_source = DotEnvSettingsSource(settings_cls, env_file=config_file)
         return init_settings, env_settings, file_source
-
-    def redacted(self) -> dict[str, Any]:
-        """The configuration as plain data, secrets shown as `**********`."""
-        data = self.model_dump(mode="json")
-        for name, field in type(self).model_fields.items():
-            if field.annotation in (SecretStr, SecretStr | None) and data.get(name) is not None:
-                data[name] = "**********"
-        return data
 
 
 @lru_cache(maxsize=1)

@@ -80,6 +80,8 @@ class WorkerConfig:
     lateness_s: int = 600
     idle_s: float = 2.0
     batch_size: int = 5000
+    batch_timeout_s: float = 0.05
+    """How long a poll waits for input when none is ready."""
     session_timeout_ms: int = 6000
     heartbeat_interval_ms: int = 1000
     live: bool = False
@@ -219,7 +221,8 @@ class Worker:
             return
         if not self._owned and not self.view.ready:
             return
-        wide = await self.wide.getmany(timeout_ms=0 if own else 50, max_records=self.config.batch_size)
+        wait_ms = 0 if own else int(self.config.batch_timeout_s * 1000)
+        wide = await self.wide.getmany(timeout_ms=wait_ms, max_records=self.config.batch_size)
         now = time.monotonic()
         for records in list(own.values()) + list(wide.values()):
             for record in records:

@@ -1,4 +1,4 @@
-"""`healthcode config show`: the effective configuration, secrets redacted."""
+"""`healthcode config show`: the effective configuration."""
 
 from __future__ import annotations
 
@@ -19,8 +19,8 @@ config_app = typer.Typer(
 
 @config_app.command()
 def show(json: bool = typer.Option(False, "--json", help="print JSON instead of name = value lines")) -> None:
-    """Print the effective configuration with secrets shown as **********."""
-    data = get_settings().redacted()
+    """Print the effective configuration (settings hold no secrets: signing keys stay in their files)."""
+    data = get_settings().model_dump(mode="json")
     if json:
         out.print(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode(), soft_wrap=True)
         return
