@@ -6,8 +6,9 @@ import asyncio
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -114,12 +115,13 @@ def key_dir(signing_key: SigningKey, tmp_path: Path) -> Path:
 def start_worker(broker: EmbeddedBroker, signing_key: SigningKey) -> Iterator:
     running: list[RunningWorker] = []
 
-    def start(topics: Topics, group: str, code_validity_s: int = 12 * 3600) -> RunningWorker:
+    def start(topics: Topics, group: str, **settings: Any) -> RunningWorker:
+        """A worker on `topics`; `settings` override `WorkerConfig` fields."""
         config = WorkerConfig(
             bootstrap=broker.bootstrap, topics=topics, group=group, rules=load_rule_set(RULES),
             keys=[signing_key], partitions=PARTITIONS, lateness_s=2 * 86400, idle_s=2.0,
-            code_validity_s=code_validity_s,
         )
+        config = replace(config, **settings)
         worker = RunningWorker(config)
         running.append(worker)
         return worker
