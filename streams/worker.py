@@ -47,13 +47,13 @@ from scoring.timeutil import parse_rfc3339, to_epoch
 from streams import metrics
 from streams.deadletter import Rejected, asend_dead_letter, read_letter
 from streams.eventtime import NEVER, TimeOrder, Watermarks
+from streams.fence import read_to_fence
 from streams.intake import triage
 from streams.issuing import change_id, code_record, encode_record, signed
 from streams.reading import json_object
 from streams.rulebook import history_with, read_rule_set
 from streams.topics import Topics
 
-FENCE = "fence"
 WORKER_STATUS = "worker"
 STATUS_EVERY_S = 2.0
 FETCH_WAIT_MS = 100
@@ -298,33 +298,7 @@ class Worker:
         metrics.REBUILDS.inc()
 
     async def _read_to_fence(self, topic: str, partitions: frozenset[int]) -> list[bytes]:
-        """Every message on those partitions written before a fence we write now.
-
-        Reading up to our own fence, not to the reported end offset, is what makes this
-        exact on a broker that under-reports end offsets.
-        """
-        fence = orjson.dumps({"type": FENCE, "id": uuid.uuid4().hex})
-        # Keyed: Apache Kafka refuses keyless records on a compacted topic (rules), and one
-        # key per worker lets compaction keep only each worker's latest fence.
-        for partition in partitions:
-            await self.producer.send_and_wait(topic, fence, key=f"{FENCE}/{self.name}".encode(), partition=partition)
-        reader = AIOKafkaConsumer(bootstrap_servers=self.config.bootstrap, enable_auto_commit=False)
-        await reader.start()
-        found: list[bytes] = []
-        try:
-            reader.assign([TopicPartition(topic, p) for p in partitions])
-            await reader.seek_to_beginning()
-            waiting = set(partitions)
-            while waiting:
-                for tp, records in (await reader.getmany(timeout_ms=500)).items():
-                    for record in records:
-                        if record.value == fence:
-                            waiting.discard(tp.partition)
-                        elif tp.partition in waiting:
-                            found.append(record.value)
-        finally:
-            await reader.stop()
-        return found
+        return await read_to_fence(self.producer, self.config.bootstrap, topic, partitions, self.name)
 
     async def _load_rules(self) -> None:
         """The rule history: the configured set, then every set published on `rules`."""
