@@ -39,6 +39,9 @@ class Settings(BaseSettings):
     )
     idle_timeout: float = Field(2.0, gt=0, description="seconds of silence after which a partition stops holding the watermark")
     batch_size: int = Field(5000, ge=1, description="events taken per batch by a worker")
+    commit_interval: float = Field(
+        5.0, gt=0, description="seconds between commits of the group's positions (lag monitoring; recovery rebuilds)"
+    )
     batch_timeout: float = Field(0.05, gt=0, description="seconds a worker waits for input when none is ready")
     session_timeout: float = Field(6.0, gt=0, description="consumer group session timeout, seconds")
     heartbeat_interval: float = Field(1.0, gt=0, description="consumer group heartbeat, seconds")

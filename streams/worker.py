@@ -34,6 +34,7 @@ import numpy as np
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
+from aiokafka.errors import CommitFailedError, IllegalStateError
 from kafka.partitioner.default import murmur2
 
 from codes import SigningKey, signing_key_at
@@ -82,6 +83,9 @@ class WorkerConfig:
     batch_size: int = 5000
     batch_timeout_s: float = 0.05
     """How long a poll waits for input when none is ready."""
+    commit_interval_s: float = 5.0
+    """How often the group's positions are committed: for lag monitoring by standard Kafka
+    tools only, recovery rebuilds from the start and never reads them."""
     session_timeout_ms: int = 6000
     heartbeat_interval_ms: int = 1000
     live: bool = False
@@ -184,6 +188,7 @@ class Worker:
         self.arrived_ms = 0
         self.announced_at = -STATUS_EVERY_S
         self.reissued_at = -STATUS_EVERY_S
+        self.committed_at = 0.0
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consume, score and publish until `stop` is set; everything is closed on the way out."""
@@ -232,6 +237,7 @@ class Worker:
         await self._score(now)
         await self._announce(now)
         await self._reissue(now)
+        await self._commit(now)
 
     async def _reissue(self, now: float) -> None:
         """Re-issue, before it expires, the code of every owned person who is still active.
@@ -258,6 +264,17 @@ class Worker:
             await self.producer.send(config.topics.codes, encode_record(fresh), key=record["person"].encode())
             self.view.codes[record["person"]] = fresh
             metrics.CODES_REISSUED.inc()
+
+    async def _commit(self, now: float) -> None:
+        """Commit the positions reached on the owned partitions (consumer lag for operators)."""
+        if now - self.committed_at < self.config.commit_interval_s or not self._owned:
+            return
+        self.committed_at = now
+        try:
+            await self.group.commit()
+        except (CommitFailedError, IllegalStateError):
+            # A rebalance is under way: the next owner commits its own positions.
+            return
 
     async def _announce(self, now: float) -> None:
         """Tell everyone (`healthcode rules active`) what this worker runs, every few seconds."""

@@ -64,6 +64,7 @@ def worker(
         live=settings.live,
         batch_size=settings.batch_size,
         batch_timeout_s=settings.batch_timeout,
+        commit_interval_s=settings.commit_interval,
         session_timeout_ms=int(settings.session_timeout * 1000),
         heartbeat_interval_ms=int(settings.heartbeat_interval * 1000),
         status_file=_status_file(data_dir or settings.data_dir),

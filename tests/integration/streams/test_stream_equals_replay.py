@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import time
 
+from kafka.admin import KafkaAdminClient
+
 from healthcode.broker import EmbeddedBroker
 from streams.codes_reader import distinct_changes, read_codes
 from streams.issuing import timeline_entry
+from streams.reading import read_from_start
 
 
 def _wait_settled(worker, newest: int, timeout: float = 120) -> None:
@@ -47,3 +50,24 @@ def test_codes_of_active_persons_are_reissued_before_they_expire(
     for versions in renewed:
         assert len({(v["level"], v["assessed_at"], v["rule_set"]) for v in versions}) == 1
         assert versions[1]["expires_at"] > versions[0]["expires_at"]
+
+
+def test_the_group_commits_its_positions_so_standard_tools_show_its_lag(
+    broker: EmbeddedBroker, published_city, replayed, start_worker, unique
+) -> None:
+    group = f"g{unique}"
+    worker = start_worker(published_city.topics, group, commit_interval_s=0.5)
+    _wait_settled(worker, max(c.at for c in replayed.timeline))
+    visits = sum(1 for _ in read_from_start(broker.bootstrap, published_city.topics.visits, idle_s=1.0))
+    deadline = time.monotonic() + 10
+    admin = KafkaAdminClient(bootstrap_servers=broker.bootstrap)
+    try:
+        while True:
+            committed = admin.list_group_offsets(group)[group]
+            done = sum(meta.offset for tp, meta in committed.items() if tp.topic == published_city.topics.visits)
+            if done == visits or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+    finally:
+        admin.close()
+    assert done == visits
