@@ -342,9 +342,23 @@ def timeline_to(
     """
     current = assess(state, rules, start)
     changes = []
-    level = current.level if level_at_start is None else level_at_start
     if level_before is not None and current.level != level_before:
         changes.append(LevelChange(start, current.level, current.reasons))
+    level = current.level if level_at_start is None else level_at_start
+    following, in_force = continue_timeline(state, rules, current, level, start, end)
+    return changes + following, in_force
+
+
+def continue_timeline(
+    state: PersonState, rules: RuleSet, current: Assessment, level: str, start: int, end: int
+) -> tuple[list[LevelChange], Assessment]:
+    """The level changes in (start, end] of a person at `level` at `start`.
+
+    `current` is the assessment in force at `start`: one made there, or an earlier one
+    kept by an owner that knows no fact became known in between (so it need not assess
+    `start` again). Returns the changes and the assessment in force at `end`.
+    """
+    changes = []
     pending = [t for t in fact_times(state) if start < t <= end]
     index = 0
     while True:

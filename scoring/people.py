@@ -21,14 +21,14 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from scoring.assess import Reason, assess, fact_times, timeline_to
+from scoring.assess import Assessment, Reason, assess, continue_timeline, fact_times, timeline_to
 from scoring.batch import changed_assessments
 from scoring.batch import rescore as batch_rescore
 from scoring.cases import case_windows
 from scoring.events import Ping, TestResult, Visit
 from scoring.exposure import CaseWindow, Exposure
 from scoring.rules import LEVEL_CODE, RuleSet
-from scoring.state import PersonState, apply, apply_exposure, new_state
+from scoring.state import PersonState, absorb_exposure, apply, apply_exposure, new_state
 from scoring.timeutil import format_rfc3339, to_epoch
 
 GREEN = "green"
@@ -77,6 +77,12 @@ class People:
         self._due_at: dict[str, int] = {}
         self._late: set[str] = set()
         """Persons given a fact dated at or before the moment they were settled to."""
+        self._in_force: dict[str, Assessment] = {}
+        """Each settled person's assessment in force at their settled moment, while it still is.
+
+        Facts that become known later do not change it, so the next settle continues from
+        it instead of assessing that moment again; anything else that changes the state
+        (a person event, a late fact, new rules or exposures) drops it."""
 
     def __len__(self) -> int:
         return len(self._states)
@@ -96,6 +102,7 @@ class People:
     def restore(self, state: PersonState) -> None:
         """Take over a state saved earlier (a worker's store), with its pending moments."""
         self._states[state.person] = state
+        self._in_force.pop(state.person, None)
         if state.settled_at is None:
             self._schedule(state.person, min(fact_times(state), default=0))
         else:
@@ -114,6 +121,7 @@ class People:
         if state is before:
             return []
         self._states[event.person] = state
+        self._in_force.pop(event.person, None)
         at = state.latest_event_at
         self._note_fact(state, to_epoch(event.ts))
         windows = case_windows(state, self.rules, at)
@@ -129,8 +137,8 @@ class People:
         """
         person = exposure.person
         changes: list[PersonChange] = []
-        held = self.state(person)
-        if exposure.exposure_id in held.exposures:
+        held = self._states.get(person)
+        if held is not None and exposure.exposure_id in held.exposures:
             last_under_old = exposure.effective_from - 1
             due = self._due_at.get(person)
             if due is not None and due <= last_under_old:
@@ -138,16 +146,18 @@ class People:
             elif held.settled_at is not None and held.settled_at < last_under_old:
                 # Nothing falls due before the new record takes effect: the level holds until then.
                 held.settled_at = last_under_old
-        state = self.state(person)
-        updated = apply_exposure(state, exposure)
-        if updated is not state:
-            self._states[person] = updated
-            self._note_fact(updated, exposure.effective_from)
+        # Settling may have dropped a person with nothing left; People owns its states, so the
+        # record is taken in place (copying every fact per record is what made replay slow).
+        state = self._states.get(person) or new_state(person)
+        if absorb_exposure(state, exposure):
+            self._states[person] = state
+            self._note_fact(state, exposure.effective_from)
         return changes
 
     def _note_fact(self, state: PersonState, moment: int) -> None:
         if state.settled_at is not None and moment <= state.settled_at:
             self._late.add(state.person)
+            self._in_force.pop(state.person, None)
             moment = state.settled_at
         self._schedule(state.person, moment)
 
@@ -174,6 +184,7 @@ class People:
         by_person: dict[str, list[Exposure]] = {}
         for exposure in exposures:
             by_person.setdefault(exposure.person, []).append(exposure)
+        self._in_force.clear()
         for person in set(self._states) | set(by_person):
             state = self.state(person)
             cleared = replace(state, exposures={}, records=None)
@@ -196,12 +207,14 @@ class People:
         levels = batch_rescore(states, rules, at)
         previous = np.array([LEVEL_CODE[state.level] for state in states], dtype=levels.dtype)
         changed = changed_assessments(states, rules, at, levels, previous)
+        self._in_force.clear()
         for index, state in enumerate(states):
             state.settled_at = at
             assessment = changed.get(index)
             if assessment is None:
                 self._schedule(state.person, at + 1)
                 continue
+            self._in_force[state.person] = assessment
             changes.append(PersonChange(state.person, at, assessment.level, assessment.reasons, rules.ref))
             state.level, state.level_at = assessment.level, at
             self._schedule_next(state.person, at, assessment.next_review_at)
@@ -218,9 +231,14 @@ class People:
             return []
         # Settled persons continue from their level; only a late fact (dated before the
         # settled moment) may change the level at the settled moment itself.
+        known = self._in_force.get(person)
+        if known is not None and not _still_in_force(known, state, start):
+            known = None
         if person in self._late or state.settled_at is None:
             self._late.discard(person)
             found, in_force = timeline_to(state, self.rules, start, until, level_before=state.level)
+        elif known is not None:
+            found, in_force = continue_timeline(state, self.rules, known, state.level, start, until)
         else:
             found, in_force = timeline_to(state, self.rules, start, until, level_at_start=state.level)
         changes = [PersonChange(person, c.at, c.level, c.reasons, self.rules.ref) for c in found]
@@ -228,6 +246,7 @@ class People:
         state.settled_at = until
         if changes:
             state.level, state.level_at = changes[-1].level, changes[-1].at
+        self._in_force[person] = in_force
         self._schedule_next(person, until, in_force.next_review_at)
         return changes
 
@@ -241,6 +260,7 @@ class People:
         elif not state.has_facts() and state.level == GREEN:
             # Nothing left that could change a green person: dropping them bounds memory.
             del self._states[person]
+            self._in_force.pop(person, None)
 
     def _schedule(self, person: str, moment: int) -> None:
         current = self._due_at.get(person)
@@ -248,6 +268,19 @@ class People:
             return
         self._due_at[person] = moment
         heapq.heappush(self._due, (moment, person))
+
+
+def _still_in_force(assessment: Assessment, state: PersonState, start: int) -> bool:
+    """True when `assessment`, made earlier, serves as the one in force at `start`.
+
+    It does when no fact became known and no review fell due in between. (A moment
+    skipped when the settled moment was moved on is thereby assessed as before: from
+    `start`, not at the skipped moment.)
+    """
+    review = assessment.next_review_at
+    if review is not None and review <= start:
+        return False
+    return not any(assessment.at < moment <= start for moment in fact_times(state))
 
 
 def sorted_changes(changes: Iterable[PersonChange]) -> list[PersonChange]:

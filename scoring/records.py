@@ -1,7 +1,7 @@
 """A person's facts as fixed-size binary records, so that many persons pack into numpy columns fast.
 
 `PersonState` keeps its facts twice: in dicts keyed for idempotence, and as these
-records (kept current by `apply`). Rescoring a million persons then joins their record
+records (`PersonState.fact_records`, computed when first needed). Rescoring a million persons joins their record
 bytes and reads them with one `numpy.frombuffer`, instead of walking Python objects.
 
 Record layout (little endian, 36 bytes), by `what`:

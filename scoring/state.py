@@ -76,10 +76,13 @@ class PersonState:
     settled_at: int | None = None
     """The event time up to which this person's level changes have been worked out."""
     records: bytes | None = field(default=None, compare=False, repr=False)
-    """The facts as `scoring.records` bytes for batch rescoring; None until computed."""
+    """The facts as `scoring.records` bytes for batch rescoring; None until computed.
+
+    Computed on demand, not on every change: a person in contact with a case gets a new
+    exposure record every few minutes, and only a switch of rules reads the records."""
 
     def fact_records(self) -> bytes:
-        """The facts as fixed-size records (computed once, then kept)."""
+        """The facts as fixed-size records (computed when first asked after a change, then kept)."""
         if self.records is None:
             self.records = encode_facts(self.tests.values(), self.visits.values(), self.exposures.values())
         return self.records
@@ -112,7 +115,7 @@ class PersonState:
     def from_dict(cls, data: dict) -> "PersonState":
         """Rebuild a state written by `to_dict`."""
         exposures = [_exposure_from_list(data["p"], item) for item in data["x"]]
-        return _sealed(cls(
+        return cls(
             person=data["p"],
             tests={key: ResultFact(*fact) for key, fact in data["t"].items()},
             visits={key: VisitFact(*fact) for key, fact in data["v"].items()},
@@ -123,7 +126,7 @@ class PersonState:
             level=data["l"],
             level_at=data["la"],
             settled_at=data.get("sa"),
-        ))
+        )
 
     def to_bytes(self) -> bytes:
         """Compact JSON bytes (for a Faust table or a file)."""
@@ -191,12 +194,6 @@ def _copy(state: PersonState) -> PersonState:
     return replace(state, tests=dict(state.tests), visits=dict(state.visits), exposures=dict(state.exposures), records=None)
 
 
-def _sealed(state: PersonState) -> PersonState:
-    # Records are derived once per change, so a batch of states packs without walking facts.
-    state.fact_records()
-    return state
-
-
 def apply(state: PersonState, event: Ping | Visit | TestResult, rules: RuleSet) -> PersonState:
     """The state after one contract-v1 person event; idempotent and order independent.
 
@@ -221,7 +218,7 @@ def apply(state: PersonState, event: Ping | Visit | TestResult, rules: RuleSet) 
         updated.records = state.records
     updated.latest_event_at = ts if state.latest_event_at is None else max(state.latest_event_at, ts)
     _prune(updated, rules.retention_s)
-    return _sealed(updated)
+    return updated
 
 
 def apply_exposure(state: PersonState, exposure: Exposure) -> PersonState:
@@ -230,16 +227,30 @@ def apply_exposure(state: PersonState, exposure: Exposure) -> PersonState:
     Idempotent and order independent: of all records with one id the state keeps the
     retracted one if any, else the most advanced (latest last contact, most minutes).
     """
-    if exposure.person != state.person:
-        raise ValueError(f"exposure {exposure.exposure_id} is for another person")
-    if exposure.last_at < state.horizon:
-        return state
-    held = state.exposures.get(exposure.exposure_id)
-    if held is not None and _exposure_rank(held) >= _exposure_rank(exposure):
+    if not supersedes(state, exposure):
         return state
     updated = _copy(state)
     updated.exposures[exposure.exposure_id] = exposure
-    return _sealed(updated)
+    return updated
+
+
+def supersedes(state: PersonState, exposure: Exposure) -> bool:
+    """True when `apply_exposure` would keep `exposure` (raises `ValueError` for another person's)."""
+    if exposure.person != state.person:
+        raise ValueError(f"exposure {exposure.exposure_id} is for another person")
+    if exposure.last_at < state.horizon:
+        return False
+    held = state.exposures.get(exposure.exposure_id)
+    return held is None or _exposure_rank(held) < _exposure_rank(exposure)
+
+
+def absorb_exposure(state: PersonState, exposure: Exposure) -> bool:
+    """`apply_exposure` in place, for an owner that keeps no other reference to `state`; True when kept."""
+    if not supersedes(state, exposure):
+        return False
+    state.exposures[exposure.exposure_id] = exposure
+    state.records = None
+    return True
 
 
 def with_level(state: PersonState, level: str, at: int) -> PersonState:
@@ -248,5 +259,6 @@ def with_level(state: PersonState, level: str, at: int) -> PersonState:
 
 
 def sealed(state: PersonState) -> PersonState:
-    """`state` with its fact records computed, as `apply` leaves it (for states built directly)."""
-    return _sealed(state)
+    """`state` with its fact records computed (a batch of such states packs without walking facts)."""
+    state.fact_records()
+    return state

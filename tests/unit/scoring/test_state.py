@@ -6,7 +6,7 @@ import pytest
 
 from scoring.records import encode_facts
 from scoring.rules import load_rule_set
-from scoring.state import PersonState, apply, apply_exposure, new_state, with_level
+from scoring.state import PersonState, absorb_exposure, apply, apply_exposure, new_state, with_level
 from scoring.synthetic import DAY, exposure, ping, result, visit
 
 RULES = load_rule_set(Path(__file__).resolve().parents[3] / "rules" / "default.yaml")
@@ -62,6 +62,18 @@ def test_a_later_exposure_record_supersedes_an_earlier_one_in_either_order():
     assert one.exposures[later.exposure_id].minutes == 30.0
 
 
+def test_absorbing_an_exposure_in_place_keeps_what_apply_exposure_keeps():
+    early = exposure("p", "close_contact", "case-a", T0, T0 + 600, 10.0)
+    later = exposure("p", "close_contact", "case-a", T0, T0 + 1800, 30.0)
+    state = apply_exposure(new_state("p"), early)
+    packed = state.fact_records()
+    assert absorb_exposure(state, later)
+    assert not absorb_exposure(state, early)
+    assert state == apply_exposure(apply_exposure(new_state("p"), later), early)
+    assert state.fact_records() != packed
+    assert state.fact_records() == encode_facts((), (), state.exposures.values())
+
+
 def test_a_retraction_is_final_even_when_an_older_record_arrives_after_it():
     live = exposure("p", "close_contact", "case-a", T0, T0 + 1800, 30.0)
     retracted = exposure("p", "close_contact", "case-a", T0, T0 + 600, 10.0, retracted=True)
@@ -101,6 +113,6 @@ def test_fact_records_follow_every_change_of_the_facts():
     state = apply(new_state("p"), result("p", T0, T0 + 3600, positive=True), RULES)
     state = apply_exposure(state, exposure("p", "companion", "case-b", T0, T0 + 900, 15.0, minutes_by_day=((2, 15.0),)))
     state = apply(state, ping("p", T0 + 7200), RULES)
-    assert state.records == encode_facts(state.tests.values(), state.visits.values(), state.exposures.values())
+    assert state.fact_records() == encode_facts(state.tests.values(), state.visits.values(), state.exposures.values())
     pruned = apply(state, ping("p", T0 + RULES.retention_s + DAY), RULES)
-    assert pruned.records == b""
+    assert pruned.fact_records() == b""
