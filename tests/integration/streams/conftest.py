@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -45,18 +45,47 @@ def signing_key() -> SigningKey:
 CITY = SimulationConfig(residents=160, days=3, seed=5, faults=FaultConfig(share=0.01))
 
 
-@pytest.fixture
-def published_city(broker: EmbeddedBroker, tmp_path_factory: pytest.TempPathFactory, unique: str) -> PublishedCity:
-    """A small city with 1% injected faults, published under a prefix of its own (so are its codes)."""
-    directory = tmp_path_factory.mktemp("city")
-    topics = Topics(prefix=f"t{unique}.")
-    create_topics(broker.bootstrap, topics, partitions=PARTITIONS)
-    publisher, sink = kafka_publisher(broker.bootstrap, topics, speed=None)
+def publish_city(bootstrap: str, directory: Path, topics: Topics) -> PublishedCity:
+    """Create `topics` and publish the small city with faults to them; its files go to `directory`."""
+    create_topics(bootstrap, topics, partitions=PARTITIONS)
+    publisher, sink = kafka_publisher(bootstrap, topics, speed=None)
     try:
         events = write_run(Simulation(CITY), directory, also=publisher.publish_chunk)
     finally:
         sink.close()
     return PublishedCity(topics, events, directory / "faults.jsonl")
+
+
+def worker_settings(bootstrap: str, topics: Topics, group: str, key_dir: Path) -> dict[str, str]:
+    """The `HEALTHCODE_*` settings of a `healthcode worker` process on these topics (no late events)."""
+    return {
+        "HEALTHCODE_BROKER": f"kafka://{bootstrap}",
+        "HEALTHCODE_TOPIC_PREFIX": topics.prefix,
+        "HEALTHCODE_PARTITIONS": str(PARTITIONS),
+        "HEALTHCODE_GROUP": group,
+        "HEALTHCODE_KEY_DIR": str(key_dir),
+        "HEALTHCODE_RULES_FILE": str(RULES),
+        "HEALTHCODE_ALLOWED_LATENESS": "2d",
+        "HEALTHCODE_IDLE_TIMEOUT": "2",
+    }
+
+
+@pytest.fixture(scope="session")
+def city_publisher() -> Callable[[str, Path, Topics], PublishedCity]:
+    """`publish_city`, for fixtures of a wider scope than `published_city`."""
+    return publish_city
+
+
+@pytest.fixture(scope="session")
+def settings_for() -> Callable[[str, Topics, str, Path], dict[str, str]]:
+    """`worker_settings`, for fixtures of a wider scope than `spawn`."""
+    return worker_settings
+
+
+@pytest.fixture
+def published_city(broker: EmbeddedBroker, tmp_path_factory: pytest.TempPathFactory, unique: str) -> PublishedCity:
+    """A small city with 1% injected faults, published under a prefix of its own (so are its codes)."""
+    return publish_city(broker.bootstrap, tmp_path_factory.mktemp("city"), Topics(prefix=f"t{unique}."))
 
 
 @pytest.fixture
@@ -139,16 +168,7 @@ def partitions() -> int:
 
 @pytest.fixture
 def spawn(broker: EmbeddedBroker, published_city, key_dir: Path, tmp_path: Path, unique: str) -> Iterator:
-    settings = {
-        "HEALTHCODE_BROKER": f"kafka://{broker.bootstrap}",
-        "HEALTHCODE_TOPIC_PREFIX": published_city.topics.prefix,
-        "HEALTHCODE_PARTITIONS": str(PARTITIONS),
-        "HEALTHCODE_GROUP": f"g{unique}",
-        "HEALTHCODE_KEY_DIR": str(key_dir),
-        "HEALTHCODE_RULES_FILE": str(RULES),
-        "HEALTHCODE_ALLOWED_LATENESS": "2d",
-        "HEALTHCODE_IDLE_TIMEOUT": "2",
-    }
+    settings = worker_settings(broker.bootstrap, published_city.topics, f"g{unique}", key_dir)
     started: list[WorkerProcess] = []
 
     def spawn_one() -> WorkerProcess:

@@ -32,18 +32,12 @@ from healthcode.workers import WorkerProcess, settled, wait_until
 from scoring.replay import ReplayResult, replay_file
 from scoring.rules import load_rule_set
 from scoring.timeutil import format_rfc3339
-from simulators.config import FaultConfig, SimulationConfig
-from simulators.output import write_run
-from simulators.publish import kafka_publisher
-from simulators.run import Simulation
-from streams.admin import create_topics
 from streams.topics import Topics
 from streams.web import make_app
 from streams.worker import Worker, WorkerConfig, partition_of
 
 RULES = Path(__file__).resolve().parents[3] / "rules" / "default.yaml"
 PARTITIONS = 3
-CITY = SimulationConfig(residents=160, days=3, seed=5, faults=FaultConfig(share=0.01))
 # Words that would betray a place or an identity in what a resident is shown.
 _PRIVATE_KEYS = {"lat", "lon", "cell", "geometry", "facility", "name", "area"}
 
@@ -98,29 +92,16 @@ class Deployment:
 
 @pytest.fixture(scope="module")
 def deployment(
-    broker: EmbeddedBroker, tmp_path_factory: pytest.TempPathFactory, signing_key: SigningKey
+    broker: EmbeddedBroker, tmp_path_factory: pytest.TempPathFactory, signing_key: SigningKey,
+    city_publisher, settings_for,
 ) -> Iterator[Deployment]:
     directory = tmp_path_factory.mktemp("web")
     unique = uuid.uuid4().hex[:10]
-    topics = Topics(prefix=f"w{unique}.")
-    create_topics(broker.bootstrap, topics, partitions=PARTITIONS)
-    publisher, sink = kafka_publisher(broker.bootstrap, topics, speed=None)
-    try:
-        events = write_run(Simulation(CITY), directory, also=publisher.publish_chunk)
-    finally:
-        sink.close()
+    city = city_publisher(broker.bootstrap, directory, Topics(prefix=f"w{unique}."))
+    topics, events = city.topics, city.events
     save_key(directory / "keys", signing_key)
-    settings = {
-        "HEALTHCODE_BROKER": f"kafka://{broker.bootstrap}",
-        "HEALTHCODE_TOPIC_PREFIX": topics.prefix,
-        "HEALTHCODE_PARTITIONS": str(PARTITIONS),
-        "HEALTHCODE_GROUP": f"g{unique}",
-        "HEALTHCODE_KEY_DIR": str(directory / "keys"),
-        "HEALTHCODE_RULES_FILE": str(RULES),
-        "HEALTHCODE_ALLOWED_LATENESS": "2d",
-        "HEALTHCODE_IDLE_TIMEOUT": "2",
-        "HEALTHCODE_DATA_DIR": str(directory / "data"),
-    }
+    settings = settings_for(broker.bootstrap, topics, f"g{unique}", directory / "keys")
+    settings["HEALTHCODE_DATA_DIR"] = str(directory / "data")
     workers = [WorkerProcess(settings, directory / f"worker-{n}.log") for n in range(2)]
     try:
         replayed = replay_file(events, load_rule_set(RULES))
