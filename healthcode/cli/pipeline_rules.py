@@ -10,7 +10,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from healthcode.cli.common import configured_bootstrap, configured_topics, out
-from healthcode.cli.rules import load_rules, rules_app
+from healthcode.cli.rules import rules_app
+from healthcode.rulefiles import load_rules
 from healthcode.cli.worker import readable
 from healthcode.errors import CheckFailed, EnvironmentProblem
 from scoring.timeutil import format_rfc3339

@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from healthcode.cli.common import err, out, progress
-from healthcode.cli.rules import load_rules
+from healthcode.rulefiles import load_rules
 from healthcode.errors import EnvironmentProblem
 from scoring.replay import input_size, read_events, replay, write_timeline
 from scoring.timeutil import parse_rfc3339

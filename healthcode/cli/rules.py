@@ -1,8 +1,8 @@
 """`healthcode rules ...`: the epidemiologist's tools for rule sets.
 
 `rules_app` is the group; other CLI modules add their own commands to it
-(`rules_app.command("publish")(fn)` in their `register`), and `load_rules` is the one
-way to read a rule set file with user-facing errors.
+(`rules_app.command("publish")(fn)` in their `register`); rule set files are read with
+`healthcode.rulefiles.load_rules`, the one way with user-facing errors.
 """
 
 from __future__ import annotations
@@ -17,9 +17,10 @@ from rich.table import Table
 
 from healthcode.cli.common import err, out
 from healthcode.errors import CheckFailed, EnvironmentProblem
+from healthcode.rulefiles import load_rules
 from scoring.assess import assess
 from scoring.events import EventError, decode_event, event_key
-from scoring.rules import LEVELS, RuleSet, RuleSetError, load_rule_set
+from scoring.rules import LEVELS, RuleSetError
 from scoring.ruletest import CheckResult, run_rule_tests
 from scoring.rulewords import (
     case_words,
@@ -43,16 +44,6 @@ rules_app = typer.Typer(
     ),
     no_args_is_help=True,
 )
-
-
-def load_rules(path: Path) -> RuleSet:
-    """A validated rule set, or a user-facing error (exit 1 invalid, exit 2 unreadable)."""
-    try:
-        return load_rule_set(path)
-    except RuleSetError as error:
-        raise CheckFailed(f"invalid rule set\n{error}") from None
-    except OSError as error:
-        raise EnvironmentProblem(f"cannot read {path}: {error.strerror or error}") from None
 
 
 def _level(level: str) -> str:

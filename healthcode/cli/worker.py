@@ -14,7 +14,7 @@ import orjson
 import typer
 
 from healthcode.cli.common import configured_bootstrap, configured_topics, err
-from healthcode.cli.rules import load_rules
+from healthcode.rulefiles import load_rules
 from healthcode.config import get_settings
 from healthcode.errors import EnvironmentProblem
 from scoring.timeutil import parse_duration

@@ -117,7 +117,7 @@ def test_a_broken_rule_set_fails_before_the_events_are_read(tmp_path):
 
 
 def test_backtest_files_gives_a_notebook_the_dataframes_and_what_they_came_from(city):
-    from healthcode.cli.compare import backtest_files
+    from healthcode.backtest import backtest_files
 
     backtest = backtest_files([Path(DEFAULT)], city / "events.parquet", truth=city / "truth.parquet")
     assert [replayed.ref for replayed in backtest.replays] == ["default@1.0.0"]
