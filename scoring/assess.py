@@ -307,6 +307,51 @@ def assess(state: PersonState, rules: RuleSet, at: int) -> Assessment:
     return Assessment(at=at, level=LEVELS[level], reasons=_reasons(active), next_review_at=_next_change(active, level))
 
 
+def level_holds(state: PersonState, rules: RuleSet, level: str, start: int, end: int) -> bool:
+    """True when the level is provably `level` at every moment of (start, end] (facts as in `state`).
+
+    Exact, not a heuristic. With no test or visit becoming known in the span (only they
+    can end an activation early: clearances, corrections), an activation at `start + 1`
+    that lasts past `end` holds the level up; and no trigger known by `end` (nor a points
+    score adding every exposure live in the span, weights being never negative) reaches
+    higher. A settle over such a span finds nothing to report.
+    """
+    if any(start < fact.known_at <= end for fact in state.tests.values()):
+        return False
+    if any(start < visit.at <= end for visit in state.visits.values()):
+        return False
+    code = LEVEL_CODE[level]
+    if code > 0 and max((a.level for a in activations(state, rules, start + 1) if a.end > end), default=0) < code:
+        return False
+    return code == len(LEVELS) - 1 or highest_reachable(state, rules, start, end) <= code
+
+
+def highest_reachable(state: PersonState, rules: RuleSet, start: int, end: int) -> int:
+    """An upper bound of the level code in (start, end], when no test or visit becomes known in it."""
+    high = 0
+    for rule in rules.rules:
+        code = LEVEL_CODE[rule.level]
+        if code > high and any(
+            max(since, start + 1) < trigger_end(rule, clock, state, end)
+            for since, clock, _ in _triggers(rule, state, rules, end)
+        ):
+            high = code
+    before_days = rules.case.infectious_before // 86400
+    for points in rules.points_rules:
+        total = sum(
+            exposure_points(points, exposure, before_days)
+            for exposure in state.exposures.values()
+            if not exposure.retracted
+            and exposure.kind in points.kind_weights
+            and exposure.effective_from <= end
+            and exposure.last_at + points.window > start + 1
+        )
+        for name, threshold in (("yellow", points.thresholds.yellow), ("red", points.thresholds.red)):
+            if threshold is not None and total >= int(round(threshold * MILLI)):
+                high = max(high, LEVEL_CODE[name])
+    return high
+
+
 def fact_times(state: PersonState) -> list[int]:
     """The event times at which the state's facts become known (sorted, distinct)."""
     times = {fact.known_at for fact in state.tests.values()}

@@ -5,7 +5,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from scoring.assess import assess, timeline
+from scoring.assess import assess, level_holds, timeline
 from scoring.batch import rescore
 from scoring.rules import LEVEL_CODE, LEVELS, load_rule_set
 from scoring.state import apply, apply_exposure, new_state
@@ -154,3 +154,13 @@ def test_next_review_is_exactly_when_the_level_changes_with_no_new_event(event_l
         return
     assert assess(state, rules, now.next_review_at - 1).level == now.level
     assert assess(state, rules, now.next_review_at).level != now.level
+
+
+@fast
+@given(events, exposures, rule_sets, moments, st.integers(min_value=0, max_value=72))
+def test_a_level_proven_to_hold_over_a_span_holds_at_every_moment_of_it(event_list, exposure_list, rules, start, hours_long):
+    state = build(event_list, exposure_list, rules)
+    end = start + hours_long * HOUR
+    level = assess(state, rules, start + 1).level
+    if level_holds(state, rules, level, start, end):
+        assert timeline(state, rules, start + 1, end, level_before=level) == []

@@ -3,7 +3,7 @@
 import json
 from pathlib import Path
 
-from scoring.assess import assess, earliest_negatives, timeline
+from scoring.assess import assess, earliest_negatives, level_holds, timeline
 from scoring.cases import case_windows, is_case, was_corrected
 from scoring.rules import load_rule_set
 from scoring.state import apply, apply_exposure, new_state
@@ -153,3 +153,33 @@ def test_the_same_engine_runs_both_shipped_rule_sets_on_one_state():
     state = state_of(exposures=[contact])
     assert assess(state, DEFAULT, T0 + HOUR).level == "red"
     assert assess(state, POINTS, T0 + HOUR).level == "yellow"
+
+
+def test_a_close_contact_holds_red_over_a_span_while_later_records_arrive():
+    state = apply_exposure(new_state("p"), exposure("p", "close_contact", "case-a", T0, T0 + 1800, 30.0))
+    state = apply_exposure(state, exposure("p", "companion", "case-b", T0 + HOUR, T0 + 2 * HOUR, 5.0))
+    assert level_holds(state, DEFAULT, "red", T0 + 1800, T0 + 3 * HOUR)
+    assert not level_holds(state, DEFAULT, "yellow", T0 + 1800, T0 + 3 * HOUR)
+
+
+def test_a_level_is_not_proven_over_a_span_in_which_a_test_becomes_known():
+    state = apply_exposure(new_state("p"), exposure("p", "close_contact", "case-a", T0, T0 + 1800, 30.0))
+    state = apply(state, result("p", T0 + HOUR, T0 + 2 * HOUR, positive=False), DEFAULT)
+    assert not level_holds(state, DEFAULT, "red", T0 + 1800, T0 + 3 * HOUR)
+
+
+def test_green_holds_only_while_no_record_in_the_span_reaches_a_threshold():
+    short = exposure("p", "companion", "case-a", T0, T0 + 600, 10.0)
+    state = apply_exposure(new_state("p"), short)
+    assert level_holds(state, DEFAULT, "green", T0, T0 + 3 * HOUR)
+    later = exposure("p", "companion", "case-b", T0 + 2 * HOUR, T0 + 3 * HOUR, 11.0)
+    grown = apply_exposure(state, later)
+    assert not level_holds(grown, DEFAULT, "green", T0, T0 + 3 * HOUR)
+    assert level_holds(grown, DEFAULT, "green", T0, T0 + 2 * HOUR - 1)
+
+
+def test_a_points_score_holds_its_level_until_a_record_could_lift_it():
+    state = apply_exposure(new_state("p"), exposure("p", "close_contact", "case-a", T0, T0 + HOUR, 20.0, minutes_by_day=((2, 20.0),)))
+    assert level_holds(state, POINTS, "yellow", T0 + HOUR, T0 + 2 * HOUR)
+    grown = apply_exposure(state, exposure("p", "close_contact", "case-b", T0 + 90 * 60, T0 + 2 * HOUR, 50.0, minutes_by_day=((2, 50.0),)))
+    assert not level_holds(grown, POINTS, "yellow", T0 + HOUR, T0 + 2 * HOUR)
