@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from streams.topics import SPECS, Topics, partitions_of
+from streams.topics import SPECS, TopicSpec, Topics, partitions_of
 
 
 @dataclass(frozen=True)
@@ -16,7 +16,24 @@ class TopicOutcome:
     created: bool
 
 
-def create_topics(bootstrap: str, topics: Topics, partitions: int, replication: int = 1) -> list[TopicOutcome]:
+def topic_configs(spec: TopicSpec, presence_retention_s: int | None) -> dict[str, str]:
+    """The broker settings a topic is created with.
+
+    Retention is explicit, never the broker's default (7 days on Apache Kafka, shorter
+    than the rules' windows): presence topics keep `presence_retention_s` (none given:
+    forever), the others keep everything, because a worker rebuilds its state and its
+    de-duplication from the start of its inputs and outputs.
+    """
+    if spec.compacted:
+        return {"cleanup.policy": "compact"}
+    if spec.presence and presence_retention_s is not None:
+        return {"retention.ms": str(presence_retention_s * 1000)}
+    return {"retention.ms": "-1"}
+
+
+def create_topics(
+    bootstrap: str, topics: Topics, partitions: int, replication: int = 1, presence_retention_s: int | None = None
+) -> list[TopicOutcome]:
     """Create every topic that does not exist yet; existing ones are left as they are."""
     from kafka import KafkaAdminClient
     from kafka.admin import NewTopic
@@ -32,7 +49,7 @@ def create_topics(bootstrap: str, topics: Topics, partitions: int, replication: 
             if name in existing:
                 outcomes.append(TopicOutcome(name, count, created=False))
                 continue
-            configs = {"cleanup.policy": "compact"} if spec.compacted else {}
+            configs = topic_configs(spec, presence_retention_s)
             try:
                 admin.create_topics([NewTopic(name, count, replication, topic_configs=configs)])
                 outcomes.append(TopicOutcome(name, count, created=True))

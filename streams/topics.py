@@ -21,10 +21,13 @@ class TopicSpec:
     partitioned: bool = True
     """Keyed topics get the configured partition count; broadcast ones have one partition."""
     compacted: bool = False
+    presence: bool = False
+    """Holds presence data: kept only as long as the rules' longest window needs it. Every
+    other topic keeps its messages (workers rebuild and de-duplicate from the start)."""
 
 
 SPECS: tuple[TopicSpec, ...] = (
-    TopicSpec("pings", "person", "location pings from telecoms and apps"),
+    TopicSpec("pings", "person", "location pings from telecoms and apps", presence=True),
     TopicSpec("visits", "person", "hospital visits and test results"),
     TopicSpec("areas", "area id", "area risk designations", partitioned=False),
     TopicSpec("rules", "rule set id", "published rule sets", partitioned=False, compacted=True),

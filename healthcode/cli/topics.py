@@ -9,7 +9,11 @@ from rich.table import Table
 
 from healthcode.cli.common import configured_bootstrap, configured_topics, out
 from healthcode.config import get_settings
+from healthcode.rulefiles import load_rules
+from scoring.timeutil import format_duration, parse_duration
 from streams.topics import SPECS, partitions_of
+
+DAY_S = 86_400
 
 topics_app = typer.Typer(
     help=(
@@ -22,16 +26,25 @@ topics_app = typer.Typer(
 
 @topics_app.command()
 def create(partitions: Optional[int] = typer.Option(None, help="partitions of keyed topics (default: config)")) -> None:
-    """Create every topic that does not exist yet on the configured broker."""
+    """Create every topic that does not exist yet on the configured broker.
+
+    Pings are kept for the configured rule set's longest window plus the allowed
+    lateness, rounded up to days, and a day more (HEALTHCODE_RULES_FILE); every other
+    topic keeps everything.
+    """
     from streams.admin import create_topics
 
     settings = get_settings()
+    needed = load_rules(settings.rules_file).retention_s + parse_duration(settings.allowed_lateness)
+    keep = (-(-needed // DAY_S) + 1) * DAY_S
     outcomes = create_topics(
-        configured_bootstrap(), configured_topics(), partitions or settings.partitions, settings.replication
+        configured_bootstrap(), configured_topics(), partitions or settings.partitions, settings.replication,
+        presence_retention_s=keep,
     )
     for outcome in outcomes:
         verb = "created" if outcome.created else "exists "
         out.print(f"{verb} {outcome.name} ({outcome.partitions} partitions)")
+    out.print(f"new pings topics keep {format_duration(keep)}: the rule set's longest window and the lateness, and a day")
 
 
 @topics_app.command("list")
