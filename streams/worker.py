@@ -49,6 +49,7 @@ from streams import metrics
 from streams.deadletter import Rejected, asend_dead_letter, read_letter
 from streams.eventtime import NEVER, TimeOrder, Watermarks
 from streams.fence import read_to_fence
+from streams.horizon import RebuildHorizon
 from streams.intake import triage
 from streams.issuing import change_id, code_record, encode_record, signed
 from streams.reading import json_object
@@ -181,6 +182,7 @@ class Worker:
         self.notices_seen: set[bytes] = set()
         self.progress_sent: dict[int, int] = {}
         self.final_at = NEVER
+        self.horizon = RebuildHorizon(max(rules.retention_s for rules in self.history))
         self.scored_through = NEVER
         self.view.settled_through = NEVER
         self.view.watermark = NEVER
@@ -308,6 +310,8 @@ class Worker:
         if mine:
             await self.group.seek_to_beginning(*mine)
         await self.wide.seek_to_beginning()
+        starts = await self.wide.beginning_offsets([TopicPartition(topics.pings, p) for p in range(config.partitions)])
+        self.horizon.truncated = any(offset > 0 for offset in starts.values())
         await self._load_published(owned)
         await self._load_dead_letters()
         self.view.owned = owned
@@ -375,6 +379,8 @@ class Worker:
             self.own_events.push(ts, outcome)
         else:
             self.marks.saw(source, ts, now)
+            if record.topic == topics.pings:
+                self.horizon.saw_ping(record.partition, ts)
         self.inputs.push(ts, outcome)
 
     def _take_case_message(self, value: bytes, now: float) -> None:
@@ -475,7 +481,10 @@ class Worker:
         key = signing_key_at(config.keys, issued_at)
         for change in changes:
             identity = change_id(change.person, change.at, change.level, change.rule_set)
-            if identity in self.emitted or partition_of(change.person, config.partitions) not in self._owned:
+            if (
+                identity in self.emitted or change.at < self.horizon.publish_from
+                or partition_of(change.person, config.partitions) not in self._owned
+            ):
                 continue
             record = {"type": "code", **code_record(
                 change, key, issuer=config.issuer, issued_at=issued_at, validity_s=config.code_validity_s
