@@ -16,11 +16,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable
 
-from scoring.cases import case_signals
+from scoring.cases import CaseSignal, case_signals
 from scoring.exposure import AREA, Exposure
 from scoring.rules import CASE, FEVER_CLINIC, LEVEL_CODE, LEVELS, Clearance, PointsRule, Rule, RuleSet
-from scoring.state import PersonState
+from scoring.state import PersonState, VisitFact
 from scoring.timeutil import format_rfc3339
+
+Trigger = CaseSignal | VisitFact | Exposure
+"""A fact that triggers a rule: a case signal, a fever clinic visit, or an exposure."""
 
 MILLI = 1000
 """Points scores are summed in integer thousandths so every evaluation order agrees exactly."""
@@ -161,44 +164,52 @@ def exposure_counts(rule: Rule, exposure: Exposure) -> bool:
     return rule.minutes is None or rule.minutes.met_by(exposure.minutes)
 
 
-def _triggers(rule: Rule, state: PersonState, rules: RuleSet, at: int) -> list[tuple[int, int, dict]]:
-    """(since, clock, evidence) of every trigger of `rule` known at `at`."""
+def _triggers(rule: Rule, state: PersonState, rules: RuleSet, at: int) -> list[tuple[int, int, Trigger]]:
+    """(since, clock, fact) of every trigger of `rule` known at `at` (evidence is built only for active ones)."""
     if rule.signal == CASE:
         return [
-            (signal.known_at, signal.clock, signal.evidence())
+            (signal.known_at, signal.clock, signal)
             for signal in case_signals(state, rules, at)
             if signal.corrected_at is None
         ]
     if rule.signal == FEVER_CLINIC:
         return [
-            (visit.at, visit.at, {"signal": FEVER_CLINIC, "at": visit.at})
+            (visit.at, visit.at, visit)
             for visit in state.visits.values()
             if visit.kind == "fever_clinic" and visit.at <= at
         ]
-    found = []
-    for exposure in state.exposures.values():
-        if exposure.effective_from <= at and exposure_counts(rule, exposure):
-            evidence = {
-                "signal": exposure.kind,
-                "source": exposure.source,
-                "minutes": exposure.minutes,
-                "first_at": exposure.first_at,
-                "last_at": exposure.last_at,
-            }
-            if exposure.kind == AREA and exposure.level is not None:
-                evidence["area_level"] = exposure.level
-            found.append((exposure.effective_from, exposure.last_at, evidence))
-    return found
+    return [
+        (exposure.effective_from, exposure.last_at, exposure)
+        for exposure in state.exposures.values()
+        if exposure.effective_from <= at and exposure_counts(rule, exposure)
+    ]
+
+
+def _evidence(trigger: Trigger) -> dict:
+    if isinstance(trigger, CaseSignal):
+        return trigger.evidence()
+    if isinstance(trigger, VisitFact):
+        return {"signal": FEVER_CLINIC, "at": trigger.at}
+    evidence = {
+        "signal": trigger.kind,
+        "source": trigger.source,
+        "minutes": trigger.minutes,
+        "first_at": trigger.first_at,
+        "last_at": trigger.last_at,
+    }
+    if trigger.kind == AREA and trigger.level is not None:
+        evidence["area_level"] = trigger.level
+    return evidence
 
 
 def rule_activations(rule: Rule, state: PersonState, rules: RuleSet, at: int) -> list[Activation]:
     """The activations of `rule` that hold at `at`."""
     level = LEVEL_CODE[rule.level]
     active = []
-    for since, clock, evidence in _triggers(rule, state, rules, at):
+    for since, clock, trigger in _triggers(rule, state, rules, at):
         end = trigger_end(rule, clock, state, at)
         if since <= at < end:
-            active.append(Activation(rule.id, level, since, end, evidence))
+            active.append(Activation(rule.id, level, since, end, _evidence(trigger)))
     return active
 
 
@@ -321,9 +332,24 @@ def level_holds(state: PersonState, rules: RuleSet, level: str, start: int, end:
     if any(start < visit.at <= end for visit in state.visits.values()):
         return False
     code = LEVEL_CODE[level]
-    if code > 0 and max((a.level for a in activations(state, rules, start + 1) if a.end > end), default=0) < code:
+    if code > 0 and not _lasting(state, rules, code, start + 1, end):
         return False
     return code == len(LEVELS) - 1 or highest_reachable(state, rules, start, end) <= code
+
+
+def _lasting(state: PersonState, rules: RuleSet, code: int, at: int, end: int) -> bool:
+    """True when an activation at `at` of level `code` or higher lasts past `end`."""
+    for rule in rules.rules:
+        if LEVEL_CODE[rule.level] >= code and any(
+            since <= at and max(at, end) < trigger_end(rule, clock, state, at)
+            for since, clock, _ in _triggers(rule, state, rules, at)
+        ):
+            return True
+    return any(
+        activation.level >= code and activation.end > end
+        for points in rules.points_rules
+        for activation in points_activations(points, state, rules, at)
+    )
 
 
 def highest_reachable(state: PersonState, rules: RuleSet, start: int, end: int) -> int:

@@ -54,6 +54,11 @@ def known_at(exposure: Exposure, source_known: int | None, now: int) -> int:
     return max(exposure.last_at, source_known if source_known is not None else exposure.last_at)
 
 
+def _stamped(exposure: Exposure, moment: int) -> Exposure:
+    # Presence mostly stamps the same moment already: `replace` is slow enough to matter per record.
+    return exposure if exposure.known_at == moment else replace(exposure, known_at=moment)
+
+
 @dataclass(frozen=True, slots=True)
 class CaseNotice:
     """A change of someone's case windows, at the event time it became known."""
@@ -234,7 +239,7 @@ class CityScorer:
             return
         if self.owns is not None:
             exposures = [e for e in exposures if self.owns(e.person)]
-        stamped = [replace(e, known_at=known_at(e, self._source_known.get(e.source), now)) for e in exposures]
+        stamped = [_stamped(e, known_at(e, self._source_known.get(e.source), now)) for e in exposures]
         stamped.sort(key=lambda e: (e.known_at, e.person, e.exposure_id))
         for exposure in stamped:
             if exposure.retracted:
