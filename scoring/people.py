@@ -6,7 +6,9 @@ facts may be applied in any order, and a person's level changes are *settled* la
 in event-time order, with `timeline`: from the last settled moment up to a moment
 before which nothing more can arrive. The one exception is an exposure record that
 supersedes an earlier one (minutes grew, or it was retracted): the earlier record is
-settled up to the moment the new one takes effect before it is replaced.
+settled up to the moment the new one takes effect before it is replaced (by proof
+rather than by assessment when the level provably holds until then, see `level_holds`:
+cities with an outbreak bring a new record per contact every tick).
 
 Replay and the stream drive this same class; they differ only in how they learn
 that nothing more can arrive before a moment (the end of a sorted file, or a
@@ -237,7 +239,6 @@ class People:
             if assessment is None:
                 self._schedule(state.person, at + 1)
                 continue
-            self._in_force[state.person] = assessment
             changes.append(PersonChange(state.person, at, assessment.level, assessment.reasons, rules.ref))
             state.level, state.level_at = assessment.level, at
             self._schedule_next(state.person, at, assessment.next_review_at)
