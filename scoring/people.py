@@ -176,6 +176,7 @@ class People:
         ):
             return False
         held.settled_at = last_under_old
+        del self._due_at[held.person]  # settled past it: it must not hide the next moment
         self._in_force[held.person] = Assessment(last_under_old, held.level, (), None)
         return True
 
@@ -271,6 +272,8 @@ class People:
         if changes:
             state.level, state.level_at = changes[-1].level, changes[-1].at
         self._in_force[person] = in_force
+        if self._due_at.get(person, until + 1) <= until:
+            del self._due_at[person]  # a moment now settled must not hide the next one
         self._schedule_next(person, until, in_force.next_review_at)
         return changes
 

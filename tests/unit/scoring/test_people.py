@@ -158,6 +158,20 @@ def test_a_superseding_exposure_leaves_the_time_before_it_to_the_old_record(peop
     ]
 
 
+def test_records_superseded_ahead_of_the_settled_moment_still_change_the_level_on_time(people) -> None:
+    # A contact growing tick by tick, its records arriving ahead of the regular settle:
+    # the level must change when the record crossing the threshold takes effect.
+    first = _contact("contact", T0, 5, known_at=T0 + 5 * MINUTE)
+    crossing = replace(first, minutes=20.0, last_at=T0 + 20 * MINUTE, known_at=T0 + 20 * MINUTE)
+    longer = replace(first, minutes=35.0, last_at=T0 + 35 * MINUTE, known_at=T0 + 35 * MINUTE)
+    changes = people.apply_exposure(first)
+    changes += people.apply_exposure(crossing)
+    changes += people.settle(T0 + 10 * MINUTE)
+    changes += people.apply_exposure(longer)
+    changes += people.settle(T0 + 30 * DAY)
+    assert _levels(changes, "contact") == [(T0 + 20 * MINUTE, "red"), (T0 + 35 * MINUTE + 14 * DAY, "green")]
+
+
 def test_a_retraction_makes_the_level_fall_exactly_when_it_is_known(people) -> None:
     contact = _contact("contact", T0, 20, known_at=T0 + HOUR)
     people.apply_exposure(contact)
