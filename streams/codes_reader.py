@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from streams.reading import json_object, read_from_start
 from streams.topics import Topics
 
 
-def read_codes(bootstrap: str, topics: Topics, follow: bool = False, idle_s: float = 3.0) -> Iterator[dict[str, Any]]:
+def read_codes(
+    bootstrap: str, topics: Topics, follow: bool = False, idle_s: float = 3.0, stop: Callable[[], bool] = lambda: False
+) -> Iterator[dict[str, Any]]:
     """Code records from the beginning; without `follow`, stop after `idle_s` seconds with nothing new.
 
-    Anything else on the topic (the workers' fences, a stranger's bytes) is passed over.
+    Anything else on the topic (the workers' fences, a stranger's bytes) is passed over;
+    reading ends early once `stop()` is true.
     """
-    for record in read_from_start(bootstrap, topics.codes, idle_s, follow):
+    for record in read_from_start(bootstrap, topics.codes, idle_s, follow, stop=stop):
         data = json_object(record.value)
         if data.get("type") == "code":
             yield data

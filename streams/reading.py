@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import orjson
@@ -18,7 +18,8 @@ class NoSuchTopic(TopicUnavailable):
 
 
 def read_from_start(
-    bootstrap: str, topic: str, idle_s: float = 3.0, follow: bool = False, connect_timeout_s: float = 5.0
+    bootstrap: str, topic: str, idle_s: float = 3.0, follow: bool = False, connect_timeout_s: float = 5.0,
+    stop: Callable[[], bool] = lambda: False,
 ) -> Iterator[Any]:
     """Every record of every partition of `topic`; without `follow`, stop after `idle_s` quiet seconds.
 
@@ -45,7 +46,7 @@ def read_from_start(
         consumer.assign(partitions)
         consumer.seek_to_beginning(*partitions)
         quiet_since = time.monotonic()
-        while follow or time.monotonic() - quiet_since < idle_s:
+        while not stop() and (follow or time.monotonic() - quiet_since < idle_s):
             batch = consumer.poll(timeout_ms=200)
             if batch:
                 quiet_since = time.monotonic()

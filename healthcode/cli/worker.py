@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -143,7 +144,13 @@ def tail(
     """
     from streams.codes_reader import read_codes
 
-    records = readable(read_codes(configured_bootstrap(), configured_topics(), follow=follow, idle_s=idle))
+    # Ctrl-C ends the read between polls: a KeyboardInterrupt at an arbitrary point inside
+    # the Kafka client could leave it unable to close.
+    interrupted = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: interrupted.set())
+    records = readable(read_codes(
+        configured_bootstrap(), configured_topics(), follow=follow, idle_s=idle, stop=interrupted.is_set
+    ))
     try:
         sink = open(out, "wb") if out else sys.stdout.buffer
     except OSError as error:
@@ -152,8 +159,6 @@ def tail(
         for record in records:
             sink.write(orjson.dumps(record) + b"\n")
             sink.flush()
-    except KeyboardInterrupt:
-        pass
     finally:
         if out:
             sink.close()
