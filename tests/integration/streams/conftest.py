@@ -125,6 +125,16 @@ class RunningWorker:
     def settled_through(self) -> int:
         return self.worker.final_at
 
+    def wait_settled(self, through: int, timeout: float = 120) -> None:
+        """Wait until every level change up to event time `through` is published; fail on a worker error."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.error is None, self.error
+            if self.settled_through() >= through:
+                return
+            time.sleep(0.5)
+        raise AssertionError(f"worker settled only through {self.settled_through()}, wanted {through}")
+
     def stop(self) -> None:
         self._loop.call_soon_threadsafe(self._stop.set)
         self._thread.join(timeout=30)

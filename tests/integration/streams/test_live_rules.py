@@ -28,16 +28,6 @@ def _event_time(line: bytes) -> int | None:
         return None
 
 
-def _wait(worker, through: int, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert worker.error is None, worker.error
-        if worker.settled_through() >= through:
-            return
-        time.sleep(0.5)
-    raise AssertionError(f"settled only through {worker.settled_through()}, wanted {through}")
-
-
 def test_a_published_rule_set_switches_levels_at_its_valid_from(
     broker: EmbeddedBroker, unpublished_city, start_worker, unique
 ) -> None:
@@ -59,7 +49,7 @@ def test_a_published_rule_set_switches_levels_at_its_valid_from(
     publisher.publish(first)
     sink.close()
     worker = start_worker(unpublished_city.topics, f"g{unique}")
-    _wait(worker, max(t for t in map(_event_time, first) if t is not None))
+    worker.wait_settled(max(t for t in map(_event_time, first) if t is not None))
 
     producer = KafkaProducer(bootstrap_servers=broker.bootstrap)
     producer.send(unpublished_city.topics.rules, key=points.ref.encode(), value=rule_set_message(points, points_text))
@@ -72,7 +62,7 @@ def test_a_published_rule_set_switches_levels_at_its_valid_from(
     publisher, sink = kafka_publisher(broker.bootstrap, unpublished_city.topics, speed=None)
     publisher.publish([line for line in lines if (_event_time(line) or start) >= split])
     sink.close()
-    _wait(worker, end)
+    worker.wait_settled(end)
 
     expected = replay_file(unpublished_city.events, [default, points]).timeline
     assert any(c.at == switch and c.rule_set == points.ref for c in expected), "the city must feel the switch"

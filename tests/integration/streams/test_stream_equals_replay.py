@@ -12,23 +12,13 @@ from streams.issuing import timeline_entry
 from streams.reading import read_from_start
 
 
-def _wait_settled(worker, newest: int, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert worker.error is None, worker.error
-        if worker.settled_through() >= newest:
-            return
-        time.sleep(0.5)
-    raise AssertionError(f"worker settled only through {worker.settled_through()}, wanted {newest}")
-
-
 def test_one_worker_publishes_exactly_the_replay_timeline(
     broker: EmbeddedBroker, published_city, replayed, start_worker, unique
 ) -> None:
     expected = replayed
     last_event = max(c.at for c in expected.timeline)
     worker = start_worker(published_city.topics, f"g{unique}")
-    _wait_settled(worker, last_event)
+    worker.wait_settled(last_event)
     records = list(read_codes(broker.bootstrap, published_city.topics, idle_s=2.0))
     streamed = [timeline_entry(r) for r in distinct_changes(records)]
     assert len(records) == len(streamed), "a level change was published twice"
@@ -39,7 +29,7 @@ def test_codes_of_active_persons_are_reissued_before_they_expire(
     broker: EmbeddedBroker, published_city, replayed, start_worker, unique
 ) -> None:
     worker = start_worker(published_city.topics, f"g{unique}", code_validity_s=8)
-    _wait_settled(worker, max(c.at for c in replayed.timeline))
+    worker.wait_settled(max(c.at for c in replayed.timeline))
     time.sleep(8)
     records = list(read_codes(broker.bootstrap, published_city.topics, idle_s=2.0))
     by_change: dict[str, list[dict]] = {}
@@ -57,7 +47,7 @@ def test_the_group_commits_its_positions_so_standard_tools_show_its_lag(
 ) -> None:
     group = f"g{unique}"
     worker = start_worker(published_city.topics, group, commit_interval_s=0.5)
-    _wait_settled(worker, max(c.at for c in replayed.timeline))
+    worker.wait_settled(max(c.at for c in replayed.timeline))
     visits = sum(1 for _ in read_from_start(broker.bootstrap, published_city.topics.visits, idle_s=1.0))
     deadline = time.monotonic() + 10
     admin = KafkaAdminClient(bootstrap_servers=broker.bootstrap)
