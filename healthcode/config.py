@@ -46,6 +46,12 @@ class Settings(BaseSettings):
     session_timeout: float = Field(6.0, gt=0, description="consumer group session timeout, seconds")
     heartbeat_interval: float = Field(1.0, gt=0, description="consumer group heartbeat, seconds")
     rules_file: Path = Field(Path("rules/default.yaml"), description="rule set used until one is published")
+    web_image_limit: int = Field(
+        16, ge=1, description="QR images a worker's web port renders or queues at once; more are answered 429"
+    )
+    dead_letter_retention: str | None = Field(
+        None, description="how long hc.dead-letter keeps rejected messages (raw bytes); default: as long as pings"
+    )
 
     @field_validator("broker")
     @classmethod

@@ -6,14 +6,16 @@ pseudonym and gets their code, nothing else.
 
 from __future__ import annotations
 
+import orjson
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import TypeAdapter, ValidationError
 
-from codes import render_qr
+from codes import QrError
 from scoring.events import Pseudonym
 from scoring.timeutil import format_rfc3339
 from streams.eventtime import NEVER
+from streams.images import Busy, CodeImages
 from streams.worker import WorkerView, partition_of
 
 _MEDIA = {"svg": "image/svg+xml", "png": "image/png"}
@@ -25,8 +27,10 @@ def _bad_request(message: str) -> web.Response:
     return web.json_response({"error": message}, status=400)
 
 
-def make_app(view: WorkerView, partitions: int) -> web.Application:
-    """The aiohttp application serving `view`."""
+def make_app(view: WorkerView, partitions: int, images: CodeImages | None = None) -> web.Application:
+    """The aiohttp application serving `view`; QR images come from `images` (default: a
+    `CodeImages` with its default limit), which the application closes on cleanup."""
+    renderer = images if images is not None else CodeImages()
 
     async def healthz(_: web.Request) -> web.Response:
         status = 200 if view.ready else 503
@@ -61,11 +65,26 @@ def make_app(view: WorkerView, partitions: int) -> web.Application:
         if record is None:
             return web.json_response({"error": "no code has been issued for that pseudonym"}, status=404)
         if form == "json":
-            return web.json_response(record)
-        return web.Response(body=render_qr(record["code"], form), content_type=_MEDIA[form])
+            return web.Response(body=orjson.dumps(record), content_type="application/json")
+        code = record.get("code")
+        if not isinstance(code, str):
+            return web.json_response({"error": "the code record on file has no code text"}, status=500)
+        try:
+            image = await renderer.image(code, form)
+        except Busy as busy:
+            return web.json_response(
+                {"error": busy.reason}, status=busy.status, headers={"Retry-After": str(busy.retry_after_s)}
+            )
+        except QrError as error:
+            return web.json_response({"error": f"the code on file cannot be drawn: {error}"}, status=500)
+        return web.Response(body=image, content_type=_MEDIA[form])
+
+    async def close_images(_: web.Application) -> None:
+        renderer.close()
 
     app = web.Application()
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/persons/{pseudonym}/code", person_code)
+    app.on_cleanup.append(close_images)
     return app
