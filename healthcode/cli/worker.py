@@ -106,6 +106,7 @@ def _status_file(directory: Path) -> Path:
 async def _serve(running: Worker, web_port: int, partitions: int) -> None:
     from aiohttp import web
 
+    from streams.images import CodeImages
     from streams.web import make_app
 
     stop = asyncio.Event()
@@ -114,7 +115,7 @@ async def _serve(running: Worker, web_port: int, partitions: int) -> None:
         loop.add_signal_handler(sig, stop.set)
     runner = None
     if web_port:
-        runner = web.AppRunner(make_app(running.view, partitions))
+        runner = web.AppRunner(make_app(running.view, partitions, CodeImages(get_settings().web_image_limit)))
         await runner.setup()
         try:
             await web.TCPSite(runner, "127.0.0.1", web_port).start()
