@@ -1,0 +1,199 @@
+"""QR images on the worker's web port never hold up the event loop.
+
+Images are rendered off the loop, at most `limit` at once (more are answered 429 with
+Retry-After), and cached per code text: while renders are under way /healthz and the
+JSON code answer come back at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+
+import orjson
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from codes import Algorithm, generate_signing_key, issue, render_qr
+from streams.images import CodeImages
+from streams.web import make_app
+from streams.worker import WorkerView
+
+PARTITIONS = 2
+AT = 1_650_000_000
+PERSONS = [f"p{n:04d}" for n in range(24)]
+
+
+def _view() -> WorkerView:
+    key = generate_signing_key(Algorithm.EDDSA, AT - 3600, AT + 86_400)
+    codes = {
+        person: {
+            "type": "code", "person": person, "level": "green",
+            "code": issue(key, person=person, level="green", rule_set="default@1", issued_at=AT, expires_at=AT + 3600),
+        }
+        for person in PERSONS
+    }
+    return WorkerView(codes=codes, owned=frozenset(range(PARTITIONS)), ready=True)
+
+
+class GatedRender:
+    """The real `render_qr`, held at a gate until the test opens it; counts renders by code."""
+
+    def __init__(self) -> None:
+        self.gate = threading.Event()
+        self.started = Counter[str]()
+        self._lock = threading.Lock()
+
+    def __call__(self, code: str, fmt: str) -> bytes:
+        with self._lock:
+            self.started[code] += 1
+        self.gate.wait(timeout=60)
+        return render_qr(code, fmt)  # type: ignore[arg-type]
+
+
+def _threads() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=4)
+
+
+@pytest.fixture
+def gated() -> GatedRender:
+    return GatedRender()
+
+
+async def _client(view: WorkerView, images: CodeImages) -> TestClient:
+    client = TestClient(TestServer(make_app(view, PARTITIONS, images)))
+    await client.start_server()
+    return client
+
+
+@pytest.fixture
+async def gated_client(gated: GatedRender) -> AsyncIterator[tuple[TestClient, CodeImages, WorkerView]]:
+    view = _view()
+    images = CodeImages(limit=2, executor=_threads, render=gated)
+    client = await _client(view, images)
+    try:
+        yield client, images, view
+    finally:
+        gated.gate.set()
+        await client.close()
+
+
+async def _until(condition: Callable[[], bool]) -> None:
+    # Bounded by the test timeout, not by wall time here.
+    while not condition():
+        await asyncio.sleep(0.005)
+
+
+async def _png(client: TestClient, person: str) -> tuple[int, bytes, dict[str, str]]:
+    async with client.get(f"/persons/{person}/code", params={"format": "png"}) as answer:
+        return answer.status, await answer.read(), dict(answer.headers)
+
+
+async def test_a_saturated_image_endpoint_answers_429_with_retry_after(gated_client, gated: GatedRender) -> None:
+    client, images, view = gated_client
+    first = [asyncio.create_task(_png(client, person)) for person in PERSONS[:2]]
+    await _until(lambda: images.in_flight == 2)
+
+    status, body, headers = await _png(client, PERSONS[2])
+    assert status == 429
+    assert headers["Retry-After"] == "1"
+    assert "try again" in orjson.loads(body)["error"]
+    assert gated.started[view.codes[PERSONS[2]]["code"]] == 0, "a refused request renders nothing"
+
+    gated.gate.set()
+    for task, person in zip(first, PERSONS[:2]):
+        status, body, _ = await task
+        assert status == 200
+        assert body == render_qr(view.codes[person]["code"], "png")
+    assert (await _png(client, PERSONS[2]))[0] == 200, "once renders finish, new ones are taken again"
+
+
+async def test_healthz_and_json_answer_while_image_renders_are_in_flight(gated_client) -> None:
+    client, images, view = gated_client
+    pending = [asyncio.create_task(_png(client, person)) for person in PERSONS[:2]]
+    await _until(lambda: images.in_flight == 2)
+
+    async with client.get("/healthz") as health:
+        assert health.status == 200
+    async with client.get(f"/persons/{PERSONS[5]}/code") as answer:
+        assert answer.status == 200
+        assert await answer.json() == view.codes[PERSONS[5]]
+    assert not any(task.done() for task in pending), "both renders were still under way"
+    assert images.in_flight == 2
+
+
+async def test_the_cache_gives_identical_bytes_without_rendering_again(gated_client, gated: GatedRender) -> None:
+    client, _, view = gated_client
+    gated.gate.set()
+    code = view.codes[PERSONS[0]]["code"]
+    once = await _png(client, PERSONS[0])
+    again = await _png(client, PERSONS[0])
+    assert once[0] == again[0] == 200
+    assert once[1] == again[1] == render_qr(code, "png")
+    assert gated.started[code] == 1
+    async with client.get(f"/persons/{PERSONS[0]}/code", params={"format": "svg"}) as svg:
+        assert await svg.read() == render_qr(code, "svg"), "each format is its own image"
+    assert gated.started[code] == 2
+
+
+async def test_requests_for_one_image_share_one_render_and_one_slot(gated_client, gated: GatedRender) -> None:
+    client, images, view = gated_client
+    same = [asyncio.create_task(_png(client, PERSONS[0])) for _ in range(5)]
+    other = asyncio.create_task(_png(client, PERSONS[1]))
+    await _until(lambda: images.in_flight == 2)
+    gated.gate.set()
+    answers = await asyncio.gather(*same, other)
+    assert [status for status, _, _ in answers] == [200] * 6
+    assert gated.started[view.codes[PERSONS[0]]["code"]] == 1
+
+
+async def test_the_cache_is_bounded_least_recently_used_first(gated: GatedRender) -> None:
+    gated.gate.set()
+    images = CodeImages(limit=2, cache_size=2, executor=_threads, render=gated)
+    try:
+        for code in ("HCQ1:A", "HCQ1:B", "HCQ1:A", "HCQ1:C", "HCQ1:A", "HCQ1:B"):
+            await images.image(code, "png")
+    finally:
+        images.close()
+    # A stayed in use and was kept; B was the least recently used when C came, so it was drawn again.
+    assert gated.started == Counter({"HCQ1:A": 1, "HCQ1:B": 2, "HCQ1:C": 1})
+
+
+async def test_a_code_on_file_that_cannot_be_drawn_is_a_precise_500() -> None:
+    view = _view()
+    view.codes[PERSONS[0]] = {**view.codes[PERSONS[0]], "code": "hcq1:lower case is not alphanumeric"}
+    view.codes[PERSONS[1]] = {key: value for key, value in view.codes[PERSONS[1]].items() if key != "code"}
+    client = await _client(view, CodeImages(executor=_threads))
+    try:
+        status, body, _ = await _png(client, PERSONS[0])
+        assert status == 500
+        assert "cannot be drawn" in orjson.loads(body)["error"]
+        status, body, _ = await _png(client, PERSONS[1])
+        assert status == 500
+        assert orjson.loads(body)["error"] == "the code record on file has no code text"
+    finally:
+        await client.close()
+
+
+async def test_the_default_renderer_leaves_the_loop_free_for_healthz() -> None:
+    """Real renders in the default rendering process: /healthz is answered while they run.
+
+    Before, render_qr ran in the request handler on the loop, so /healthz waited behind
+    every image request ahead of it.
+    """
+    view = _view()
+    images = CodeImages(limit=len(PERSONS))
+    client = await _client(view, images)
+    try:
+        pending = [asyncio.create_task(_png(client, person)) for person in PERSONS]
+        await _until(lambda: images.in_flight == len(PERSONS))
+        async with client.get("/healthz") as health:
+            assert health.status == 200
+        assert images.in_flight > 0, "/healthz came back while renders were still queued"
+        answers = await asyncio.gather(*pending)
+        assert [body for _, body, _ in answers] == [render_qr(view.codes[p]["code"], "png") for p in PERSONS]
+    finally:
+        await client.close()
