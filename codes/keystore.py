@@ -14,11 +14,18 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from pydantic import ValidationError
 
-from codes.keys import KeyInfo, KeyStatus, SigningKey
+from codes.keys import Algorithm, KeyInfo, KeyStatus, SigningKey, generate_signing_key
 from codes.trust import PublicKeyRecord, TrustListError, key_info_of, record_of
 
 _PRIVATE_MODE = 0o600
 _DIRECTORY_MODE = 0o700
+# The list-signing key sits in a folder of its own, so code signing never picks it and
+# listing the code-signing keys never shows it.
+LIST_KEY_DIR = "list-signing"
+# Checkpoints pin the list-signing key; replacing it means re-pinning every checkpoint,
+# so it is made to last.
+_LIST_KEY_YEARS = 10
+_YEAR = 365 * 86400
 
 
 class KeyStoreError(ValueError):
@@ -105,6 +112,27 @@ def set_status(keydir: Path, kid: str, status: KeyStatus) -> KeyInfo:
             _write_record(keydir, updated)
             return updated
     raise KeyStoreError(f"no key {kid} in {keydir}")
+
+
+def list_signing_key(keydir: Path, at: int) -> SigningKey:
+    """The key that signs trust and revocation lists for `keydir`: the newest active one in
+    KEYDIR/list-signing/, whatever `at` (checkpoints pin it, so it is not rotated by the
+    calendar), or on first use a new Ed25519 key recorded as valid ten years from `at`."""
+    if not keydir.is_dir():
+        raise KeyStoreError(f"no key directory at {keydir}")
+    directory = keydir / LIST_KEY_DIR
+    active = [key for key in (load_signing_keys(directory) if directory.is_dir() else []) if key.info.status is KeyStatus.ACTIVE]
+    if active:
+        return max(active, key=lambda key: (key.info.valid_from, key.info.kid))
+    key = generate_signing_key(Algorithm.EDDSA, at, at + _LIST_KEY_YEARS * _YEAR)
+    save_key(directory, key)
+    return key
+
+
+def list_key_infos(keydir: Path) -> list[KeyInfo]:
+    """The public records of `keydir`'s list-signing keys (none before the first list)."""
+    directory = keydir / LIST_KEY_DIR
+    return load_key_infos(directory) if directory.is_dir() else []
 
 
 def _first_line(error: Exception) -> str:

@@ -2,7 +2,9 @@
 
 ```json
 {
-  "format": "healthcode-trust-list/1",
+  "format": "healthcode-trust-list/2",
+  "issued_at": "2022-04-11T00:00:00Z",
+  "next_update": "2022-04-12T00:00:00Z",
   "keys": [
     {"kid": "a1b2c3d4e5f60718", "alg": "EdDSA",
      "public_key": "MCowBQYDK2VwAyEA...",
@@ -14,7 +16,8 @@
 
 `public_key` is the standard Base64 of the DER SubjectPublicKeyInfo; `kid` must be its
 key id. A revoked key stays listed with `"status": "revoked"` so codes it signed are
-refused as KEY_NOT_VALID rather than as an unknown key. Several keys may share a kid.
+refused as KEY_REVOKED rather than as an unknown key. Several keys may share a kid.
+Checkpoints receive the list inside a signed envelope (`codes.signed`).
 """
 
 from __future__ import annotations
@@ -25,14 +28,14 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Iterable, Iterator, Literal
 
-import orjson
 from cryptography.hazmat.primitives import serialization
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from codes.keys import Algorithm, KeyInfo, KeyProblem, KeyStatus
+from codes.listtimes import ListTimes, body_json, list_times
 from scoring.timeutil import format_rfc3339, parse_rfc3339
 
-TRUST_LIST_FORMAT = "healthcode-trust-list/1"
+TRUST_LIST_FORMAT = "healthcode-trust-list/2"
 
 
 class TrustListError(ValueError):
@@ -57,7 +60,9 @@ class TrustListDocument(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    format: Literal["healthcode-trust-list/1"]
+    format: Literal["healthcode-trust-list/2"]
+    issued_at: str
+    next_update: str
     keys: list[PublicKeyRecord]
 
 
@@ -93,17 +98,19 @@ def key_info_of(record: PublicKeyRecord) -> KeyInfo:
 
 @dataclass(frozen=True)
 class TrustList:
-    """Trusted keys indexed by kid, ready for verification."""
+    """Trusted keys indexed by kid, ready for verification; `times` are the list file's
+    dates (None for a list made in memory, which no one distributes)."""
 
     by_kid: dict[bytes, tuple[KeyInfo, ...]]
+    times: ListTimes | None = None
 
     @classmethod
-    def of(cls, keys: Iterable[KeyInfo]) -> TrustList:
+    def of(cls, keys: Iterable[KeyInfo], times: ListTimes | None = None) -> TrustList:
         """A trust list of these keys."""
         grouped: dict[bytes, list[KeyInfo]] = defaultdict(list)
         for info in keys:
             grouped[info.kid].append(info)
-        return cls({kid: tuple(infos) for kid, infos in grouped.items()})
+        return cls({kid: tuple(infos) for kid, infos in grouped.items()}, times)
 
     def keys_for(self, kid: bytes) -> tuple[KeyInfo, ...]:
         """Every trusted key with this kid (usually one)."""
@@ -114,16 +121,20 @@ class TrustList:
 
 
 def parse_trust_list(data: bytes) -> TrustList:
-    """A trust list from its JSON file; raises `TrustListError` if malformed."""
+    """A trust list from its JSON (the body of a signed list); raises `TrustListError` if malformed."""
     try:
         document = TrustListDocument.model_validate_json(data)
     except ValidationError as error:
         raise TrustListError(f"not a trust list: {error.errors()[0]['msg']} at {error.errors()[0]['loc']}") from None
-    return TrustList.of(key_info_of(record) for record in document.keys)
+    try:
+        times = list_times(document.issued_at, document.next_update)
+    except ValueError as error:
+        raise TrustListError(f"trust list dates: {error}") from None
+    return TrustList.of((key_info_of(record) for record in document.keys), times)
 
 
-def dump_trust_list(keys: Iterable[KeyInfo]) -> bytes:
-    """The JSON file of a trust list with `keys`, ordered by kid then validity."""
+def dump_trust_list(keys: Iterable[KeyInfo], times: ListTimes) -> bytes:
+    """The JSON of a trust list with `keys`, ordered by kid then validity."""
     ordered = sorted(keys, key=lambda info: (info.kid, info.valid_from, info.valid_until))
-    document = TrustListDocument(format=TRUST_LIST_FORMAT, keys=[record_of(info) for info in ordered])
-    return orjson.dumps(document.model_dump(mode="json"), option=orjson.OPT_INDENT_2) + b"\n"
+    records = [record_of(info).model_dump(mode="json") for info in ordered]
+    return body_json(times, TRUST_LIST_FORMAT, keys=records)

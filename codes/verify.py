@@ -14,7 +14,7 @@ from codes.b45 import Base45Error, b45decode
 from codes.claims import ClaimsError, HealthClaims, Level, decode_claims
 from codes.cose import CoseError, decode_sign1
 from codes.envelope import DecompressError, PrefixError, inflate, strip_prefix
-from codes.keys import Algorithm
+from codes.keys import Algorithm, KeyStatus
 from codes.revocation import revocation_id
 from codes.trust import TrustList
 
@@ -31,17 +31,28 @@ class Reason(StrEnum):
     UNSUPPORTED_ALGORITHM = "UNSUPPORTED_ALGORITHM"
     UNKNOWN_KEY = "UNKNOWN_KEY"
     SIGNATURE_INVALID = "SIGNATURE_INVALID"
+    KEY_REVOKED = "KEY_REVOKED"
     KEY_NOT_VALID = "KEY_NOT_VALID"
     NOT_YET_VALID = "NOT_YET_VALID"
     EXPIRED = "EXPIRED"
     REVOKED = "REVOKED"
     LEVEL_NOT_ADMITTED = "LEVEL_NOT_ADMITTED"
 
+    @property
+    def claims_verified(self) -> bool:
+        """Whether a verdict with this reason got past the signature and the key: only then
+        are the claims the issuer's word, fit to be shown as facts."""
+        return self in _VERIFIED
+
+
+_VERIFIED = frozenset({Reason.NOT_YET_VALID, Reason.EXPIRED, Reason.REVOKED, Reason.LEVEL_NOT_ADMITTED, Reason.OK})
+
 
 @dataclass(frozen=True, slots=True)
 class Verdict:
     """The outcome of verifying one code. Claims are filled in as far as they could be
-    read, also for a refused code (they are then not to be trusted); `kid` is hex."""
+    read, also for a refused code; unless `reason.claims_verified` they are an unknown
+    sender's say-so, never to be shown as facts. `kid` is hex."""
 
     reason: Reason
     person: str | None = None
@@ -108,6 +119,8 @@ def verify(
     signers = [info for info in candidates if info.alg is alg and info.verify(message.signature, to_be_signed)]
     if not signers:
         return _verdict(Reason.SIGNATURE_INVALID, claims, kid)
+    if all(info.status is KeyStatus.REVOKED for info in signers):
+        return _verdict(Reason.KEY_REVOKED, claims, kid)
     if not any(info.may_sign(claims.issued_at, claims.expires_at) for info in signers):
         return _verdict(Reason.KEY_NOT_VALID, claims, kid)
     code_id = revocation_id(alg, message.signature)

@@ -17,14 +17,9 @@ from codes import (
     KeyStoreError,
     Level,
     QrError,
-    RevocationListError,
-    TrustListError,
     Verdict,
-    dump_revocation_list,
     issue,
     load_signing_keys,
-    parse_revocation_list,
-    parse_trust_list,
     read_qr,
     render_qr,
     revocation_id_of,
@@ -32,7 +27,7 @@ from codes import (
     verify,
 )
 from healthcode.cli.common import err, out
-from healthcode.cli.keys import AT_HELP, moment
+from healthcode.cli.keys import AT_HELP, LIST_KEY_HELP, NEXT_UPDATE_HELP, moment, read_lists, write_revocation_list
 from healthcode.config import get_settings
 from healthcode.errors import EnvironmentProblem
 from scoring.timeutil import format_rfc3339, parse_duration
@@ -133,18 +128,8 @@ def _code_from_image(path: Path) -> str:
     return texts[0]
 
 
-def _revoked_ids(path: Optional[Path]) -> frozenset[str]:
-    """The revocation list when it can be had; a checkpoint goes on without it."""
-    if path is None:
-        return frozenset()
-    try:
-        return parse_revocation_list(path.read_bytes())
-    except (OSError, RevocationListError) as error:
-        err.print(f"[yellow]warning:[/] revocation list {path} not used ({error}); verifying without it")
-        return frozenset()
-
-
-def _admitted(admit: str) -> frozenset[Level]:
+def admitted(admit: str) -> frozenset[Level]:
+    """The levels of an `--admit` option such as `green,yellow`."""
     try:
         return frozenset(Level(name.strip()) for name in admit.split(",") if name.strip())
     except ValueError:
@@ -152,14 +137,18 @@ def _admitted(admit: str) -> frozenset[Level]:
 
 
 def _verdict_json(verdict: Verdict) -> dict[str, object]:
+    """The verdict as JSON; the claims only when the signature and key vouch for them
+    (otherwise null: what an unverified code says is nobody's word)."""
+    verified = verdict.reason.claims_verified
+
     def when(seconds: int | None) -> str | None:
-        return None if seconds is None else format_rfc3339(seconds)
+        return None if seconds is None or not verified else format_rfc3339(seconds)
 
     return {
         "valid": verdict.valid,
         "reason": verdict.reason.value,
-        "person": verdict.person,
-        "level": verdict.level.value if verdict.level else None,
+        "person": verdict.person if verified else None,
+        "level": verdict.level.value if verdict.level and verified else None,
         "issued_at": when(verdict.issued_at),
         "expires_at": when(verdict.expires_at),
         "kid": verdict.kid,
@@ -167,33 +156,38 @@ def _verdict_json(verdict: Verdict) -> dict[str, object]:
 
 
 def _verdict_line(verdict: Verdict) -> str:
+    if not verdict.reason.claims_verified:
+        return f"[bold red]REFUSED {verdict.reason.value}[/] (claims not verified, not shown)"
     level = verdict.level
-    shown = f"[{_LEVEL_STYLE[level]}]{level.value.upper()}[/]" if level else "no level"
-    who = f"person {verdict.person}" if verdict.person else "unreadable code"
-    until = f", expires {format_rfc3339(verdict.expires_at)}" if verdict.expires_at is not None else ""
+    assert level is not None and verdict.expires_at is not None  # verified claims are complete
+    facts = f"[{_LEVEL_STYLE[level]}]{level.value.upper()}[/] person {verdict.person}, expires {format_rfc3339(verdict.expires_at)}"
     if verdict.valid:
-        return f"[bold green]VALID[/] {shown} {who}{until}"
-    return f"[bold red]REFUSED {verdict.reason.value}[/] {shown} {who}{until}"
+        return f"[bold green]VALID[/] {facts}"
+    return f"[bold red]REFUSED {verdict.reason.value}[/] {facts}"
 
 
 @code_app.command("verify")
 def verify_code(
     code: Optional[str] = typer.Argument(None, help="the code text (HCQ1:...)"),
-    trust: Path = typer.Option(..., "--trust", help="trust list JSON from `healthcode keys trust-list`"),
+    trust: Path = typer.Option(..., "--trust", help="signed trust list from `healthcode keys trust-list`"),
     image: Optional[Path] = typer.Option(None, "--image", help="PNG/JPEG photo or rendering of the QR code"),
     stdin: bool = typer.Option(False, "--stdin", help="read the code text from stdin"),
     admit: str = typer.Option("green", "--admit", help="levels let through, e.g. green,yellow"),
     at: Optional[str] = typer.Option(None, "--at", help=AT_HELP),
-    revoked: Optional[Path] = typer.Option(None, "--revoked", help="revocation list JSON; skipped with a warning if unreadable"),
+    revoked: Optional[Path] = typer.Option(None, "--revoked", help="signed revocation list (`healthcode code revoke`)"),
+    list_key: Optional[Path] = typer.Option(None, "--list-key", envvar="HEALTHCODE_LIST_KEY", help=LIST_KEY_HELP),
     as_json: bool = typer.Option(False, "--json", help="print one JSON object instead of a line"),
 ) -> None:
     """Verify a code offline: exit 0 if valid and its level admitted, 1 if refused, 2 on usage errors.
 
     The reason is the first failed check of: MALFORMED_PREFIX, BASE45_INVALID,
     DECOMPRESS_FAILED, COSE_INVALID, CLAIMS_INVALID, UNSUPPORTED_ALGORITHM, UNKNOWN_KEY,
-    SIGNATURE_INVALID, KEY_NOT_VALID, NOT_YET_VALID, EXPIRED, REVOKED, LEVEL_NOT_ADMITTED.
+    SIGNATURE_INVALID, KEY_REVOKED, KEY_NOT_VALID, NOT_YET_VALID, EXPIRED, REVOKED,
+    LEVEL_NOT_ADMITTED. A refused code's claims are shown only when its signature and key
+    held (from NOT_YET_VALID on). A list that is unreadable, tampered with or signed by
+    another than the pinned key is an error (exit 2); a stale list, a warning.
 
-    Example: `healthcode code verify --image photo.jpg --trust trust.json --admit green,yellow --json`
+    Example: `healthcode code verify --image photo.jpg --trust trust.json --list-key list-key.json --admit green,yellow --json`
     """
     if image is not None:
         if code is not None or stdin:
@@ -201,13 +195,10 @@ def verify_code(
         text = _code_from_image(image)
     else:
         text = _read_text(code, stdin)
-    try:
-        trusted = parse_trust_list(trust.read_bytes())
-    except OSError as error:
-        raise EnvironmentProblem(f"cannot read trust list {trust}: {error.strerror}") from None
-    except TrustListError as error:
-        raise EnvironmentProblem(f"trust list {trust}: {error}") from None
-    verdict = verify(text, trusted, at=moment(at), admit=_admitted(admit), revoked=_revoked_ids(revoked))
+    levels = admitted(admit)
+    now = moment(at)
+    lists = read_lists(trust, revoked, list_key, now)
+    verdict = verify(text, lists.trust, at=now, admit=levels, revoked=lists.revoked or frozenset())
     if as_json:
         out.print(orjson.dumps(_verdict_json(verdict)).decode(), soft_wrap=True, markup=False)
     else:
@@ -219,22 +210,24 @@ def verify_code(
 @code_app.command()
 def revoke(
     code: Optional[str] = typer.Argument(None, help="the code text (HCQ1:...)"),
-    revocation_list: Path = typer.Option(..., "--list", help="revocation list JSON to add to (created if missing)"),
+    revocation_list: Path = typer.Option(..., "--list", help="signed revocation list to add to (created if missing)"),
     stdin: bool = typer.Option(False, "--stdin", help="read the code text from stdin"),
+    keydir: Optional[Path] = typer.Option(None, "--keydir", help="key directory whose list-signing key signs the list (default HEALTHCODE_KEY_DIR)"),
+    next_update: str = typer.Option("24h", "--next-update", help=NEXT_UPDATE_HELP),
+    at: Optional[str] = typer.Option(None, "--at", help=AT_HELP),
 ) -> None:
-    """Add a code's revocation id to a revocation list, e.g. when its level changed before expiry.
+    """Add a code's revocation id to the signed revocation list, e.g. when its level changed before expiry.
 
-    Example: `healthcode code revoke "$CODE" --list revoked.json`
+    Example: `healthcode code revoke "$CODE" --list revoked.json --keydir keys/`
     """
+    directory = keydir or get_settings().key_dir
+    if directory is None:
+        raise typer.BadParameter("no key directory to sign the list: pass --keydir or set HEALTHCODE_KEY_DIR", param_hint="--keydir")
     try:
         code_id = revocation_id_of(_read_text(code, stdin))
     except ValueError as error:
         raise EnvironmentProblem(f"not a health code: {error}") from None
-    try:
-        existing = parse_revocation_list(revocation_list.read_bytes()) if revocation_list.exists() else frozenset()
-        revocation_list.write_bytes(dump_revocation_list(existing | {code_id}))
-    except (OSError, RevocationListError) as error:
-        raise EnvironmentProblem(f"revocation list {revocation_list}: {error}") from None
+    write_revocation_list(directory, revocation_list, {code_id}, moment(at), next_update)
     out.print(code_id)
 
 

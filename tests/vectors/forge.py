@@ -40,7 +40,7 @@ def sign_claims(key: SigningKey, claims: dict[Any, Any], *, alg_id: int | None =
 
 def message_of(code: str) -> Sign1:
     """The COSE_Sign1 parts of a well-formed code."""
-    return decode_sign1(inflate(b45decode(strip_prefix(code))))
+    return decode_sign1(cose_of(code))
 
 
 def assemble(protected: bytes, unprotected: Any, payload: bytes, signature: bytes, *, tag: int | None = 18) -> bytes:
@@ -72,14 +72,24 @@ def resigned_with_header(key: SigningKey, code: str, header: dict[Any, Any]) -> 
     return wrap(assemble(protected, {}, message.payload, key.sign(sig_structure(protected, message.payload))))
 
 
+def cose_of(code: str) -> bytes:
+    """The COSE bytes inside a code."""
+    return inflate(b45decode(strip_prefix(code)))
+
+
+def zlib_of(code: str) -> bytes:
+    """The zlib stream inside a code, as it is."""
+    return b45decode(strip_prefix(code))
+
+
 def base45_text(data: bytes) -> str:
     """Prefix + Base45 of `data`, with no zlib in between."""
     return PREFIX + b45encode(data)
 
 
 def deflated_text(data: bytes) -> str:
-    """Prefix + Base45 + zlib of arbitrary bytes."""
-    return PREFIX + b45encode(zlib.compress(data))
+    """Prefix + Base45 + zlib (level 9) of arbitrary bytes."""
+    return PREFIX + b45encode(zlib.compress(data, 9))
 
 
 def flip_character(code: str, position: int) -> str:

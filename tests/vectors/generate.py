@@ -1,8 +1,9 @@
 """Write the conformance vectors: one JSON file per case in this directory.
 
 Run `.venv/bin/python -m tests.vectors.generate` from the repository root. Each file
-holds a code, the trust list and validation clock to check it with, the levels the
-checkpoint admits, a revocation list, and the verdict every verifier must reach:
+holds a code, the trust list (the body of the signed list) and validation clock to check
+it with, the levels the checkpoint admits, revocation ids, and the verdict every
+verifier must reach:
 
     {"description", "code", "trust_list", "validation_clock", "admit", "revoked",
      "expected": {"valid", "reason", "person", "level", "issued_at", "expires_at", "kid"}}
@@ -11,6 +12,12 @@ Fields the verifier cannot read are null (before COSE parses: all; when only the
 claims are bad: all but kid). Keys are made fresh on every run and thrown away: only
 their public parts are written, in the trust lists. The script checks each case
 against `codes.verify` before writing, so a disagreement stops it.
+
+`lists/` holds the same trust list and the union of every case's revocation ids as a
+checkpoint receives them, signed (`trust.json`, `revoked.json`), with the list-signing
+public key to pin (`list-key.json`): a checkpoint serving those lists reaches every
+vector's verdict (each case's code is revoked only in the `revoked` case, which is
+checked too).
 """
 
 from __future__ import annotations
@@ -23,11 +30,12 @@ from typing import Any
 import cbor2
 import orjson
 
-from codes import Algorithm, KeyStatus, Level, SigningKey, TrustList, dump_trust_list, issue, verify
-from codes.claims import EXP, LEVEL, SUB
+from codes import Algorithm, KeyStatus, Level, SigningKey, TrustList, dump_trust_list, issue, sign_list, verify
+from codes.claims import EXP, ISS, LEVEL, SUB
 from codes.keys import KeyInfo, generate_signing_key
-from codes.revocation import revocation_id_of
-from codes.trust import parse_trust_list
+from codes.listtimes import ListTimes
+from codes.revocation import dump_revocation_list, revocation_id_of
+from codes.trust import parse_trust_list, record_of
 from codes.verify import Reason
 from scoring.timeutil import format_rfc3339, parse_rfc3339
 from tests.vectors import forge
@@ -40,6 +48,8 @@ KEYS_FROM = parse_rfc3339("2022-04-01T00:00:00Z")
 KEYS_UNTIL = KEYS_FROM + 90 * 86400
 PERSON = "p-42"
 RULE_SET = "default@1"
+# The lists are current at every case's clock (the earliest is KEYS_FROM).
+LIST_TIMES = ListTimes(KEYS_FROM - 86400, KEYS_FROM + 60 * 86400)
 
 
 @dataclass(frozen=True)
@@ -51,6 +61,7 @@ class Keys:
     stranger: SigningKey
     revoked: SigningKey
     short: SigningKey
+    lists: SigningKey
 
     def trust_list(self) -> bytes:
         revoked = self.revoked.info
@@ -60,7 +71,7 @@ class Keys:
             KeyInfo(revoked.kid, revoked.alg, revoked.public_key, revoked.valid_from, revoked.valid_until, KeyStatus.REVOKED),
             self.short.info,
         ]
-        return dump_trust_list(listed)
+        return dump_trust_list(listed, LIST_TIMES)
 
 
 def make_keys() -> Keys:
@@ -73,6 +84,7 @@ def make_keys() -> Keys:
         stranger=key(Algorithm.EDDSA),
         revoked=key(Algorithm.EDDSA),
         short=key(Algorithm.EDDSA, until=ISSUED_AT + 6 * 3600),
+        lists=key(Algorithm.EDDSA),
     )
 
 
@@ -118,6 +130,7 @@ def cases(keys: Keys) -> list[Case]:
     ed_kid, es_kid = ed.info.kid.hex(), es.info.kid.hex()
     raw_claims = forge.claims_map(issued_at=ISSUED_AT, expires_at=EXPIRES_AT, rule_set=RULE_SET)
     message = forge.message_of(green)
+    revoked_code = _issue(ed, issued_at=ISSUED_AT + 60)
     return [
         Case("ok_eddsa", "valid green code signed with Ed25519", green, Reason.OK, _claims(), ed_kid),
         Case("ok_es256", "valid green code signed with ES256 (raw r||s signature)", _issue(es), Reason.OK, _claims(), es_kid),
@@ -140,6 +153,14 @@ def cases(keys: Keys) -> list[Case]:
         Case("zlib_missing", "Base45 of the COSE message without zlib",
              forge.base45_text(forge.assemble(message.protected, {}, message.payload, message.signature)),
              Reason.DECOMPRESS_FAILED),
+        Case("ok_deflated", "the COSE message deflated at level 9 rather than stored", forge.deflated_text(forge.cose_of(green)),
+             Reason.OK, _claims(), ed_kid),
+        Case("zlib_trailing", "a byte after the end of the zlib stream", forge.base45_text(forge.zlib_of(green) + b"\x00"),
+             Reason.DECOMPRESS_FAILED),
+        Case("zlib_too_large", "a zlib stream that inflates to 4097 bytes", forge.deflated_text(b"\x00" * 4097),
+             Reason.DECOMPRESS_FAILED),
+        Case("base45_final_pair_overflow", "a final two-character group above 0xFF",
+             green[: 5 + 3 * ((len(green) - 5) // 3)] + "::", Reason.BASE45_INVALID),
         Case("cose_not_cbor", "zlib of bytes that are not CBOR", forge.deflated_text(b"\xff\xfe not cbor"), Reason.COSE_INVALID),
         Case("cose_untagged", "COSE_Sign1 without tag 18",
              forge.rewrap(green, lambda m: forge.assemble(m.protected, {}, m.payload, m.signature, tag=None)),
@@ -166,6 +187,12 @@ def cases(keys: Keys) -> list[Case]:
              Reason.CLAIMS_INVALID, kid=ed_kid),
         Case("claims_signed_but_bad", "properly signed claims with a name as pseudonym",
              forge.sign_claims(ed, raw_claims | {SUB: "Jane Doe"}), Reason.CLAIMS_INVALID, kid=ed_kid),
+        Case("ok_issuer_non_ascii", "an issuer of 64 non-ASCII characters (128 UTF-8 bytes), properly signed",
+             forge.sign_claims(ed, raw_claims | {ISS: "é" * 64}), Reason.OK, _claims(), ed_kid),
+        Case("claims_issuer_too_long", "an issuer of 65 characters, properly signed",
+             forge.sign_claims(ed, raw_claims | {ISS: "é" * 65}), Reason.CLAIMS_INVALID, kid=ed_kid),
+        Case("alg_bignum", "alg 2**64 as a CBOR bignum (tag 2) in the header",
+             forge.with_header(green, {1: 2**64, 4: ed.info.kid}), Reason.UNSUPPORTED_ALGORITHM, _claims(), ed_kid),
         Case("alg_es384", "alg ES384 (-35) in the header", forge.with_header(green, {1: -35, 4: ed.info.kid}),
              Reason.UNSUPPORTED_ALGORITHM, _claims(), ed_kid),
         Case("key_unknown", "signed with a key not on the trust list", _issue(keys.stranger), Reason.UNKNOWN_KEY,
@@ -180,7 +207,7 @@ def cases(keys: Keys) -> list[Case]:
         Case("signature_truncated", "signature cut to 63 bytes",
              forge.rewrap(green, lambda m: forge.assemble(m.protected, {}, m.payload, m.signature[:-1])),
              Reason.SIGNATURE_INVALID, _claims(), ed_kid),
-        Case("key_revoked", "signed with a key the trust list marks revoked", _issue(keys.revoked), Reason.KEY_NOT_VALID,
+        Case("key_revoked", "signed with a key the trust list marks revoked", _issue(keys.revoked), Reason.KEY_REVOKED,
              _claims(), keys.revoked.info.kid.hex()),
         Case("key_outlived", "code expires after its key's validity",
              forge.sign_claims(keys.short, raw_claims), Reason.KEY_NOT_VALID, _claims(), keys.short.info.kid.hex()),
@@ -191,8 +218,9 @@ def cases(keys: Keys) -> list[Case]:
         Case("not_yet_valid", "clock one second before issued-at", green, Reason.NOT_YET_VALID, _claims(), ed_kid,
              clock=ISSUED_AT - 1),
         Case("expired", "clock at expires-at", green, Reason.EXPIRED, _claims(), ed_kid, clock=EXPIRES_AT),
-        Case("revoked", "the code is on the revocation list", green, Reason.REVOKED, _claims(), ed_kid,
-             revoked=(revocation_id_of(green),)),
+        Case("revoked", "the code is on the revocation list (issued a minute later, so no other case's code is)",
+             revoked_code, Reason.REVOKED, _claims(issued_at=ISSUED_AT + 60), ed_kid,
+             revoked=(revocation_id_of(revoked_code),)),
         Case("level_not_admitted", "red code at a green-only checkpoint", red, Reason.LEVEL_NOT_ADMITTED, _claims("red"),
              ed_kid),
         Case("level_yellow_not_admitted", "yellow code at a green-only checkpoint", _issue(es, "yellow"),
@@ -218,25 +246,36 @@ def document(case: Case, trust_json: bytes) -> dict[str, Any]:
     }
 
 
-def check(case: Case, trust: TrustList) -> None:
-    verdict = verify(case.code, trust, at=case.clock, admit={Level(n) for n in case.admit}, revoked=set(case.revoked))
-    if verdict.reason is not case.reason:
-        raise SystemExit(f"{case.name}: expected {case.reason}, verify says {verdict.reason}")
+def check(case: Case, trust: TrustList, all_revoked: set[str]) -> None:
+    """Stop unless `codes.verify` reaches the case's reason, with the case's own revocation
+    ids and with every case's (as a checkpoint serving `lists/` has them)."""
+    for revoked in (set(case.revoked), all_revoked):
+        verdict = verify(case.code, trust, at=case.clock, admit={Level(n) for n in case.admit}, revoked=revoked)
+        if verdict.reason is not case.reason:
+            raise SystemExit(f"{case.name}: expected {case.reason}, verify says {verdict.reason}")
 
 
 def write_vectors(directory: Path) -> list[str]:
-    """Generate fresh keys and write every case to `directory`; returns the case names."""
+    """Generate fresh keys and write every case to `directory` and the signed lists to
+    `directory/lists`; returns the case names."""
     keys = make_keys()
     trust_json = keys.trust_list()
     trust = parse_trust_list(trust_json)
+    all_cases = cases(keys)
+    all_revoked = {code_id for case in all_cases for code_id in case.revoked}
     written = []
-    for case in cases(keys):
-        check(case, trust)
+    for case in all_cases:
+        check(case, trust, all_revoked)
         path = directory / f"{case.name}.json"
         path.write_bytes(orjson.dumps(document(case, trust_json), option=orjson.OPT_INDENT_2) + b"\n")
         written.append(case.name)
     for stale in set(directory.glob("*.json")) - {directory / f"{name}.json" for name in written}:
         stale.unlink()
+    lists = directory / "lists"
+    lists.mkdir(exist_ok=True)
+    (lists / "trust.json").write_bytes(sign_list(keys.lists, trust_json))
+    (lists / "revoked.json").write_bytes(sign_list(keys.lists, dump_revocation_list(all_revoked, LIST_TIMES)))
+    (lists / "list-key.json").write_text(record_of(keys.lists.info).model_dump_json(indent=2) + "\n", encoding="utf-8")
     return written
 
 

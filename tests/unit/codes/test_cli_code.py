@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
+from typing import Callable
 
 import orjson
 import pytest
@@ -19,26 +21,39 @@ ISSUED = "2022-04-11T08:00:00Z"
 CLOCK = "2022-04-11T09:00:00Z"
 
 
+LISTS_AT = "2022-04-11T00:00:00Z"
+
+
 @pytest.fixture
 def desk(tmp_path: Path) -> Path:
-    """A key directory with one key, and its trust list beside it."""
+    """A key directory with one key, its signed trust list (current at CLOCK) beside it,
+    and the list-signing public key a checkpoint pins."""
     healthcode("keys", "generate", "--out", str(tmp_path / "keys"), "--at", KEYS_AT)
-    healthcode("keys", "trust-list", str(tmp_path / "keys"), "--out", str(tmp_path / "trust.json"))
+    healthcode("keys", "trust-list", str(tmp_path / "keys"), "--out", str(tmp_path / "trust.json"), "--at", LISTS_AT)
+    healthcode("keys", "list-key", str(tmp_path / "keys"), "--out", str(tmp_path / "list-key.json"))
     return tmp_path
 
 
-def _issue(desk: Path, level: str = "green", *extra: str) -> str:
+def _issue(desk: Path, level: str = "green", valid: str = "12h") -> str:
     run = healthcode(
         "code", "issue", "--keydir", str(desk / "keys"), "--person", "p-42", "--level", level, "--at", ISSUED,
-        "--valid", "12h", "--rule-set", "default@1", *extra,
+        "--valid", valid, "--rule-set", "default@1",
     )
     assert run.exit_code == 0, run.stderr
     return run.stdout.strip()
 
 
 def _verify(desk: Path, *args: str, stdin: str | None = None) -> tuple[int, dict[str, object]]:
-    run = healthcode("code", "verify", *args, "--trust", str(desk / "trust.json"), "--at", CLOCK, "--json", stdin=stdin)
+    run = _verify_run(desk, *args, "--json", stdin=stdin)
     return run.exit_code, orjson.loads(run.stdout)
+
+
+def _verify_run(desk: Path, *args: str, stdin: str | None = None) -> Run:
+    """`code verify` at CLOCK with the desk's trust list and pinned list key (unless ARGS name their own)."""
+    trust = [] if "--trust" in args else ["--trust", str(desk / "trust.json")]
+    pin = [] if "--list-key" in args else ["--list-key", str(desk / "list-key.json")]
+    at = [] if "--at" in args else ["--at", CLOCK]
+    return healthcode("code", "verify", *args, *trust, *pin, *at, stdin=stdin)
 
 
 def test_an_issued_code_verifies_with_exit_0_and_the_documented_json(desk: Path) -> None:
@@ -52,11 +67,23 @@ def test_an_issued_code_verifies_with_exit_0_and_the_documented_json(desk: Path)
 
 
 def test_the_human_verdict_is_one_line_with_the_level(desk: Path) -> None:
-    run = healthcode("code", "verify", _issue(desk), "--trust", str(desk / "trust.json"), "--at", CLOCK)
+    run = _verify_run(desk, _issue(desk))
     assert run.exit_code == 0
     assert run.stdout.strip().splitlines() == ["VALID GREEN person p-42, expires 2022-04-11T20:00:00Z"]
-    refused = healthcode("code", "verify", _issue(desk, "red"), "--trust", str(desk / "trust.json"), "--at", CLOCK)
+    assert run.stderr == ""
+    refused = _verify_run(desk, _issue(desk, "red"))
     assert refused.exit_code == 1 and refused.stdout.startswith("REFUSED LEVEL_NOT_ADMITTED RED person p-42")
+
+
+def test_a_refusal_never_shows_unverified_claims_as_facts(desk: Path) -> None:
+    issued_at = parse_rfc3339(ISSUED)
+    # A red code relabelled green without re-signing: its claims are an unknown sender's say-so.
+    forged = forge.with_payload(_issue(desk, "red"), forge.claims_map(issued_at=issued_at, expires_at=issued_at + 12 * 3600))
+    run = _verify_run(desk, forged)
+    assert (run.exit_code, run.stdout.strip()) == (1, "REFUSED SIGNATURE_INVALID (claims not verified, not shown)")
+    exit_code, verdict = _verify(desk, forged)
+    assert (exit_code, verdict["reason"]) == (1, "SIGNATURE_INVALID")
+    assert verdict["person"] is verdict["level"] is verdict["issued_at"] is verdict["expires_at"] is None
 
 
 def test_a_code_verifies_from_stdin_and_from_its_qr_image(desk: Path) -> None:
@@ -87,22 +114,71 @@ def test_tampered_codes_exit_1_with_their_reason(desk: Path) -> None:
 
 def test_time_and_admitted_levels_decide_the_verdict(desk: Path) -> None:
     code, yellow = _issue(desk), _issue(desk, "yellow")
-    run = healthcode("code", "verify", code, "--trust", str(desk / "trust.json"), "--at", "2022-04-11T20:00:00Z", "--json")
+    run = _verify_run(desk, code, "--at", "2022-04-11T20:00:00Z", "--json")
     assert (run.exit_code, orjson.loads(run.stdout)["reason"]) == (1, "EXPIRED")
     exit_code, verdict = _verify(desk, yellow)
     assert (exit_code, verdict["reason"]) == (1, "LEVEL_NOT_ADMITTED")
     assert _verify(desk, yellow, "--admit", "green,yellow")[0] == 0
 
 
-def test_a_revoked_code_is_refused_and_a_missing_revocation_list_only_warns(desk: Path) -> None:
+def test_a_revoked_code_is_refused_and_a_missing_revocation_list_is_an_error(desk: Path) -> None:
     code = _issue(desk)
     revocations = desk / "revoked.json"
-    run = healthcode("code", "revoke", code, "--list", str(revocations))
+    run = healthcode("code", "revoke", code, "--list", str(revocations), "--keydir", str(desk / "keys"), "--at", LISTS_AT)
     assert run.exit_code == 0 and run.stdout.strip() == revocation_id_of(code)
     exit_code, verdict = _verify(desk, code, "--revoked", str(revocations))
     assert (exit_code, verdict["reason"]) == (1, "REVOKED")
-    missing = healthcode("code", "verify", code, "--trust", str(desk / "trust.json"), "--at", CLOCK, "--revoked", str(desk / "none.json"))
-    assert missing.exit_code == 0 and "warning" in missing.stderr
+    missing = _verify_run(desk, code, "--revoked", str(desk / "revokd.json"))
+    assert missing.exit_code == 2 and "cannot read revocation list" in missing.stderr
+    assert healthcode("code", "revoke", code, "--list", str(revocations)).exit_code == 2  # no key directory to sign with
+
+
+def _tampered(path: Path, change: Callable[[bytes], bytes]) -> Path:
+    """A copy of a signed list with its body changed and its signature kept."""
+    document = orjson.loads(path.read_bytes())
+    document["list"] = base64.b64encode(change(base64.b64decode(document["list"]))).decode()
+    copy = path.with_name("tampered-" + path.name)
+    copy.write_bytes(orjson.dumps(document))
+    return copy
+
+
+def test_a_tampered_list_is_refused_with_exit_2(desk: Path) -> None:
+    code = _issue(desk)
+    widened = _tampered(desk / "trust.json", lambda body: body.replace(b"2022-06-30", b"2032-06-30"))
+    for pin in (["--list-key", str(desk / "list-key.json")], []):  # pinned or not, a broken signature is refused
+        run = healthcode("code", "verify", code, "--trust", str(widened), "--at", CLOCK, *pin)
+        assert run.exit_code == 2 and "signature does not match" in run.stderr
+    revoke = healthcode("code", "revoke", code, "--list", str(desk / "revoked.json"), "--keydir", str(desk / "keys"))
+    assert revoke.exit_code == 0
+    emptied = _tampered(desk / "revoked.json", lambda body: body.replace(revocation_id_of(code).encode(), b"0" * 32))
+    run = _verify_run(desk, code, "--revoked", str(emptied))
+    assert run.exit_code == 2 and "revocation list" in run.stderr and "signature does not match" in run.stderr
+
+
+def test_a_list_signed_by_another_key_than_the_pinned_one_is_refused(desk: Path, tmp_path: Path) -> None:
+    other = tmp_path / "other"
+    healthcode("keys", "generate", "--out", str(other / "keys"), "--at", KEYS_AT)
+    healthcode("keys", "trust-list", str(other / "keys"), "--out", str(other / "trust.json"), "--at", LISTS_AT)
+    run = _verify_run(desk, _issue(desk), "--trust", str(other / "trust.json"))
+    assert run.exit_code == 2 and "not by the pinned list-signing key" in run.stderr
+    healthcode("code", "revoke", _issue(desk), "--list", str(other / "revoked.json"), "--keydir", str(other / "keys"))
+    mixed = _verify_run(desk, _issue(desk), "--revoked", str(other / "revoked.json"), "--list-key", str(desk / "list-key.json"))
+    assert mixed.exit_code == 2 and "not by the pinned" in mixed.stderr
+
+
+def test_without_a_pinned_key_the_command_says_the_signature_was_not_checked(desk: Path) -> None:
+    run = healthcode("code", "verify", _issue(desk), "--trust", str(desk / "trust.json"), "--at", CLOCK)
+    assert run.exit_code == 0 and run.stdout.startswith("VALID")
+    assert "signature not checked against a pinned key" in run.stderr
+
+
+def test_a_stale_list_gives_a_warning_and_still_a_verdict(desk: Path) -> None:
+    code = _issue(desk, valid="48h")
+    fresh = _verify_run(desk, code, "--at", "2022-04-11T23:59:59Z")
+    assert fresh.exit_code == 0 and "stale" not in fresh.stderr
+    stale = _verify_run(desk, code, "--at", "2022-04-12T03:00:00Z")
+    assert stale.exit_code == 0 and stale.stdout.startswith("VALID")
+    assert "trust list is stale: its next update was due 2022-04-12T00:00:00Z (3h ago)" in stale.stderr
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from codes import KeyStatus, parse_trust_list
+from codes import KeyStatus, open_signed_list, parse_list_key, parse_trust_list
 from tests.unit.codes.cli_runner import Run, healthcode
 
 AT = "2022-04-01T00:00:00Z"
@@ -58,15 +58,33 @@ def test_the_trust_list_holds_public_keys_only_and_revocation_shows_in_the_next_
     kid = healthcode("keys", "generate", "--out", str(keydir), "--at", AT).stdout.strip()
     trust = tmp_path / "trust.json"
     assert healthcode("keys", "trust-list", str(keydir), "--out", str(trust)).exit_code == 0
-    (info,) = parse_trust_list(trust.read_bytes())
+    pin = parse_list_key(healthcode("keys", "list-key", str(keydir)).stdout.encode())
+    (info,) = parse_trust_list(open_signed_list(trust.read_bytes(), pin).body)
     assert info.kid.hex() == kid and info.status is KeyStatus.ACTIVE
     revoked = healthcode("keys", "revoke", str(keydir), kid)
     assert revoked.exit_code == 0
     to_stdout = healthcode("keys", "trust-list", str(keydir), "--out", "-")
-    (info,) = parse_trust_list(to_stdout.stdout.encode())
+    (info,) = parse_trust_list(open_signed_list(to_stdout.stdout.encode(), pin).body)
     assert info.status is KeyStatus.REVOKED
     _assert_no_secret(to_stdout, keydir)
     assert "revoked" in healthcode("keys", "list", str(keydir), "--at", AT).stdout
+
+
+def test_lists_are_signed_by_a_list_key_made_once_apart_from_the_code_signing_keys(keydir: Path, tmp_path: Path) -> None:
+    kid = healthcode("keys", "generate", "--out", str(keydir), "--at", AT).stdout.strip()
+    assert healthcode("keys", "list-key", str(keydir)).exit_code == 2  # none before the first list
+    first = healthcode("keys", "trust-list", str(keydir), "--out", str(tmp_path / "a.json"), "--at", AT, "--next-update", "6h")
+    second = healthcode("keys", "revocation-list", str(keydir), "--out", str(tmp_path / "r.json"), "--at", "2022-05-01T00:00:00Z")
+    assert first.exit_code == second.exit_code == 0
+    pin = parse_list_key(healthcode("keys", "list-key", str(keydir)).stdout.encode())
+    assert pin.kid.hex() != kid
+    trust = parse_trust_list(open_signed_list((tmp_path / "a.json").read_bytes(), pin).body)
+    assert trust.times is not None and (trust.times.issued_at, trust.times.next_update - trust.times.issued_at) == (1648771200, 6 * 3600)
+    open_signed_list((tmp_path / "r.json").read_bytes(), pin)  # the same key signed both, weeks apart
+    assert [line.split()[0] for line in healthcode("keys", "list", str(keydir)).stdout.splitlines()[2:]] == [kid]
+    assert healthcode("code", "issue", "--keydir", str(keydir), "--person", "p", "--level", "green", "--at", AT).exit_code == 0
+    _assert_no_secret(first, keydir / "list-signing")
+    assert healthcode("keys", "trust-list", str(keydir), "--out", str(tmp_path / "b.json"), "--next-update", "soon").exit_code == 2
 
 
 def test_usage_and_environment_errors_exit_2(keydir: Path) -> None:
@@ -78,5 +96,5 @@ def test_usage_and_environment_errors_exit_2(keydir: Path) -> None:
 
 
 def test_every_keys_command_teaches_with_an_example() -> None:
-    for command in ("generate", "list", "trust-list", "revoke"):
+    for command in ("generate", "list", "trust-list", "revocation-list", "list-key", "revoke"):
         assert "Example" in healthcode("keys", command, "--help").stdout

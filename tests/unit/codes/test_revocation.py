@@ -9,6 +9,7 @@ import pytest
 
 from codes import RevocationListError, dump_revocation_list, parse_revocation_list, revocation_id, revocation_id_of
 from codes.keys import Algorithm
+from codes.listtimes import ListTimes
 from tests.vectors import forge
 
 P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
@@ -37,14 +38,31 @@ def test_the_id_of_text_that_is_no_code_cannot_be_taken() -> None:
         revocation_id_of("HCQ1:ABC")
 
 
-def test_a_revocation_list_round_trips_sorted_and_without_duplicates() -> None:
+TIMES = ListTimes(1_649_000_000, 1_649_086_400)
+_HEAD = b'{"format": "healthcode-revocation-list/2", "issued_at": "2022-04-01T00:00:00Z", "next_update": "2022-04-02T00:00:00Z", '
+
+
+def test_a_revocation_list_round_trips_sorted_dated_and_without_duplicates() -> None:
     ids = ["ff" * 16, "00" * 16, "ff" * 16]
-    data = dump_revocation_list(ids)
-    assert parse_revocation_list(data) == frozenset(ids)
-    assert data.count(b'"') == 4 and data.index(b"00") < data.index(b"ff")
+    data = dump_revocation_list(ids, TIMES)
+    parsed = parse_revocation_list(data)
+    assert parsed.ids == frozenset(ids) and parsed.times == TIMES
+    assert "ff" * 16 in parsed and "11" * 16 not in parsed
+    assert data.count(b"ff" * 16) == 1 and data.index(b"00" * 16) < data.index(b"ff" * 16)
 
 
-@pytest.mark.parametrize("data", [b"", b"{}", b'["AB"]', b'["' + b"AA" * 16 + b'"]', b"[1]", b'{"revoked": []}'])
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"", b"{}", b'["' + b"aa" * 16 + b'"]',
+        _HEAD + b'"revoked": ["AB"]}',
+        _HEAD + b'"revoked": ["' + b"AA" * 16 + b'"]}',
+        _HEAD + b'"revoked": [1]}',
+        b'{"revoked": []}',
+        _HEAD.replace(b"04-02", b"03-02") + b'"revoked": []}',
+    ],
+    ids=["empty", "no-format", "old-bare-array", "short-id", "upper-case-id", "number", "no-dates", "next-update-first"],
+)
 def test_a_malformed_revocation_list_is_refused(data: bytes) -> None:
     with pytest.raises(RevocationListError):
         parse_revocation_list(data)

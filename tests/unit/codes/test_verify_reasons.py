@@ -177,8 +177,10 @@ def _listed(key: SigningKey, status: KeyStatus = KeyStatus.ACTIVE, valid_from: i
     return KeyInfo(key.info.kid, key.info.alg, key.info.public_key, valid_from, valid_until, status)
 
 
-def test_a_revoked_key_makes_its_codes_key_not_valid(ed_key: SigningKey, ed_issue: Callable[..., str]) -> None:
-    assert _reason(ed_issue(), TrustList.of([_listed(ed_key, KeyStatus.REVOKED)])) is Reason.KEY_NOT_VALID
+def test_a_revoked_key_has_its_own_reason_apart_from_an_expired_one(ed_key: SigningKey, ed_issue: Callable[..., str]) -> None:
+    assert _reason(ed_issue(), TrustList.of([_listed(ed_key, KeyStatus.REVOKED)])) is Reason.KEY_REVOKED
+    expired_key = _listed(ed_key, valid_until=ISSUED_AT + 60)
+    assert _reason(ed_issue(), TrustList.of([expired_key])) is Reason.KEY_NOT_VALID
 
 
 def test_a_code_signed_outside_its_keys_validity_is_key_not_valid(ed_key: SigningKey) -> None:
@@ -195,6 +197,8 @@ def test_when_kids_collide_every_listed_key_is_tried(ed_key: SigningKey, ed_issu
     assert _reason(ed_issue(), collided) is Reason.OK
     both_unusable = TrustList.of([_listed(ed_key, KeyStatus.REVOKED), _listed(ed_key, valid_until=ISSUED_AT + 60)])
     assert _reason(ed_issue(), both_unusable) is Reason.KEY_NOT_VALID
+    both_revoked = TrustList.of([_listed(ed_key, KeyStatus.REVOKED), _listed(ed_key, KeyStatus.REVOKED, valid_until=ISSUED_AT + 60)])
+    assert _reason(ed_issue(), both_revoked) is Reason.KEY_REVOKED
 
 
 def test_time_bounds_are_issued_at_inclusive_and_expires_at_exclusive(ed_issue: Callable[..., str], trust: TrustList) -> None:
@@ -225,6 +229,6 @@ def test_the_first_failed_check_is_the_reason(ed_key: SigningKey, ed_issue: Call
     # Revoked key, expired, on the revocation list and red: the key check comes first.
     code = ed_issue(Level.RED)
     trust = TrustList.of([_listed(ed_key, KeyStatus.REVOKED)])
-    assert _reason(code, trust, at=EXPIRES_AT + 1, revoked={revocation_id_of(code)}) is Reason.KEY_NOT_VALID
+    assert _reason(code, trust, at=EXPIRES_AT + 1, revoked={revocation_id_of(code)}) is Reason.KEY_REVOKED
     assert _reason(code, TrustList.of([ed_key.info]), at=EXPIRES_AT + 1, revoked={revocation_id_of(code)}) is Reason.EXPIRED
     assert _reason(code, TrustList.of([ed_key.info]), revoked={revocation_id_of(code)}) is Reason.REVOKED
