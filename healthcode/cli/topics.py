@@ -9,11 +9,11 @@ from rich.table import Table
 
 from healthcode.cli.common import configured_bootstrap, configured_topics, out
 from healthcode.config import get_settings
+from healthcode.errors import EnvironmentProblem
 from healthcode.rulefiles import load_rules
 from scoring.timeutil import format_duration, parse_duration
 from streams.topics import SPECS, partitions_of
 
-DAY_S = 86_400
 
 topics_app = typer.Typer(
     help=(
@@ -29,22 +29,28 @@ def create(partitions: Optional[int] = typer.Option(None, help="partitions of ke
     """Create every topic that does not exist yet on the configured broker.
 
     Pings are kept for the configured rule set's longest window plus the allowed
-    lateness, rounded up to days, and a day more (HEALTHCODE_RULES_FILE); every other
-    topic keeps everything.
+    lateness, rounded up to days, and a day more (HEALTHCODE_RULES_FILE); dead letters
+    as long, or HEALTHCODE_DEAD_LETTER_RETENTION; every other topic keeps everything.
     """
-    from streams.admin import create_topics
+    from streams.admin import create_topics, retention_plan
 
     settings = get_settings()
-    needed = load_rules(settings.rules_file).retention_s + parse_duration(settings.allowed_lateness)
-    keep = (-(-needed // DAY_S) + 1) * DAY_S
+    window_s, lateness_s = load_rules(settings.rules_file).retention_s, parse_duration(settings.allowed_lateness)
+    try:
+        plan = retention_plan(window_s, lateness_s, settings.dead_letter_retention)
+    except ValueError as error:
+        raise EnvironmentProblem(f"HEALTHCODE_DEAD_LETTER_RETENTION: {error}") from None
+    keep = plan.presence_s
     outcomes = create_topics(
         configured_bootstrap(), configured_topics(), partitions or settings.partitions, settings.replication,
         presence_retention_s=keep,
+        dead_letter_retention_s=plan.dead_letters_s,
     )
     for outcome in outcomes:
         verb = "created" if outcome.created else "exists "
         out.print(f"{verb} {outcome.name} ({outcome.partitions} partitions)")
     out.print(f"new pings topics keep {format_duration(keep)}: the rule set's longest window and the lateness, and a day")
+    out.print(f"new dead-letter topics keep {format_duration(plan.dead_letters_s)} (they hold the raw rejected inputs)")
 
 
 @topics_app.command("list")
