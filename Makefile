@@ -4,8 +4,10 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# The checkpoint page's front-end packages, from the npm registry, exactly as locked.
+NPM_STAMP := checkpoint/node_modules/.installed
 
-.PHONY: install demo test unit integration bench clean
+.PHONY: install checkpoint demo test unit integration bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -15,10 +17,17 @@ $(STAMP): pyproject.toml constraints.txt
 
 install: $(STAMP)
 
-demo: $(STAMP)
+$(NPM_STAMP): checkpoint/package.json checkpoint/package-lock.json
+	command -v npm >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null)
+	cd checkpoint && npm ci --no-audit --no-fund --loglevel=error
+	touch $(NPM_STAMP)
+
+checkpoint: $(NPM_STAMP)
+
+demo: $(STAMP) $(NPM_STAMP)
 	$(VENV)/bin/healthcode demo
 
-test: $(STAMP)
+test: $(STAMP) $(NPM_STAMP)
 	scripts/ensure-chromium
 	$(PY) -m pytest
 
@@ -32,4 +41,4 @@ bench: $(STAMP)
 	$(PY) -m bench
 
 clean:
-	rm -rf $(VENV) .healthcode .pytest_cache .hypothesis
+	rm -rf $(VENV) .healthcode .pytest_cache .hypothesis checkpoint/node_modules
