@@ -73,6 +73,8 @@ class CityCounts:
 
     exposed_pairs: set[str] = field(default_factory=set)
     """Ids of the exposures standing now (found and not retracted)."""
+    ticks: int = 0
+    """Ticks processed: the unit of work that time passing costs (quiet stretches are jumped)."""
 
 
 class CityScorer:
@@ -185,11 +187,49 @@ class CityScorer:
             if switch is not None and switch <= moment and switch < self._boundary:
                 self._switch(self._upcoming.pop(0))
             elif moment >= self._boundary:
+                self._skip_quiet_ticks(moment if switch is None else min(moment, switch))
                 self._flush(self._boundary, self._boundary)
                 self._changes += self.people.settle(self._boundary - self.tick_s - self.max_gap - 1)
                 self._boundary += self.tick_s
+                self.counts.ticks += 1
             else:
                 return
+
+    def _skip_quiet_ticks(self, limit: int) -> None:
+        """Move the boundary on to the first tick, up to the last one at or before `limit`, that does anything.
+
+        A tick with no pings buffered, no stay to close and nobody due to settle changes
+        nothing, so the loop above jumps over such stretches rather than stepping through
+        them: its cost follows the events and level changes, not the span of event time
+        they cover (one event dated 9999 must not cost 280 million ticks). Presence expiry,
+        which ran once an event-time day in the skipped stretch, is done once, at the last
+        of those moments: expiry only ever deletes more with a later cutoff, and nothing
+        arrived in between, so the state is what stepping would have left.
+        """
+        if self._pings:
+            return
+        candidates = [limit - limit % self.tick_s]  # the last tick at or before `limit`
+        for index in self._indexes.values():
+            closes = index.next_change()
+            if closes is not None:
+                candidates.append(self._tick_at_or_after(closes))
+        due = self.people.next_due()
+        if due is not None:
+            candidates.append(self._tick_at_or_after(due + self.tick_s + self.max_gap + 1))
+        target = min(candidates)
+        if target <= self._boundary:
+            return
+        if self._expired_at is not None:
+            expiry = self._tick_at_or_after(self._expired_at + EXPIRE_EVERY_S)
+            if expiry < target:
+                last = expiry + (target - 1 - expiry) // EXPIRE_EVERY_S * EXPIRE_EVERY_S
+                self._expired_at = last
+                for index in self._indexes.values():
+                    index.expire(last)
+        self._boundary = target
+
+    def _tick_at_or_after(self, moment: int) -> int:
+        return -(-moment // self.tick_s) * self.tick_s
 
     def _switch(self, rules: RuleSet) -> None:
         """Rules `rules` take effect at their `valid_from` (inside the current tick)."""

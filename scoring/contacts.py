@@ -140,6 +140,10 @@ class ContactEngine:
         """Close the open stays whose cap the watermark passed."""
         self.apply_stays(self.stage.advance(watermark))
 
+    def next_close(self) -> int | None:
+        """The earliest watermark at which `advance` would do anything (None: no stay is open)."""
+        return self.stage.tracker.next_cap()
+
     def expire(self, cutoff: int) -> list[tuple[str, str]]:
         """Delete stays and presence that ended at or before `cutoff`, and sources closed by then.
 

@@ -198,6 +198,13 @@ class People:
             changes += self._settle_person(person, until)
         return changes
 
+    def next_due(self) -> int | None:
+        """The earliest moment some person is due to be settled at (None: nobody is)."""
+        # Entries superseded by an earlier moment are dropped here as `settle` would drop them.
+        while self._due and self._due_at.get(self._due[0][1]) != self._due[0][0]:
+            heapq.heappop(self._due)
+        return self._due[0][0] if self._due else None
+
     def settle_all(self, until: int) -> list[PersonChange]:
         """Settle every person up to `until`, due or not (before a switch of rules)."""
         changes = self.settle(until)

@@ -171,6 +171,15 @@ class PresenceIndex:
             engine.advance(watermark)
         return self._drain()
 
+    def next_change(self) -> int | None:
+        """The earliest watermark at which `advance` could find anything (None: none until new input).
+
+        Until then time passing changes nothing here, so a caller may jump the watermark
+        straight to it instead of stepping through the quiet stretch.
+        """
+        closes = [moment for engine in self._engines if (moment := engine.next_close()) is not None]
+        return min(closes, default=None)
+
     def expire(self, watermark: int) -> None:
         """Delete presence that ended before `watermark` minus each kind's look-back (at most the retention).
 

@@ -131,6 +131,12 @@ class StayTracker:
         start = self.last_ts[capped]
         return Rows(self.last_cell[capped].copy(), capped.astype(np.int64), start.copy(), start + self.max_gap_s)
 
+    def next_cap(self) -> int | None:
+        """The earliest moment a watermark would close an open stay (None when none is open)."""
+        if not self.open.any():
+            return None
+        return int(self.last_ts[self.open].min()) + self.max_gap_s
+
     def pending(self, person: int) -> tuple[int, int] | None:
         """The open last ping of a person, (ts, cell), if any."""
         return (int(self.last_ts[person]), int(self.last_cell[person])) if self.open[person] else None

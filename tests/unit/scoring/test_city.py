@@ -58,3 +58,31 @@ def test_switching_rules_gives_the_same_levels_as_scoring_with_the_new_rules_fro
     switched.finish(end)
     from_start.finish(end)
     assert switched.people.levels() == from_start.people.levels()
+
+
+FAR_FUTURE = 253_402_214_400  # 9999-12-31T00:00:00Z
+
+
+def test_an_event_far_in_the_future_costs_the_ticks_that_do_something_not_the_span() -> None:
+    # Stepping tick by tick from 2022 to 9999 would be some 280 million ticks (hours).
+    scorer = CityScorer(load_rule_set(RULES / "default.yaml"))
+    _feed(scorer, 20)
+    scorer.add_event(result("late", FAR_FUTURE, FAR_FUTURE, positive=False))
+    scorer.finish()
+    assert scorer.counts.ticks < 2_000
+
+
+def test_jumping_quiet_ticks_gives_the_timeline_of_stepping_through_every_tick() -> None:
+    default = load_rule_set(RULES / "default.yaml")
+    rules = [default, _points_from(T0 + 3 * DAY + 7 * 60)]
+    jumped = CityScorer(rules)
+    _feed(jumped, 20)
+    stepped = CityScorer(rules)
+    _feed(stepped, 20)
+    end = T0 + 40 * DAY
+    for watermark in range(T0 + DAY + 6 * HOUR, end, stepped.tick_s):
+        stepped.advance_to(watermark)  # a stream whose watermark moves every tick: no tick is skipped
+    timeline = sorted_changes(jumped.finish(end))
+    assert timeline == sorted_changes(stepped.finish(end))
+    assert {c.level for c in timeline} >= {"red", "green"}  # up and back down: decay reviews included
+    assert jumped.counts.ticks < stepped.counts.ticks / 10
