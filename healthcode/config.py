@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import difflib
 import os
+from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
 
@@ -13,6 +15,12 @@ from healthcode.errors import EnvironmentProblem
 
 EMBEDDED = "embedded"
 KAFKA_SCHEME = "kafka://"
+PREFIX = "HEALTHCODE_"
+CONFIG_VARIABLE = "HEALTHCODE_CONFIG"
+DEFAULT_CONFIG_FILE = "healthcode.env"
+# HEALTHCODE_* names that are not settings but are read elsewhere: the config file's
+# name, and the key `healthcode code verify --list-key` checks revocation lists with (a typer envvar).
+OTHER_NAMES = frozenset({CONFIG_VARIABLE, "HEALTHCODE_LIST_KEY"})
 
 
 class Settings(BaseSettings):
@@ -73,9 +81,48 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         from pydantic_settings import DotEnvSettingsSource
 
-        config_file = os.environ.get("HEALTHCODE_CONFIG", "healthcode.env")
-        file_source = DotEnvSettingsSource(settings_cls, env_file=config_file)
+        file_source = DotEnvSettingsSource(settings_cls, env_file=config_file())
         return init_settings, env_settings, file_source
+
+
+def config_file() -> Path | None:
+    """The env-style file settings are read from: the one `HEALTHCODE_CONFIG` names, which
+    must exist, or `healthcode.env` when there is one; None when there is none or when
+    `HEALTHCODE_CONFIG` is set empty (no file, whatever the working directory holds)."""
+    named = os.environ.get(CONFIG_VARIABLE)
+    if named is None:
+        default = Path(DEFAULT_CONFIG_FILE)
+        return default if default.is_file() else None
+    if not named:
+        return None
+    if not Path(named).is_file():
+        raise EnvironmentProblem(f"{CONFIG_VARIABLE} names {named}, which is not a file")
+    return Path(named)
+
+
+def setting_warnings(environ: Mapping[str, str] = os.environ) -> list[str]:
+    """One message per `HEALTHCODE_*` name, in the environment or the config file, that is
+    no setting (a misspelling is otherwise silently ignored), with the closest known name."""
+    from dotenv import dotenv_values
+
+    known = {PREFIX + name.upper() for name in Settings.model_fields} | OTHER_NAMES
+    places = [(name, "in the environment") for name in environ]
+    try:
+        file = config_file()
+        if file is not None:
+            places += [(name, f"in {file}") for name in dotenv_values(file)]
+    except (EnvironmentProblem, OSError, UnicodeDecodeError):
+        pass  # reading the settings reports the file's problem as an error
+    warnings = []
+    for name, where in places:
+        upper = name.upper()
+        if not upper.startswith(PREFIX) or upper in known:
+            continue
+        # Compared without the prefix all names share, which would make any two look alike.
+        close = difflib.get_close_matches(upper.removeprefix(PREFIX), [k.removeprefix(PREFIX) for k in known], n=1)
+        hint = f" (did you mean {PREFIX}{close[0]}?)" if close else ""
+        warnings.append(f"{name} {where} is not a setting and is ignored{hint}")
+    return warnings
 
 
 @lru_cache(maxsize=1)
@@ -83,6 +130,8 @@ def get_settings() -> Settings:
     """The process-wide settings, read once."""
     try:
         return Settings()
+    except UnicodeDecodeError:
+        raise EnvironmentProblem(f"the config file {config_file()} is not UTF-8 text") from None
     except ValidationError as error:
         problems = "; ".join(
             f"HEALTHCODE_{'_'.join(str(p) for p in item['loc']).upper()}: {item['msg']}"

@@ -10,6 +10,11 @@ with no key.
 Pacing: with a speed factor the stream's clock (the largest event time published
 so far) runs that many times faster than the wall clock; `None` means as fast as
 the broker takes them.
+
+A line longer than `MAX_MESSAGE_BYTES` is not sent: a broker refuses messages that
+large (Apache Kafka's default limit is about 1 MB), and a Kafka client raises on them
+where it stands, which stopped a whole file at one line. It is skipped and reported
+with its number and reason, and the rest of the file goes out.
 """
 
 from __future__ import annotations
@@ -31,6 +36,9 @@ _KEY = re.compile(rb'"(?:person|area)"\s*:\s*"([^"]{1,128})"')
 _TS = re.compile(rb'"ts"\s*:\s*"([^"]+)"')
 _FALLBACK_TYPE = "ping"
 _ROLES = ("ping", "visit", "test_result", "area_risk")
+# Below Apache Kafka's default message.max.bytes (1,048,588 for a whole batch), with
+# room for the key and the batch header; an event is a few hundred bytes.
+MAX_MESSAGE_BYTES = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -102,6 +110,14 @@ class Pacer:
 Send = Callable[[str, bytes | None, bytes], None]
 
 
+@dataclass(frozen=True)
+class Skipped:
+    """A line that was not sent: its number among the lines given (from 1) and why."""
+
+    line: int
+    reason: str
+
+
 @dataclass
 class Publisher:
     """Routes lines to topics and hands them to `send(topic, key, value)`, counting per topic."""
@@ -110,13 +126,22 @@ class Publisher:
     topics: Topics
     pacer: Pacer
     sent: Counter[str] = field(default_factory=Counter)
+    skipped: list[Skipped] = field(default_factory=list)
+    lines_seen: int = 0
+    max_bytes: int = MAX_MESSAGE_BYTES
 
     def publish(self, lines: Iterable[bytes]) -> int:
-        """Publish lines (trailing newlines are not sent); returns how many."""
+        """Publish lines (trailing newlines are not sent; oversized ones are `skipped`); returns how many."""
         count = 0
         for line in lines:
+            self.lines_seen += 1
             value = line.rstrip(b"\r\n")
             if not value:
+                continue
+            if len(value) > self.max_bytes:
+                self.skipped.append(
+                    Skipped(self.lines_seen, f"{len(value):,} bytes, more than the {self.max_bytes:,} a message may hold")
+                )
                 continue
             where = route(value, self.topics)
             self.pacer.wait_for(where.ts)
@@ -131,7 +156,12 @@ class Publisher:
 
 
 class KafkaSink:
-    """A kafka-python producer tuned for throughput (batched, acknowledged by the leader)."""
+    """A kafka-python producer tuned for throughput (batched, acknowledged by the leader).
+
+    Deliveries the broker refuses are counted in `failed` with the last error, never
+    lost silently. The producer asks brokers not to create missing topics (Apache Kafka
+    obeys; check the topics exist before publishing, because the embedded broker does not).
+    """
 
     def __init__(self, bootstrap: str) -> None:
         from kafka import KafkaProducer
@@ -143,11 +173,18 @@ class KafkaSink:
             linger_ms=20,
             batch_size=256 * 1024,
             max_request_size=4 * 1024 * 1024,
+            allow_auto_create_topics=False,
         )
+        self.failed = 0
+        self.last_error: str | None = None
 
     def send(self, topic: str, key: bytes | None, value: bytes) -> None:
         """Queue one message."""
-        self._producer.send(topic, key=key, value=value)
+        self._producer.send(topic, key=key, value=value).add_errback(self._refused)
+
+    def _refused(self, error: Exception) -> None:
+        self.failed += 1
+        self.last_error = str(error)
 
     def close(self) -> None:
         """Deliver everything queued, then disconnect."""

@@ -1,17 +1,67 @@
-"""Helpers shared by the CLI modules: consoles, progress bars, the configured broker."""
+"""Helpers shared by the CLI modules: consoles, safe echoing of input, progress bars, the configured broker.
+
+Everything the CLI prints goes through `out` or `err`. They never let input steer the
+terminal: control characters are shown as escapes (`\\x1b`), emoji codes are left as
+typed, and text from input is put into markup only through `shown()`. When output
+goes to a file or a pipe it is not wrapped at a made-up width.
+"""
 
 from __future__ import annotations
 
+import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
-from rich.console import Console
+from rich.console import Console, ConsoleDimensions
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.text import Text
 
 from streams.topics import Topics
 
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+# Lines written to a file or pipe are as long as they are: the width only bounds tables.
+UNWRAPPED_WIDTH = 10_000
+# C0 controls but newline and tab, DEL, C1 controls, and the bidirectional overrides and
+# isolates that reorder what a terminal shows ("Trojan Source").
+_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def controls_escaped(text: str) -> str:
+    """`text` with every control character written as a Python-style escape (`\\x1b`, `\\u202e`)."""
+    return _CONTROLS.sub(lambda found: found.group().encode("unicode_escape").decode("ascii"), text)
+
+
+def shown(value: object) -> str:
+    """Input as it may be put into a markup string: controls escaped, `[...]` taken literally."""
+    return escape(controls_escaped(str(value)))
+
+
+class SafeConsole(Console):
+    """A rich Console that shows control characters as escapes and does not wrap non-terminals.
+
+    Control characters never form markup, so escaping them before markup is parsed
+    keeps the command's own styles and disarms the input's.
+    """
+
+    def render_str(self, text: str, **options: Any) -> Text:
+        return super().render_str(controls_escaped(text), **options)
+
+    @property
+    def size(self) -> ConsoleDimensions:
+        size = super().size
+        if self._width is None and "COLUMNS" not in os.environ and not self.is_terminal:
+            return ConsoleDimensions(UNWRAPPED_WIDTH, size.height)
+        return size
+
+    @size.setter
+    def size(self, new_size: tuple[int, int]) -> None:
+        self._width, self._height = new_size
+
+
+out = SafeConsole(highlight=False, emoji=False)
+err = SafeConsole(stderr=True, highlight=False, emoji=False)
 
 
 @contextmanager
@@ -47,3 +97,27 @@ def configured_topics() -> Topics:
     from healthcode.config import get_settings
 
     return Topics(get_settings().topic_prefix)
+
+
+def require_usable_topics(bootstrap: str, topics: Topics, partitions: int | None) -> None:
+    """Refuse (exit 2) unless every topic exists, with the layout workers need for `partitions`
+    (None: whatever layout, for a publisher, whose keyed messages find their partition anyway).
+
+    Checked before a worker starts or a publisher writes, because writing to a missing
+    topic makes the broker create it with its default layout (the embedded broker does so
+    even when the client asks it not to), which workers then cannot use.
+    """
+    from healthcode.errors import EnvironmentProblem
+    from streams.admin import describe_layout, layout_problems
+    from streams.reading import TopicUnavailable
+
+    try:
+        layout = describe_layout(bootstrap, topics)
+    except TopicUnavailable as error:
+        raise EnvironmentProblem(str(error)) from None
+    problems = layout_problems(layout, topics, partitions)
+    if problems:
+        raise EnvironmentProblem(
+            f"the topics cannot be used: {'; '.join(problems)}. Run `healthcode topics create` "
+            "(a topic with the wrong layout must be deleted first), or check HEALTHCODE_TOPIC_PREFIX and HEALTHCODE_PARTITIONS"
+        )

@@ -1,8 +1,9 @@
 """Entry point of the `healthcode` command.
 
 Every module in `healthcode.cli` that defines `register(app)` adds its commands;
-expected errors (`HealthcodeError`) become a message and an exit code, never a
-traceback.
+expected errors (`HealthcodeError`) become a message and an exit code. Nothing else
+prints a traceback either: an unexpected error is one line naming a file that holds
+the traceback for a bug report (exit 2).
 """
 
 from __future__ import annotations
@@ -10,13 +11,14 @@ from __future__ import annotations
 import importlib
 import pkgutil
 import sys
+import tempfile
+import traceback
 
 import typer
-from rich.console import Console
-from rich.markup import escape
 
 import healthcode.cli as cli_package
-from healthcode.errors import HealthcodeError
+from healthcode.cli.common import err, shown
+from healthcode.errors import EXIT_USAGE, HealthcodeError
 
 app = typer.Typer(
     name="healthcode",
@@ -30,7 +32,8 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
-_err = Console(stderr=True)
+# What a shell reports for a command ended by Ctrl-C (128 + SIGINT).
+EXIT_INTERRUPTED = 130
 
 
 def _register_all() -> None:
@@ -49,13 +52,34 @@ _register_all()
 def main() -> None:
     """Run the CLI with expected errors turned into messages and exit codes.
 
-    Usage errors are click's (exit 2); `HealthcodeError` carries its own code.
+    Usage errors are click's (exit 2); `HealthcodeError` carries its own code; Ctrl-C
+    exits 130 quietly; anything else is a bug, reported in one line (exit 2).
     """
+    from healthcode.config import setting_warnings
+
     try:
+        for warning in setting_warnings():
+            err.print(f"[yellow]warning:[/] {shown(warning)}")
         app()
     except HealthcodeError as error:
-        _err.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False)
+        err.print(f"[bold red]error:[/] {shown(error)}")
         sys.exit(error.exit_code)
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        sys.exit(EXIT_INTERRUPTED)
+    except Exception as error:  # noqa: BLE001 - the last line of defence against a traceback
+        err.print(f"[bold red]error:[/] unexpected {type(error).__name__}: {shown(error)} ({_saved_traceback()})")
+        sys.exit(EXIT_USAGE)
+
+
+def _saved_traceback() -> str:
+    """Write the current exception's traceback to a file; say where, for a bug report."""
+    try:
+        with tempfile.NamedTemporaryFile("w", prefix="healthcode-error-", suffix=".txt", delete=False) as file:
+            traceback.print_exc(file=file)
+    except OSError:
+        return "this is a bug; please report it"
+    return f"this is a bug; please report it with {file.name}"
 
 
 if __name__ == "__main__":

@@ -90,6 +90,8 @@ def test_command(
             results = run_rule_tests(rules, path)
         except RuleSetError as error:
             raise CheckFailed(f"invalid rule test file\n{error}") from None
+        except UnicodeDecodeError as error:
+            raise EnvironmentProblem(f"a test case file of {path} is not UTF-8 text (byte {error.start})") from None
         if not results:
             untested.append(rules.ref)
         for result in results:

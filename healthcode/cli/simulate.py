@@ -6,15 +6,21 @@ import time
 from datetime import date
 from enum import Enum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 import yaml
 from pydantic import ValidationError
 from rich.table import Table
 
-from healthcode.cli.common import configured_bootstrap, configured_topics, err, out, progress
-from healthcode.errors import EnvironmentProblem
+from healthcode.cli.common import configured_bootstrap, configured_topics, err, out, progress, require_usable_topics
+from healthcode.errors import CheckFailed, EnvironmentProblem
 from simulators.config import ORDER_FAULTS, FaultConfig, SimulationConfig
+
+if TYPE_CHECKING:
+    from simulators.publish import KafkaSink, Publisher
+
+_SHOWN_SKIPPED = 20
 
 
 class Format(str, Enum):
@@ -71,16 +77,33 @@ def _load_config(path: Path | None, overrides: dict[str, object]) -> SimulationC
         raise EnvironmentProblem(f"invalid simulation settings: {error}") from None
 
 
-def _connect(speed: float | None):  # type: ignore[no-untyped-def]
+def _connect(speed: float | None) -> tuple[Publisher, KafkaSink]:
     from kafka.errors import KafkaError
 
     from simulators.publish import kafka_publisher
 
-    bootstrap = configured_bootstrap()
+    bootstrap, topics = configured_bootstrap(), configured_topics()
+    # Also fails fast (a few seconds) on an unreachable broker, before any event is simulated or read.
+    require_usable_topics(bootstrap, topics, partitions=None)
     try:
-        return kafka_publisher(bootstrap, configured_topics(), speed)
+        return kafka_publisher(bootstrap, topics, speed)
     except KafkaError as error:
         raise EnvironmentProblem(f"cannot reach the broker at {bootstrap}: {error}") from None
+
+
+def _unsent(publisher: Publisher, sink: KafkaSink) -> None:
+    """Report the lines not published (exit 1): too large to send, or refused by the broker."""
+    for skipped in publisher.skipped[:_SHOWN_SKIPPED]:
+        err.print(f"line {skipped.line}: skipped: {skipped.reason}", soft_wrap=True, markup=False)
+    if len(publisher.skipped) > _SHOWN_SKIPPED:
+        err.print(f"... and {len(publisher.skipped) - _SHOWN_SKIPPED} more skipped lines")
+    problems = []
+    if publisher.skipped:
+        problems.append(f"{len(publisher.skipped):,} line(s) skipped")
+    if sink.failed:
+        problems.append(f"{sink.failed:,} message(s) refused by the broker (last: {sink.last_error})")
+    if problems:
+        raise CheckFailed(f"not everything was published: {'; '.join(problems)}")
 
 
 def _summary_table(summary: dict[str, object], extra: dict[str, str]) -> Table:
@@ -188,6 +211,8 @@ def simulate(
     if plot_file is not None:
         extra["plot"] = str(plot_file)
     out.print(_summary_table(summary, extra))
+    if publisher is not None and sink is not None:
+        _unsent(publisher, sink)
 
 
 def publish_file(
@@ -200,6 +225,10 @@ def publish_file(
 
     Each line goes to the topic of its type (pings, visits, areas) keyed by its person
     or area; a line that does not parse still goes out, so the pipeline dead-letters it.
+    A line too large for a Kafka message (over 1 MB) is skipped and reported with its
+    number, the rest is sent, and the exit status is 1. The topics must exist
+    (`healthcode topics create`): a broker would create missing ones with a layout
+    workers cannot use.
 
     Example: `healthcode publish sim/events.jsonl --speed 60`.
     """
@@ -228,6 +257,7 @@ def publish_file(
         out.print(f"{topic}: {count:,}")
     sent = publisher.sent.total()
     out.print(f"published {sent:,} messages in {elapsed:.1f} s ({sent / max(elapsed, 1e-9):,.0f}/s)")
+    _unsent(publisher, sink)
 
 
 def register(app: typer.Typer) -> None:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Optional, TypeVar
 import orjson
 import typer
 
-from healthcode.cli.common import configured_bootstrap, configured_topics, err
+from healthcode.cli.common import configured_bootstrap, configured_topics, err, require_usable_topics
 from healthcode.rulefiles import load_rules
 from healthcode.config import get_settings
 from healthcode.errors import EnvironmentProblem
@@ -51,6 +51,7 @@ def worker(
 
     settings = get_settings()
     keys = _signing_keys(settings.key_dir)
+    require_usable_topics(configured_bootstrap(), configured_topics(), settings.partitions)
     config = WorkerConfig(
         bootstrap=configured_bootstrap(),
         topics=configured_topics(),

@@ -82,8 +82,8 @@ def pipeline(broker: EmbeddedBroker, unique: str, tmp_path: Path, key_dir: Path)
     topics = Topics(prefix=f"cli{unique}.")
     create_topics(broker.bootstrap, topics, partitions=PARTITIONS)
     settings = {
-        # No stray healthcode.env in the working directory may change what is tested.
-        "HEALTHCODE_CONFIG": str(tmp_path / "none.env"),
+        # Empty: no config file, so no stray healthcode.env in the working directory changes what is tested.
+        "HEALTHCODE_CONFIG": "",
         "HEALTHCODE_BROKER": f"kafka://{broker.bootstrap}",
         "HEALTHCODE_TOPIC_PREFIX": topics.prefix,
         "HEALTHCODE_PARTITIONS": str(PARTITIONS),
