@@ -10,8 +10,8 @@ from rich.table import Table
 from healthcode.cli.common import configured_bootstrap, configured_topics, out, shown
 from healthcode.config import get_settings
 from healthcode.errors import CheckFailed, EnvironmentProblem
-from healthcode.rulefiles import load_rules
-from scoring.timeutil import format_duration, parse_duration
+from healthcode.retention import configured_retention
+from scoring.timeutil import format_duration
 from streams.reading import TopicUnavailable
 from streams.topics import SPECS, partitions_of
 
@@ -38,14 +38,10 @@ def create(partitions: Optional[int] = typer.Option(None, help="partitions of ke
 
     Example: `HEALTHCODE_BROKER=kafka://localhost:9092 healthcode topics create --partitions 8`
     """
-    from streams.admin import create_topics, layout_problems, retention_plan
+    from streams.admin import create_topics, layout_problems
 
     settings = get_settings()
-    window_s, lateness_s = load_rules(settings.rules_file).retention_s, parse_duration(settings.allowed_lateness)
-    try:
-        plan = retention_plan(window_s, lateness_s, settings.dead_letter_retention)
-    except ValueError as error:
-        raise EnvironmentProblem(f"HEALTHCODE_DEAD_LETTER_RETENTION: {error}") from None
+    plan = configured_retention(settings)
     keep = plan.presence_s
     count = partitions or settings.partitions
     try:
