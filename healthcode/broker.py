@@ -66,6 +66,9 @@ def free_port() -> int:
 
 def _ensure_port_free(port: int) -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # As the broker binds: connections of a broker just stopped on this port (TIME_WAIT)
+        # do not keep a new one from listening, only a listener does.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
         except OSError:

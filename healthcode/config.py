@@ -12,6 +12,7 @@ from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from healthcode.errors import EnvironmentProblem
+from streams.health import DEFAULT_STALL_TIMEOUT_S
 
 EMBEDDED = "embedded"
 KAFKA_SCHEME = "kafka://"
@@ -53,6 +54,9 @@ class Settings(BaseSettings):
     batch_timeout: float = Field(0.05, gt=0, description="seconds a worker waits for input when none is ready")
     session_timeout: float = Field(6.0, gt=0, description="consumer group session timeout, seconds")
     heartbeat_interval: float = Field(1.0, gt=0, description="consumer group heartbeat, seconds")
+    stall_timeout: float = Field(
+        DEFAULT_STALL_TIMEOUT_S, gt=0, description="seconds without a finished loop turn after which a worker is not ready"
+    )
     rules_file: Path = Field(Path("rules/default.yaml"), description="rule set used until one is published")
     web_image_limit: int = Field(
         16, ge=1, description="QR images a worker's web port renders or queues at once; more are answered 429"

@@ -113,6 +113,8 @@ def run_demo(
             "HEALTHCODE_KEY_DIR": str(workdir / "keys"), "HEALTHCODE_RULES_FILE": str(rules_path),
             "HEALTHCODE_GROUP": "demo-workers", "HEALTHCODE_ISSUER": "healthcode-demo",
             "HEALTHCODE_ALLOWED_LATENESS": "1d",
+            # Both workers keep their status files here, side by side, as workers on one machine do.
+            "HEALTHCODE_DATA_DIR": str(workdir / "data"),
         }
         workers = [WorkerProcess(settings, workdir / f"worker-{n}.log") for n in range(WORKERS)]
         try:

@@ -19,6 +19,13 @@ from urllib.request import urlopen
 import orjson
 
 from healthcode.broker import free_port
+from healthcode.errors import EnvironmentProblem
+
+LOG_TAIL_CHARS = 2000
+
+
+class WorkerExited(EnvironmentProblem):
+    """A worker process ended while it was waited on: its exit code and the end of its log say why."""
 
 
 class WorkerProcess:
@@ -27,6 +34,7 @@ class WorkerProcess:
     def __init__(self, settings: dict[str, str], log: Path) -> None:
         self.port = free_port()
         self.log = log
+        self.started = time.monotonic()
         env = {**os.environ, **settings}
         with open(log, "ab") as sink:
             self.process = subprocess.Popen(
@@ -42,6 +50,22 @@ class WorkerProcess:
         except (URLError, OSError, ValueError) as error:
             body = getattr(error, "read", None)
             return orjson.loads(body()) if callable(body) else None
+
+    def log_tail(self) -> str:
+        """The last `LOG_TAIL_CHARS` characters of the worker's log."""
+        try:
+            return self.log.read_text(errors="replace")[-LOG_TAIL_CHARS:]
+        except OSError as error:
+            return f"(its log {self.log} cannot be read: {error.strerror})"
+
+    def check_running(self) -> None:
+        """Raise `WorkerExited` if the process has ended."""
+        code = self.process.poll()
+        if code is not None:
+            raise WorkerExited(
+                f"worker process {self.process.pid} (log {self.log}) exited with code {code} "
+                f"{time.monotonic() - self.started:.1f} s after it started; its log ends:\n{self.log_tail()}"
+            )
 
     def kill(self) -> None:
         """SIGKILL: a crash, with nothing cleaned up."""
@@ -59,15 +83,21 @@ class WorkerProcess:
 
 
 def wait_until(workers: list[WorkerProcess], done: Any, timeout: float, what: str) -> list[dict[str, Any]]:
-    """Poll the workers' status until `done(statuses)` holds; raises TimeoutError with their logs."""
+    """Poll the workers' status until `done(statuses)` holds.
+
+    Raises `WorkerExited` as soon as one of them has ended (waiting on would only end in
+    the timeout), TimeoutError with their logs when `done` does not hold in time.
+    """
     deadline = time.monotonic() + timeout
     states: list[Any] = []
     while time.monotonic() < deadline:
+        for worker in workers:
+            worker.check_running()
         states = [worker.status() for worker in workers]
         if all(state is not None for state in states) and done(states):
             return states
         time.sleep(0.5)
-    logs = "\n".join(worker.log.read_text(errors="replace")[-1500:] for worker in workers)
+    logs = "\n".join(worker.log_tail() for worker in workers)
     raise TimeoutError(f"workers did not {what} within {timeout:.0f} s: {states}\n{logs}")
 
 

@@ -20,6 +20,11 @@ CODES_ISSUED = Counter("healthcode_codes_issued", "Codes published on the codes 
 CODES_REISSUED = Counter("healthcode_codes_reissued", "Codes of unchanged levels re-issued before they expired")
 WATERMARK_LAG = Gauge("healthcode_watermark_lag_seconds", "Newest event time seen minus the aligned watermark")
 REBUILDS = Counter("healthcode_rebuilds", "Times the worker rebuilt its state for a new assignment")
+BROKER_UP = Gauge("healthcode_broker_up", "1 while the broker answers the worker's metadata requests, else 0")
+BROKER_DATA_LOSSES = Counter(
+    "healthcode_broker_data_losses",
+    "Times the broker was found to have lost data the worker had read (a topic gone, a log ending below what was read)",
+)
 LATENCY = Histogram(
     "healthcode_event_to_code_seconds",
     "Wall time from an event's arrival at the broker to the code it caused",

@@ -6,6 +6,8 @@ pseudonym and gets their code, nothing else.
 
 from __future__ import annotations
 
+import time
+
 import orjson
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -33,10 +35,12 @@ def make_app(view: WorkerView, partitions: int, images: CodeImages | None = None
     renderer = images if images is not None else CodeImages()
 
     async def healthz(_: web.Request) -> web.Response:
-        status = 200 if view.ready else 503
+        reason = view.health.reason(time.monotonic(), built=view.ready)
+        status = 200 if reason is None else 503
         return web.json_response(
             {
-                "ready": view.ready,
+                "ready": reason is None,
+                "reason": reason,
                 "rule_set": view.rule_set,
                 "rule_sets": view.rule_sets,
                 "partitions": sorted(view.owned),

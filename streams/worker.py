@@ -52,6 +52,7 @@ from streams.fence import read_to_fence
 from streams.horizon import RebuildHorizon
 from streams.intake import triage
 from streams.issuing import change_id, code_record, encode_record, signed
+from streams.letters import LetterLedger
 from streams.reading import json_object
 from streams.rulebook import history_with, read_rule_set
 from streams.topics import Topics
@@ -89,6 +90,8 @@ class WorkerConfig:
     tools only, recovery rebuilds from the start and never reads them."""
     session_timeout_ms: int = 6000
     heartbeat_interval_ms: int = 1000
+    dead_letter_retention_s: int | None = None
+    """How long the dead-letter topic keeps letters (None: for good); see `streams.letters`."""
     live: bool = False
     """Event time is wall time (a real deployment): quiet inputs do not stop time, the wall
     clock minus the allowed lateness moves every watermark on. Off for recorded or
@@ -178,7 +181,7 @@ class Worker:
         self.marks = Watermarks(config.lateness_s, config.idle_s)
         self.visit_marks = Watermarks(config.lateness_s, config.idle_s)
         self.emitted: set[str] = set()
-        self.dead_lettered: set[tuple[str, int, int]] = set()
+        self.dead_lettered = LetterLedger(config.dead_letter_retention_s)
         self.notices_seen: set[bytes] = set()
         self.progress_sent: dict[int, int] = {}
         self.final_at = NEVER
@@ -331,11 +334,15 @@ class Worker:
         self.history = history
 
     async def _load_dead_letters(self) -> None:
-        """Positions already dead-lettered (by us before a rebuild, or by a worker before us)."""
-        for message in await self._read_to_fence(self.config.topics.dead_letter, frozenset({0})):
+        """Positions already dead-lettered (by us before a rebuild, or by a worker before us),
+        and whether retention deleted the oldest letters (`streams.letters`)."""
+        topic = self.config.topics.dead_letter
+        for message in await self._read_to_fence(topic, frozenset({0})):
             letter = read_letter(message)
             if letter is not None:
-                self.dead_lettered.add((letter.topic, letter.partition, letter.offset))
+                self.dead_lettered.found((letter.topic, letter.partition, letter.offset))
+        starts = await self.wide.beginning_offsets([TopicPartition(topic, 0)])
+        self.dead_lettered.loaded(any(offset > 0 for offset in starts.values()), self.config.clock())
 
     async def _load_published(self, owned: frozenset[int]) -> None:
         """The change ids already on `codes` for the owned partitions."""
@@ -364,8 +371,7 @@ class Worker:
             # Every worker reads pings and areas; the owner of the same-numbered partition answers for them.
             position = (record.topic, record.partition, record.offset)
             mine = record.topic == topics.visits or record.partition in self._owned
-            if mine and position not in self.dead_lettered:
-                self.dead_lettered.add(position)
+            if mine and self.dead_lettered.due(position, record.timestamp):
                 await asend_dead_letter(self._send, topics.dead_letter, outcome)
             return
         ts = to_epoch(outcome.ts)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import signal
 import sys
 import threading
@@ -18,6 +19,7 @@ from healthcode.cli.common import configured_bootstrap, configured_topics, err, 
 from healthcode.rulefiles import load_rules
 from healthcode.config import get_settings
 from healthcode.errors import EnvironmentProblem
+from healthcode.retention import configured_retention
 from scoring.timeutil import parse_duration
 from streams.reading import NoSuchTopic, TopicUnavailable
 
@@ -26,6 +28,10 @@ if TYPE_CHECKING:
     from streams.worker import Worker
 
 Record = TypeVar("Record")
+LOG_REPEAT_S = 10.0
+"""At most one log line of a kind per this many seconds (an unreachable broker made about 150 a second)."""
+WEB_CLOSE_S = 1.0
+"""How long open web requests may delay the stop."""
 
 codes_app = typer.Typer(
     help="Read the signed codes the workers publish.\n\nExample: `healthcode codes tail --out codes.jsonl`.",
@@ -35,7 +41,7 @@ codes_app = typer.Typer(
 
 def worker(
     data_dir: Optional[Path] = typer.Option(
-        None, help="directory for this worker's status file, worker.json (default: HEALTHCODE_DATA_DIR)"
+        None, help="directory whose workers/ holds this worker's status file, <worker name>.json (default: HEALTHCODE_DATA_DIR)"
     ),
     web_port: int = typer.Option(0, help="port of /healthz, /metrics and /persons/{pseudonym}/code (0: none)"),
     rules: Optional[Path] = typer.Option(None, help="rule set until one is published (default: config)"),
@@ -69,8 +75,11 @@ def worker(
         commit_interval_s=settings.commit_interval,
         session_timeout_ms=int(settings.session_timeout * 1000),
         heartbeat_interval_ms=int(settings.heartbeat_interval * 1000),
-        status_file=_status_file(data_dir or settings.data_dir),
+        dead_letter_retention_s=configured_retention(settings).dead_letters_s,
+        status_dir=_status_dir(data_dir or settings.data_dir),
+        stall_timeout_s=settings.stall_timeout,
     )
+    _log_throttled()
     try:
         asyncio.run(_serve(Worker(config), web_port, settings.partitions))
     except KafkaError as error:
@@ -96,12 +105,23 @@ def _signing_keys(key_dir: Path | None) -> list[SigningKey]:
     return keys
 
 
-def _status_file(directory: Path) -> Path:
+def _status_dir(directory: Path) -> Path:
+    """`directory`/workers, where each worker keeps a status file of its own (workers share data directories)."""
     try:
-        directory.mkdir(parents=True, exist_ok=True)
+        (directory / "workers").mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise EnvironmentProblem(f"cannot use {directory} as the worker's directory: {error.strerror}") from None
-    return directory / "worker.json"
+    return directory / "workers"
+
+
+def _log_throttled() -> None:
+    """Warnings and errors to stderr, at most one line of a kind per `LOG_REPEAT_S` (see `Throttle`)."""
+    from streams.logthrottle import Throttle
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(Throttle(LOG_REPEAT_S))
+    logging.basicConfig(level=logging.WARNING, handlers=[handler], force=True)
 
 
 async def _serve(running: Worker, web_port: int, partitions: int) -> None:
@@ -116,7 +136,9 @@ async def _serve(running: Worker, web_port: int, partitions: int) -> None:
         loop.add_signal_handler(sig, stop.set)
     runner = None
     if web_port:
-        runner = web.AppRunner(make_app(running.view, partitions, CodeImages(get_settings().web_image_limit)))
+        runner = web.AppRunner(
+            make_app(running.view, partitions, CodeImages(get_settings().web_image_limit)), shutdown_timeout=WEB_CLOSE_S
+        )
         await runner.setup()
         try:
             await web.TCPSite(runner, "127.0.0.1", web_port).start()
