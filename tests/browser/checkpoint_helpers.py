@@ -1,0 +1,136 @@
+"""Running `healthcode checkpoint serve` for browser tests, typing codes into the page,
+and making a fake camera's video (Y4M) of QR codes."""
+
+from __future__ import annotations
+
+import io
+import shutil
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+from PIL import Image
+from playwright.sync_api import Page
+
+from codes import Level, parse_trust_list, render_qr, verify
+from scoring.timeutil import parse_rfc3339
+
+ROOT = Path(__file__).resolve().parents[2]
+VECTORS = ROOT / "tests" / "vectors"
+LISTS = VECTORS / "lists"
+HEALTHCODE = str(Path(sys.executable).parent / "healthcode")
+
+
+def vector(name: str) -> dict[str, Any]:
+    return orjson.loads((VECTORS / f"{name}.json").read_bytes())
+
+
+def python_verdict(case: dict[str, Any]) -> tuple[str, str]:
+    """The Python verifier's reason for a vector, and the level it may show ('' unless verified)."""
+    verdict = verify(
+        case["code"],
+        parse_trust_list(orjson.dumps(case["trust_list"])),
+        at=parse_rfc3339(case["validation_clock"]),
+        admit={Level(name) for name in case["admit"]},
+        revoked=set(case["revoked"]),
+    )
+    shown = verdict.level.value if verdict.level and verdict.reason.claims_verified else ""
+    return verdict.reason.value, shown
+
+
+def moment(rfc3339: str) -> datetime:
+    return datetime.fromisoformat(rfc3339.replace("Z", "+00:00"))
+
+
+@dataclass
+class Server:
+    """A running checkpoint server: its page URL and the list files it serves."""
+
+    url: str
+    directory: Path
+    process: subprocess.Popen[str]
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+@contextmanager
+def checkpoint_server(directory: Path, *, pin: bool = True) -> Iterator[Server]:
+    """`healthcode checkpoint serve` on a free port over copies of the vectors' signed lists
+    in `directory` (tests may replace them), pinning the list key unless `pin` is False."""
+    for name in ("trust.json", "revoked.json", "list-key.json"):
+        shutil.copy(LISTS / name, directory / name)
+    args = [HEALTHCODE, "checkpoint", "serve", "--port", "0", "--trust", str(directory / "trust.json"),
+            "--revoked", str(directory / "revoked.json")]
+    if pin:
+        args += ["--list-key", str(directory / "list-key.json")]
+    process = subprocess.Popen(args, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, cwd=ROOT)
+    assert process.stderr is not None
+    said = []
+    for line in process.stderr:
+        said.append(line)
+        if "checkpoint page at " in line:
+            url = line.split("checkpoint page at ", 1)[1].split()[0]
+            break
+    else:
+        process.wait()
+        raise AssertionError(f"checkpoint serve exited {process.returncode}: {''.join(said)}")
+    # Keep reading so the server never blocks on a full pipe.
+    threading.Thread(target=process.stderr.read, daemon=True).start()
+    server = Server(url, directory, process)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def open_page(page: Page, url: str, admit: list[str] | None = None, extra: str = "") -> None:
+    query = "&".join(part for part in (f"admit={','.join(admit)}" if admit else "", extra) if part)
+    page.goto(url + (f"?{query}" if query else ""))
+    page.wait_for_selector("body[data-ready=true]")
+
+
+def enter(page: Page, code: str) -> tuple[str, str]:
+    """Type a code into #code-input with Enter, as a keyboard-wedge scanner does; the
+    verdict's data-reason and data-level."""
+    done = page.evaluate("window.checkpoint.timings.input.length")
+    page.fill("#code-input", code)
+    page.press("#code-input", "Enter")
+    page.wait_for_function(f"window.checkpoint.timings.input.length > {done}")
+    verdict = page.locator("#verdict")
+    return verdict.get_attribute("data-reason") or "", verdict.get_attribute("data-level") or ""
+
+
+def qr_frame(code: str, size: tuple[int, int] = (640, 480)) -> Image.Image:
+    """A camera frame: the code's QR centred on white."""
+    symbol = Image.open(io.BytesIO(render_qr(code, "png", scale=4))).convert("L")
+    frame = Image.new("L", size, 255)
+    frame.paste(symbol, ((size[0] - symbol.width) // 2, (size[1] - symbol.height) // 2))
+    return frame
+
+
+def write_y4m(path: Path, frames: list[Image.Image], repeat: int = 1, fps: int = 10) -> None:
+    """A Y4M (4:2:0) video of `frames`, each shown `repeat` times, for Chromium's
+    --use-file-for-fake-video-capture."""
+    width, height = frames[0].size
+    with path.open("wb") as video:
+        video.write(f"YUV4MPEG2 W{width} H{height} F{fps}:1 Ip A1:1 C420jpeg\n".encode())
+        for frame in frames:
+            y, cb, cr = frame.convert("YCbCr").split()
+            half = (width // 2, height // 2)
+            data = b"FRAME\n" + y.tobytes() + cb.resize(half).tobytes() + cr.resize(half).tobytes()
+            for _ in range(repeat):
+                video.write(data)
