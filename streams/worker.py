@@ -23,6 +23,9 @@ offsets cannot cut the read short). Nothing is lost, nothing is applied twice.
 from __future__ import annotations
 
 import asyncio
+import logging
+import os
+import tempfile
 import time
 import uuid
 from collections.abc import Callable
@@ -34,7 +37,7 @@ import numpy as np
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
-from aiokafka.errors import CommitFailedError, IllegalStateError
+from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from kafka.partitioner.default import murmur2
 
 from codes import SigningKey, signing_key_at
@@ -49,6 +52,7 @@ from streams import metrics
 from streams.deadletter import Rejected, asend_dead_letter, read_letter
 from streams.eventtime import NEVER, TimeOrder, Watermarks
 from streams.fence import read_to_fence
+from streams.health import DEFAULT_STALL_TIMEOUT_S, Health
 from streams.horizon import RebuildHorizon
 from streams.intake import triage
 from streams.issuing import change_id, code_record, encode_record, signed
@@ -61,6 +65,16 @@ WORKER_STATUS = "worker"
 STATUS_EVERY_S = 2.0
 FETCH_WAIT_MS = 100
 """How long the broker may hold an empty fetch: a quiet partition's "caught up" is at most about this stale."""
+PROBE_EVERY_S = 1.0
+"""How often the worker asks the broker for its metadata (is it there, are the topics there)."""
+PROBE_TIMEOUT_S = 2.0
+STOP_GRACE_S = 2.0
+"""On stop, how long the step under way may take to finish before it is cancelled: a step
+can wait on a broker that is gone. Recovery rebuilds, so a cut-short step loses nothing."""
+CLOSE_TIMEOUT_S = 3.0
+"""How long closing the Kafka clients may take: the producer's flush waits on the broker."""
+
+log = logging.getLogger(__name__)
 
 
 def partition_of(person: str, partitions: int) -> int:
@@ -97,8 +111,11 @@ class WorkerConfig:
     clock minus the allowed lateness moves every watermark on. Off for recorded or
     simulated events published faster than real time."""
     clock: Callable[[], float] = time.time
-    status_file: Path | None = None
-    """Where the worker keeps its latest status (as announced on `cases`) for operators."""
+    status_dir: Path | None = None
+    """Where the worker keeps its latest status (as announced on `cases`) for operators, in a
+    file of its own (`<worker name>.json`, removed when it stops): workers may share the directory."""
+    stall_timeout_s: float = DEFAULT_STALL_TIMEOUT_S
+    """A loop that finishes no turn for this long is reported not ready (`/healthz`)."""
 
 
 @dataclass
@@ -114,6 +131,8 @@ class WorkerView:
     """Every rule set this worker knows, in order of `valid_from`."""
     settled_through: int = NEVER
     """Every level change up to this event time has been published."""
+    health: Health = field(default_factory=lambda: Health(DEFAULT_STALL_TIMEOUT_S, last_progress=time.monotonic()))
+    """Broker reachability, loop progress and data loss: why the worker is not ready, if it is not."""
 
 
 def _notice_message(notice: CaseNotice, partition: int) -> bytes:
@@ -138,6 +157,18 @@ def _notice_of(data: dict[str, Any]) -> CaseNotice | None:
     return notice if all(isinstance(v, t) for v, t in zip(fields, types)) else None
 
 
+def write_status(path: Path, data: bytes) -> None:
+    """Replace `path` with `data` atomically, through a temporary file no other writer uses."""
+    handle, partial = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as sink:
+            sink.write(data)
+        os.replace(partial, path)
+    except BaseException:
+        Path(partial).unlink(missing_ok=True)
+        raise
+
+
 class _Listener(ConsumerRebalanceListener):
     def __init__(self, worker: "Worker") -> None:
         self.worker = worker
@@ -158,9 +189,16 @@ class Worker:
         self.config = config
         self.name = f"worker-{uuid.uuid4().hex[:8]}"
         self.history: list[RuleSet] = [config.rules]
-        self.view = WorkerView(rule_set=config.rules.ref)
+        self.view = WorkerView(
+            rule_set=config.rules.ref, health=Health(config.stall_timeout_s, last_progress=time.monotonic())
+        )
         self.reassigned: frozenset[int] | None = None
         self._owned: frozenset[int] = frozenset()
+        self.read_through: dict[tuple[str, int], int] = {}
+        """Per input partition, the offset after the last message ever read: its log never ends
+        below that unless the broker lost data. Kept across rebuilds, which read it again."""
+        self.topics_present = True
+        self.rebuild_for_loss = False
         self._reset()
 
     def disown(self) -> None:
@@ -196,8 +234,12 @@ class Worker:
         self.committed_at = 0.0
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Consume, score and publish until `stop` is set; everything is closed on the way out."""
-        config, topics = self.config, self.config.topics
+        """Consume, score and publish until `stop` is set; everything is closed on the way out.
+
+        Stopping takes a few seconds at most, broker or not: the step under way gets
+        `STOP_GRACE_S` to finish, then it is cancelled, and closing is bounded too.
+        """
+        config = self.config
         self.producer = AIOKafkaProducer(bootstrap_servers=config.bootstrap, linger_ms=5, acks=1)
         self.group = AIOKafkaConsumer(
             bootstrap_servers=config.bootstrap, group_id=config.group, enable_auto_commit=False,
@@ -207,24 +249,111 @@ class Worker:
         )
         self.wide = AIOKafkaConsumer(bootstrap_servers=config.bootstrap, enable_auto_commit=False,
                                      max_poll_records=config.batch_size, fetch_max_wait_ms=FETCH_WAIT_MS)
+        work = asyncio.create_task(self._work(stop))
+        stopping = asyncio.create_task(stop.wait())
         try:
-            await self.producer.start()
-            await self.group.start()
-            await self.wide.start()
-            self.group.subscribe([topics.visits], listener=_Listener(self))
-            wide = [TopicPartition(topics.pings, p) for p in range(config.partitions)]
-            wide += [TopicPartition(t, 0) for t in (topics.areas, topics.cases, topics.rules)]
-            self.wide.assign(wide)
+            await asyncio.wait({work, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            if not work.done():
+                await asyncio.wait({work}, timeout=STOP_GRACE_S)
+            if not work.done():
+                log.warning("the step under way did not finish within %g s of the stop: cancelled", STOP_GRACE_S)
+                work.cancel()
+                await asyncio.wait({work})
+            if not work.cancelled():
+                work.result()
+        finally:
+            work.cancel()
+            stopping.cancel()
+            await self._close()
+
+    async def _work(self, stop: asyncio.Event) -> None:
+        config, topics = self.config, self.config.topics
+        await self.producer.start()
+        await self.group.start()
+        await self.wide.start()
+        self.group.subscribe([topics.visits], listener=_Listener(self))
+        wide = [TopicPartition(topics.pings, p) for p in range(config.partitions)]
+        wide += [TopicPartition(t, 0) for t in (topics.areas, topics.cases, topics.rules)]
+        self.wide.assign(wide)
+        probe = asyncio.create_task(self._probe())
+        try:
             while not stop.is_set():
                 await self._step()
+                self.view.health.progressed(time.monotonic())
                 # Polls with data ready return without yielding: let heartbeats and web requests run.
                 await asyncio.sleep(0)
         finally:
-            for part in (self.group, self.wide, self.producer):
-                await part.stop()
+            probe.cancel()
+
+    async def _close(self) -> None:
+        """Close the Kafka clients, all at once and for at most `CLOSE_TIMEOUT_S`; drop the status file."""
+        closing = [asyncio.create_task(part.stop()) for part in (self.group, self.wide, self.producer)]
+        _, unfinished = await asyncio.wait(closing, timeout=CLOSE_TIMEOUT_S)
+        for task in unfinished:
+            task.cancel()
+        if unfinished:
+            log.warning("the Kafka clients did not close within %g s (broker unreachable?): abandoned", CLOSE_TIMEOUT_S)
+        if self.config.status_dir is not None:
+            self._status_path().unlink(missing_ok=True)
+
+    async def _probe(self) -> None:
+        """Ask the broker for its metadata every `PROBE_EVERY_S`: is it there, are our topics there."""
+        wanted = {self.config.topics.name(role) for role in ("pings", "visits", "areas", "cases", "rules", "codes")}
+        while True:
+            now = time.monotonic()
+            try:
+                cluster = await asyncio.wait_for(self.producer.client.fetch_all_metadata(), PROBE_TIMEOUT_S)
+            except (KafkaError, OSError, asyncio.TimeoutError) as error:
+                self._broker_failed(now, str(error) or type(error).__name__)
+            else:
+                self._broker_answered(now)
+                missing = sorted(wanted - cluster.topics())
+                if missing:
+                    self._lost(f"topic {', '.join(missing)} gone")
+                self.topics_present = not missing
+            self._check_log_ends()
+            await asyncio.sleep(PROBE_EVERY_S)
+
+    def _broker_failed(self, now: float, error: str) -> None:
+        metrics.BROKER_UP.set(0)
+        if self.view.health.broker_failed(now, error):
+            log.warning("the broker at %s does not answer: %s", self.config.bootstrap, error)
+
+    def _broker_answered(self, now: float) -> None:
+        metrics.BROKER_UP.set(1)
+        began = self.view.health.broker_answered()
+        if began is not None:
+            log.warning("the broker at %s answers again after %.0f s", self.config.bootstrap, now - began)
+
+    def _check_log_ends(self) -> None:
+        """An input partition whose log now ends below what was read from it: the broker lost data."""
+        for consumer in (self.wide, self.group):
+            for tp in consumer.assignment():
+                end, read = consumer.highwater(tp), self.read_through.get((tp.topic, tp.partition))
+                if end is not None and read is not None and end < read:
+                    self._lost(f"{tp.topic}[{tp.partition}] ends at offset {end}, {read} were read")
+
+    def _lost(self, what: str) -> None:
+        """The broker lost data: say so, then rebuild from what it has once every topic is there."""
+        if self.view.health.data_lost:
+            return
+        log.error("the broker lost data (%s): the worker rebuilds from what it has now", what)
+        metrics.BROKER_DATA_LOSSES.inc()
+        self.view.health.lost_data(what)
+        self.read_through.clear()
+        self.rebuild_for_loss = True
+
+    def _saw(self, batches: dict[TopicPartition, list[Any]]) -> None:
+        for tp, records in batches.items():
+            if records:
+                key = (tp.topic, tp.partition)
+                self.read_through[key] = max(self.read_through.get(key, 0), records[-1].offset + 1)
 
     async def _step(self) -> None:
         own = await self.group.getmany(timeout_ms=0, max_records=self.config.batch_size)
+        if self.rebuild_for_loss and self.topics_present and self.reassigned is None:
+            self.rebuild_for_loss = False
+            self.reassigned = self._owned
         if self.reassigned is not None:
             await self._rebuild(self.reassigned)
             self.reassigned = None
@@ -233,6 +362,8 @@ class Worker:
             return
         wait_ms = 0 if own else int(self.config.batch_timeout_s * 1000)
         wide = await self.wide.getmany(timeout_ms=wait_ms, max_records=self.config.batch_size)
+        self._saw(own)
+        self._saw(wide)
         now = time.monotonic()
         for records in list(own.values()) + list(wide.values()):
             for record in records:
@@ -293,10 +424,16 @@ class Worker:
         }
         message = orjson.dumps(status)
         await self.producer.send(self.config.topics.cases, message)
-        if self.config.status_file is not None:
-            partial = self.config.status_file.with_suffix(".tmp")
-            partial.write_bytes(message)
-            partial.replace(self.config.status_file)
+        if self.config.status_dir is not None:
+            try:
+                write_status(self._status_path(), message)
+            except OSError as error:
+                # Bookkeeping for operators: never a reason to stop scoring.
+                log.warning("cannot write the status file %s: %s", self._status_path(), error.strerror)
+
+    def _status_path(self) -> Path:
+        assert self.config.status_dir is not None
+        return self.config.status_dir / f"{self.name}.json"
 
     async def _rebuild(self, owned: frozenset[int]) -> None:
         """Start over for a new assignment: read every input again, skip changes already published."""
@@ -319,6 +456,8 @@ class Worker:
         await self._load_dead_letters()
         self.view.owned = owned
         self.view.ready = True
+        if self.topics_present:
+            self.view.health.rebuilt()
         metrics.REBUILDS.inc()
 
     async def _read_to_fence(self, topic: str, partitions: frozenset[int]) -> list[bytes]:
