@@ -99,10 +99,10 @@ def pipeline(broker: EmbeddedBroker, unique: str, tmp_path: Path, key_dir: Path)
 def running_worker(pipeline: Pipeline, tmp_path: Path) -> Iterator[WorkerProcess]:
     """One `healthcode worker` on the (empty) topics, once it has announced itself."""
     worker = WorkerProcess(pipeline.settings, tmp_path / "worker.log")
-    announced = tmp_path / "data" / "worker.json"
+    announced = tmp_path / "data" / "workers"
     try:
         deadline = time.monotonic() + 30
-        while not announced.exists():
+        while not list(announced.glob("worker-*.json")):
             assert worker.process.poll() is None, worker.log.read_text()
             assert time.monotonic() < deadline, f"the worker never announced itself\n{worker.log.read_text()}"
             time.sleep(0.2)
@@ -156,7 +156,7 @@ def test_rules_publish_refuses_other_content_under_a_published_id_and_version(
 
 
 def test_rules_active_exits_1_when_no_worker_runs(pipeline: Pipeline) -> None:
-    run = pipeline.healthcode("rules", "active", "--idle", "1")
+    run = pipeline.healthcode("rules", "active")
     assert run.exit_code == 1
     assert "no worker" in run.stdout
 
@@ -164,7 +164,7 @@ def test_rules_active_exits_1_when_no_worker_runs(pipeline: Pipeline) -> None:
 def test_rules_active_shows_a_running_worker_its_rule_sets_and_partitions(
     pipeline: Pipeline, running_worker: WorkerProcess
 ) -> None:
-    run = pipeline.healthcode("rules", "active", "--idle", "1")
+    run = pipeline.healthcode("rules", "active")
     assert run.exit_code == 0, run.stdout + run.stderr
     row = next(line for line in run.stdout.splitlines() if "worker-" in line)
     assert "default@1.0.0" in row and "0,1,2" in row
@@ -174,7 +174,7 @@ def test_rules_active_shows_a_running_worker_its_rule_sets_and_partitions(
     while "points@1.0.0" not in run.stdout:
         assert time.monotonic() < deadline, f"the worker never showed the published rule set:\n{run.stdout}"
         time.sleep(1.0)
-        run = pipeline.healthcode("rules", "active", "--idle", "1")
+        run = pipeline.healthcode("rules", "active")
     assert "default@1.0.0, points@1.0.0" in run.stdout
 
 
@@ -256,7 +256,7 @@ def test_codes_tail_follow_prints_codes_published_after_it_started_until_interru
 
 
 def test_codes_tail_and_rules_active_exit_2_when_the_topics_do_not_exist(pipeline: Pipeline, unique: str) -> None:
-    for command in (("codes", "tail", "--idle", "1"), ("rules", "active", "--idle", "1")):
+    for command in (("codes", "tail", "--idle", "1"), ("rules", "active")):
         run = pipeline.healthcode(*command, HEALTHCODE_TOPIC_PREFIX=f"missing{unique}.")
         assert run.exit_code == 2, command
         assert f"no topic missing{unique}." in run.stderr
