@@ -192,6 +192,7 @@ function show(verdict, at) {
   const shownLevel = claimsVerified(verdict.reason) ? verdict.level : null;
   const stale = staleLists(at);
   const element = $("verdict");
+  element.dataset.verdicts = String(Number(element.dataset.verdicts) + 1);
   element.dataset.reason = verdict.reason;
   element.dataset.level = shownLevel ?? "";
   element.dataset.stale = String(stale.length > 0);

@@ -106,11 +106,12 @@ def open_page(page: Page, url: str, admit: list[str] | None = None, extra: str =
 def enter(page: Page, code: str) -> tuple[str, str]:
     """Type a code into #code-input with Enter, as a keyboard-wedge scanner does; the
     verdict's data-reason and data-level."""
-    done = page.evaluate("window.checkpoint.timings.input.length")
+    verdict = page.locator("#verdict")
+    done = int(verdict.get_attribute("data-verdicts") or 0)
     page.fill("#code-input", code)
     page.press("#code-input", "Enter")
-    page.wait_for_function(f"window.checkpoint.timings.input.length > {done}")
-    verdict = page.locator("#verdict")
+    # Selectors, not wait_for_function: the page's CSP forbids the eval that polling needs.
+    page.wait_for_selector(f"#verdict[data-verdicts='{done + 1}']")
     return verdict.get_attribute("data-reason") or "", verdict.get_attribute("data-level") or ""
 
 

@@ -129,8 +129,10 @@ def test_the_page_reloaded_with_the_server_gone_still_verifies(page: Page, tmp_p
     with checkpoint_server(tmp_path) as server:
         page.clock.set_fixed_time(CLOCK)
         open_page(page, server.url)
-        page.wait_for_function("navigator.serviceWorker.controller !== null || navigator.serviceWorker.ready.then(() => true)")
-        page.wait_for_function("caches.open('checkpoint-v1').then(c => c.keys()).then(k => k.length >= 9)")
+        # `ready` resolves once the worker is active, i.e. after it cached the page and decoder.
+        cached = page.evaluate("navigator.serviceWorker.ready.then(() => caches.open('checkpoint-v1')).then(c => c.keys())"
+                               ".then(requests => requests.map(r => new URL(r.url).pathname))")
+        assert {"/checkpoint/app.js", "/checkpoint/verify.js", "/checkpoint/vendor/zxing-wasm/reader/zxing_reader.wasm"} <= set(cached)
         server.stop()
         page.reload()
         page.wait_for_selector("body[data-ready=true]")
