@@ -160,7 +160,7 @@ def layout_problems(layout: Mapping[str, int], topics: Topics, partitions: int |
     for spec in SPECS:
         name = topics.name(spec.role)
         if name not in layout:
-            problems.append(f"{name} does not exist")
+            problems.append(f"no topic {name}")
         elif partitions is not None and spec.role != "dead-letter" and layout[name] != partitions_of(spec, partitions):
             problems.append(f"{name} has {layout[name]} partitions, workers need {partitions_of(spec, partitions)}")
     return problems
