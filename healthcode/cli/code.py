@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import warnings
 from pathlib import Path
 from typing import Optional
 
@@ -42,14 +43,31 @@ code_app = typer.Typer(
     no_args_is_help=True,
 )
 
+# The most characters a QR code holds (version 40, alphanumeric mode, error correction L).
+MAX_CODE_CHARS = 4296
+# A 48-megapixel phone photo, and some: anything larger is not a photo of a code.
+MAX_IMAGE_PIXELS = 50_000_000
+
 _LEVEL_STYLE = {Level.GREEN: "bold green", Level.YELLOW: "bold yellow", Level.RED: "bold red"}
 
 
 def _read_text(code: Optional[str], stdin: bool) -> str:
+    """The code text from the argument or stdin, refused (exit 2) beyond what a QR code can hold.
+
+    The bound comes before any decoding, and stdin is read no further than it: a 100 MB
+    text took 840 MB of memory before it was refused as not Base45.
+    """
     if stdin == (code is not None):
         raise typer.BadParameter("give the code text as an argument or --stdin, not both", param_hint="CODE")
+    # Room for a line end after the longest code (stripped below).
+    text = sys.stdin.read(MAX_CODE_CHARS + 3) if stdin else str(code)
     # Only line ends are stripped: a space is a Base45 character and may end a code.
-    return sys.stdin.read().strip("\r\n") if stdin else str(code)
+    text = text.strip("\r\n")
+    if len(text) > MAX_CODE_CHARS:
+        raise EnvironmentProblem(
+            f"the code text is longer than {MAX_CODE_CHARS:,} characters, more than a QR code holds: not a health code"
+        )
+    return text
 
 
 @code_app.command("issue")
@@ -116,9 +134,21 @@ def qr(
 
 
 def _code_from_image(path: Path) -> str:
+    """The one code in the image at `path`; an image over `MAX_IMAGE_PIXELS` is refused from its
+    header, before its pixels are decoded (a 140 KB PNG can inflate to gigabytes)."""
     try:
-        with Image.open(path) as image:
-            texts = read_qr(image)
+        with warnings.catch_warnings():
+            # PIL warns between its limit and twice it; ours is lower and checked below.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                if image.width * image.height > MAX_IMAGE_PIXELS:
+                    raise EnvironmentProblem(
+                        f"image {path} is {image.width}x{image.height} pixels, more than the "
+                        f"{MAX_IMAGE_PIXELS:,} a photo of a code needs: not read"
+                    )
+                texts = read_qr(image)
+    except Image.DecompressionBombError as error:
+        raise EnvironmentProblem(f"image {path} not read: {error}") from None
     except (OSError, UnidentifiedImageError) as error:
         raise EnvironmentProblem(f"cannot read image {path}: {error}") from None
     if not texts:
