@@ -33,7 +33,7 @@ from scoring.compare_levels import (
     yellow_days,
 )
 from scoring.compare_spans import Period, level_spans, timeline_frame
-from scoring.compare_truth import HOUR, TRUTH_METRICS, DAY, Metric, leak_and_cost, person_outcomes, truth_frame
+from scoring.compare_truth import DAY, HOUR, TRUTH_METRICS, Metric, Ratio, leak_and_cost, person_outcomes, truth_frame
 
 __all__ = ["Comparison", "LEVEL_METRICS", "Period", "compare", "timeline_frame", "truth_frame"]
 
@@ -56,6 +56,8 @@ class Comparison:
     rule_sets: tuple[str, ...]
     metrics: pd.DataFrame
     """Index: metric label. Columns: `unit`, one per rule set, `definition`."""
+    shares: pd.DataFrame
+    """What each share is of: `metric`, `rule_set`, `part`, `whole`, `counted` (the unit of both)."""
     level_shares: pd.DataFrame
     """`rule_set`, `start` and the share of the population `green`, `yellow`, `red` per bucket."""
     disagreements: pd.DataFrame
@@ -94,7 +96,7 @@ def compare(
         population = len(people) if people is not None else _persons_seen(spans)
     baseline = names[0]
     metrics = [*LEVEL_METRICS, DIFFERING]
-    columns = {
+    results: dict[str, list[float | Ratio]] = {
         name: [metric.compute(frame) for metric in LEVEL_METRICS] + [DIFFERING.compute(spans[baseline], frame, period)]
         for name, frame in spans.items()
     }
@@ -103,14 +105,16 @@ def compare(
         metrics += TRUTH_METRICS
         for name, frame in spans.items():
             outcomes = person_outcomes(frame, people, period)
-            columns[name] += [metric.compute(outcomes) for metric in TRUTH_METRICS]
+            results[name] += [metric.compute(outcomes) for metric in TRUTH_METRICS]
         leak = _stacked({name: leak_and_cost(frame, people, period, DAY) for name, frame in spans.items()})
+    columns = {name: [r.value if isinstance(r, Ratio) else r for r in row] for name, row in results.items()}
     chosen = example_persons(spans, period, baseline, examples)
     return Comparison(
         period=period,
         population=population,
         rule_sets=names,
         metrics=_metric_table(metrics, columns),
+        shares=_share_table(metrics, results),
         level_shares=_stacked({name: level_shares(frame, population, period, share_step) for name, frame in spans.items()}),
         disagreements=disagreements(spans, period, baseline),
         examples=example_timelines(spans, chosen, period),
@@ -135,6 +139,16 @@ def _metric_table(metrics: list[Metric], columns: dict[str, list[float]]) -> pd.
         }
     )
     return table.set_index("metric")
+
+
+def _share_table(metrics: list[Metric], results: Mapping[str, list[float | Ratio]]) -> pd.DataFrame:
+    rows = [
+        (metric.label, name, result.part, result.whole, result.counted)
+        for name, row in results.items()
+        for metric, result in zip(metrics, row)
+        if isinstance(result, Ratio)
+    ]
+    return pd.DataFrame(rows, columns=["metric", "rule_set", "part", "whole", "counted"])
 
 
 def _stacked(frames: Mapping[str, pd.DataFrame]) -> pd.DataFrame:

@@ -107,12 +107,29 @@ def _first_flag_delay(flags: pd.DataFrame, infected_at: pd.Series) -> pd.Series:
 
 
 @dataclass(frozen=True, slots=True)
+class Ratio:
+    """A share that keeps what it is a share of: `part` of `whole`, both counted in `counted`.
+
+    A reader trusts "100.0%" only beside "5 of 5"; the report prints both.
+    """
+
+    part: float
+    whole: float
+    counted: str
+
+    @property
+    def value(self) -> float:
+        """part / whole, NaN when there is nothing to take a share of."""
+        return self.part / self.whole if self.whole else float("nan")
+
+
+@dataclass(frozen=True, slots=True)
 class Metric:
-    """A named figure computed from `person_outcomes`; `unit` says how to read it."""
+    """A named figure computed from `person_outcomes`; `unit` says how to read it (a `share` is a `Ratio`)."""
 
     label: str
     unit: str
-    compute: Callable[..., float]
+    compute: Callable[..., float | Ratio]
 
     @property
     def definition(self) -> str:
@@ -120,8 +137,8 @@ class Metric:
         return " ".join((self.compute.__doc__ or "").split())
 
 
-def _share(numerator: float, denominator: float) -> float:
-    return float(numerator) / float(denominator) if denominator else float("nan")
+def _share(numerator: float, denominator: float, counted: str) -> Ratio:
+    return Ratio(float(numerator), float(denominator), counted)
 
 
 def infectious_persons(o: pd.DataFrame) -> float:
@@ -129,17 +146,17 @@ def infectious_persons(o: pd.DataFrame) -> float:
     return float((o["infectious_s"] > 0).sum())
 
 
-def flagged_while_infectious(o: pd.DataFrame) -> float:
+def flagged_while_infectious(o: pd.DataFrame) -> Ratio:
     """Share of infectious residents who were yellow or red at some moment of their infectious window."""
     infectious = o[o["infectious_s"] > 0]
-    return _share((infectious["infectious_flagged_s"] > 0).sum(), len(infectious))
+    return _share((infectious["infectious_flagged_s"] > 0).sum(), len(infectious), "persons")
 
 
-def flagged_before_infectious(o: pd.DataFrame) -> float:
+def flagged_before_infectious(o: pd.DataFrame) -> Ratio:
     """Share of residents with a latent stretch (infection to the start of infectiousness) in the period
     who were yellow or red at some moment of it: restricted before they could infect anyone."""
     latent = o[o["latent_s"] > 0]
-    return _share((latent["latent_flagged_s"] > 0).sum(), len(latent))
+    return _share((latent["latent_flagged_s"] > 0).sum(), len(latent), "persons")
 
 
 def infectious_hours_green(o: pd.DataFrame) -> float:
@@ -147,9 +164,10 @@ def infectious_hours_green(o: pd.DataFrame) -> float:
     return float((o["infectious_s"] - o["infectious_flagged_s"]).sum()) / HOUR
 
 
-def infectious_hours_green_share(o: pd.DataFrame) -> float:
+def infectious_hours_green_share(o: pd.DataFrame) -> Ratio:
     """Share of all infectious person-hours that were spent green."""
-    return _share((o["infectious_s"] - o["infectious_flagged_s"]).sum(), o["infectious_s"].sum())
+    green = (o["infectious_s"] - o["infectious_flagged_s"]).sum()
+    return _share(green / HOUR, o["infectious_s"].sum() / HOUR, "person-hours")
 
 
 def first_flag_delay_median(o: pd.DataFrame) -> float:
@@ -177,13 +195,14 @@ def red_days_never_infected(o: pd.DataFrame) -> float:
 
 def restricted_days_per_infection(o: pd.DataFrame) -> float:
     """All yellow and red person-days (every resident) divided by the number of infected residents."""
-    return _share((o["yellow_s"] + o["red_s"]).sum() / DAY, o["infected"].sum())
+    infected = o["infected"].sum()
+    return float((o["yellow_s"] + o["red_s"]).sum() / DAY / infected) if infected else float("nan")
 
 
-def precision(o: pd.DataFrame) -> float:
+def precision(o: pd.DataFrame) -> Ratio:
     """Share of all yellow and red person-days that fell on residents the truth infected (at any time)."""
-    days = o["yellow_s"] + o["red_s"]
-    return _share(days[o["infected"]].sum(), days.sum())
+    days = (o["yellow_s"] + o["red_s"]) / DAY
+    return _share(days[o["infected"]].sum(), days.sum(), "person-days")
 
 
 TRUTH_METRICS: tuple[Metric, ...] = (

@@ -9,6 +9,9 @@
   the faulty line was made from; a malformed line may not show it).
 - `truth.parquet`: see `truth.TRUTH_COLUMNS`.
 - `city.json`: the map (box, districts as GeoJSON, hospitals), period and summary.
+
+Every file of a run names its city (`Simulation.identity`): the Parquet files in their
+schema metadata under `RUN_METADATA_KEY`, city.json under `run`.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ EVENTS_PARQUET = "events.parquet"
 FAULTS = "faults.jsonl"
 TRUTH = "truth.parquet"
 CITY = "city.json"
+RUN_METADATA_KEY = b"healthcode.run"
 CHUNK_ROWS = 1_000_000
 """Rows per Parquet row group and per chunk of rendered lines: bounds the memory a block needs."""
 
@@ -77,7 +81,9 @@ def parquet_writer(path: Path, schema: pa.Schema) -> pq.ParquetWriter:
 class EventFiles:
     """The events file (JSONL or Parquet) and the faults file of one run, written block by block."""
 
-    def __init__(self, directory: Path, renderer: Renderer, seed: int, parquet: bool) -> None:
+    def __init__(
+        self, directory: Path, renderer: Renderer, seed: int, parquet: bool, metadata: dict[bytes, bytes] | None = None
+    ) -> None:
         directory.mkdir(parents=True, exist_ok=True)
         self.renderer = renderer
         self.seed = seed
@@ -85,7 +91,7 @@ class EventFiles:
         self._faults = (directory / FAULTS).open("wb")
         self._rows_written = 0
         self._jsonl: BinaryIO | None = None if parquet else self.path.open("wb")
-        self._parquet = parquet_writer(self.path, renderer.schema()) if parquet else None
+        self._parquet = parquet_writer(self.path, renderer.schema().with_metadata(metadata or {})) if parquet else None
 
     def lines(self, block: Block) -> Iterator[pa.Array]:
         """The block's JSON lines in chunks, content faults applied."""
@@ -156,7 +162,9 @@ def write_run(
     """Run `simulation` and write everything it produces to `directory`; returns the
     events file. `also` gets every chunk of JSON lines (to publish), `after_block`
     each block once written (to show progress), `observe` each slot's locations."""
-    files = EventFiles(directory, Renderer(simulation.city, simulation.config.seed), simulation.config.seed, parquet)
+    identity = simulation.identity()
+    metadata = {RUN_METADATA_KEY: orjson.dumps(identity, option=orjson.OPT_SORT_KEYS)}
+    files = EventFiles(directory, Renderer(simulation.city, simulation.config.seed), simulation.config.seed, parquet, metadata)
     try:
         for block in simulation.blocks(observe):
             files.write(block, also)
@@ -164,6 +172,6 @@ def write_run(
                 after_block(block)
     finally:
         files.close()
-    write_truth(directory / TRUTH, truth_table(simulation))
-    write_json(directory / CITY, city_document(simulation))
+    write_truth(directory / TRUTH, truth_table(simulation).replace_schema_metadata(metadata))
+    write_json(directory / CITY, {**city_document(simulation), "run": identity})
     return files.path

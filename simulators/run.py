@@ -8,12 +8,14 @@ have arrived by midnight.
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import numpy as np
+import orjson
 
 from simulators.arrival import ArrivalQueue, Arrived
 from simulators.authority import Authority
@@ -176,6 +178,23 @@ class Simulation:
         stragglers = queue.release(None)
         if len(stragglers):
             yield self._hand_over(config.days, config.days - 1, stragglers)
+
+    def identity(self) -> dict[str, object]:
+        """What names this city: its seed, size and period, and the SHA-256 of every setting.
+
+        The writer stores it in every output (Parquet metadata, city.json), so a backtest
+        can tell events and truth of different cities apart (same pseudonyms, other seed).
+        """
+        from scoring.timeutil import format_rfc3339
+
+        settings = orjson.dumps(self.config.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)
+        return {
+            "seed": self.config.seed,
+            "residents": self.config.residents,
+            "start": format_rfc3339(self.start),
+            "end": format_rfc3339(self.end),
+            "config_sha256": hashlib.sha256(settings).hexdigest(),
+        }
 
     def summary(self) -> dict[str, object]:
         """Counts that describe the run: residents, infections, cases found, events, faults."""

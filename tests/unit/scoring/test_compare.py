@@ -76,3 +76,15 @@ def test_disagreements_and_examples_are_against_the_first_rule_set():
 def test_a_comparison_needs_a_timeline():
     with pytest.raises(ValueError, match="at least one"):
         compare({}, PERIOD)
+
+
+def test_every_share_comes_with_what_it_is_a_share_of():
+    result = compare(TIMELINES, PERIOD, truth=TRUTH)
+    shares = result.shares.set_index(["metric", "rule_set"])
+    share_metrics = result.metrics.index[result.metrics["unit"] == "share"]
+    assert sorted(shares.index.get_level_values("metric").unique()) == sorted(share_metrics)
+    # a and c are infectious in the period; both rule sets flag a (red 10-30 h, yellow from 20 h), neither flags c
+    assert shares.loc[("flagged while infectious", "points@1.0.0"), ["part", "whole", "counted"]].tolist() == [1, 2, "persons"]
+    assert shares.loc[("flagged while infectious", "default@1.0.0"), ["part", "whole"]].tolist() == [1, 2]
+    for (metric, name), row in shares.iterrows():
+        assert result.metrics.loc[metric, name] == pytest.approx(row["part"] / row["whole"])

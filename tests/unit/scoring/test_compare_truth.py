@@ -77,18 +77,20 @@ def test_infectious_residents_count_windows_overlapping_the_period(outcomes):
 
 
 def test_flagged_while_infectious_is_the_share_restricted_at_some_infectious_moment(outcomes):
-    assert m.flagged_while_infectious(outcomes) == pytest.approx(2 / 4)
+    assert m.flagged_while_infectious(outcomes) == m.Ratio(2, 4, "persons")
 
 
 def test_flagged_before_infectious_counts_a_restriction_between_infection_and_infectiousness(outcomes):
     # caught (red from 20, infectious from 30) of caught, late and missed; imported's latency was before the period
-    assert m.flagged_before_infectious(outcomes) == pytest.approx(1 / 3)
+    assert m.flagged_before_infectious(outcomes) == m.Ratio(1, 3, "persons")
 
 
 def test_infectious_hours_green_sum_the_unrestricted_infectious_time(outcomes):
     # caught 0, late 20-40, missed 60-90, imported 0-15
     assert m.infectious_hours_green(outcomes) == pytest.approx(20 + 30 + 15)
-    assert m.infectious_hours_green_share(outcomes) == pytest.approx(65 / (30 + 30 + 30 + 15))
+    share = m.infectious_hours_green_share(outcomes)
+    assert (share.part, share.whole, share.counted) == (pytest.approx(65), pytest.approx(30 + 30 + 30 + 15), "person-hours")
+    assert share.value == pytest.approx(65 / (30 + 30 + 30 + 15))
 
 
 def test_infection_to_flag_is_measured_for_residents_infected_in_the_period_and_flagged(outcomes):
@@ -108,7 +110,7 @@ def test_a_restriction_that_ended_before_the_infection_does_not_count_as_a_flag(
     truth = m.truth_frame(pd.DataFrame({"person": ["q"], "infected_at": [30.0 * H], "infectious_from": [40.0 * H], "infectious_until": [60.0 * H]}))
     outcomes = m.person_outcomes(spans_of([("q", 5, "yellow", ("companion",)), ("q", 25, "green", ())]), truth, PERIOD)
     assert np.isnan(m.first_flag_delay_median(outcomes))
-    assert m.flagged_before_infectious(outcomes) == 0 and m.flagged_while_infectious(outcomes) == 0
+    assert m.flagged_before_infectious(outcomes).value == 0 and m.flagged_while_infectious(outcomes).value == 0
 
 
 def test_restricted_days_of_the_never_infected_count_only_residents_the_truth_never_infected(outcomes):
@@ -122,13 +124,15 @@ def test_restricted_days_per_infection_divide_everyones_restriction_by_the_infec
 
 
 def test_precision_is_the_share_of_restricted_time_on_infected_residents(outcomes):
-    assert m.precision(outcomes) == pytest.approx(90 / 126)
+    share = m.precision(outcomes)
+    assert (share.part, share.whole) == (pytest.approx(90 / 24), pytest.approx(126 / 24)) and share.counted == "person-days"
+    assert share.value == pytest.approx(90 / 126)
 
 
 def test_shares_without_a_denominator_are_not_a_number():
     empty = m.person_outcomes(spans_of([]), m.truth_frame(TRUTH[TRUTH["infected_at"].isna()]), PERIOD)
     for metric in (m.flagged_while_infectious, m.flagged_before_infectious, m.infectious_hours_green_share, m.precision):
-        assert np.isnan(metric(empty)), metric.__name__
+        assert np.isnan(metric(empty).value) and metric(empty).whole == 0, metric.__name__
     assert m.infectious_hours_green(empty) == 0 and np.isnan(m.first_flag_delay_p90(empty))
 
 
