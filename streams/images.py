@@ -16,7 +16,10 @@ Any aiohttp or Faust web view can use one `CodeImages`: `await images.image(code
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import multiprocessing
+import os
+import signal
 from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import Executor, ProcessPoolExecutor
@@ -28,6 +31,7 @@ DEFAULT_LIMIT = 16
 DEFAULT_CACHE_SIZE = 1024
 """Images kept (a PNG of a code is about 1 kB, an SVG about 7 kB)."""
 RETRY_AFTER_S = 1
+_PR_SET_PDEATHSIG = 1
 
 
 class Busy(Exception):
@@ -48,8 +52,19 @@ class RendererRestarted(Busy):
 
 
 def render_process() -> Executor:
-    """One rendering process, started fresh (spawn: the worker's threads and sockets are not forked)."""
-    return ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+    """One rendering process, started fresh (spawn: the worker's threads and sockets are not
+    forked), that dies with the worker."""
+    return ProcessPoolExecutor(
+        max_workers=1, mp_context=multiprocessing.get_context("spawn"), initializer=_die_with, initargs=(os.getpid(),)
+    )
+
+
+def _die_with(parent: int) -> None:
+    """Runs first in the rendering process: the kernel kills it when the worker dies, even
+    by SIGKILL (an orphan would otherwise wait for work for ever)."""
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:
+        os._exit(0)  # the worker died before the line above took effect
 
 
 class CodeImages:

@@ -8,10 +8,16 @@ JSON code answer come back at once.
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import subprocess
+import sys
 import threading
+import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import orjson
 import pytest
@@ -24,7 +30,7 @@ from streams.worker import WorkerView
 
 PARTITIONS = 2
 AT = 1_650_000_000
-PERSONS = [f"p{n:04d}" for n in range(24)]
+PERSONS = [f"p{n:04d}" for n in range(8)]
 
 
 def _view() -> WorkerView:
@@ -197,3 +203,43 @@ async def test_the_default_renderer_leaves_the_loop_free_for_healthz() -> None:
         assert [body for _, body, _ in answers] == [render_qr(view.codes[p]["code"], "png") for p in PERSONS]
     finally:
         await client.close()
+
+
+_ORPHAN = """
+import asyncio, os, sys, time
+from streams.images import CodeImages
+
+async def main():
+    images = CodeImages()
+    await images.image("HCQ1:ABC", "png")
+    print(os.getpid(), flush=True)
+    time.sleep(300)
+
+if __name__ == "__main__":
+    asyncio.run(main())
+"""
+
+
+def test_the_rendering_process_dies_with_a_worker_killed_by_sigkill(tmp_path: Path) -> None:
+    script = tmp_path / "worker.py"
+    script.write_text(_ORPHAN)
+    worker = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True,
+                              cwd=os.getcwd(), env={**os.environ, "PYTHONPATH": os.getcwd()})
+    assert worker.stdout is not None
+    pid = int(worker.stdout.readline())
+    children = subprocess.run(["ps", "--ppid", str(pid), "-o", "pid="], capture_output=True, text=True).stdout.split()
+    assert children, "the worker has its rendering process"
+    worker.send_signal(signal.SIGKILL)
+    worker.wait()
+    # Bounded by the test timeout: the kernel kills the children right away.
+    while any(_alive(child) for child in children):
+        time.sleep(0.05)
+
+
+def _alive(pid: str) -> bool:
+    """Running, not a zombie waiting to be reaped."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(")")[-1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
