@@ -34,7 +34,9 @@ const RESCAN_MS = 5000;
 
 const $ = (id) => document.getElementById(id);
 const state = { admit: ["green"], pin: null, trust: null, revoked: null, problems: [], lastScan: null };
-const timings = { input: [], camera: [] };
+// Milliseconds from a code entering the page (submit event, camera frame grabbed) to its
+// verdict written into the page, and to the next animation frame (the verdict on screen).
+const timings = { input: [], camera: [], inputFrame: [], cameraFrame: [] };
 window.checkpoint = { state, timings };
 
 // ---- policy ----------------------------------------------------------------------------
@@ -217,6 +219,7 @@ function submit(text, startedAt, source) {
       : { reason: "NO_TRUST_LIST", level: null };
     show(verdict, at);
     timings[source].push(performance.now() - startedAt);
+    requestAnimationFrame(() => timings[`${source}Frame`].push(performance.now() - startedAt));
   });
   return queue;
 }

@@ -68,11 +68,13 @@ class Server:
 
 
 @contextmanager
-def checkpoint_server(directory: Path, *, pin: bool = True) -> Iterator[Server]:
-    """`healthcode checkpoint serve` on a free port over copies of the vectors' signed lists
-    in `directory` (tests may replace them), pinning the list key unless `pin` is False."""
+def checkpoint_server(directory: Path, *, pin: bool = True, lists: Path = LISTS) -> Iterator[Server]:
+    """`healthcode checkpoint serve` on a free port over copies of the signed lists in
+    `lists` (the vectors' by default) put in `directory` (tests may replace them), pinning
+    the list key unless `pin` is False."""
     for name in ("trust.json", "revoked.json", "list-key.json"):
-        shutil.copy(LISTS / name, directory / name)
+        if directory != lists:
+            shutil.copy(lists / name, directory / name)
     args = [HEALTHCODE, "checkpoint", "serve", "--port", "0", "--trust", str(directory / "trust.json"),
             "--revoked", str(directory / "revoked.json")]
     if pin:
@@ -113,6 +115,21 @@ def enter(page: Page, code: str) -> tuple[str, str]:
     # Selectors, not wait_for_function: the page's CSP forbids the eval that polling needs.
     page.wait_for_selector(f"#verdict[data-verdicts='{done + 1}']")
     return verdict.get_attribute("data-reason") or "", verdict.get_attribute("data-level") or ""
+
+
+def conformance_table(page: Page, url: str) -> list[tuple[str, tuple[str, str], tuple[str, str]]]:
+    """Every vector through the page at its clock and gate policy: (name, (Python reason,
+    level shown), (page data-reason, data-level))."""
+    table = []
+    admit: list[str] | None = None
+    for path in sorted(VECTORS.glob("*.json")):
+        case = vector(path.stem)
+        page.clock.set_fixed_time(moment(case["validation_clock"]))
+        if case["admit"] != admit:
+            admit = case["admit"]
+            open_page(page, url, admit)
+        table.append((path.stem, python_verdict(case), enter(page, case["code"])))
+    return table
 
 
 def qr_frame(code: str, size: tuple[int, int] = (640, 480)) -> Image.Image:

@@ -17,10 +17,10 @@ from tests.browser.checkpoint_helpers import (
     VECTORS,
     Server,
     checkpoint_server,
+    conformance_table,
     enter,
     moment,
     open_page,
-    python_verdict,
     vector,
 )
 
@@ -38,16 +38,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 
 def test_every_vector_gets_the_python_verifiers_reason_on_the_page(page: Page, server: Server) -> None:
-    table = []
-    admit: list[str] | None = None
-    for path in sorted(VECTORS.glob("*.json")):
-        case = vector(path.stem)
-        page.clock.set_fixed_time(moment(case["validation_clock"]))
-        if case["admit"] != admit:
-            admit = case["admit"]
-            open_page(page, server.url, admit)
-        python = python_verdict(case)
-        table.append((path.stem, python, enter(page, case["code"])))
+    table = conformance_table(page, server.url)
     mismatches = [row for row in table if row[1] != row[2]]
     assert mismatches == [], "\n".join(f"{name}: python {py} page {pg}" for name, py, pg in mismatches)
     assert {python[0] for _, python, _ in table} >= {"OK", "KEY_REVOKED", "KEY_NOT_VALID", "REVOKED", "SIGNATURE_INVALID"}
