@@ -109,7 +109,7 @@ async function loadList(name, parse, label) {
       localStorage.removeItem(STORE[name]);
     }
   }
-  const fetched = await fetchList(name === "trust" ? "trust" : "revoked");
+  const fetched = await fetchList(name);
   if (fetched.missing) {
     if (name === "revoked") localStorage.removeItem(STORE[name]);
     return name === "revoked" ? null : stored;
