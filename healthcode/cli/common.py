@@ -12,7 +12,7 @@ import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console, ConsoleDimensions
 from rich.markup import escape
@@ -20,6 +20,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.text import Text
 
 from streams.topics import Topics
+
+if TYPE_CHECKING:
+    from scoring.replay import Inputs
 
 # Lines written to a file or pipe are as long as they are: the width only bounds tables.
 UNWRAPPED_WIDTH = 10_000
@@ -83,6 +86,34 @@ def progress(description: str, total: float | None, min_total: float = 20_000) -
     with bar:
         bar.add_task(description, total=total)
         yield bar
+
+
+def read_event_file(source: str, shown_malformed: int) -> Inputs:
+    """The events of a JSONL file, `-` (stdin) or a `.parquet` file, as replay reads them.
+
+    Malformed lines (rows) are reported on stderr, the first `shown_malformed` of them
+    with their numbers and reasons; a file that cannot be read is exit 2.
+    """
+    import pyarrow as pa
+
+    from healthcode.errors import EnvironmentProblem
+    from scoring.replay import input_size, read_events
+
+    try:
+        total = input_size(source)
+        # Progress counts rows of Parquet but bytes of JSONL: show a bar for about 200k events or more.
+        smallest = 200_000 if source.endswith(".parquet") else 200_000 * 150
+        with progress("reading", total, min_total=smallest) as bar:
+            inputs = read_events(source, lambda done: bar.update(0, completed=done))
+    except OSError as error:
+        raise EnvironmentProblem(f"cannot read {source}: {error.strerror or error}") from None
+    except pa.ArrowException as error:
+        raise EnvironmentProblem(f"cannot read {source} as Parquet: {error}") from None
+    for bad in inputs.malformed[:shown_malformed]:
+        err.print(f"line {bad.line}: skipped: {bad.reason}", soft_wrap=True, markup=False)
+    if len(inputs.malformed) > shown_malformed:
+        err.print(f"... and {len(inputs.malformed) - shown_malformed} more malformed lines")
+    return inputs
 
 
 def configured_bootstrap() -> str:

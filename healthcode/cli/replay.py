@@ -8,10 +8,10 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from healthcode.cli.common import err, out, progress
+from healthcode.cli.common import err, out, read_event_file
 from healthcode.rulefiles import load_rules
 from healthcode.errors import EnvironmentProblem
-from scoring.replay import input_size, read_events, replay, write_timeline
+from scoring.replay import replay, write_timeline
 from scoring.timeutil import parse_rfc3339
 
 _SHOWN_MALFORMED = 50
@@ -40,18 +40,7 @@ def replay_command(
             stop = parse_rfc3339(until)
         except ValueError as error:
             raise typer.BadParameter(str(error), param_hint="--until") from None
-    try:
-        total = input_size(events)
-        # Progress counts rows of Parquet but bytes of JSONL: show a bar for about 200k events or more.
-        smallest = 200_000 if events.endswith(".parquet") else 200_000 * 150
-        with progress("reading", total, min_total=smallest) as bar:
-            inputs = read_events(events, lambda done: bar.update(0, completed=done))
-    except OSError as error:
-        raise EnvironmentProblem(f"cannot read {events}: {error.strerror or error}") from None
-    for bad in inputs.malformed[:_SHOWN_MALFORMED]:
-        err.print(f"line {bad.line}: skipped: {bad.reason}", soft_wrap=True, markup=False)
-    if len(inputs.malformed) > _SHOWN_MALFORMED:
-        err.print(f"... and {len(inputs.malformed) - _SHOWN_MALFORMED} more malformed lines")
+    inputs = read_event_file(events, _SHOWN_MALFORMED)
     with err.status("scoring"):
         result = replay(inputs, rule_set, stop)
     try:

@@ -11,15 +11,13 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.markup import escape
-from rich.progress import BarColumn, Progress, TextColumn, TransferSpeedColumn
 from rich.table import Table
 
-from healthcode.cli.common import err, out
+from healthcode.cli.common import err, out, read_event_file, shown
 from healthcode.errors import CheckFailed, EnvironmentProblem
 from healthcode.rulefiles import load_rules
 from scoring.assess import assess
-from scoring.events import EventError, decode_event, event_key
+from scoring.events import event_key
 from scoring.rules import LEVELS, RuleSetError
 from scoring.ruletest import CheckResult, run_rule_tests
 from scoring.rulewords import (
@@ -36,6 +34,7 @@ from scoring.timeutil import format_rfc3339, parse_rfc3339
 
 DEFAULT_RULES_DIR = Path("rules")
 LEVEL_STYLE = {"green": "bold green", "yellow": "bold yellow", "red": "bold red"}
+_SHOWN_MALFORMED = 10
 
 rules_app = typer.Typer(
     help=(
@@ -60,12 +59,12 @@ def _shipped() -> list[Path]:
 def _result_row(table: Table, ruleset: str, result: CheckResult) -> None:
     status = "[green]passed[/]" if result.passed else "[red]FAILED[/]"
     table.add_row(
-        ruleset,
-        escape(Path(result.file).name),
-        escape(result.case),
+        shown(ruleset),
+        shown(Path(result.file).name),
+        shown(result.case),
         format_rfc3339(result.at),
         status,
-        escape("\n".join(result.differences())),
+        shown("\n".join(result.differences())),
     )
 
 
@@ -119,10 +118,10 @@ def validate_command(files: list[Path] = typer.Argument(..., help="rule set file
         try:
             rules = load_rules(path)
         except CheckFailed as error:
-            err.print(escape(str(error).removeprefix("invalid rule set\n")))
+            err.print(shown(str(error).removeprefix("invalid rule set\n")))
             bad.append(str(path))
             continue
-        out.print(f"[green]ok[/] {escape(str(path))}: {rules.ref} (sha256 {rules.content_hash[:16]})")
+        out.print(f"[green]ok[/] {shown(str(path))}: {shown(rules.ref)} (sha256 {rules.content_hash[:16]})")
     if bad:
         raise CheckFailed(f"invalid rule set(s): {', '.join(bad)}")
 
@@ -135,42 +134,42 @@ def show_command(file: Path = typer.Argument(..., help="rule set file")) -> None
     """
     rules = load_rules(file)
     model = rules.model
-    out.print(f"[bold]{rules.ref}[/]  valid from {format_rfc3339(rules.valid_from)}  sha256 {rules.content_hash[:16]}")
-    out.print(escape(model.description.strip()))
+    out.print(f"[bold]{shown(rules.ref)}[/]  valid from {format_rfc3339(rules.valid_from)}  sha256 {rules.content_hash[:16]}")
+    out.print(shown(model.description.strip()))
     for level in reversed(LEVELS):
         out.print()
         meaning = model.levels.get(level, "")
-        out.print(f"{_level(level)}  {escape(meaning)}")
+        out.print(f"{_level(level)}  {shown(meaning)}")
         if level == "green":
             out.print("  when no rule below applies")
         for rule in rules.rules:
             if rule.level == level:
-                out.print(f"  [bold]{rule.id}[/]: on {escape(signal_words(rule, rules))}")
+                out.print(f"  [bold]{shown(rule.id)}[/]: on {shown(signal_words(rule, rules))}")
                 for way in clearance_words(rule):
-                    out.print(f"    clears {escape(way)}")
-                out.print(f"    lasts at most {escape(lapse_words(rule))}")
+                    out.print(f"    clears {shown(way)}")
+                out.print(f"    lasts at most {shown(lapse_words(rule))}")
         for points in rules.points_rules:
             threshold = getattr(points.thresholds, level, None) if level != "green" else None
             if threshold is not None:
-                out.print(f"  [bold]{points.id}[/]: {threshold:g} or more weighted minutes")
+                out.print(f"  [bold]{shown(points.id)}[/]: {threshold:g} or more weighted minutes")
     if rules.points_rules:
         out.print()
         out.print("[bold]scores[/]")
         for points in rules.points_rules:
-            out.print(f"  {points.id}: {escape(points_words(points))}")
+            out.print(f"  {shown(points.id)}: {shown(points_words(points))}")
     out.print()
     out.print("[bold]cases[/]")
-    out.print(f"  {escape(case_words(rules.case))}")
+    out.print(f"  {shown(case_words(rules.case))}")
     if model.contacts:
         out.print("[bold]contacts[/]")
         for kind, contact in model.contacts.items():
-            out.print(f"  {escape(contact_words(kind, contact))}")
+            out.print(f"  {shown(contact_words(kind, contact))}")
     out.print(f"[bold]retention[/]  facts and presence are kept for {rules.retention_s // 86400} days")
     if model.sources:
         out.print("[bold]sources[/]")
         for source in model.sources:
             link = f" <{source.url}>" if source.url else ""
-            out.print(f"  - {escape(' '.join(source.title.split()))}{escape(link)}")
+            out.print(f"  - {shown(' '.join(source.title.split()))}{shown(link)}")
 
 
 @rules_app.command("diff")
@@ -185,73 +184,54 @@ def diff_command(
     """
     before, after = load_rules(old), load_rules(new)
     changes = diff_rule_sets(before, after)
-    out.print(f"[bold]{before.ref}[/] -> [bold]{after.ref}[/]")
+    out.print(f"[bold]{shown(before.ref)}[/] -> [bold]{shown(after.ref)}[/]")
     if not changes:
         out.print("no change in meaning")
         return
     for change in changes:
-        out.print(f"  - {escape(change)}")
+        out.print(f"  - {shown(change)}")
     if exit_code:
         raise typer.Exit(1)
 
 
 @rules_app.command("explain")
 def explain_command(
-    events: Path = typer.Option(..., "--events", help="JSONL file of contract-v1 events"),
+    events: str = typer.Option(..., "--events", help="events: a JSONL file, `-` for stdin, or a .parquet file"),
     person: str = typer.Option(..., "--person", help="the person's pseudonym"),
     at: str = typer.Option(..., "--at", help="event time, RFC 3339 (e.g. 2022-04-05T12:00:00Z)"),
     rules_file: Path = typer.Option(Path("rules/default.yaml"), "--rules", help="rule set file"),
 ) -> None:
     """The person's level and every reason for it at event time AT, from their own events.
 
-    Exposures need the presence index (`healthcode replay`), so contacts and area
-    designations are not explained here: only the person's tests and visits.
+    Events are read as `healthcode replay` reads them (JSONL or Parquet, malformed
+    lines skipped and reported, duplicates applied once) and applied in event-time
+    order. Exposures need the presence index (`healthcode replay`), so contacts and
+    area designations are not explained here: only the person's tests and visits.
 
-    Example: `healthcode rules explain --events city.jsonl --person p0042 --at 2022-04-05T12:00:00Z`
+    Example: `healthcode rules explain --events sim/events.parquet --person p0042 --at 2022-04-05T12:00:00Z`
     """
     rules = load_rules(rules_file)
     try:
         moment = parse_rfc3339(at)
     except ValueError as error:
         raise typer.BadParameter(str(error), param_hint="--at") from None
-    state, bad_lines = new_state(person), []
-    try:
-        size = events.stat().st_size
-        with events.open("rb") as handle, _progress() as progress:
-            task = progress.add_task("reading events", total=size)
-            for number, line in enumerate(handle, start=1):
-                progress.advance(task, len(line))
-                if not line.strip():
-                    continue
-                try:
-                    event = decode_event(line)
-                except EventError as error:
-                    bad_lines.append((number, error.reason))
-                    continue
-                if event.type != "area_risk" and event_key(event) == person:
-                    state = apply(state, event, rules)
-    except OSError as error:
-        raise EnvironmentProblem(f"cannot read {events}: {error.strerror or error}") from None
-    for number, reason in bad_lines[:10]:
-        err.print(f"{escape(str(events))}:{number}: skipped: {escape(reason)}")
-    if len(bad_lines) > 10:
-        err.print(f"... and {len(bad_lines) - 10} more malformed lines")
+    inputs = read_event_file(events, _SHOWN_MALFORMED)
+    state = new_state(person)
+    for _, _, event in sorted(inputs.others, key=lambda item: item[:2]):
+        if event.type != "area_risk" and event_key(event) == person:
+            state = apply(state, event, rules)
     result = assess(state, rules, moment)
-    out.print(f"{escape(person)} at {format_rfc3339(moment)} under {rules.ref}: {_level(result.level)}")
+    out.print(f"{shown(person)} at {format_rfc3339(moment)} under {shown(rules.ref)}: {_level(result.level)}")
     for reason in result.reasons:
         until = format_rfc3339(reason.until) if reason.until is not None else "open"
-        out.print(f"  {_level(reason.level)} [bold]{reason.rule}[/] since {format_rfc3339(reason.since)} until {until}")
+        out.print(
+            f"  {_level(reason.level)} [bold]{shown(reason.rule)}[/] since {format_rfc3339(reason.since)} until {until}"
+        )
         for item in reason.to_dict()["evidence"]:
-            out.print("    " + escape(", ".join(f"{key}={value}" for key, value in item.items())))
+            out.print("    " + shown(", ".join(f"{key}={value}" for key, value in item.items())))
     if result.next_review_at is not None:
         out.print(f"  next change (if nothing new arrives): {format_rfc3339(result.next_review_at)}")
     out.print("[dim]exposures (contacts, areas) are not included: they come from the presence index[/]")
-
-
-def _progress() -> Progress:
-    return Progress(
-        TextColumn("{task.description}"), BarColumn(), TransferSpeedColumn(), console=err, transient=True
-    )
 
 
 def register(app: typer.Typer) -> None:

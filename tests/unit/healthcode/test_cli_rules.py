@@ -103,5 +103,5 @@ def test_rules_explain_applies_the_persons_events_and_prints_level_and_reasons(r
     assert "p1 at 2022-04-02T00:00:00Z under default@1.0.0: red" in outcome.output
     assert "confirmed_case since 2022-04-01T20:00:00Z" in outcome.output
     assert "fever_clinic since 2022-04-01T09:00:00Z" in outcome.output
-    assert ":4: skipped" in outcome.output
+    assert "line 4: skipped" in outcome.output
     assert "not included" in outcome.output
