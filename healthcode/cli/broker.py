@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from healthcode.broker import EmbeddedBroker, record_state, running_broker, stop_recorded
-from healthcode.cli.common import out
+from healthcode.cli.common import out, shown
 from healthcode.config import get_settings
 from healthcode.errors import EnvironmentProblem
 
@@ -24,9 +24,9 @@ broker_app = typer.Typer(
 
 def _print_state(verb: str, bootstrap: str, setting: str, pid: int, log_path: str) -> None:
     out.print(f"{verb} embedded broker (pid {pid})")
-    out.print(f"bootstrap: {bootstrap}")
-    out.print(f"HEALTHCODE_BROKER={setting}")
-    out.print(f"log: {log_path}")
+    out.print(f"bootstrap: {shown(bootstrap)}")
+    out.print(f"HEALTHCODE_BROKER={shown(setting)}")
+    out.print(f"log: {shown(log_path)}")
 
 
 @broker_app.command()

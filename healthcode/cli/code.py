@@ -27,7 +27,7 @@ from codes import (
     signing_key_at,
     verify,
 )
-from healthcode.cli.common import err, out
+from healthcode.cli.common import err, out, shown
 from healthcode.cli.keys import AT_HELP, LIST_KEY_HELP, NEXT_UPDATE_HELP, moment, read_lists, write_revocation_list
 from healthcode.config import get_settings
 from healthcode.errors import EnvironmentProblem
@@ -130,7 +130,7 @@ def qr(
         out_file.write_bytes(image)
     except OSError as error:
         raise EnvironmentProblem(f"cannot write {out_file}: {error.strerror}") from None
-    err.print(f"wrote {out_file}")
+    err.print(f"wrote {shown(out_file)}")
 
 
 def _code_from_image(path: Path) -> str:

@@ -1,7 +1,7 @@
 """Helpers shared by the CLI modules: consoles, safe echoing of input, progress bars, the configured broker.
 
 Everything the CLI prints goes through `out` or `err`. They never let input steer the
-terminal: control characters are shown as escapes (`\\x1b`), emoji codes are left as
+terminal: control characters are shown as escapes (`\\u001b`), emoji codes are left as
 typed, and text from input is put into markup only through `shown()`. When output
 goes to a file or a pipe it is not wrapped at a made-up width.
 """
@@ -32,8 +32,9 @@ _CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2
 
 
 def controls_escaped(text: str) -> str:
-    """`text` with every control character written as a Python-style escape (`\\x1b`, `\\u202e`)."""
-    return _CONTROLS.sub(lambda found: found.group().encode("unicode_escape").decode("ascii"), text)
+    """`text` with every control character written as an escape, `\\u001b`: readable, and
+    still valid inside a JSON string."""
+    return _CONTROLS.sub(lambda found: f"\\u{ord(found.group()):04x}", text)
 
 
 def shown(value: object) -> str:

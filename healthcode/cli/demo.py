@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from healthcode.cli.common import err, out
+from healthcode.cli.common import err, out, shown
 from healthcode.demo import run_demo
 
 _REPO = Path(__file__).resolve().parents[2]
@@ -28,7 +28,7 @@ def demo(
     equal replay of the same events.
     """
     summary = run_demo(
-        workdir, rules, switch_to, residents, days, seed, lambda line: err.print(f"[dim]demo:[/] {line}")
+        workdir, rules, switch_to, residents, days, seed, lambda line: err.print(f"[dim]demo:[/] {shown(line)}")
     )
     table = Table(title="healthcode demo", show_header=False, title_justify="left")
     table.add_column(style="bold")
