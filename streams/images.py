@@ -10,7 +10,8 @@ changes), concurrent requests for the same image share one render, and at most
 `Busy`, which a web view answers with 429 and Retry-After instead of queueing work
 without bound.
 
-Any aiohttp or Faust web view can use one `CodeImages`: `await images.image(code, fmt)`.
+Any aiohttp or Faust web view can use one `CodeImages`: `start()` it with the app (the
+rendering process takes seconds to start), `await images.image(code, fmt)`, `close()` it.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ DEFAULT_CACHE_SIZE = 1024
 """Images kept (a PNG of a code is about 1 kB, an SVG about 7 kB)."""
 RETRY_AFTER_S = 1
 _PR_SET_PDEATHSIG = 1
+_WARM_UP = "HCQ1:"
 
 
 class Busy(Exception):
@@ -54,9 +56,12 @@ class RendererRestarted(Busy):
 def render_process() -> Executor:
     """One rendering process, started fresh (spawn: the worker's threads and sockets are not
     forked), that dies with the worker."""
-    return ProcessPoolExecutor(
+    pool = ProcessPoolExecutor(
         max_workers=1, mp_context=multiprocessing.get_context("spawn"), initializer=_die_with, initargs=(os.getpid(),)
     )
+    # Starting the process and importing the renderer take seconds on a busy machine: now, not on the first request.
+    pool.submit(render_qr, _WARM_UP, "png")
+    return pool
 
 
 def _die_with(parent: int) -> None:
@@ -93,6 +98,15 @@ class CodeImages:
         """Distinct renders running or queued now."""
         return len(self._rendering)
 
+    def start(self) -> None:
+        """Start the renderer now rather than on the first request (a web app's startup)."""
+        self._running()
+
+    def _running(self) -> Executor:
+        if self._executor is None:
+            self._executor = self._new_executor()
+        return self._executor
+
     async def image(self, code: str, fmt: QrFormat) -> bytes:
         """The image of `code`; raises `Busy` when `limit` renders are already under way,
         and `codes.QrError` for text that is not a code of ours."""
@@ -112,14 +126,12 @@ class CodeImages:
 
     async def _render_once(self, key: tuple[str, str]) -> bytes:
         try:
-            if self._executor is None:
-                self._executor = self._new_executor()
-            loop = asyncio.get_running_loop()
+            executor = self._running()
             try:
-                image = await loop.run_in_executor(self._executor, self._render, *key)
+                image = await asyncio.get_running_loop().run_in_executor(executor, self._render, *key)
             except BrokenProcessPool:
                 # The rendering process died (killed, out of memory): start a new one for the next request.
-                self._executor.shutdown(wait=False, cancel_futures=True)
+                executor.shutdown(wait=False, cancel_futures=True)
                 self._executor = None
                 raise RendererRestarted("the image renderer restarted; try again") from None
             if self.cache_size:

@@ -83,6 +83,9 @@ def make_app(view: WorkerView, partitions: int, images: CodeImages | None = None
             return web.json_response({"error": f"the code on file cannot be drawn: {error}"}, status=500)
         return web.Response(body=image, content_type=_MEDIA[form])
 
+    async def start_images(_: web.Application) -> None:
+        renderer.start()
+
     async def close_images(_: web.Application) -> None:
         renderer.close()
 
@@ -90,5 +93,6 @@ def make_app(view: WorkerView, partitions: int, images: CodeImages | None = None
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/persons/{pseudonym}/code", person_code)
+    app.on_startup.append(start_images)
     app.on_cleanup.append(close_images)
     return app
