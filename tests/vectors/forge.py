@@ -82,6 +82,16 @@ def zlib_of(code: str) -> bytes:
     return b45decode(strip_prefix(code))
 
 
+P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+
+
+def malleated(code: str) -> str:
+    """An ES256 code with its twin signature `(r, n - s)`: just as valid, other bytes."""
+    message = message_of(code)
+    r, s = message.signature[:32], int.from_bytes(message.signature[32:], "big")
+    return wrap(assemble(message.protected, {}, message.payload, r + (P256_ORDER - s).to_bytes(32, "big")))
+
+
 def base45_text(data: bytes) -> str:
     """Prefix + Base45 of `data`, with no zlib in between."""
     return PREFIX + b45encode(data)

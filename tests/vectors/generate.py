@@ -134,6 +134,8 @@ def cases(keys: Keys) -> list[Case]:
     return [
         Case("ok_eddsa", "valid green code signed with Ed25519", green, Reason.OK, _claims(), ed_kid),
         Case("ok_es256", "valid green code signed with ES256 (raw r||s signature)", _issue(es), Reason.OK, _claims(), es_kid),
+        Case("ok_es256_twin_signature", "an ES256 code with its twin signature (r, n - s), equally valid",
+             forge.malleated(_issue(es)), Reason.OK, _claims(), es_kid),
         Case("ok_yellow_admitted", "yellow code at a checkpoint admitting green and yellow", _issue(es, "yellow"),
              Reason.OK, _claims("yellow"), es_kid, admit=("green", "yellow")),
         Case("ok_last_second", "one second before expiry", green, Reason.OK, _claims(), ed_kid, clock=EXPIRES_AT - 1),
@@ -155,6 +157,7 @@ def cases(keys: Keys) -> list[Case]:
              Reason.DECOMPRESS_FAILED),
         Case("ok_deflated", "the COSE message deflated at level 9 rather than stored", forge.deflated_text(forge.cose_of(green)),
              Reason.OK, _claims(), ed_kid),
+        Case("zlib_empty", "the prefix alone: no zlib stream at all", "HCQ1:", Reason.DECOMPRESS_FAILED),
         Case("zlib_trailing", "a byte after the end of the zlib stream", forge.base45_text(forge.zlib_of(green) + b"\x00"),
              Reason.DECOMPRESS_FAILED),
         Case("zlib_too_large", "a zlib stream that inflates to 4097 bytes", forge.deflated_text(b"\x00" * 4097),
