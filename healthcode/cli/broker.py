@@ -35,7 +35,11 @@ def start(
     log: Optional[Path] = typer.Option(None, help="log file (default DATA_DIR/broker-PORT.log)"),
     timeout: float = typer.Option(30.0, help="seconds to wait until it answers a metadata request"),
 ) -> None:
-    """Start the broker in the background; returns once it answers Kafka metadata requests."""
+    """Start the broker in the background; returns once it answers Kafka metadata requests.
+
+    Example: `healthcode broker start --port 19092`, then
+    `export HEALTHCODE_BROKER=kafka://127.0.0.1:19092` (or leave HEALTHCODE_BROKER=embedded).
+    """
     data_dir = get_settings().data_dir
     existing = running_broker(data_dir)
     if existing is not None:
@@ -51,7 +55,10 @@ def start(
 
 @broker_app.command()
 def status() -> None:
-    """Show the running broker's address; exit 1 when none is running."""
+    """Show the running broker's address; exit 1 when none is running.
+
+    Example: `healthcode broker status || healthcode broker start`
+    """
     state = running_broker(get_settings().data_dir)
     if state is None:
         out.print("no embedded broker is running")
@@ -61,7 +68,10 @@ def status() -> None:
 
 @broker_app.command()
 def stop(timeout: float = typer.Option(5.0, help="seconds between SIGTERM and SIGKILL")) -> None:
-    """Stop the broker that `start` left running (SIGTERM, then SIGKILL)."""
+    """Stop the broker that `start` left running (SIGTERM, then SIGKILL).
+
+    Example: `healthcode broker stop --timeout 10`
+    """
     state = stop_recorded(get_settings().data_dir, timeout)
     if state is None:
         out.print("no embedded broker is running")

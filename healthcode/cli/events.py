@@ -26,8 +26,11 @@ _SHOWN_ERRORS = 200
 
 @events_app.command()
 def schema() -> None:
-    """Print the JSON Schema of contract v1 (a discriminated union on `type`)."""
-    out.print(orjson.dumps(event_json_schema(), option=orjson.OPT_INDENT_2).decode(), soft_wrap=True)
+    """Print the JSON Schema of contract v1 (a discriminated union on `type`).
+
+    Example: `healthcode events schema > contract-v1.json`
+    """
+    out.print(orjson.dumps(event_json_schema(), option=orjson.OPT_INDENT_2).decode(), soft_wrap=True, markup=False)
 
 
 @events_app.command()
@@ -39,6 +42,8 @@ def validate(
 
     Each bad line is reported as `line N: reason`; duplicate event ids are counted
     (the pipeline applies them once) but are not errors.
+
+    Example: `healthcode events validate feed.jsonl`, or `producer | healthcode events validate - -q`
     """
     if str(file) == "-":
         lines = sys.stdin.buffer.read().splitlines()
