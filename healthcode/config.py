@@ -7,12 +7,17 @@ import os
 from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from healthcode.errors import EnvironmentProblem
+from scoring.timeutil import parse_duration, parse_rfc3339
 from streams.health import DEFAULT_STALL_TIMEOUT_S
+
+if TYPE_CHECKING:
+    from scoring.limits import EventLimits
 
 EMBEDDED = "embedded"
 KAFKA_SCHEME = "kafka://"
@@ -64,6 +69,33 @@ class Settings(BaseSettings):
     dead_letter_retention: str | None = Field(
         None, description="how long hc.dead-letter keeps rejected messages (raw bytes); default: as long as pings"
     )
+    earliest_event_time: str = Field(
+        "2000-01-01T00:00:00Z", description="events dated earlier (ts, a test's sampled_at) are dead-lettered"
+    )
+    event_time_ahead: str = Field("1d", description="events dated further past the intake clock are dead-lettered")
+    area_max_vertices: int = Field(1000, ge=4, description="positions a medium or high area designation may have")
+    area_max_km2: float = Field(3000.0, gt=0, description="km2 a medium or high area designation may cover")
+
+    @field_validator("earliest_event_time")
+    @classmethod
+    def _a_moment(cls, value: str) -> str:
+        parse_rfc3339(value)
+        return value
+
+    @field_validator("event_time_ahead")
+    @classmethod
+    def _a_duration(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+    def event_limits(self) -> "EventLimits":
+        """What one event may ask of the pipeline (`scoring.limits`), as these settings bound it."""
+        from scoring.limits import EventLimits
+
+        return EventLimits(
+            parse_rfc3339(self.earliest_event_time), parse_duration(self.event_time_ahead),
+            self.area_max_vertices, self.area_max_km2,
+        )
 
     @field_validator("broker")
     @classmethod

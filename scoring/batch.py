@@ -36,6 +36,10 @@ NEVER = np.iinfo(np.int64).max
 _KEY_SPAN = 2**32
 
 
+class SpanTooWide(ValueError):
+    """Facts too far apart in time for `pack_states` to pack their times into one int64 key."""
+
+
 @dataclass(frozen=True)
 class PackedStates:
     """Facts of many persons as columns; `*_person` is the index of the person in the batch."""
@@ -76,7 +80,7 @@ def pack_states(states: Sequence[PersonState]) -> PackedStates:
     times = np.concatenate([facts["t1"][~days], facts["t2"][~days]])
     base = int(times.min()) - 1 if times.size else 0
     if times.size and int(times.max()) - base >= _KEY_SPAN:
-        raise ValueError("the facts of this batch span more than 136 years: cannot pack their times")
+        raise SpanTooWide("the facts of this batch span more than 136 years: cannot pack their times")
     exposure_index = np.cumsum(exposures) - 1
     return PackedStates(
         size=len(states),
@@ -305,8 +309,16 @@ def rescore_packed(packed: PackedStates, rules: RuleSet, at: int) -> np.ndarray:
 
 
 def rescore(states: Sequence[PersonState], rules: RuleSet, at: int) -> np.ndarray:
-    """Level codes of every state at event time `at`, equal to `assess(state, rules, at).level`."""
-    return rescore_packed(pack_states(states), rules, at)
+    """Level codes of every state at event time `at`, equal to `assess(state, rules, at).level`.
+
+    Facts spanning more than packing holds (only with event-time limits switched off,
+    see `scoring.limits`) are assessed person by person: slower, never wrong.
+    """
+    try:
+        packed = pack_states(states)
+    except SpanTooWide:
+        return np.array([LEVEL_CODE[assess(state, rules, at).level] for state in states], dtype=np.int8)
+    return rescore_packed(packed, rules, at)
 
 
 def changed_assessments(

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from scoring.areas import RISK_LEVELS, too_many_cells
 from scoring.events import AreaRisk, Ping, TestResult, Visit
 from scoring.exposure import CaseWindow, ContactSpec, Exposure
 from scoring.people import People, PersonChange
@@ -75,6 +76,8 @@ class CityCounts:
     """Ids of the exposures standing now (found and not retracted)."""
     ticks: int = 0
     """Ticks processed: the unit of work that time passing costs (quiet stretches are jumped)."""
+    refused: list[tuple[str, str]] = field(default_factory=list)
+    """(event id, reason) of designations too large to fill at a rule set's resolution, ignored."""
 
 
 class CityScorer:
@@ -134,6 +137,10 @@ class CityScorer:
             return
         self._reach(now)
         if isinstance(event, AreaRisk):
+            refusal = self._refusal(event)
+            if refusal is not None:
+                self.counts.refused.append((event.event_id, refusal))
+                return
             until = None if event.valid_until is None else to_epoch(event.valid_until)
             for index in self._indexes.values():
                 found = index.designate(event.area, event.level, event.geometry, now, until)
@@ -145,6 +152,13 @@ class CityScorer:
         if not self.notices_from_outside:
             for window in windows:
                 self._case(CaseNotice(window, now))
+
+    def _refusal(self, event: AreaRisk) -> str | None:
+        # Checked for every index first, so that no index takes a designation another cannot.
+        if event.level not in RISK_LEVELS:
+            return None
+        problems = (too_many_cells(event.geometry, index.areas.resolution) for index in self._indexes.values())
+        return next((problem for problem in problems if problem is not None), None)
 
     def case_notice(self, notice: CaseNotice) -> None:
         """A case notice (see `notices_from_outside`), fed in event-time order at `notice.known_at`."""

@@ -11,7 +11,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from scoring.events import PING_FIELDS
+from scoring.events import PING_FIELDS, PRINTABLE
 
 _PERSON = r"^[A-Za-z0-9_-]{1,64}$"
 _FIRST_SECOND = -62_135_596_800
@@ -47,6 +47,7 @@ def ping_rows(batch: pa.RecordBatch) -> tuple[np.ndarray, np.ndarray, np.ndarray
     event_id = _strings(batch.column("event_id"))
     lengths = pc.utf8_length(event_id)
     ok &= _true(pc.and_(pc.greater_equal(lengths, 1), pc.less_equal(lengths, 64)))
+    ok &= _true(pc.match_substring_regex(event_id, PRINTABLE))
     person = _strings(batch.column("person"))
     ok &= _true(pc.match_substring_regex(person, _PERSON))
     lat = batch.column("lat").to_numpy(zero_copy_only=False).astype(np.float64)

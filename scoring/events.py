@@ -7,7 +7,9 @@ with the field path and what is wrong (`decode_event`).
 
 from __future__ import annotations
 
+import json
 import math
+import unicodedata
 from datetime import datetime, timezone
 from typing import Annotated, Any, Literal, Union
 
@@ -30,9 +32,12 @@ def _to_utc(moment: datetime) -> datetime:
     return moment.astimezone(timezone.utc)
 
 
-EventId = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+PRINTABLE = r"^[^\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Co}]*$"
+"""No control, format (zero-width, bidi), line/paragraph separator or private-use characters:
+identifiers that look alike must be alike. (Lone surrogates are invalid JSON already.)"""
+EventId = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=PRINTABLE)]
 Pseudonym = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
-Name = Annotated[str, StringConstraints(min_length=1, max_length=128)]
+Name = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=PRINTABLE)]
 UtcTime = Annotated[AwareDatetime, AfterValidator(_to_utc)]
 Latitude = Annotated[float, Field(ge=-90.0, le=90.0, allow_inf_nan=False)]
 Longitude = Annotated[float, Field(ge=-180.0, le=180.0, allow_inf_nan=False)]
@@ -136,6 +141,9 @@ EVENT_TYPES: tuple[str, ...] = ("ping", "visit", "test_result", "area_risk")
 PING_FIELDS: frozenset[str] = frozenset(Ping.model_fields)
 
 _ADAPTER: TypeAdapter[Any] = TypeAdapter(Event)
+_NUMBER_FIELDS: dict[type, tuple[int, str | None]] = {Ping: (2, "accuracy_m"), Visit: (0, None), TestResult: (0, None)}
+"""Of each flat event's fields whose JSON value is a number (or null): how many are required
+(`lat`, `lon`), and the optional one. Every other field's value is a string."""
 
 
 class EventError(ValueError):
@@ -166,18 +174,89 @@ def _describe(error: ValidationError) -> tuple[str, str]:
             kind = "unknown_field"
             parts.append(f"{location}: unknown field")
             continue
+        if item["type"] == "string_pattern_mismatch" and item.get("ctx", {}).get("pattern") == PRINTABLE:
+            parts.append(f"{location}: must not contain control, format (zero-width), separator or private-use characters")
+            continue
         message = item["msg"].removeprefix("Value error, ")
         parts.append(f"{location}: {message}" if location else message)
-    return kind, "; ".join(parts)
+    return kind, printable("; ".join(parts))
+
+
+_UNPRINTABLE = frozenset(("Cc", "Cf", "Zl", "Zp", "Co", "Cs"))
+
+
+def printable(text: str) -> str:
+    """`text` with control, format, separator, private-use and surrogate characters escaped.
+
+    Reasons quote input (an unknown field's name, say); a terminal or log must never
+    receive its control characters raw. Escaping is idempotent: a backslash is printable.
+    """
+    if text.isprintable():
+        return text
+    return "".join(
+        char.encode("unicode_escape").decode("ascii") if unicodedata.category(char) in _UNPRINTABLE else char
+        for char in text
+    )
 
 
 def decode_event(raw: bytes | str) -> Ping | Visit | TestResult | AreaRisk:
-    """Parse and validate one JSON message; raises `EventError` with a precise reason."""
+    """Parse and validate one JSON message; raises `EventError` with a precise reason.
+
+    A key given twice is an error (JSON parsers keep the last; the sender may have meant the first).
+    """
     try:
-        return _ADAPTER.validate_json(raw)
+        event = _ADAPTER.validate_json(raw)
     except ValidationError as error:
         kind, reason = _describe(error)
         raise EventError(kind, reason) from None
+    if not _keys_surely_once(raw, event):
+        repeated = _repeated_key(raw)
+        if repeated:
+            raise EventError("duplicate_key", printable(repeated))
+    return event
+
+
+def _keys_surely_once(raw: bytes | str, event: BaseModel) -> bool:
+    """True when no key of `raw` (a valid event) can be repeated; False means: parse it again to see.
+
+    Without a backslash every `"` delimits a string, so the quotes count the strings:
+    the keys, and the string values. A flat event (all but areas) is one object whose
+    keys are all fields (unknown ones are errors); with D distinct keys, S of them
+    string-valued, it has 2 (D + S) quotes when no key repeats, and more when one
+    does (a repeat adds a key, and perhaps strings in the value it lost). This costs
+    a count of the bytes instead of a second parse.
+    """
+    numbers = _NUMBER_FIELDS.get(type(event))
+    quote, backslash = (b'"', b"\\") if isinstance(raw, bytes) else ('"', "\\")
+    if numbers is None or backslash in raw:
+        return False
+    given = event.__pydantic_fields_set__  # model_fields_set, without the property's cost (this is hot)
+    required, optional = numbers
+    strings = len(given) - required - (optional in given if optional else 0)
+    return raw.count(quote) == 2 * (len(given) + strings)
+
+
+def _repeated_key(raw: bytes | str) -> str:
+    """The reason naming the first key repeated in an object of `raw`; empty when none is."""
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        seen: dict[str, Any] = {}
+        for key, value in items:
+            if key in seen:
+                raise _Repeated(key)
+            seen[key] = value
+        return seen
+
+    try:
+        json.loads(raw, object_pairs_hook=pairs)
+    except _Repeated as repeated:
+        return f"duplicate key: {repeated.args[0]!r} is given more than once in an object"
+    except ValueError:
+        return "duplicate key check: not parseable as standard JSON"
+    return ""
+
+
+class _Repeated(Exception):
+    pass
 
 
 def encode_event(event: BaseModel) -> bytes:

@@ -165,6 +165,11 @@ class PresenceIndex:
             )
         return self._drain()
 
+    @property
+    def areas(self) -> AreaTimeline:
+        """The designations held, and the resolution their cells are filled at."""
+        return self._areas
+
     def advance(self, watermark: int) -> list[Exposure]:
         """Move event time: last pings whose stay cap the watermark passed now count."""
         for engine in self._engines:

@@ -20,6 +20,7 @@ import pyarrow as pa
 
 from scoring.city import CityScorer
 from scoring.events import AreaRisk, EventError, Ping, TestResult, Visit, decode_event
+from scoring.limits import EventLimits, limit_breach, time_breach
 from scoring.people import PersonChange, sorted_changes
 from scoring.rules import RuleSet
 from scoring.timeutil import to_epoch
@@ -79,7 +80,9 @@ class _Collector:
     once over all ids in arrival order, so the first copy of an event is the one kept.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, limits: EventLimits, now: int | None) -> None:
+        self.limits = limits
+        self.now = now
         self.malformed: list[Malformed] = []
         self._chunks: list[tuple[np.ndarray, ...]] = []
         self._ids: list[str] = []
@@ -92,6 +95,10 @@ class _Collector:
         self._other_ids: list[str] = []
 
     def add(self, position: int, event: Ping | Visit | TestResult | AreaRisk) -> None:
+        breach = limit_breach(event, self.limits, self.now)
+        if breach is not None:
+            self.malformed.append(Malformed(position, breach.reason))
+            return
         if isinstance(event, Ping):
             self._ids.append(event.event_id)
             self._person.append(event.person)
@@ -105,7 +112,14 @@ class _Collector:
 
     def add_pings(self, ids: np.ndarray, person: np.ndarray, ts: np.ndarray, lat: np.ndarray, lon: np.ndarray,
                   order: np.ndarray) -> None:
-        self._chunks.append((ids, person, ts, lat, lon, order))
+        latest = np.iinfo(np.int64).max if self.now is None else self.now + self.limits.ahead_s
+        out = (ts < self.limits.earliest) | (ts > latest)
+        for row, seconds in zip(order[out].tolist(), ts[out].tolist()):
+            breach = time_breach("ts", seconds, self.limits, self.now)
+            assert breach is not None  # `out` is the same test, on the whole column
+            self.malformed.append(Malformed(row, breach.reason))
+        keep = ~out
+        self._chunks.append((ids[keep], person[keep], ts[keep], lat[keep], lon[keep], order[keep]))
 
     def inputs(self) -> Inputs:
         self.add_pings(
@@ -124,7 +138,7 @@ class _Collector:
         return Inputs(
             person[keep_ping], ts[keep_ping], lat[keep_ping], lon[keep_ping], order[keep_ping],
             [item for item, keep in zip(self.others, keep_other.tolist()) if keep],
-            self.malformed,
+            sorted(self.malformed, key=lambda bad: bad.line),
             int(repeated.sum()),
         )
 
@@ -140,9 +154,11 @@ def _repeats(ids: np.ndarray) -> np.ndarray:
     return codes <= seen_before
 
 
-def read_jsonl(lines: Iterator[bytes], progress: Progress | None = None) -> Inputs:
-    """Decode JSON lines (1-based numbering for reports)."""
-    collector = _Collector()
+def read_jsonl(
+    lines: Iterator[bytes], progress: Progress | None = None, limits: EventLimits = EventLimits(), now: int | None = None
+) -> Inputs:
+    """Decode JSON lines (1-based numbering for reports); events beyond `limits` at clock `now` are malformed."""
+    collector = _Collector(limits, now)
     consumed = 0
     for number, line in enumerate(lines, start=1):
         consumed += len(line)
@@ -161,13 +177,15 @@ def read_jsonl(lines: Iterator[bytes], progress: Progress | None = None) -> Inpu
     return collector.inputs()
 
 
-def read_parquet(path: Path, progress: Progress | None = None) -> Inputs:
-    """Decode a Parquet file with the contract's columns; pings are checked column-wise."""
+def read_parquet(
+    path: Path, progress: Progress | None = None, limits: EventLimits = EventLimits(), now: int | None = None
+) -> Inputs:
+    """Decode a Parquet file with the contract's columns; pings are checked column-wise (limits as `read_jsonl`)."""
     from scoring.columns import ping_rows
 
     import pyarrow.parquet as pq
 
-    collector = _Collector()
+    collector = _Collector(limits, now)
     position = 0
     for batch in pq.ParquetFile(path).iter_batches(batch_size=500_000):
         ok, person, ts, lat, lon, ids = ping_rows(batch)
@@ -216,15 +234,22 @@ def input_size(source: str | Path) -> int | None:
     return path.stat().st_size
 
 
-def read_events(source: str | Path, progress: Progress | None = None) -> Inputs:
-    """Read EVENTS: a JSONL path, `-` for stdin, or a `.parquet` path."""
+def read_events(
+    source: str | Path, progress: Progress | None = None, limits: EventLimits = EventLimits(), now: int | None = None
+) -> Inputs:
+    """Read EVENTS: a JSONL path, `-` for stdin, or a `.parquet` path.
+
+    Events beyond `limits` are skipped as malformed, as intake dead-letters them. Times
+    later than `now` plus the limits' `ahead_s` too; with `now` None there is no such
+    bound (a file has no intake clock: `healthcode replay` takes `--now`).
+    """
     if str(source) == "-":
-        return read_jsonl(iter(sys.stdin.buffer), progress)
+        return read_jsonl(iter(sys.stdin.buffer), progress, limits, now)
     path = Path(source)
     if path.suffix == ".parquet":
-        return read_parquet(path, progress)
+        return read_parquet(path, progress, limits, now)
     with open(path, "rb") as handle:
-        return read_jsonl(iter(handle), progress)
+        return read_jsonl(iter(handle), progress, limits, now)
 
 
 def replay(inputs: Inputs, rules: RuleSet | Sequence[RuleSet], until: int | None = None) -> ReplayResult:

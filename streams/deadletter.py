@@ -14,6 +14,8 @@ from typing import Any, Protocol
 import orjson
 from prometheus_client import Counter
 
+from scoring.events import printable
+
 DEAD_LETTERED = Counter(
     "healthcode_dead_lettered",
     "Messages sent to the dead-letter topic, by source topic and kind of reason",
@@ -34,6 +36,10 @@ class Rejected:
     reason: str
     """The precise, human-readable reason."""
     key: bytes | None = None
+
+    def __post_init__(self) -> None:
+        # Reasons quote input; whoever reads the topic must not get its control characters raw.
+        object.__setattr__(self, "reason", printable(self.reason))
 
     def to_bytes(self) -> bytes:
         """The dead-letter message: original bytes (base64), source position and reason."""

@@ -44,6 +44,7 @@ from codes import SigningKey, signing_key_at
 from scoring.city import CaseNotice, CityScorer
 from scoring.events import Ping
 from scoring.exposure import CaseWindow
+from scoring.limits import EventLimits
 from scoring.notices import CaseTracker
 from scoring.people import PersonChange
 from scoring.rules import RuleSet
@@ -54,7 +55,7 @@ from streams.eventtime import NEVER, TimeOrder, Watermarks
 from streams.fence import read_to_fence
 from streams.health import DEFAULT_STALL_TIMEOUT_S, Health
 from streams.horizon import RebuildHorizon
-from streams.intake import triage
+from streams.intake import intake_clock, triage
 from streams.issuing import change_id, code_record, encode_record, signed
 from streams.letters import LetterLedger
 from streams.reading import json_object
@@ -111,6 +112,8 @@ class WorkerConfig:
     clock minus the allowed lateness moves every watermark on. Off for recorded or
     simulated events published faster than real time."""
     clock: Callable[[], float] = time.time
+    limits: EventLimits = EventLimits()
+    """What one event may ask (event time range, area size); beyond it, it is dead-lettered."""
     status_dir: Path | None = None
     """Where the worker keeps its latest status (as announced on `cases`) for operators, in a
     file of its own (`<worker name>.json`, removed when it stops): workers may share the directory."""
@@ -505,7 +508,8 @@ class Worker:
             if published is not None and history_with(self.history, published) is not None:
                 self.reassigned = self._owned
             return
-        outcome = triage(record.value, record.topic, record.partition, record.offset, record.key)
+        outcome = triage(record.value, record.topic, record.partition, record.offset, record.key,
+                         now=intake_clock(record.timestamp, self.config.clock()), limits=self.config.limits)
         if isinstance(outcome, Rejected):
             # Every worker reads pings and areas; the owner of the same-numbered partition answers for them.
             position = (record.topic, record.partition, record.offset)

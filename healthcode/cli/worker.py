@@ -70,6 +70,7 @@ def worker(
         lateness_s=parse_duration(settings.allowed_lateness),
         idle_s=settings.idle_timeout,
         live=settings.live,
+        limits=settings.event_limits(),
         batch_size=settings.batch_size,
         batch_timeout_s=settings.batch_timeout,
         commit_interval_s=settings.commit_interval,

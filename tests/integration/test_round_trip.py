@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import orjson
 import pytest
 from kafka import KafkaConsumer, KafkaProducer
@@ -10,7 +12,7 @@ from healthcode.broker import EmbeddedBroker
 from scoring.events import Ping, encode_event
 from streams.admin import create_topics
 from streams.deadletter import Rejected, send_dead_letter
-from streams.intake import triage
+from streams.intake import intake_clock, triage
 from streams.topics import Topics
 
 
@@ -59,7 +61,8 @@ def test_good_events_pass_and_a_malformed_one_goes_to_dead_letter_with_its_reaso
     )
     passed = []
     for record in _drain(consumer, 11):
-        outcome = triage(record.value, record.topic, record.partition, record.offset, record.key)
+        outcome = triage(record.value, record.topic, record.partition, record.offset, record.key,
+                         now=intake_clock(record.timestamp, time.time()))
         if isinstance(outcome, Rejected):
             send_dead_letter(producer, topics.dead_letter, outcome)
         else:

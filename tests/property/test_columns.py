@@ -62,7 +62,8 @@ REQUIRED = ("event_id", "type", "ts", "person", "lat", "lon", "source")
 OPTIONAL = tuple(name for name in COLUMNS if name not in REQUIRED)
 
 pseudonyms = st.text(alphabet="abcXYZ019_-", min_size=1, max_size=64)
-event_ids = st.one_of(st.text(min_size=1, max_size=8), st.text(alphabet="事件é-x", min_size=60, max_size=64))
+printable = st.characters(blacklist_categories=("Cc", "Cf", "Zl", "Zp", "Co", "Cs"))
+event_ids = st.one_of(st.text(printable, min_size=1, max_size=8), st.text(alphabet="事件é-x", min_size=60, max_size=64))
 times_ms = st.one_of(st.integers(min_value=T0 - 10**12, max_value=T0 + 10**12), st.integers(-(10**12), 10**12))
 latitudes = st.one_of(st.sampled_from([-90.0, 90.0, -0.0]), st.floats(min_value=-90, max_value=90))
 longitudes = st.one_of(st.sampled_from([-180.0, 180.0]), st.floats(min_value=-180, max_value=180))
@@ -95,7 +96,7 @@ BREAKAGES: dict[str, st.SearchStrategy] = {
         st.sampled_from(["", "a b", "a.b", "ä", "abc\n", "x" * 65, None]),
         st.text(min_size=1, max_size=70),
     ),
-    "event_id": st.sampled_from(["", "x" * 65, "事" * 65, None]),
+    "event_id": st.sampled_from(["", "x" * 65, "事" * 65, None, "a\x00", "\x1f", "a\u200bb", "\ufeff", "a\u2028", "\ue000"]),
     "source": st.sampled_from(["wifi", "GPS", "", " gps", None]),
     "accuracy_m": st.one_of(NOT_A_NUMBER, st.floats(max_value=0, exclude_max=True, allow_infinity=False),
                             st.floats(min_value=100_000, exclude_min=True, allow_infinity=False)),

@@ -7,7 +7,7 @@ import json
 import h3.api.basic_int as h3i
 import pytest
 
-from scoring.areas import AreaTimeline, area_cells
+from scoring.areas import AreaTimeline, AreaTooLarge, area_cells, estimated_cells
 from scoring.events import AreaRisk, decode_event
 from scoring.exposure import ContactSpec
 from scoring.presence import PresenceIndex
@@ -159,3 +159,30 @@ def test_area_exposures_are_known_from_the_designation_or_their_last_presence(in
     assert [e.known_at for e in found] == [T0 + DAY]
     later = visit(index, "later", INSIDE, 2 * 24 * 60, 20)
     assert later[-1].known_at == T0 + 2 * DAY + 20 * MIN
+
+
+def test_an_area_too_large_to_fill_is_refused_from_its_outline_before_any_cell_is_made():
+    ten_degrees = {"type": "Polygon", "coordinates": [[[100, 20], [110, 20], [110, 30], [100, 30], [100, 20]]]}
+    with pytest.raises(AreaTooLarge, match=r"about [\d,]+ cells at H3 resolution 10, at most 2,000,000"):
+        area_cells(ten_degrees, 10)
+    timeline = AreaTimeline(10)
+    with pytest.raises(AreaTooLarge):
+        timeline.designate("big", "high", ten_degrees, T0, None)
+    assert len(timeline) == 0 and timeline.cells_filled == 0
+
+
+@pytest.mark.parametrize(
+    "geometry",
+    [
+        square(*INSIDE, half=0.05),
+        {"type": "Polygon", "coordinates": [[[114.0, 30.0], [114.3, 30.3], [114.3005, 30.3], [114.0005, 30.0], [114.0, 30.0]]]},
+        {"type": "Polygon", "coordinates": [[[114.0, 30.0], [114.1, 30.1], [114.1, 30.0], [114.0, 30.1], [114.0, 30.0]]]},
+        {"type": "Polygon", "coordinates": [[[179.9, 60.0], [-179.9, 60.0], [-179.9, 60.1], [179.9, 60.1], [179.9, 60.0]]]},
+        {"type": "Polygon", "coordinates": [[[114.0 + i * 1e-3, 30.0 + (i % 2) * 0.02] for i in range(200)]
+                                            + [[114.2, 29.9], [114.0, 29.9], [114.0, 30.0]]]},
+    ],
+    ids=["square", "thin diagonal strip", "self-crossing bow tie", "across the antimeridian", "comb"],
+)
+def test_the_cell_estimate_is_not_below_what_filling_makes(geometry):
+    made = len(area_cells(geometry, 10))
+    assert made <= estimated_cells(geometry, 10) <= 10 * made + 100

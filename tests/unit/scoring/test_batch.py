@@ -65,3 +65,15 @@ def test_states_restored_from_bytes_pack_like_the_originals():
     states = synthetic_states(300, AT, seed=9)
     restored = [PersonState.from_bytes(state.to_bytes()) for state in states]
     assert rescore(restored, rules, AT).tolist() == rescore(states, rules, AT).tolist()
+
+
+def test_facts_too_far_apart_to_pack_are_rescored_person_by_person_with_the_same_levels():
+    rules = load_rule_set(ROOT / "default.yaml")
+    states = synthetic_states(50, AT)
+    far = new_state("far")
+    far.tests["t0"] = ResultFact(-62_135_596_800, AT - DAY, "pcr", True)  # sampled in year 1: limits switched off
+    states.append(far)
+    with pytest.raises(ValueError, match="136 years"):
+        pack_states(states)
+    expected = [LEVEL_CODE[assess(state, rules, AT).level] for state in states]
+    assert rescore(states, rules, AT).tolist() == expected

@@ -97,3 +97,55 @@ def test_an_area_ring_must_be_closed_and_end_after_it_starts() -> None:
 def test_the_json_schema_is_a_union_of_the_four_types() -> None:
     schema = event_json_schema()
     assert set(schema["discriminator"]["mapping"]) == {"ping", "visit", "test_result", "area_risk"}
+
+
+AREA = {"type": "area_risk", "event_id": "a1", "ts": "2022-04-01T08:00:00Z", "area": "x", "level": "high",
+        "geometry": {"type": "Polygon", "coordinates": [[[114.0, 30.0], [114.1, 30.0], [114.1, 30.1], [114.0, 30.0]]]}}
+
+
+def _text(obj: dict) -> str:
+    return orjson.dumps(obj).decode()
+
+
+@pytest.mark.parametrize(
+    ("raw", "key"),
+    [
+        (_text(PING)[:-1] + ',"lat":31.0}', "lat"),  # a number twice
+        (_text(PING)[:-1] + ',"person":"p2"}', "person"),  # a string twice
+        ('{"ts":5,' + _text(PING)[1:], "ts"),  # the value that lost was not a string
+        ('{"lat":{"a":"b"},' + _text(PING)[1:], "lat"),  # nor even a scalar
+        (_text(PING)[:-1] + ',"\\u0074s":"2022-04-01T08:15:00Z"}', "ts"),  # the same key, escaped
+        (_text(AREA)[:-1] + ',"level":"low"}', "level"),
+        (_text(AREA).replace('"type":"Polygon"', '"type":"Polygon","type":"Polygon"'), "type"),  # nested
+    ],
+    ids=["number", "string", "lost a number", "lost an object", "escaped", "area", "inside geometry"],
+)
+def test_a_key_given_twice_is_rejected_naming_it(raw: str, key: str) -> None:
+    for form in (raw, raw.encode()):
+        with pytest.raises(EventError) as caught:
+            decode_event(form)
+        assert caught.value.kind == "duplicate_key"
+        assert caught.value.reason == f"duplicate key: {key!r} is given more than once in an object"
+
+
+def test_keys_once_each_pass_however_the_strings_are_written() -> None:
+    for obj in (PING, {**PING, "accuracy_m": None}, {**PING, "accuracy_m": 5.0}, {**PING, "event_id": "e\u00e9\\\":"},
+                {"type": "visit", "event_id": 'v":1', "ts": "2022-04-01T08:15:00Z", "person": "p", "facility": "a:\"b\"",
+                 "kind": "diagnosis"}, AREA):
+        assert decode_event(orjson.dumps(obj)).event_id == obj["event_id"]
+        assert decode_event(_text(obj)).event_id == obj["event_id"]
+
+
+@pytest.mark.parametrize("field", ["event_id", "facility"])
+@pytest.mark.parametrize("char", ["\u0000", "\u001f", "\u007f", "\u0085", "\u200b", "\u200d", "\u202e", "\ufeff",
+                                  "\u2028", "\u2029", "\ue000"])
+def test_identifiers_with_control_format_separator_or_private_use_characters_are_rejected(field: str, char: str) -> None:
+    visit = {"type": "visit", "event_id": "v1", "ts": "2022-04-01T08:15:00Z", "person": "p", "facility": "h",
+             "kind": "diagnosis"}
+    error = _reason({**visit, field: f"a{char}b"})
+    assert error.kind == "invalid_field"
+    assert error.reason == f"visit.{field}: must not contain control, format (zero-width), separator or private-use characters"
+
+
+def test_identifiers_in_any_script_with_spaces_and_punctuation_pass() -> None:
+    assert decode_event(orjson.dumps({**PING, "event_id": "事件-1 ünïcode/№:42"})).event_id == "事件-1 ünïcode/№:42"

@@ -140,3 +140,34 @@ def test_a_forward_contact_stays_red_while_the_contact_continues() -> None:
     ] + [result("c", T0, T0 + 2 * HOUR, positive=True)]
     timeline = replay(read_jsonl(iter([encode_event(e) + b"\n" for e in events])), RULES).timeline
     assert [(c.at - T0, c.level) for c in timeline if c.person == "k"] == [(2 * HOUR, "red")]
+
+
+FAR_FUTURE = 253_402_214_400  # 9999-12-31T00:00:00Z
+
+
+def test_events_before_the_floor_are_skipped_with_the_reason_jsonl_and_parquet_alike(tmp_path, outbreak) -> None:
+    early = [_ping("k", T0 - 30 * 365 * DAY, HERE), result("c", T0 - 30 * 365 * DAY, T0 + 2 * DAY, positive=True)]
+    events = outbreak + early
+    rows = [e.model_dump() for e in events]
+    columns = sorted({key for row in rows for key in row})
+    pq.write_table(pa.table({name: [row.get(name) for row in rows] for name in columns}), tmp_path / "events.parquet")
+    for inputs in (read_events(_write(tmp_path, events)), read_events(tmp_path / "events.parquet")):
+        assert [m.line for m in inputs.malformed] == [len(outbreak) + 1, len(outbreak) + 2]
+        assert inputs.malformed[0].reason == "ts: 1992-04-08T08:00:00Z is before 2000-01-01T00:00:00Z, the earliest accepted"
+        assert inputs.malformed[1].reason.startswith("sampled_at: 1992-04-08T08:00:00Z is before")
+        assert [c.to_json() for c in replay(inputs, RULES).timeline] == [
+            c.to_json() for c in replay_file(_write(tmp_path, outbreak, "clean.jsonl"), RULES).timeline
+        ]
+
+
+def test_a_far_future_event_costs_replay_only_itself_and_now_bounds_it_as_intake_would(tmp_path, outbreak) -> None:
+    # No intake clock in a file: without `now` nothing is too late, and the core jumps the empty years.
+    events = outbreak + [result("k", FAR_FUTURE - DAY, FAR_FUTURE, positive=False)]
+    path = _write(tmp_path, events)
+    unbounded = read_events(path)
+    assert unbounded.malformed == []
+    timeline = replay(unbounded, RULES).timeline
+    assert _levels_of(timeline, "k")[:1] == [("2022-04-02T14:00:00Z", "red")]
+    bounded = read_events(path, now=T0 + 10 * DAY)
+    assert [m.line for m in bounded.malformed] == [len(events)]
+    assert bounded.malformed[0].reason.startswith("ts: 9999-12-31T00:00:00Z is more than 1d after the clock")
