@@ -114,7 +114,10 @@ async function loadList(name, parse, label) {
     if (name === "revoked") localStorage.removeItem(STORE[name]);
     return name === "revoked" ? null : stored;
   }
-  if (fetched.unreachable) return stored;
+  if (fetched.unreachable) {
+    if (stored) state.problems.push(`${label}: server unreachable (${fetched.unreachable}), using this device's copy`);
+    return stored;
+  }
   try {
     const fresh = await openList(fetched.text, parse);
     if (stored && fresh.issuedAt < stored.issuedAt) {

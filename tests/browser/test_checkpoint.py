@@ -128,6 +128,7 @@ def test_the_page_reloaded_with_the_server_gone_still_verifies(page: Page, tmp_p
         page.reload()
         page.wait_for_selector("body[data-ready=true]")
         assert page.get_attribute("#lists", "data-trust") == "ok" and page.get_attribute("#lists", "data-revoked") == "ok"
+        assert "trust list: server unreachable (offline), using this device's copy" in page.inner_text("#lists")
         assert enter(page, vector("ok_eddsa")["code"]) == ("OK", "green")
         assert enter(page, vector("revoked")["code"]) == ("REVOKED", "green")
         assert enter(page, vector("signature_level_changed")["code"]) == ("SIGNATURE_INVALID", "")
