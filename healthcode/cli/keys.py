@@ -173,8 +173,8 @@ def trust_list(
     _write(out_file, sign_list(key, dump_trust_list(infos, times)))
     if str(out_file) != "-":
         err.print(
-            f"wrote {len(infos)} key(s) to {out_file}, signed by list key {key.info.kid.hex()}, "
-            f"next update due {format_rfc3339(times.next_update)}",
+            f"wrote {len(infos)} key(s) to {out_file}, signed by list key {key.info.kid.hex()} "
+            f"(checkpoints pin it: `healthcode keys list-key {keydir}`), next update due {format_rfc3339(times.next_update)}",
             soft_wrap=True,
         )
 
