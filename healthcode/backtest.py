@@ -1,26 +1,36 @@
 """Backtests of rule sets: read events once, replay every rule set over them, compare.
 
-`backtest_files` is the notebook API (files in, pandas DataFrames out);
-`healthcode rules compare` is a thin command over it.
+`backtest_files` is the notebook API for one city (files in, pandas DataFrames out),
+`backtest_cities` for several (one city is one draw: means and intervals across them),
+`simulate_cities` makes those cities; `healthcode rules compare` is a thin command over them.
+
+A truth is only used with the events of its own city: the simulator names the city in
+every file (Parquet metadata, or city.json beside a JSONL file), and a truth of another
+city, or of a shorter run, is refused (`scoring.compare_match`).
 """
 
 from __future__ import annotations
 
-import json
 import multiprocessing
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import orjson
 import pandas as pd
+import pyarrow.parquet as pq
 
 from healthcode.errors import EnvironmentProblem
 from healthcode.rulefiles import load_rules
 from scoring.compare import Comparison, Period, compare, timeline_frame, truth_frame
+from scoring.compare_cities import CONFIDENCE, Cities, across_cities
+from scoring.compare_match import CityIdentity, truth_mismatch
 from scoring.replay import Inputs, read_events, replay
-from scoring.timeutil import parse_rfc3339
+from scoring.events import AreaRisk
+from simulators.config import ORDER_FAULTS, SimulationConfig
+from simulators.output import CITY, RUN_METADATA_KEY, TRUTH, write_run
 
 Advance = Callable[[str, int], None]
 """Progress callback: a stage (`read` with rows read so far, `replay` with rule sets done)."""
@@ -46,6 +56,8 @@ class Backtest:
     """Valid events read (after de-duplication)."""
     malformed: int
     duplicates: int
+    city: CityIdentity | None = None
+    """The simulated city the events (and truth) came from, when the files name it."""
 
 
 _SHARED: Inputs | None = None
@@ -105,16 +117,36 @@ def read_truth(path: Path) -> pd.DataFrame:
         raise EnvironmentProblem(f"cannot use the truth {path}: {error}") from None
 
 
-def truth_period(truth_path: Path) -> Period | None:
-    """The simulated run's frame from the city.json beside the truth, if there is one."""
-    city = truth_path.parent / "city.json"
-    if not city.exists():
+def city_of(path: Path) -> CityIdentity | None:
+    """The simulated city a file names: a Parquet file in its metadata, any other in the city.json beside it.
+
+    None for files that name none (recorded events, older runs); exit 2 for a name that cannot be read.
+    """
+    try:
+        if path.suffix == ".parquet":
+            named = (pq.read_schema(path).metadata or {}).get(RUN_METADATA_KEY)
+        else:
+            city = path.parent / CITY
+            named = city.read_bytes() if str(path) != "-" and city.exists() else None
+    except OSError as error:
+        raise EnvironmentProblem(f"cannot read {path}: {error.strerror or error}") from None
+    except ValueError as error:  # pyarrow's ArrowInvalid: not a Parquet file
+        raise EnvironmentProblem(f"cannot read {path}: {error}") from None
+    if named is None:
         return None
     try:
-        document = json.loads(city.read_text())
-        return Period(parse_rfc3339(document["start"]), parse_rfc3339(document["end"]))
-    except (OSError, ValueError, KeyError) as error:
-        raise EnvironmentProblem(f"cannot read the run's period from {city}: {error}") from None
+        document = orjson.loads(named)
+        if path.suffix != ".parquet":  # city.json: the name is one part of it
+            document = document.get("run") if isinstance(document, dict) else None
+        return None if document is None else CityIdentity.from_mapping(document)
+    except (ValueError, AttributeError, TypeError) as error:  # orjson's JSONDecodeError is a ValueError
+        raise EnvironmentProblem(f"cannot read which city {path} is from: {error}") from None
+
+
+def _persons(inputs: Inputs) -> set[str]:
+    persons = set(pd.unique(inputs.ping_person).tolist())
+    persons.update(event.person for _, _, event in inputs.others if not isinstance(event, AreaRisk))
+    return persons
 
 
 def _labelled(replays: list[Replayed], rulesets: list[Path]) -> dict[str, pd.DataFrame]:
@@ -136,21 +168,110 @@ def backtest_files(
 ) -> Backtest:
     """Read the events once, replay every rule set over them, and compare (the first is the baseline).
 
-    The period defaults to the simulated run's (city.json beside the truth), else to the
-    events' own span.
+    The period defaults to the simulated run's (as the files name it), else to the
+    events' own span. A truth of another city or a shorter run is refused (exit 2).
     """
     for path in rulesets:
         load_rules(path)  # a broken rule set fails now, not after the long read
+    events_city = city_of(events)
+    truth_city = city_of(truth) if truth is not None else None
+    people = read_truth(truth) if truth is not None else None  # a truth that cannot be used fails before the read too
     try:
         inputs = read_events(events, None if advance is None else lambda rows: advance("read", rows))
     except OSError as error:
         raise EnvironmentProblem(f"cannot read {events}: {error.strerror or error}") from None
     except ValueError as error:  # pyarrow's ArrowInvalid: not a Parquet file, or not the contract's columns
         raise EnvironmentProblem(f"cannot read {events}: {error}") from None
-    people = read_truth(truth) if truth is not None else None
+    span = event_period(inputs)
+    if people is not None:
+        reason = truth_mismatch(events_city, truth_city, _persons(inputs), people["person"].tolist(), span, period)
+        if reason is not None:
+            raise EnvironmentProblem(f"cannot use the truth {truth} with the events {events}: {reason}")
+    city = truth_city or events_city
     if period is None:
-        period = (truth_period(truth) if truth is not None else None) or event_period(inputs)
+        period = city.period if city is not None else span
     replays = replay_all(inputs, rulesets, workers, advance)
     population = None if people is not None else max(r.persons for r in replays)
     comparison = compare(_labelled(replays, rulesets), period, truth=people, population=population, examples=examples)
-    return Backtest(comparison, replays, inputs.count, len(inputs.malformed), inputs.duplicates)
+    return Backtest(comparison, replays, inputs.count, len(inputs.malformed), inputs.duplicates, city)
+
+
+@dataclass(frozen=True)
+class CitiesBacktest:
+    """Backtests of the same rule sets on several cities and their summary."""
+
+    cities: Cities
+    backtests: list[Backtest]
+
+
+CityAdvance = Callable[[int, str, int], None]
+"""Progress over cities: (city index, stage, done) with the stages of `Advance`."""
+
+
+def backtest_cities(
+    rulesets: list[Path],
+    pairs: Sequence[tuple[Path, Path | None]],
+    period: Period | None = None,
+    workers: int = 1,
+    examples: int = 5,
+    advance: CityAdvance | None = None,
+    confidence: float = CONFIDENCE,
+) -> CitiesBacktest:
+    """`backtest_files` on every (events, truth) pair, then each metric's mean and interval across them.
+
+    The same city twice would narrow the intervals with a copy, so it is refused (exit 2).
+    """
+    if not pairs:
+        raise EnvironmentProblem("a comparison needs at least one city's events")
+    if len({truth is None for _, truth in pairs}) > 1:
+        raise EnvironmentProblem("give a truth for every city's events, or for none")
+    backtests = []
+    for index, (events, truth) in enumerate(pairs):
+        step = None if advance is None else (lambda stage, done, index=index: advance(index, stage, done))
+        backtests.append(backtest_files(rulesets, events, truth, period, workers, examples, step))
+    named = [backtest.city for backtest in backtests]
+    twins = {city for city in named if city is not None and named.count(city) > 1}
+    if twins:
+        raise EnvironmentProblem(f"the same city twice ({twins.pop().describe()}): one city counted twice is not two draws")
+    names = _city_names(named, [events for events, _ in pairs])
+    try:
+        summary = across_cities([backtest.comparison for backtest in backtests], names, confidence)
+    except ValueError as error:
+        raise EnvironmentProblem(f"cannot put the cities side by side: {error}") from None
+    return CitiesBacktest(summary, backtests)
+
+
+def _city_names(cities: list[CityIdentity | None], events: list[Path]) -> list[str]:
+    """`seed 7` when every city is named by a seed of its own, else the events files, else numbers."""
+    seeds = [city.seed if city is not None else None for city in cities]
+    if None not in seeds and len(set(seeds)) == len(seeds):
+        return [f"seed {seed}" for seed in seeds]
+    paths = [str(path) for path in events]
+    if len(set(paths)) == len(paths):
+        return paths
+    return [f"city {number}" for number in range(1, len(events) + 1)]
+
+
+def simulate_cities(
+    config: SimulationConfig, count: int, directory: Path, done: Callable[[int], None] | None = None
+) -> list[tuple[Path, Path]]:
+    """Simulate `count` cities of `config` with seeds config.seed, config.seed + 1, ... into `directory`.
+
+    Returns their (events, truth) files. Events are Parquet (faster to read) unless the
+    config asks for broken lines, which only JSON lines can carry.
+    """
+    from simulators.run import Simulation
+
+    parquet = not (config.faults.share and set(config.faults.kinds) - set(ORDER_FAULTS))
+    pairs = []
+    for index in range(count):
+        city = config.model_copy(update={"seed": config.seed + index})
+        where = directory / f"seed-{city.seed}"
+        try:
+            events = write_run(Simulation(city), where, parquet=parquet)
+        except OSError as error:
+            raise EnvironmentProblem(f"cannot write the simulated city to {where}: {error.strerror or error}") from None
+        pairs.append((events, where / TRUTH))
+        if done is not None:
+            done(index + 1)
+    return pairs

@@ -1,29 +1,36 @@
-"""`healthcode rules compare`: replay rule sets over the same events and compare them side by side.
+"""`healthcode rules compare`: replay rule sets over the same cities and compare them side by side.
 
-The job itself is `healthcode.backtest.backtest_files` (files in, DataFrames out, for
-notebooks too); the command adds progress bars, the table, the CSV and the HTML report.
+The job itself is `healthcode.backtest` (files in, DataFrames out, for notebooks too);
+the command adds the cities to simulate, progress bars, the table, the CSV and the HTML report.
 """
 
 from __future__ import annotations
 
 import os
+import tempfile
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from healthcode.backtest import backtest_files
-from healthcode.cli.common import err, out
+import healthcode
+from healthcode.backtest import CitiesBacktest, backtest_cities, simulate_cities
+from healthcode.cli.common import err, out, shown
 from healthcode.cli.rules import rules_app
 from healthcode.errors import EnvironmentProblem
-from scoring.compare import Comparison, Period
+from healthcode.rulefiles import load_rules
+from scoring.compare import Period
+from scoring.compare_cities import Cities
 from scoring.replay import input_size
+from scoring.rulewords import diff_rule_sets
 from scoring.timeutil import format_rfc3339, parse_rfc3339
+from simulators.config import SimulationConfig
+
 
 def _read_size(events: Path) -> tuple[str, int | None]:
     """What reading progress counts (JSONL bytes, Parquet rows) and the total, when known."""
@@ -36,53 +43,128 @@ def _read_size(events: Path) -> tuple[str, int | None]:
 
 def compare_command(
     rulesets: list[Path] = typer.Argument(..., help="rule set files; the first is the baseline the others are compared with"),
-    events: Path = typer.Option(..., "--events", help="events: JSONL (or - for stdin) or .parquet, as `healthcode simulate` writes"),
-    truth: Optional[Path] = typer.Option(None, "--truth", help="truth.parquet from `healthcode simulate`: adds the backtest metrics"),
+    events: list[Path] = typer.Option([], "--events", help="events: JSONL (or - for stdin) or .parquet, as `healthcode simulate` writes; repeat for several cities"),
+    truth: list[Path] = typer.Option([], "--truth", help="truth.parquet from `healthcode simulate`, one per --events in the same order: adds the backtest metrics"),
+    seeds: int = typer.Option(0, "--seeds", min=0, help="also simulate this many cities of --sim-config (seeds --seed, --seed + 1, ...)"),
+    sim_config: Optional[Path] = typer.Option(None, "--sim-config", help="simulation settings (YAML, as `healthcode simulate --config`) for --seeds"),
+    seed: Optional[int] = typer.Option(None, "--seed", min=0, help="first seed of --seeds (default: the config's)"),
+    sim_out: Optional[Path] = typer.Option(None, "--sim-out", help="keep the simulated cities in this directory (default: a temporary one, removed)"),
     report: Optional[Path] = typer.Option(None, "--report", help="write a self-contained HTML report (charts embedded)"),
-    csv: Optional[Path] = typer.Option(None, "--csv", help="write the metrics (one column per rule set) as CSV"),
+    csv: Optional[Path] = typer.Option(None, "--csv", help="write the metrics as CSV (one city: one column per rule set; several: mean, interval, difference per rule set)"),
     start: Optional[str] = typer.Option(None, "--start", help="period start, RFC 3339 (default: the run's, or the first event)"),
     end: Optional[str] = typer.Option(None, "--end", help="period end, RFC 3339 (default: the run's, or the last event)"),
     workers: int = typer.Option(0, "--workers", min=0, help="replays at once (default: one per rule set, at most the CPU count)"),
     examples: int = typer.Option(5, "--examples", min=0, help="example persons shown in the report"),
+    confidence: float = typer.Option(0.9, "--confidence", min=0.5, max=0.999, help="confidence of the intervals over several cities"),
 ) -> None:
-    """Replay rule sets over the same events and compare whom each restricts and whom it misses.
+    """Replay rule sets over the same cities and compare whom each restricts and whom it misses.
 
-    With `--truth` (from the simulator) it backtests: share of infected persons flagged while infectious and before, infectious hours left green, delay from infection to a flag, restricted person-days of the never infected, precision. Without, it compares level shares and the persons whose level differs, by the reasons behind it.
+    With `--truth` (from the simulator) it backtests: share of infected persons flagged while infectious and before, infectious hours left green, delay from infection to a flag, restricted person-days of the never infected, precision. Without, it compares level shares and the persons whose level differs, by the reasons behind it. One city is one draw: with several (`--seeds 5 --sim-config simulators/mild-outbreak.yaml`, or several --events/--truth pairs) every metric gets its mean and a 90% interval, and each rule set its difference from the baseline city by city.
 
-    Example: `healthcode simulate --residents 10000 --days 30 --seed 7 --format parquet --out sim/` then `healthcode rules compare rules/default.yaml rules/points.yaml --events sim/events.parquet --truth sim/truth.parquet --report compare.html --csv metrics.csv`
+    Example: `healthcode rules compare rules/default.yaml rules/points.yaml --seeds 5 --sim-config simulators/mild-outbreak.yaml --report compare.html --csv metrics.csv`
     """
     period = _period_option(start, end)
+    if truth and len(truth) != len(events):
+        raise typer.BadParameter(f"{len(truth)} truth file(s) for {len(events)} events file(s): give one per events file, in order", param_hint="--truth")
+    if seeds and sim_config is None:
+        raise typer.BadParameter("--seeds simulates cities of a configuration: give --sim-config", param_hint="--sim-config")
+    if sim_config is not None and not seeds:
+        raise typer.BadParameter("--sim-config is for --seeds: say how many cities to simulate", param_hint="--seeds")
+    if seeds and events and not truth:
+        raise typer.BadParameter("simulated cities come with their truth: give a --truth for every --events too", param_hint="--truth")
+    if not seeds and not events:
+        raise typer.BadParameter("which events? give --events, or --seeds with --sim-config", param_hint="--events")
+    rules = [load_rules(path) for path in rulesets]  # a broken rule set fails before anything is simulated or read
     began = time.perf_counter()
     workers = workers or min(len(rulesets), os.cpu_count() or 1)
-    bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err)
-    with bar:
-        unit, total = _read_size(events)
-        reading = bar.add_task(f"reading events ({unit})", total=total)
-        replaying = bar.add_task(f"replaying {len(rulesets)} rule set(s), {workers} at a time", total=len(rulesets))
+    pairs = [(path, truth[index] if truth else None) for index, path in enumerate(events)]
+    config = _simulation_config(sim_config, seed) if seeds else None
+    with tempfile.TemporaryDirectory(prefix="healthcode-compare-") as scratch:
+        bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err)
+        with bar:
+            if config is not None:
+                simulating = bar.add_task(f"simulating {seeds} cities (seeds {config.seed} to {config.seed + seeds - 1})", total=seeds)
+                directory = sim_out if sim_out is not None else Path(scratch)
+                pairs += simulate_cities(config, seeds, directory, lambda done: bar.update(simulating, completed=done))
+            backtest = _run(bar, rulesets, pairs, period, workers, examples, confidence)
+        cities = backtest.cities
+        seconds = time.perf_counter() - began
+        out.print(_metrics_table(cities))
+        if len(cities.comparisons) == 1:
+            _print_disagreements(cities)
+        for name, city in zip(cities.names, backtest.backtests):
+            out.print(
+                f"{shown(name)}: {city.events:,} events ({city.malformed:,} malformed, {city.duplicates:,} duplicates skipped), "
+                f"{city.comparison.population:,} persons, period {format_rfc3339(city.comparison.period.start)} to "
+                f"{format_rfc3339(city.comparison.period.end)}"
+            )
+        count = len(cities.comparisons)
+        out.print(f"{count} {'city' if count == 1 else 'cities'}, {len(rulesets)} rule set(s); {seconds:.1f} s")
+        if csv is not None:
+            table = cities.comparisons[0].metrics if len(cities.comparisons) == 1 else cities.summary.set_index(["metric", "rule_set"])
+            _write(csv, lambda path: table.to_csv(path))
+            out.print(f"metrics written to {shown(csv)}")
+        if report is not None:
+            from healthcode.report import render_report
 
-        def advance(stage: str, done: int) -> None:
-            bar.update(reading if stage == "read" else replaying, completed=done)
+            provenance = {
+                "rule sets": "; ".join(f"{r.ref} sha256 {r.content_hash} ({path})" for r, path in zip(rules, rulesets)),
+                "tool": f"healthcode {healthcode.__version__}",
+                "cities": _cities_fact(backtest, config, sim_config),
+                "events": ", ".join(str(path) for path, _ in pairs),
+                "truth": ", ".join(str(path) for _, path in pairs if path is not None) or "none (level comparison only)",
+                "generated": format_rfc3339(int(datetime.now(UTC).timestamp())),
+            }
+            diffs = {name: diff_rule_sets(rules[0], rule) for name, rule in zip(cities.rule_sets[1:], rules[1:])}
+            html = render_report(cities, "Rule set comparison", provenance, diffs)
+            _write(report, lambda path: path.write_text(html, encoding="utf-8"))
+            out.print(f"report written to {shown(report)}")
 
-        backtest = backtest_files(rulesets, events, truth, period, workers, examples, advance)
-    comparison = backtest.comparison
-    seconds = time.perf_counter() - began
-    out.print(_metrics_table(comparison))
-    _print_disagreements(comparison)
-    out.print(
-        f"{backtest.events:,} events ({backtest.malformed:,} malformed, {backtest.duplicates:,} duplicates skipped), "
-        f"{comparison.population:,} persons, period {format_rfc3339(comparison.period.start)} to "
-        f"{format_rfc3339(comparison.period.end)}; {seconds:.1f} s"
-    )
-    if csv is not None:
-        _write(csv, lambda path: comparison.metrics.to_csv(path))
-        out.print(f"metrics written to {escape(str(csv))}")
-    if report is not None:
-        from healthcode.report import render_report
 
-        facts = {"events": str(events), "truth": str(truth) if truth else "none (level comparison only)"}
-        html = render_report(comparison, "Rule set comparison", facts)
-        _write(report, lambda path: path.write_text(html, encoding="utf-8"))
-        out.print(f"report written to {escape(str(report))}")
+def _run(
+    bar: Progress,
+    rulesets: list[Path],
+    pairs: list[tuple[Path, Path | None]],
+    period: Period | None,
+    workers: int,
+    examples: int,
+    confidence: float,
+) -> CitiesBacktest:
+    """Backtest every city with one bar for the cities and one for the current city's read and replays."""
+    several = len(pairs) > 1
+    cities = bar.add_task(f"backtesting {len(pairs)} cities", total=len(pairs)) if several else None
+    unit, total = _read_size(pairs[0][0])
+    reading = bar.add_task(f"reading events ({unit})", total=total)
+    replaying = bar.add_task(f"replaying {len(rulesets)} rule set(s), {workers} at a time", total=len(rulesets))
+    current = [0]
+
+    def advance(index: int, stage: str, done: int) -> None:
+        if index != current[0]:  # the next city: its read and replays start over
+            current[0] = index
+            if cities is not None:
+                bar.update(cities, completed=index)
+            unit, total = _read_size(pairs[index][0])
+            bar.reset(reading, total=total, description=f"reading events ({unit})")
+            bar.reset(replaying)
+        bar.update(reading if stage == "read" else replaying, completed=done)
+
+    backtest = backtest_cities(rulesets, pairs, period, workers, examples, advance, confidence)
+    if cities is not None:
+        bar.update(cities, completed=len(pairs))
+    return backtest
+
+
+def _simulation_config(path: Path, seed: int | None) -> SimulationConfig:
+    # The simulate command's reading of a settings file: the same errors, the same defaults.
+    from healthcode.cli.simulate import _load_config
+
+    return _load_config(path, {"seed": seed})
+
+
+def _cities_fact(backtest: CitiesBacktest, config: SimulationConfig | None, sim_config: Path | None) -> str:
+    named = [b.city.describe() for b in backtest.backtests if b.city is not None]
+    simulated = f"simulated from {sim_config} ({config.residents:,} residents, {config.days} days); " if config is not None else ""
+    return simulated + ("; ".join(named) if named else "not named by the files (recorded events?)")
 
 
 def _period_option(start: str | None, end: str | None) -> Period | None:
@@ -103,25 +185,27 @@ def _write(path: Path, writer: Callable[[Path], object]) -> None:
         raise EnvironmentProblem(f"cannot write {path}: {error.strerror or error}") from None
 
 
-def _metrics_table(comparison: Comparison) -> Table:
-    from healthcode.report import format_value
+def _metrics_table(cities: Cities) -> Table:
+    """The report's metrics table for the terminal: one city's figures, or several cities' means and intervals."""
+    from healthcode.report import metric_cells, metric_columns, metrics_title
 
-    table = Table(title=f"rule set comparison (baseline {comparison.baseline})")
+    table = Table(title=shown(metrics_title(cities)))
     table.add_column("metric")
     table.add_column("unit", style="dim")
-    for name in comparison.rule_sets:
-        table.add_column(escape(name), justify="right")
-    for label, row in comparison.metrics.iterrows():
-        table.add_row(escape(str(label)), row["unit"], *(format_value(row[name], row["unit"]) for name in comparison.rule_sets))
+    for column in metric_columns(cities):
+        table.add_column(shown(column), justify="right")
+    for label, unit, cells in metric_cells(cities):
+        table.add_row(shown(label), unit, *(shown(cell) for cell in cells))
     return table
 
 
-def _print_disagreements(comparison: Comparison, shown: int = 5) -> None:
+def _print_disagreements(cities: Cities, shown_rows: int = 5) -> None:
+    comparison = cities.comparisons[0]
     for name, rows in comparison.disagreements.groupby("rule_set", sort=False):
-        out.print(f"[bold]{escape(name)}[/] differs from [bold]{escape(comparison.baseline)}[/] most often as:")
-        for row in rows.head(shown).itertuples():
+        out.print(f"[bold]{shown(name)}[/] differs from [bold]{shown(comparison.baseline)}[/] most often as:")
+        for row in rows.head(shown_rows).itertuples():
             out.print(
-                f"  {row.baseline_level} ({escape(row.baseline_reasons)}) -> {row.level} ({escape(row.reasons)}): "
+                f"  {row.baseline_level} ({shown(row.baseline_reasons)}) -> {row.level} ({shown(row.reasons)}): "
                 f"{row.persons:,} persons, {row.person_hours:,.0f} person-hours"
             )
 

@@ -6,8 +6,9 @@ import re
 import pandas as pd
 import pytest
 
-from healthcode.report import format_value, render_report
+from healthcode.report import format_interval, format_share_of, format_value, render_report
 from scoring.compare import Period, compare
+from scoring.compare_cities import across_cities
 
 H = 3600
 PERIOD = Period(1_648_771_200, 1_648_771_200 + 72 * H)
@@ -34,9 +35,13 @@ TRUTH = pd.DataFrame(
 )
 
 
+def one_city(timelines, truth=None):
+    return across_cities([compare(timelines, PERIOD, truth=truth)], ["hand-made"])
+
+
 @pytest.fixture(scope="module")
 def html():
-    return render_report(compare(TIMELINES, PERIOD, truth=TRUTH), "Spring backtest", {"events": "sim/events.parquet"})
+    return render_report(one_city(TIMELINES, TRUTH), "Spring backtest", {"events": "sim/events.parquet"})
 
 
 def images(text):
@@ -46,8 +51,8 @@ def images(text):
 def test_the_report_embeds_every_chart_as_a_png(html):
     found = images(html)
     assert [alt for alt, _ in found] == [
-        "Share of the population at yellow and red, per rule set",
-        "Leak and cost per day, per rule set",
+        "Share of the population at yellow and at red, rule sets overlaid",
+        "Leak and cost per day, rule sets overlaid",
         "Persons by the reasons behind a different level",
         "Example level timelines",
     ]
@@ -83,14 +88,14 @@ def test_the_disagreement_table_names_the_reasons_on_both_sides(html):
 
 
 def test_without_truth_the_report_leaves_out_leak_and_cost():
-    html = render_report(compare(TIMELINES, PERIOD), "Recorded week", {})
+    html = render_report(one_city(TIMELINES), "Recorded week", {})
     assert "Leak and cost" not in html and "infectious hours green" not in html
     assert len(images(html)) == 3
 
 
 def test_rule_sets_that_agree_are_said_to_agree():
     same = {"default@1.0.0": TIMELINES["default@1.0.0"], "copy@1.0.0": TIMELINES["default@1.0.0"]}
-    html = render_report(compare(same, PERIOD), "Same", {})
+    html = render_report(one_city(same), "Same", {})
     assert "Every rule set gives every person the same level at every moment." in html
     assert "Example timelines" not in html
 
@@ -101,3 +106,61 @@ def test_rule_sets_that_agree_are_said_to_agree():
 )
 def test_values_are_formatted_for_reading(value, unit, text):
     assert format_value(value, unit) == text
+
+
+def test_shares_show_what_they_are_shares_of(html):
+    table = re.search(r'<table id="metrics">.*?</table>', html, re.S).group(0)
+    row = re.search(r">flagged while infectious</th>(.*?)</tr>", table, re.S).group(1)
+    # a and c are infectious; default flags a (red 10-40 h, infectious 24-48 h), points flags a (yellow from 20 h)
+    assert '<td class="num">50.0% (1 of 2)</td>' in row
+
+
+def test_the_report_lists_what_each_rule_set_changes_and_where_it_came_from():
+    facts = {"tool": "healthcode 0.1.0", "generated": "2026-12-01T22:00:00Z", "rule sets": "default@1.0.0 sha256 ab12"}
+    changes = {"<b>points</b>@1.0.0": ["rule companion removed", "points rule exposure_score added"]}
+    html = render_report(one_city(TIMELINES, TRUTH), "Backtest", facts, changes)
+    assert "What the rule sets change from default@1.0.0" in html
+    assert "<li>rule companion removed</li><li>points rule exposure_score added</li>" in html
+    assert "<th>tool</th><td>healthcode 0.1.0</td>" in html and "<th>generated</th><td>2026-12-01T22:00:00Z</td>" in html
+    assert "<h3>&lt;b&gt;points&lt;/b&gt;@1.0.0</h3>" in html
+
+
+def test_rule_sets_share_one_chart_per_level_and_time_is_utc():
+    from healthcode.report import _leak_cost_figure, _shares_figure
+
+    cities = one_city(TIMELINES, TRUTH)
+    for figure in (_shares_figure(cities), _leak_cost_figure(cities)):
+        for axis in figure.axes:
+            assert len(axis.get_lines()) == 2  # both rule sets on the same chart
+            assert axis.get_xlabel() == "time (UTC)"
+
+
+def test_over_several_cities_the_report_shows_intervals_and_differences():
+    other = {name: frame.assign(at=frame["at"] + 2 * H) for name, frame in TIMELINES.items()}
+    third = {name: frame.assign(at=frame["at"] + 5 * H) for name, frame in TIMELINES.items()}
+    comparisons = [compare(t, PERIOD, truth=TRUTH) for t in (TIMELINES, other, third)]
+    html = render_report(across_cities(comparisons, ["seed 1", "seed 2", "seed 3"]), "Three", {})
+    assert "<th>&lt;b&gt;points&lt;/b&gt;@1.0.0 - baseline</th>" in html
+    assert "90% confidence interval" in html and "Metrics city by city" in html
+    row = re.search(r">infectious hours green</th>(.*?)</tr>", html, re.S).group(1)
+    assert re.search(r'<td class="num">[\d.,]+ \[[\d.,]+, [\d.,]+\]</td>', row), row
+    assert "<th>cities compared</th><td>3: seed 1, seed 2, seed 3</td>" in html
+    assert len(images(html)) == 5
+
+
+@pytest.mark.parametrize(
+    ("args", "text"),
+    [
+        ((0.5, 0.4, 0.6, "share"), "50.0% [40.0%, 60.0%]"),
+        ((12.0, float("nan"), float("nan"), "persons"), "12"),
+        ((-0.05, -0.08, -0.02, "share", True), "-5.0 pt [-8.0 pt, -2.0 pt]"),
+        ((3.25, 1.0, 5.5, "hours", True), "+3.2 [+1.0, +5.5]"),
+    ],
+)
+def test_intervals_read_as_mean_and_bounds(args, text):
+    assert format_interval(*args) == text
+
+
+def test_a_share_says_of_what():
+    assert format_share_of(5, 5, "persons") == "(5 of 5)"
+    assert format_share_of(65.0, 105.0, "person-hours") == "(65.0 of 105.0 person-hours)"

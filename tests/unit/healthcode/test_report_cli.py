@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
@@ -16,7 +17,16 @@ runner = CliRunner()
 
 
 def run(*args):
-    return runner.invoke(app, list(args), env={"COLUMNS": "200"})
+    return runner.invoke(app, list(args), env={"COLUMNS": "250"})
+
+
+def unnamed_copy(path, directory, rows=None):
+    """The file (its first `rows`) without the simulator's name for its city, as recorded or older files are."""
+    directory.mkdir(parents=True, exist_ok=True)
+    copy = directory / path.name
+    table = pq.read_table(path)
+    pq.write_table((table if rows is None else table.slice(0, rows)).replace_schema_metadata(None), copy)
+    return copy
 
 
 @pytest.fixture(scope="module")
@@ -74,10 +84,17 @@ def test_parallel_and_sequential_replays_give_the_same_figures(backtest, city, t
     assert (tmp_path / "metrics.csv").read_text() == (where / "metrics.csv").read_text()
 
 
-def test_without_truth_compare_gives_level_figures_over_the_events_own_span(city):
+def test_without_truth_compare_gives_level_figures_over_the_simulated_runs_period(city):
     outcome = run("rules", "compare", DEFAULT, "--events", str(city / "events.parquet"))
     assert outcome.exit_code == 0, outcome.output
     assert "persons ever restricted" in outcome.output and "precision" not in outcome.output
+    assert "300 persons, period 2022-03-31T16:00:00Z to 2022-04-07T16:00:00Z" in outcome.output
+
+
+def test_events_that_name_no_city_are_compared_over_their_own_span(city, tmp_path):
+    unnamed = unnamed_copy(city / "events.parquet", tmp_path)
+    outcome = run("rules", "compare", DEFAULT, "--events", str(unnamed))
+    assert outcome.exit_code == 0, outcome.output
     assert "300 persons, period 2022-03-31T16:00:00Z to 2022-04-07T15:59:51Z" in outcome.output
 
 
@@ -132,3 +149,120 @@ def test_an_events_file_that_is_not_parquet_is_an_environment_problem(tmp_path):
     outcome = run("rules", "compare", DEFAULT, "--events", str(bad))
     assert isinstance(outcome.exception, EnvironmentProblem)
     assert str(outcome.exception).startswith(f"cannot read {bad}")
+
+
+@pytest.fixture(scope="module")
+def other_seed(tmp_path_factory):
+    out = tmp_path_factory.mktemp("seed99")
+    made = run("simulate", "--residents", "300", "--days", "7", "--seed", "99", "--format", "parquet", "--out", str(out))
+    assert made.exit_code == 0, made.output
+    return out
+
+
+@pytest.fixture(scope="module")
+def shorter(tmp_path_factory):
+    out = tmp_path_factory.mktemp("shorter")
+    made = run("simulate", "--residents", "300", "--days", "3", "--seed", "3", "--format", "parquet", "--out", str(out))
+    assert made.exit_code == 0, made.output
+    return out
+
+
+def refusal(outcome):
+    assert isinstance(outcome.exception, EnvironmentProblem) and outcome.exception.exit_code == 2, outcome.output
+    message = str(outcome.exception)
+    assert "\n" not in message
+    return message
+
+
+def test_a_truth_from_another_seed_is_refused(city, other_seed):
+    outcome = run("rules", "compare", DEFAULT, "--events", str(city / "events.parquet"), "--truth", str(other_seed / "truth.parquet"))
+    message = refusal(outcome)
+    assert "the truth is from another city than the events" in message
+    assert "events from seed 3, 300 residents" in message and "truth from seed 99, 300 residents" in message
+
+
+def test_a_truth_of_a_shorter_run_is_refused_with_both_periods(city, shorter):
+    outcome = run("rules", "compare", DEFAULT, "--events", str(city / "events.parquet"), "--truth", str(shorter / "truth.parquet"))
+    message = refusal(outcome)
+    assert "2022-04-07T16:00:00Z" in message and "2022-04-03T16:00:00Z" in message
+
+
+def test_unnamed_events_are_checked_by_their_persons_and_span(city, shorter, tmp_path):
+    events = unnamed_copy(city / "events.parquet", tmp_path / "events")
+    outcome = run("rules", "compare", DEFAULT, "--events", str(events), "--truth", str(shorter / "truth.parquet"))
+    assert refusal(outcome) == (
+        f"cannot use the truth {shorter / 'truth.parquet'} with the events {events}: the truth covers "
+        "2022-03-31T16:00:00Z to 2022-04-03T16:00:00Z but the events run from 2022-03-31T16:00:00Z to "
+        "2022-04-07T15:59:51Z: it would cut the period; use the truth of the whole run"
+    )
+    fewer = unnamed_copy(city / "truth.parquet", tmp_path / "truth", rows=200)
+    outcome = run("rules", "compare", DEFAULT, "--events", str(events), "--truth", str(fewer))
+    assert "the truth does not list 100 of the 300 persons in the events (e.g. p000200): it is from another city" in refusal(outcome)
+    outcome = run("rules", "compare", DEFAULT, "--events", str(events), "--truth", str(city / "truth.parquet"))
+    assert outcome.exit_code == 0, outcome.output
+
+
+def test_a_period_beyond_the_truth_is_refused(city):
+    outcome = run(
+        "rules", "compare", DEFAULT, "--events", str(city / "events.parquet"), "--truth", str(city / "truth.parquet"),
+        "--start", "2022-04-02T00:00:00Z", "--end", "2022-04-12T00:00:00Z",
+    )  # fmt: skip
+    assert "reaches beyond the truth's 2022-03-31T16:00:00Z to 2022-04-07T16:00:00Z" in refusal(outcome)
+
+
+def test_several_event_and_truth_pairs_give_means_intervals_and_differences(city, other_seed, tmp_path):
+    outcome = run(
+        "rules", "compare", DEFAULT, POINTS,
+        "--events", str(city / "events.parquet"), "--truth", str(city / "truth.parquet"),
+        "--events", str(other_seed / "events.parquet"), "--truth", str(other_seed / "truth.parquet"),
+        "--csv", str(tmp_path / "summary.csv"), "--report", str(tmp_path / "report.html"),
+    )  # fmt: skip
+    assert outcome.exit_code == 0, outcome.output
+    assert "over 2 cities: mean [90% interval]" in outcome.output
+    assert "points@1.0.0 - baseline" in outcome.output
+    assert "seed 3: " in outcome.output and "seed 99: " in outcome.output
+    summary = pd.read_csv(tmp_path / "summary.csv")
+    assert summary.columns.tolist()[:7] == ["metric", "rule_set", "unit", "mean", "low", "high", "cities"]
+    restricted = summary[(summary["metric"] == "persons ever restricted")].set_index("rule_set")
+    assert restricted.loc["default@1.0.0", "cities"] == 2
+    assert restricted.loc["default@1.0.0", "low"] <= restricted.loc["default@1.0.0", "mean"] <= restricted.loc["default@1.0.0", "high"]
+    html = (tmp_path / "report.html").read_text()
+    assert "cities compared</th><td>2: seed 3, seed 99" in html
+    assert "seed 3, 300 residents, 2022-03-31T16:00:00Z to 2022-04-07T16:00:00Z" in html
+
+
+def test_seeds_simulate_cities_of_a_configuration(tmp_path):
+    config = tmp_path / "tiny.yaml"
+    config.write_text("residents: 150\ndays: 2\nseed: 11\n")
+    outcome = run(
+        "rules", "compare", DEFAULT, POINTS, "--seeds", "3", "--sim-config", str(config),
+        "--sim-out", str(tmp_path / "cities"), "--report", str(tmp_path / "report.html"),
+    )  # fmt: skip
+    assert outcome.exit_code == 0, outcome.output
+    assert "over 3 cities" in outcome.output
+    for seed in (11, 12, 13):
+        assert f"seed {seed}: " in outcome.output
+        assert (tmp_path / "cities" / f"seed-{seed}" / "truth.parquet").exists()
+    html = (tmp_path / "report.html").read_text()
+    assert f"simulated from {config} (150 residents, 2 days)" in html
+    assert "What the rule sets change from default@1.0.0" in html
+
+
+def test_the_same_city_twice_is_not_two_draws(city):
+    pair = ("--events", str(city / "events.parquet"), "--truth", str(city / "truth.parquet"))
+    outcome = run("rules", "compare", DEFAULT, *pair, *pair)
+    assert "the same city twice (seed 3, 300 residents" in refusal(outcome)
+
+
+@pytest.mark.parametrize(
+    ("args", "reason"),
+    [
+        (("--events", "a.parquet", "--events", "b.parquet", "--truth", "a.parquet"), "1 truth file(s) for 2 events file(s)"),
+        (("--seeds", "3"), "give --sim-config"),
+        (("--sim-config", "x.yaml"), "say how many cities"),
+        ((), "give --events, or --seeds"),
+    ],
+)
+def test_options_that_do_not_fit_together_are_usage_errors(args, reason):
+    outcome = run("rules", "compare", DEFAULT, *args)
+    assert outcome.exit_code == 2 and reason in outcome.output
