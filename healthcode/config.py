@@ -75,6 +75,7 @@ class Settings(BaseSettings):
     event_time_ahead: str = Field("1d", description="events dated further past the intake clock are dead-lettered")
     area_max_vertices: int = Field(1000, ge=4, description="positions a medium or high area designation may have")
     area_max_km2: float = Field(3000.0, gt=0, description="km2 a medium or high area designation may cover")
+    area_max_perimeter_km: float = Field(1000.0, gt=0, description="km of edges a medium or high area designation may have")
 
     @field_validator("earliest_event_time")
     @classmethod
@@ -94,7 +95,7 @@ class Settings(BaseSettings):
 
         return EventLimits(
             parse_rfc3339(self.earliest_event_time), parse_duration(self.event_time_ahead),
-            self.area_max_vertices, self.area_max_km2,
+            self.area_max_vertices, self.area_max_km2, self.area_max_perimeter_km,
         )
 
     @field_validator("broker")

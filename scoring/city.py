@@ -180,6 +180,11 @@ class CityScorer:
             self._flush(watermark + 1, watermark)
             self._changes += self.people.settle(watermark)
 
+    @property
+    def area_cells_filled(self) -> int:
+        """Cells every designation filled so far, in every index: the work areas cost."""
+        return sum(index.areas.cells_filled for index in self._indexes.values())
+
     def take_changes(self) -> list[PersonChange]:
         """The level changes settled since the last call."""
         changes, self._changes = self._changes, []

@@ -8,10 +8,11 @@ so the two see the same events.
 
 Times: every event time (`ts`, a test's `sampled_at`) must be no earlier than
 `earliest`, and no later than `ahead_s` past the clock of whoever judges (the
-intake's wall clock; replay's `--now`). An area's `valid_until` is an end, not an
+intake's clock; a reader of a file given `now`), nor than `LATEST` in any case. An area's `valid_until` is an end, not an
 event: it may lie far ahead (it is after `ts`, so never before `earliest`).
-Areas at a risk level: at most `area_max_vertices` positions and `area_max_km2`
-(see `scoring.areas.outline` for how it is measured before any cell is filled).
+Areas at a risk level: at most `area_max_vertices` positions, `area_max_km2` and
+`area_max_perimeter_km` of edges (see `scoring.areas.outline` for how they are
+measured before any cell is filled: the cells are those inside and those on the edges).
 Filling costs about cells x vertices: the defaults keep one designation to a few
 seconds at the default rules' resolution (10, about 0.015 km2 a cell) at worst.
 """
@@ -26,6 +27,9 @@ from scoring.timeutil import format_duration, from_epoch, to_epoch
 
 EARLIEST = 946_684_800
 """2000-01-01T00:00:00Z."""
+LATEST = 221_845_392_000
+"""9000-01-01T00:00:00Z: later than this no event may be, clock or not, so that every moment a
+rule derives from one (a window's end) can still be written in RFC 3339 (years up to 9999)."""
 
 
 @dataclass(frozen=True)
@@ -36,6 +40,8 @@ class EventLimits:
     ahead_s: int = 86_400
     area_max_vertices: int = 1_000
     area_max_km2: float = 3_000.0
+    area_max_perimeter_km: float = 1_000.0
+    """Cells along the edges count too: a sliver of no area can still cross a continent."""
 
 
 @dataclass(frozen=True)
@@ -51,8 +57,13 @@ def moment_text(seconds: int) -> str:
     return from_epoch(seconds).isoformat().replace("+00:00", "Z")
 
 
+def latest_accepted(limits: EventLimits, now: int | None) -> int:
+    """The latest event time accepted at clock `now` (None: no clock, only `LATEST` bounds it)."""
+    return LATEST if now is None else min(LATEST, now + limits.ahead_s)
+
+
 def time_breach(name: str, seconds: int, limits: EventLimits, now: int | None) -> LimitBreach | None:
-    """Why the event time `name` = `seconds` is out of range, judged at clock `now` (None: no upper bound)."""
+    """Why the event time `name` = `seconds` is out of range, judged at clock `now` (None: no clock)."""
     if seconds < limits.earliest:
         return LimitBreach(
             "time_out_of_range", f"{name}: {moment_text(seconds)} is before {moment_text(limits.earliest)}, the earliest accepted"
@@ -62,6 +73,11 @@ def time_breach(name: str, seconds: int, limits: EventLimits, now: int | None) -
             "time_out_of_range",
             f"{name}: {moment_text(seconds)} is more than {format_duration(limits.ahead_s)} after the clock "
             f"({moment_text(now)})",
+        )
+    if seconds > LATEST:
+        return LimitBreach(
+            "time_out_of_range",
+            f"{name}: {moment_text(seconds)} is after {moment_text(LATEST)}, the latest any event may be",
         )
     return None
 
@@ -81,9 +97,14 @@ def limit_breach(event: Ping | Visit | TestResult | AreaRisk, limits: EventLimit
             return LimitBreach(
                 "area_too_large", f"geometry: {vertices:,} positions, at most {limits.area_max_vertices:,}"
             )
-        km2 = outline(event.geometry)[0]
+        km2, km = outline(event.geometry)
         if km2 > limits.area_max_km2:
             return LimitBreach(
                 "area_too_large", f"geometry: covers up to {km2:,.0f} km2, at most {limits.area_max_km2:,.0f}"
+            )
+        if km > limits.area_max_perimeter_km:
+            return LimitBreach(
+                "area_too_large",
+                f"geometry: edges {km:,.0f} km long in all, at most {limits.area_max_perimeter_km:,.0f}",
             )
     return None

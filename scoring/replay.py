@@ -20,7 +20,7 @@ import pyarrow as pa
 
 from scoring.city import CityScorer
 from scoring.events import AreaRisk, EventError, Ping, TestResult, Visit, decode_event
-from scoring.limits import EventLimits, limit_breach, time_breach
+from scoring.limits import EventLimits, latest_accepted, limit_breach, time_breach
 from scoring.people import PersonChange, sorted_changes
 from scoring.rules import RuleSet
 from scoring.timeutil import to_epoch
@@ -112,8 +112,7 @@ class _Collector:
 
     def add_pings(self, ids: np.ndarray, person: np.ndarray, ts: np.ndarray, lat: np.ndarray, lon: np.ndarray,
                   order: np.ndarray) -> None:
-        latest = np.iinfo(np.int64).max if self.now is None else self.now + self.limits.ahead_s
-        out = (ts < self.limits.earliest) | (ts > latest)
+        out = (ts < self.limits.earliest) | (ts > latest_accepted(self.limits, self.now))
         for row, seconds in zip(order[out].tolist(), ts[out].tolist()):
             breach = time_breach("ts", seconds, self.limits, self.now)
             assert breach is not None  # `out` is the same test, on the whole column
@@ -239,9 +238,10 @@ def read_events(
 ) -> Inputs:
     """Read EVENTS: a JSONL path, `-` for stdin, or a `.parquet` path.
 
-    Events beyond `limits` are skipped as malformed, as intake dead-letters them. Times
-    later than `now` plus the limits' `ahead_s` too; with `now` None there is no such
-    bound (a file has no intake clock: `healthcode replay` takes `--now`).
+    Events beyond `limits` are skipped as malformed, as intake dead-letters them. A file
+    has no intake clock: times later than `now` plus the limits' `ahead_s` are skipped
+    when `now` is given (the wall clock of the replay, or when the file was recorded),
+    and only those past `scoring.limits.LATEST` when not.
     """
     if str(source) == "-":
         return read_jsonl(iter(sys.stdin.buffer), progress, limits, now)

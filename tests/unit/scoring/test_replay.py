@@ -10,6 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from scoring.events import Ping, encode_event
+from scoring.limits import LATEST
 from scoring.replay import read_events, read_jsonl, replay, replay_file
 from scoring.rules import load_rule_set
 from scoring.synthetic import DAY, HOUR, result, visit
@@ -161,13 +162,18 @@ def test_events_before_the_floor_are_skipped_with_the_reason_jsonl_and_parquet_a
 
 
 def test_a_far_future_event_costs_replay_only_itself_and_now_bounds_it_as_intake_would(tmp_path, outbreak) -> None:
-    # No intake clock in a file: without `now` nothing is too late, and the core jumps the empty years.
-    events = outbreak + [result("k", FAR_FUTURE - DAY, FAR_FUTURE, positive=False)]
+    # No intake clock in a file: without `now` only year 9000 bounds it, and the core jumps the empty years.
+    distant = LATEST - DAY
+    events = outbreak + [result("k", distant - DAY, distant, positive=False),
+                         result("f", FAR_FUTURE - DAY, FAR_FUTURE, positive=False)]
     path = _write(tmp_path, events)
     unbounded = read_events(path)
-    assert unbounded.malformed == []
+    assert [m.line for m in unbounded.malformed] == [len(events)]
+    assert unbounded.malformed[0].reason == (
+        "ts: 9999-12-31T00:00:00Z is after 9000-01-01T00:00:00Z, the latest any event may be"
+    )
     timeline = replay(unbounded, RULES).timeline
     assert _levels_of(timeline, "k")[:1] == [("2022-04-02T14:00:00Z", "red")]
     bounded = read_events(path, now=T0 + 10 * DAY)
-    assert [m.line for m in bounded.malformed] == [len(events)]
-    assert bounded.malformed[0].reason.startswith("ts: 9999-12-31T00:00:00Z is more than 1d after the clock")
+    assert [m.line for m in bounded.malformed] == [len(events) - 1, len(events)]
+    assert bounded.malformed[0].reason.startswith("ts: 8999-12-31T00:00:00Z is more than 1d after the clock")

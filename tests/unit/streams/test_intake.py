@@ -120,3 +120,10 @@ def test_a_reason_quoting_input_escapes_its_control_characters() -> None:
     assert outcome.reason == "ping.x\\x1b[31mred\\x07: unknown field"
     assert Rejected.from_bytes(outcome.to_bytes()).reason == outcome.reason
     assert all(char.isprintable() for char in Rejected(b"", "t", 0, 0, "k", "a\u0000b\u200bc\n").reason)
+
+
+def test_a_sliver_of_no_area_but_long_edges_is_dead_lettered() -> None:
+    sliver = [[100.0, 20.0], [110.0, 30.0], [110.0001, 30.0], [100.0001, 20.0], [100.0, 20.0]]
+    outcome = triage(_area("high", sliver), "hc.areas", 0, 1, now=NOW)
+    assert isinstance(outcome, Rejected) and outcome.kind == "area_too_large"
+    assert outcome.reason.startswith("geometry: edges 2,") and outcome.reason.endswith("km long in all, at most 1,000")
