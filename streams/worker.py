@@ -51,7 +51,7 @@ from scoring.rules import RuleSet
 from scoring.timeutil import parse_rfc3339, to_epoch
 from streams import metrics
 from streams.deadletter import Rejected, asend_dead_letter, read_letter
-from streams.eventtime import NEVER, TimeOrder, Watermarks
+from streams.eventtime import NEVER, Reports, TimeOrder, Watermarks
 from streams.fence import read_to_fence
 from streams.health import DEFAULT_STALL_TIMEOUT_S, Health
 from streams.horizon import RebuildHorizon
@@ -221,6 +221,7 @@ class Worker:
         self.own_events = TimeOrder()
         self.marks = Watermarks(config.lateness_s, config.idle_s)
         self.visit_marks = Watermarks(config.lateness_s, config.idle_s)
+        self.reports = Reports()
         self.emitted: set[str] = set()
         self.dead_lettered = LetterLedger(config.dead_letter_retention_s)
         self.notices_seen: set[bytes] = set()
@@ -549,11 +550,17 @@ class Worker:
             self.inputs.push(notice.known_at, notice)
 
     async def _note_caught_up(self) -> None:
+        # Two consumers fetch on their own schedules: a visits partition reported at its end a
+        # moment ago must not count as far as pings read since (see `Reports`). The client
+        # stamps its fetch answers in wall milliseconds.
+        self.reports.saw(time.time() * 1000, max(self.marks.newest(), self.visit_marks.newest()))
         for consumer, marks in ((self.wide, self.marks), (self.group, self.visit_marks)):
             for tp in consumer.assignment():
+                source = (tp.topic, tp.partition)
+                vouched = self.reports.vouched(source, consumer.last_poll_timestamp(tp))
                 highwater = consumer.highwater(tp)
                 done = highwater is not None and await consumer.position(tp) >= highwater
-                marks.caught_up((tp.topic, tp.partition), done)
+                marks.caught_up(source, vouched if done else None)
 
     async def _send(self, topic: str, key: bytes, value: bytes) -> None:
         await self.producer.send(topic, value=value, key=key)
