@@ -19,7 +19,7 @@ import orjson
 from PIL import Image
 from playwright.sync_api import Page
 
-from codes import Level, parse_trust_list, render_qr, verify
+from codes import Level, open_signed_list, parse_trust_list, render_qr, verify
 from scoring.timeutil import parse_rfc3339
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,7 +36,7 @@ def python_verdict(case: dict[str, Any]) -> tuple[str, str]:
     """The Python verifier's reason for a vector, and the level it may show ('' unless verified)."""
     verdict = verify(
         case["code"],
-        parse_trust_list(orjson.dumps(case["trust_list"])),
+        parse_trust_list(open_signed_list(orjson.dumps(case["trust_list"]), None).body),
         at=parse_rfc3339(case["validation_clock"]),
         admit={Level(name) for name in case["admit"]},
         revoked=set(case["revoked"]),

@@ -1,9 +1,9 @@
 """Write the conformance vectors: one JSON file per case in this directory.
 
 Run `.venv/bin/python -m tests.vectors.generate` from the repository root. Each file
-holds a code, the trust list (the body of the signed list) and validation clock to check
-it with, the levels the checkpoint admits, revocation ids, and the verdict every
-verifier must reach:
+holds a code, the signed trust list (exactly as `keys trust-list` writes it and a
+checkpoint receives it) and validation clock to check it with, the levels the checkpoint
+admits, revocation ids, and the verdict every verifier must reach:
 
     {"description", "code", "trust_list", "validation_clock", "admit", "revoked",
      "expected": {"valid", "reason", "person", "level", "issued_at", "expires_at", "kid"}}
@@ -13,11 +13,10 @@ claims are bad: all but kid). Keys are made fresh on every run and thrown away: 
 their public parts are written, in the trust lists. The script checks each case
 against `codes.verify` before writing, so a disagreement stops it.
 
-`lists/` holds the same trust list and the union of every case's revocation ids as a
-checkpoint receives them, signed (`trust.json`, `revoked.json`), with the list-signing
-public key to pin (`list-key.json`): a checkpoint serving those lists reaches every
-vector's verdict (each case's code is revoked only in the `revoked` case, which is
-checked too).
+`lists/` holds the same signed trust list and the union of every case's revocation ids
+as a signed revocation list (`trust.json`, `revoked.json`), with the list-signing public
+key to pin (`list-key.json`): a checkpoint serving those lists reaches every vector's
+verdict (each case's code is revoked only in the `revoked` case, which is checked too).
 """
 
 from __future__ import annotations
@@ -237,11 +236,11 @@ def _duplicate_sub(payload: bytes) -> bytes:
     return b"\xa7" + payload[1:] + cbor2.dumps(SUB) + cbor2.dumps("someone-else")
 
 
-def document(case: Case, trust_json: bytes) -> dict[str, Any]:
+def document(case: Case, signed_trust: bytes) -> dict[str, Any]:
     return {
         "description": case.description,
         "code": case.code,
-        "trust_list": orjson.loads(trust_json),
+        "trust_list": orjson.loads(signed_trust),
         "validation_clock": format_rfc3339(case.clock),
         "admit": list(case.admit),
         "revoked": list(case.revoked),
@@ -264,19 +263,20 @@ def write_vectors(directory: Path) -> list[str]:
     keys = make_keys()
     trust_json = keys.trust_list()
     trust = parse_trust_list(trust_json)
+    signed_trust = sign_list(keys.lists, trust_json)
     all_cases = cases(keys)
     all_revoked = {code_id for case in all_cases for code_id in case.revoked}
     written = []
     for case in all_cases:
         check(case, trust, all_revoked)
         path = directory / f"{case.name}.json"
-        path.write_bytes(orjson.dumps(document(case, trust_json), option=orjson.OPT_INDENT_2) + b"\n")
+        path.write_bytes(orjson.dumps(document(case, signed_trust), option=orjson.OPT_INDENT_2) + b"\n")
         written.append(case.name)
     for stale in set(directory.glob("*.json")) - {directory / f"{name}.json" for name in written}:
         stale.unlink()
     lists = directory / "lists"
     lists.mkdir(exist_ok=True)
-    (lists / "trust.json").write_bytes(sign_list(keys.lists, trust_json))
+    (lists / "trust.json").write_bytes(signed_trust)
     (lists / "revoked.json").write_bytes(sign_list(keys.lists, dump_revocation_list(all_revoked, LIST_TIMES)))
     (lists / "list-key.json").write_text(record_of(keys.lists.info).model_dump_json(indent=2) + "\n", encoding="utf-8")
     return written

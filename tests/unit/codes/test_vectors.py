@@ -9,13 +9,14 @@ from typing import Any
 import orjson
 import pytest
 
-from codes import Level, parse_trust_list, verify
+from codes import Level, open_signed_list, parse_list_key, parse_revocation_list, parse_trust_list, verify
 from codes.verify import Reason
 from scoring.timeutil import format_rfc3339, parse_rfc3339
 from tests.vectors.generate import write_vectors
 
 VECTORS = Path(__file__).resolve().parents[2] / "vectors"
 FILES = sorted(VECTORS.glob("*.json"))
+LISTS = VECTORS / "lists"
 
 
 def _load(path: Path) -> dict[str, Any]:
@@ -23,9 +24,10 @@ def _load(path: Path) -> dict[str, Any]:
 
 
 def _verdict_of(vector: dict[str, Any]) -> dict[str, Any]:
+    pin = parse_list_key((LISTS / "list-key.json").read_bytes())
     verdict = verify(
         vector["code"],
-        parse_trust_list(orjson.dumps(vector["trust_list"])),
+        parse_trust_list(open_signed_list(orjson.dumps(vector["trust_list"]), pin).body),
         at=parse_rfc3339(vector["validation_clock"]),
         admit={Level(name) for name in vector["admit"]},
         revoked=set(vector["revoked"]),
@@ -57,7 +59,8 @@ def test_the_vectors_hold_valid_codes_of_both_algorithms() -> None:
     for path in FILES:
         vector = _load(path)
         if vector["expected"]["valid"]:
-            by_kid = {key["kid"]: key["alg"] for key in vector["trust_list"]["keys"]}
+            trust = open_signed_list(orjson.dumps(vector["trust_list"]), None).body
+            by_kid = {key["kid"]: key["alg"] for key in orjson.loads(trust)["keys"]}
             algorithms.add(by_kid[vector["expected"]["kid"]])
     assert algorithms == {"EdDSA", "ES256"}
 
@@ -67,6 +70,16 @@ def test_no_vector_holds_private_key_material() -> None:
         text = path.read_text()
         assert "PRIVATE" not in text and "-----BEGIN" not in text
         assert set(_load(path)) == {"description", "code", "trust_list", "validation_clock", "admit", "revoked", "expected"}
+
+
+def test_every_vector_carries_the_signed_trust_list_of_lists_and_the_lists_hold_every_revocation() -> None:
+    signed = orjson.loads((LISTS / "trust.json").read_bytes())
+    pin = parse_list_key((LISTS / "list-key.json").read_bytes())
+    revoked = parse_revocation_list(open_signed_list((LISTS / "revoked.json").read_bytes(), pin).body)
+    for path in FILES:
+        vector = _load(path)
+        assert vector["trust_list"] == signed
+        assert set(vector["revoked"]) <= revoked.ids
 
 
 def test_regenerating_writes_the_same_cases_with_the_same_verdicts(tmp_path: Path) -> None:
