@@ -125,6 +125,7 @@ def test_the_page_reloaded_with_the_server_gone_still_verifies(page: Page, tmp_p
                                ".then(requests => requests.map(r => new URL(r.url).pathname))")
         assert {"/checkpoint/app.js", "/checkpoint/verify.js", "/checkpoint/vendor/zxing-wasm/reader/zxing_reader.wasm"} <= set(cached)
         server.stop()
+        page.context.set_offline(True)  # and the network off, for any other way out
         page.reload()
         page.wait_for_selector("body[data-ready=true]")
         assert page.get_attribute("#lists", "data-trust") == "ok" and page.get_attribute("#lists", "data-revoked") == "ok"
