@@ -59,6 +59,8 @@ def _load_config(path: Path | None, overrides: dict[str, object]) -> SimulationC
             loaded = yaml.safe_load(path.read_text())
         except OSError as error:
             raise EnvironmentProblem(f"cannot read {path}: {error.strerror}") from None
+        except UnicodeDecodeError as error:
+            raise EnvironmentProblem(f"{path} is not UTF-8 text (byte {error.start})") from None
         except yaml.YAMLError as error:
             raise EnvironmentProblem(f"{path} is not YAML: {error}") from None
         if not isinstance(loaded, dict):

@@ -264,3 +264,11 @@ def test_code_verify_refuses_a_decompression_bomb_image_from_its_header(trust: P
     outcome = invoke("code", "verify", "--image", str(bomb), "--trust", str(trust))
     assert isinstance(outcome.exception, EnvironmentProblem), outcome.output
     assert f"image {bomb}" in str(outcome.exception) and "not read" in str(outcome.exception)
+
+
+def test_a_simulation_config_that_is_not_utf8_is_a_usage_error(tmp_path: Path) -> None:
+    config = tmp_path / "city.yaml"
+    config.write_bytes(b"residents: 100\n# caf\xe9\n")
+    outcome = invoke("simulate", "--config", str(config), "--out", str(tmp_path / "run"))
+    assert isinstance(outcome.exception, EnvironmentProblem), outcome.output
+    assert f"{config} is not UTF-8 text" in str(outcome.exception)
