@@ -10,17 +10,22 @@ fresh worker (its own consumer group) serving its web app on the same event loop
 requests find a code from the start, and then settles the whole day again (publishing
 nothing new). Timed: from the worker being ready (group joined, codes loaded) until it
 has settled through the newest event time, which includes the same 2 s idle timeout in
-every run. In a loaded run another process runs 200 concurrent clients, each asking
-again as soon as it has an answer for the PNG of a random resident with a code (after
-a 429 it waits its Retry-After, unless the run says the clients ignore it), and asks
-/healthz every 100 ms.
+every run. In every run another process asks /healthz every 100 ms; in a loaded run
+it also runs 200 concurrent clients, each asking again as soon as it has an answer for
+the PNG of a random resident with a code (after a 429 it waits its Retry-After, unless
+the run says the clients ignore it).
 
-Each loaded run follows a run with no web load (its baseline: other work on a shared
+Each loaded run follows a run with no image requests (its baseline: other work on a shared
 machine comes and goes): images rendered on the event loop as `streams/web.py` did
 before (`render_qr` in the request handler, `on_loop_app`); rendering in a thread pool
 and in a separate process (`streams.images.CodeImages`), without the cache so that
 every request renders; and the default (a process, the cache on). A loaded run is
-stopped at 12 times its baseline.
+stopped at 6 times its baseline.
+
+Then, without Kafka, the loop's share of the CPU: how many 1 ms slices of pure-Python
+work (a stand-in for scoring) the event loop completes in 4 s while 8 clients keep PNG
+renders going on the loop, in a thread pool or in the rendering process, against as
+many seconds with no renders just before.
 
     .venv/bin/python -m bench.web            # 1,000 residents x 1 day
     .venv/bin/python -m bench.web --quick    # 300 residents x 1 day
@@ -54,14 +59,14 @@ from simulators.output import write_run
 from simulators.publish import KafkaSink, Publisher
 from simulators.run import Simulation
 from streams.admin import create_topics
-from streams.images import CodeImages
+from streams.images import CodeImages, render_process
 from streams.web import make_app
 from streams.worker import Worker, WorkerConfig, WorkerView
 
 PARTITIONS = 4
 CLIENTS = 200
 HEALTH_EVERY_S = 0.1
-LIMIT = 12
+LIMIT = 6
 """A run is stopped after this many times the baseline's settle time."""
 AppFactory = Callable[[WorkerView], web.Application]
 
@@ -91,8 +96,9 @@ def _threads() -> Executor:
 @dataclass(frozen=True)
 class Variant:
     label: str
-    app: AppFactory | None
-    """None: no web port and no web load (the baseline)."""
+    app: AppFactory
+    clients: int = CLIENTS
+    """Image clients; /healthz is asked every HEALTH_EVERY_S in every run."""
     honour_retry: bool = True
 
 
@@ -100,7 +106,7 @@ def _images(**options: Any) -> AppFactory:
     return lambda view: make_app(view, PARTITIONS, CodeImages(**options))
 
 
-BASELINE = Variant("no web load", None)
+BASELINE = Variant("no image requests", _images(), clients=0)
 LOADED = (
     Variant("rendered on the event loop (before)", on_loop_app),
     Variant("thread pool (2 threads), no cache", _images(executor=_threads, cache_size=0)),
@@ -116,7 +122,7 @@ class Load:
     health_ms: list[float]
 
 
-async def _clients(port: int, persons: list[str], honour_retry: bool, stop: Any) -> Load:
+async def _clients(port: int, persons: list[str], clients: int, honour_retry: bool, stop: Any) -> Load:
     statuses: Counter[int] = Counter()
     health_ms: list[float] = []
     base = f"http://127.0.0.1:{port}"
@@ -141,21 +147,21 @@ async def _clients(port: int, persons: list[str], honour_retry: bool, stop: Any)
                 health_ms.append((time.perf_counter() - start) * 1000)
                 await asyncio.sleep(HEALTH_EVERY_S)
 
-        await asyncio.gather(prober(), *(client(n) for n in range(CLIENTS)))
+        await asyncio.gather(prober(), *(client(n) for n in range(clients)))
     return Load(dict(statuses), health_ms)
 
 
-def _load_process(port: int, persons: list[str], honour_retry: bool, stop: Any, results: Any) -> None:
+def _load_process(port: int, persons: list[str], clients: int, honour_retry: bool, stop: Any, results: Any) -> None:
     """The clients, in a process of their own so that they do not share the worker's GIL."""
-    load = asyncio.run(_clients(port, persons, honour_retry, stop))
+    load = asyncio.run(_clients(port, persons, clients, honour_retry, stop))
     # Plain values: run as `python -m bench.web`, this module is `__mp_main__` in here.
     results.put((load.statuses, load.health_ms))
 
 
 class Served:
-    """A worker and, optionally, its web app on one event loop in a thread (as the CLI runs them)."""
+    """A worker and its web app on one event loop in a thread (as the CLI runs them)."""
 
-    def __init__(self, config: WorkerConfig, app: AppFactory | None) -> None:
+    def __init__(self, config: WorkerConfig, app: AppFactory) -> None:
         self.worker = Worker(config)
         self.port = 0
         self.error: BaseException | None = None
@@ -168,21 +174,18 @@ class Served:
         self._listening.wait(timeout=30)
 
     async def _serve(self) -> None:
-        runner = None
+        runner = web.AppRunner(self._app(self.worker.view))
         try:
-            if self._app is not None:
-                runner = web.AppRunner(self._app(self.worker.view))
-                await runner.setup()
-                await web.TCPSite(runner, "127.0.0.1", 0).start()
-                self.port = runner.addresses[0][1]
+            await runner.setup()
+            await web.TCPSite(runner, "127.0.0.1", 0).start()
+            self.port = runner.addresses[0][1]
             self._listening.set()
             await self.worker.run(self._stop)
         except BaseException as error:  # reported by `wait_until` on the bench thread
             self.error = error
             self._listening.set()
         finally:
-            if runner is not None:
-                await runner.cleanup()
+            await runner.cleanup()
 
     def wait_until(self, done: Callable[[Worker], bool], timeout: float) -> float:
         deadline = time.perf_counter() + timeout
@@ -205,7 +208,7 @@ class Outcome:
     """None: not settled within the run's time limit."""
     rebuilds: int
     """Rebuilds after the first: the group dropped the worker (missed heartbeats) and it started over."""
-    load: Load | None
+    load: Load
     coded: list[str]
     """The persons with a code when it settled."""
 
@@ -218,29 +221,26 @@ def measure(config: WorkerConfig, newest: int, variant: Variant, persons: list[s
     served = Served(replace(config, group=f"{config.group}-{uuid.uuid4().hex[:6]}"), variant.app)
     context = multiprocessing.get_context("spawn")
     stop, results = context.Event(), context.Queue()
-    clients = None
+    clients = context.Process(
+        target=_load_process, args=(served.port, persons, variant.clients, variant.honour_retry, stop, results),
+        daemon=True,
+    )
     try:
         ready = served.wait_until(lambda w: w.view.ready and len(w.view.codes) >= len(persons), timeout=120)
         rebuilds = _rebuilds()
-        if variant.app is not None:
-            clients = context.Process(
-                target=_load_process, args=(served.port, persons, variant.honour_retry, stop, results), daemon=True
-            )
-            clients.start()
+        clients.start()
         try:
             settle_s: float | None = served.wait_until(lambda w: w.final_at >= newest, timeout=limit_s) - ready
         except TimeoutError:
             settle_s = None
         rebuilt = int(_rebuilds() - rebuilds)
-        load = None
-        if clients is not None:
-            stop.set()
-            load = Load(*results.get(timeout=120))
-            clients.join(timeout=30)
+        stop.set()
+        load = Load(*results.get(timeout=120))
+        clients.join(timeout=30)
         return Outcome(settle_s, rebuilt, load, sorted(served.worker.view.codes))
     finally:
         stop.set()
-        if clients is not None and clients.is_alive():
+        if clients.is_alive():
             clients.kill()
         served.stop()
 
@@ -258,6 +258,13 @@ def _publish_city(bootstrap: str, residents: int, directory: Path) -> tuple[Any,
     return topics, sum(publisher.sent.values()), pacer.newest
 
 
+def _health(load: Load) -> str:
+    health = np.array(load.health_ms)
+    if not health.size:
+        return "never answered"
+    return f"p50 {np.percentile(health, 50):,.0f} ms, max {health.max():,.0f} ms"
+
+
 def run(bootstrap: str, residents: int, key: SigningKey, directory: Path) -> list[str]:
     topics, events, newest = _publish_city(bootstrap, residents, directory)
     config = replace(_worker_config(bootstrap, topics, key), partitions=PARTITIONS)
@@ -269,26 +276,98 @@ def run(bootstrap: str, residents: int, key: SigningKey, directory: Path) -> lis
         f"city: {residents:,} residents x 1 day, {events:,} events, {len(persons):,} residents with a code; "
         f"first settle {primed.settle_s:.2f} s (not compared: it also publishes the codes)",
         f"{CLIENTS} concurrent clients asking for PNG codes; settle time from ready to settled through the newest event",
-        "(each loaded run right after its own no-load baseline: other work on this machine comes and goes)",
+        "(each loaded run right after its own baseline with no image requests: other work on this machine comes and goes)",
     ]
     print("\n".join(lines), flush=True)
     for variant in LOADED:
-        baseline = measure(config, newest, BASELINE, persons, limit_s=600).settle_s
-        if baseline is None:
-            raise RuntimeError("a worker with no web load did not settle the city within 600 s")
+        baseline = measure(config, newest, BASELINE, persons, limit_s=600)
+        if baseline.settle_s is None:
+            raise RuntimeError("a worker with no image requests did not settle the city within 600 s")
         # Stopped at LIMIT times the baseline: rendering on the loop can starve the group
         # heartbeat, and a worker dropped from its group starts over.
-        outcome = measure(config, newest, variant, persons, limit_s=LIMIT * baseline)
-        line = f"  {variant.label:<56} baseline {baseline:6.2f} s, loaded "
-        line += (f"{outcome.settle_s:6.2f} s  ratio {outcome.settle_s / baseline:5.2f}" if outcome.settle_s is not None
-                 else f"NOT settled in {LIMIT * baseline:.0f} s (ratio > {LIMIT})")
-        line += f"  rebuilds {outcome.rebuilds}"
-        assert outcome.load is not None
-        statuses, health = outcome.load.statuses, np.array(outcome.load.health_ms)
-        served = statuses.get(200, 0) / (outcome.settle_s or LIMIT * baseline)
-        line += f"  | PNG 200 {statuses.get(200, 0):>6,} ({served:,.1f}/s), 429 {statuses.get(429, 0):>6,}  | /healthz "
-        line += (f"p50 {np.percentile(health, 50):6.1f} ms, max {health.max():7.1f} ms ({health.size} answers)"
-                 if health.size else "never answered")
+        outcome = measure(config, newest, variant, persons, limit_s=LIMIT * baseline.settle_s)
+        line = f"  {variant.label:<56}"
+        line += (f" settle {outcome.settle_s:6.2f} s against {baseline.settle_s:6.2f} s: "
+                 f"ratio {outcome.settle_s / baseline.settle_s:5.2f}" if outcome.settle_s is not None
+                 else f" NOT settled in {LIMIT * baseline.settle_s:.0f} s ({LIMIT} x {baseline.settle_s:.2f} s)")
+        statuses = outcome.load.statuses
+        served = statuses.get(200, 0) / (outcome.settle_s or LIMIT * baseline.settle_s)
+        line += f", rebuilds {outcome.rebuilds} | PNG 200 {statuses.get(200, 0):>5,} ({served:,.1f}/s), 429 {statuses.get(429, 0):>5,}"
+        line += f" | /healthz {_health(outcome.load)} against {_health(baseline.load)}"
+        print(line, flush=True)
+        lines.append(line)
+    return lines
+
+
+SLICE_S = 0.001
+SHARE_S = 4.0
+RENDERERS = 8
+
+
+def _slice() -> None:
+    """About a millisecond of pure-Python work: a stand-in for a slice of scoring."""
+    end = time.perf_counter() + SLICE_S
+    while time.perf_counter() < end:
+        pass
+
+
+async def _loop_share(render: Callable[[str], Any] | None, codes: list[str]) -> int:
+    """Slices the loop completes in SHARE_S while `RENDERERS` clients keep `render` busy."""
+    done = 0
+    stop = asyncio.Event()
+
+    async def client(offset: int) -> None:
+        index = offset
+        while not stop.is_set():
+            await render(codes[index % len(codes)])  # type: ignore[misc]
+            index += RENDERERS
+
+    clients = [asyncio.ensure_future(client(n)) for n in range(RENDERERS)] if render else []
+    end = time.perf_counter() + SHARE_S
+    while time.perf_counter() < end:
+        _slice()
+        done += 1
+        await asyncio.sleep(0)
+    stop.set()
+    await asyncio.gather(*clients)
+    return done
+
+
+def loop_share(codes: list[str]) -> list[str]:
+    """The event loop's share of CPU while images render: on the loop, in threads, in a process."""
+
+    async def on_loop(code: str) -> bytes:
+        image = render_qr(code, "png")
+        await asyncio.sleep(0)  # a request handler ends here; the loop turns before the next request
+        return image
+
+    def uncached(executor: Callable[[], Executor]) -> Callable[[], CodeImages]:
+        return lambda: CodeImages(limit=RENDERERS, cache_size=0, executor=executor)
+
+    async def measure_one(images: Callable[[], CodeImages] | None, inline: bool) -> int:
+        if inline:
+            return await _loop_share(on_loop, codes)
+        if images is None:
+            return await _loop_share(None, codes)
+        renderer = images()
+        renderer.start()
+        await renderer.image(codes[0], "png")  # started and warm
+        try:
+            return await _loop_share(lambda code: renderer.image(code, "png"), codes)
+        finally:
+            renderer.close()
+
+    lines = [f"loop share: {SLICE_S * 1000:.0f} ms slices of pure-Python work on the loop for {SHARE_S:.0f} s "
+             f"while {RENDERERS} clients keep PNG renders going (no cache), against no renders just before"]
+    print(lines[0], flush=True)
+    for label, images, inline in (
+        ("rendered on the loop (before)", None, True),
+        ("thread pool (2 threads)", uncached(_threads), False),
+        ("rendering process", uncached(render_process), False),
+    ):
+        alone = asyncio.run(measure_one(None, False))
+        shared = asyncio.run(measure_one(images, inline))
+        line = f"  {label:<32} slices {shared:>6,} against {alone:>6,} alone: loop share {shared / alone:5.2f}"
         print(line, flush=True)
         lines.append(line)
     return lines
@@ -303,6 +382,8 @@ def main(argv: list[str] | None = None) -> None:
     key = generate_signing_key(Algorithm.EDDSA, now - 3600, now + 30 * 86400)
     with tempfile.TemporaryDirectory() as scratch, EmbeddedBroker(log_dir=Path(scratch)) as broker:
         lines = run(broker.bootstrap, 300 if args.quick else 1_000, key, Path(scratch) / "city")
+    codes = [f"HCQ1:{n:06d}" + "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789" * 5 for n in range(64)]
+    lines += loop_share(codes)
     if args.out is not None:
         args.out.write_text("\n".join(lines) + "\n")
 
