@@ -55,7 +55,7 @@ class Health:
         if self.broker_down_since is not None:
             return f"broker unreachable for {now - self.broker_down_since:.0f} s: {self.broker_error}"
         if self.data_lost:
-            return f"the broker lost data ({self.data_lost}): rebuilding"
+            return f"the broker lost data ({self.data_lost}): not ready until rebuilt from what it has"
         stalled = now - self.last_progress
         if stalled > self.stall_timeout_s:
             return f"no progress for {stalled:.0f} s (stall timeout {self.stall_timeout_s:g} s)"

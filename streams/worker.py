@@ -60,7 +60,7 @@ from streams.issuing import change_id, code_record, encode_record, signed
 from streams.letters import LetterLedger
 from streams.reading import json_object
 from streams.rulebook import history_with, read_rule_set
-from streams.topics import Topics
+from streams.topics import SPECS, Topics
 
 WORKER_STATUS = "worker"
 STATUS_EVERY_S = 2.0
@@ -73,9 +73,20 @@ STOP_GRACE_S = 2.0
 """On stop, how long the step under way may take to finish before it is cancelled: a step
 can wait on a broker that is gone. Recovery rebuilds, so a cut-short step loses nothing."""
 CLOSE_TIMEOUT_S = 3.0
+METADATA_MAX_AGE_MS = 5000
+"""How stale the group consumer's view of the topics may get: a topic created again (a broker
+that lost its data) is assigned within this, not the Kafka client's default of 5 minutes."""
 """How long closing the Kafka clients may take: the producer's flush waits on the broker."""
 
+FENCE_TIMEOUT_S = 30.0
+"""How long a rebuild waits for a fence it wrote (milliseconds, normally). A topic deleted or
+created again in between loses the fence: the rebuild then starts over with a new one."""
+
 log = logging.getLogger(__name__)
+
+
+class FenceNotFound(Exception):
+    """A fenced read did not meet its fence in time (the topic lost it): the rebuild starts over."""
 
 
 def partition_of(person: str, partitions: int) -> int:
@@ -249,7 +260,7 @@ class Worker:
             bootstrap_servers=config.bootstrap, group_id=config.group, enable_auto_commit=False,
             auto_offset_reset="earliest", session_timeout_ms=config.session_timeout_ms,
             heartbeat_interval_ms=config.heartbeat_interval_ms, partition_assignment_strategy=(RangePartitionAssignor,),
-            max_poll_records=config.batch_size, fetch_max_wait_ms=FETCH_WAIT_MS,
+            max_poll_records=config.batch_size, fetch_max_wait_ms=FETCH_WAIT_MS, metadata_max_age_ms=METADATA_MAX_AGE_MS,
         )
         self.wide = AIOKafkaConsumer(bootstrap_servers=config.bootstrap, enable_auto_commit=False,
                                      max_poll_records=config.batch_size, fetch_max_wait_ms=FETCH_WAIT_MS)
@@ -302,7 +313,7 @@ class Worker:
 
     async def _probe(self) -> None:
         """Ask the broker for its metadata every `PROBE_EVERY_S`: is it there, are our topics there."""
-        wanted = {self.config.topics.name(role) for role in ("pings", "visits", "areas", "cases", "rules", "codes")}
+        wanted = {self.config.topics.name(spec.role) for spec in SPECS}
         while True:
             now = time.monotonic()
             try:
@@ -354,13 +365,24 @@ class Worker:
                 self.read_through[key] = max(self.read_through.get(key, 0), records[-1].offset + 1)
 
     async def _step(self) -> None:
+        if not self.topics_present:
+            # The broker lost the topics: anything written now would create them with its
+            # defaults, not the layout `healthcode topics create` gives. Wait for them.
+            await asyncio.sleep(self.config.batch_timeout_s)
+            return
         own = await self.group.getmany(timeout_ms=0, max_records=self.config.batch_size)
         if self.rebuild_for_loss and self.topics_present and self.reassigned is None:
             self.rebuild_for_loss = False
             self.reassigned = self._owned
         if self.reassigned is not None:
-            await self._rebuild(self.reassigned)
-            self.reassigned = None
+            # Taken before the rebuild: an assignment that arrives during it is rebuilt for next.
+            owned, self.reassigned = self.reassigned, None
+            try:
+                await self._rebuild(owned)
+            except FenceNotFound as missing:
+                log.warning("rebuild incomplete, started again: %s", missing)
+                if self.reassigned is None:
+                    self.reassigned = owned
             return
         if not self._owned and not self.view.ready:
             return
@@ -465,7 +487,12 @@ class Worker:
         metrics.REBUILDS.inc()
 
     async def _read_to_fence(self, topic: str, partitions: frozenset[int]) -> list[bytes]:
-        return await read_to_fence(self.producer, self.config.bootstrap, topic, partitions, self.name)
+        try:
+            return await asyncio.wait_for(
+                read_to_fence(self.producer, self.config.bootstrap, topic, partitions, self.name), FENCE_TIMEOUT_S
+            )
+        except asyncio.TimeoutError:
+            raise FenceNotFound(f"{topic}: the fence written did not come back within {FENCE_TIMEOUT_S:g} s") from None
 
     async def _load_rules(self) -> None:
         """The rule history: the configured set, then every set published on `rules`."""

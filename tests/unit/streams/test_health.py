@@ -56,6 +56,8 @@ def test_an_unreachable_broker_is_the_reason_given_before_a_stall_it_causes() ->
 def test_lost_broker_data_keeps_the_worker_not_ready_until_it_has_rebuilt() -> None:
     health = _fresh()
     health.lost_data("topic hc.pings gone")
-    assert health.reason(101.0, built=True) == "the broker lost data (topic hc.pings gone): rebuilding"
+    assert health.reason(101.0, built=True) == (
+        "the broker lost data (topic hc.pings gone): not ready until rebuilt from what it has"
+    )
     health.rebuilt()
     assert health.reason(101.0, built=True) is None
