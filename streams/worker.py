@@ -349,14 +349,14 @@ class Worker:
                     self._lost(f"{tp.topic}[{tp.partition}] ends at offset {end}, {read} were read")
 
     def _lost(self, what: str) -> None:
-        """The broker lost data: say so, then rebuild from what it has once every topic is there."""
+        """The broker lost data: rebuild from what it has once every topic is there; say so once."""
+        self.rebuild_for_loss = True
+        self.read_through.clear()
         if self.view.health.data_lost:
             return
         log.error("the broker lost data (%s): the worker rebuilds from what it has now", what)
         metrics.BROKER_DATA_LOSSES.inc()
         self.view.health.lost_data(what)
-        self.read_through.clear()
-        self.rebuild_for_loss = True
 
     def _saw(self, batches: dict[TopicPartition, list[Any]]) -> None:
         for tp, records in batches.items():
@@ -371,7 +371,7 @@ class Worker:
             await asyncio.sleep(self.config.batch_timeout_s)
             return
         own = await self.group.getmany(timeout_ms=0, max_records=self.config.batch_size)
-        if self.rebuild_for_loss and self.topics_present and self.reassigned is None:
+        if self.rebuild_for_loss and self.reassigned is None:
             self.rebuild_for_loss = False
             self.reassigned = self._owned
         if self.reassigned is not None:
