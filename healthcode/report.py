@@ -125,7 +125,8 @@ def render_report(
         sections.append(
             _section(
                 "Metrics city by city",
-                "<p>One chart per metric: a dot per city, the mean and its interval as a bar, rule sets side by side.</p>"
+                "<p>One chart per metric: a dot per city (a grey line joins one city's values under each rule set), "
+                "the mean and its interval as a bar, rule sets side by side.</p>"
                 + _figure(_cities_figure(cities), "Each metric per city and rule set, with the mean and its interval"),
             )
         )
@@ -354,10 +355,14 @@ def _cities_figure(cities: Cities) -> Figure:
         summary = cities.summary[cities.summary["metric"] == metric].set_index("rule_set")
         unit = str(summary["unit"].iloc[0])
         scale = 100.0 if unit == "share" else 1.0
+        values = per_city[per_city["metric"] == metric].pivot(index="city", columns="rule_set", values="value")
+        values = values[list(cities.rule_sets)] * scale
+        # A thin line joins each city's values: the differences are paired, city by city.
+        for _, city in values.iterrows():
+            axis.plot(range(len(cities.rule_sets)), city.to_numpy(), color="#b0bec5", linewidth=0.7, zorder=1)
         for position, name in enumerate(cities.rule_sets):
-            values = per_city[(per_city["metric"] == metric) & (per_city["rule_set"] == name)]["value"].to_numpy() * scale
             colour = _colour(cities, name)
-            axis.plot(np.full(values.size, position), values, "o", color=colour, alpha=0.45, markersize=4)
+            axis.plot(np.full(len(values), position), values[name].to_numpy(), "o", color=colour, alpha=0.55, markersize=4)
             row = summary.loc[name]
             if not math.isnan(row["low"]):
                 axis.errorbar(
@@ -415,13 +420,13 @@ def _examples_figure(comparison: Comparison) -> Figure:
 
 
 _STYLE = """
-body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2rem auto; max-width: 1000px;
+body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2rem auto; max-width: 1200px;
        color: #212121; line-height: 1.4; padding: 0 1rem; }
 h1 { font-size: 1.6rem; } h2 { border-bottom: 1px solid #cfd8dc; padding-bottom: .2rem; margin-top: 2rem; }
 table { border-collapse: collapse; margin: .5rem 0 1rem; font-size: .9rem; }
 th, td { border: 1px solid #cfd8dc; padding: .25rem .6rem; text-align: left; vertical-align: top; }
 thead th { background: #eceff1; }
-td.num { text-align: right; font-variant-numeric: tabular-nums; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 td.unit { color: #607d8b; }
 #metrics tbody th { font-weight: 600; cursor: help; }
 table.about th { background: #fafafa; font-weight: 600; }

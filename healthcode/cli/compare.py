@@ -110,7 +110,7 @@ def compare_command(
             provenance = {
                 "rule sets": "; ".join(f"{r.ref} sha256 {r.content_hash} ({path})" for r, path in zip(rules, rulesets)),
                 "tool": f"healthcode {healthcode.__version__}",
-                "cities": _cities_fact(backtest, config, sim_config),
+                "simulation": _cities_fact(backtest, config, sim_config),
                 "events": ", ".join(str(path) for path, _ in pairs),
                 "truth": ", ".join(str(path) for _, path in pairs if path is not None) or "none (level comparison only)",
                 "generated": format_rfc3339(int(datetime.now(UTC).timestamp())),
