@@ -53,7 +53,7 @@ def main() -> None:
     """Run the CLI with expected errors turned into messages and exit codes.
 
     Usage errors are click's (exit 2); `HealthcodeError` carries its own code; Ctrl-C
-    exits 130 quietly; anything else is a bug, reported in one line (exit 2).
+    exits 130 with one line; anything else is a bug, reported in one line (exit 2).
     """
     from healthcode.config import setting_warnings
 
