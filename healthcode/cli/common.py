@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+import orjson
 from rich.console import Console, ConsoleDimensions
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -35,6 +36,12 @@ def controls_escaped(text: str) -> str:
     """`text` with every control character written as an escape, `\\u001b`: readable, and
     still valid inside a JSON string."""
     return _CONTROLS.sub(lambda found: f"\\u{ord(found.group()):04x}", text)
+
+
+def json_line(value: object) -> bytes:
+    """`value` as one line of JSON for a terminal or a file: orjson escapes C0 controls inside
+    strings but leaves C1 and bidirectional ones raw; they become `\\u` escapes too."""
+    return controls_escaped(orjson.dumps(value).decode()).encode() + b"\n"
 
 
 def shown(value: object) -> str:

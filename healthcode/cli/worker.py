@@ -12,10 +12,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional, TypeVar
 
-import orjson
 import typer
 
-from healthcode.cli.common import configured_bootstrap, configured_topics, err, require_usable_topics
+from healthcode.cli.common import configured_bootstrap, configured_topics, err, json_line, require_usable_topics
 from healthcode.rulefiles import load_rules
 from healthcode.config import get_settings
 from healthcode.errors import EnvironmentProblem
@@ -182,7 +181,7 @@ def tail(
         raise EnvironmentProblem(f"cannot write {out}: {error.strerror}") from None
     try:
         for record in records:
-            sink.write(orjson.dumps(record) + b"\n")
+            sink.write(json_line(record))
             sink.flush()
     finally:
         if out:

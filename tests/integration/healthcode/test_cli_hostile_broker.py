@@ -199,3 +199,15 @@ def test_rules_publish_refuses_a_rule_set_the_stream_has_passed_unless_forced(
     forced = created.run("rules", "publish", str(RULES / "default.yaml"), "--force")
     assert forced.returncode == 0, forced.stderr
     assert "forced: workers were already at 2022-04-02T12:00:00Z" in forced.stdout
+
+
+def test_codes_tail_escapes_control_characters_a_stranger_put_on_the_codes_topic(
+    created: Cli, producer: KafkaProducer
+) -> None:
+    record = {"type": "code", "person": "p1\x9b2J\u202e", "level": "green"}
+    producer.send(created.topics.codes, orjson.dumps(record), key=b"p1").get(10)
+    run = created.run("codes", "tail", "--idle", "1")
+    _no_traceback(run)
+    assert run.returncode == 0, run.stderr
+    assert "\\u009b2J\\u202e" in run.stdout and not {"\x9b", "\u202e"} & set(run.stdout)
+    assert orjson.loads(run.stdout) == record
