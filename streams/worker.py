@@ -69,10 +69,10 @@ FETCH_WAIT_MS = 100
 PROBE_EVERY_S = 1.0
 """How often the worker asks the broker for its metadata (is it there, are the topics there)."""
 PROBE_TIMEOUT_S = 2.0
-STOP_GRACE_S = 2.0
+STOP_GRACE_S = 1.5
 """On stop, how long the step under way may take to finish before it is cancelled: a step
 can wait on a broker that is gone. Recovery rebuilds, so a cut-short step loses nothing."""
-CLOSE_TIMEOUT_S = 3.0
+CLOSE_TIMEOUT_S = 2.0
 METADATA_MAX_AGE_MS = 5000
 """How stale the group consumer's view of the topics may get: a topic created again (a broker
 that lost its data) is assigned within this, not the Kafka client's default of 5 minutes."""
@@ -85,8 +85,8 @@ created again in between loses the fence: the rebuild then starts over with a ne
 log = logging.getLogger(__name__)
 
 
-class FenceNotFound(Exception):
-    """A fenced read did not meet its fence in time (the topic lost it): the rebuild starts over."""
+class RebuildDeferred(Exception):
+    """A rebuild cannot be done now (topics gone, broker silent, a fence lost): it is tried again."""
 
 
 def partition_of(person: str, partitions: int) -> int:
@@ -313,21 +313,24 @@ class Worker:
 
     async def _probe(self) -> None:
         """Ask the broker for its metadata every `PROBE_EVERY_S`: is it there, are our topics there."""
-        wanted = {self.config.topics.name(spec.role) for spec in SPECS}
         while True:
             now = time.monotonic()
             try:
-                cluster = await asyncio.wait_for(self.producer.client.fetch_all_metadata(), PROBE_TIMEOUT_S)
+                missing = await self._missing_topics()
             except (KafkaError, OSError, asyncio.TimeoutError) as error:
                 self._broker_failed(now, str(error) or type(error).__name__)
             else:
                 self._broker_answered(now)
-                missing = sorted(wanted - cluster.topics())
                 if missing:
                     self._lost(f"topic {', '.join(missing)} gone")
                 self.topics_present = not missing
             self._check_log_ends()
             await asyncio.sleep(PROBE_EVERY_S)
+
+    async def _missing_topics(self) -> list[str]:
+        """The worker's topics the broker does not have (a metadata request, bounded in time)."""
+        cluster = await asyncio.wait_for(self.producer.client.fetch_all_metadata(), PROBE_TIMEOUT_S)
+        return sorted({self.config.topics.name(spec.role) for spec in SPECS} - cluster.topics())
 
     def _broker_failed(self, now: float, error: str) -> None:
         metrics.BROKER_UP.set(0)
@@ -379,10 +382,11 @@ class Worker:
             owned, self.reassigned = self.reassigned, None
             try:
                 await self._rebuild(owned)
-            except FenceNotFound as missing:
-                log.warning("rebuild incomplete, started again: %s", missing)
+            except RebuildDeferred as deferred:
+                log.warning("rebuild deferred: %s", deferred)
                 if self.reassigned is None:
                     self.reassigned = owned
+                await asyncio.sleep(self.config.batch_timeout_s)
             return
         if not self._owned and not self.view.ready:
             return
@@ -464,6 +468,17 @@ class Worker:
     async def _rebuild(self, owned: frozenset[int]) -> None:
         """Start over for a new assignment: read every input again, skip changes already published."""
         config, topics = self.config, self.config.topics
+        # The probe may not have seen yet that the topics are gone; a fence written now
+        # would create them with the broker's defaults (and the embedded broker then
+        # wedges the partition when `topics create` runs).
+        try:
+            missing = await self._missing_topics()
+        except (KafkaError, OSError, asyncio.TimeoutError) as error:
+            raise RebuildDeferred(f"the broker does not answer: {error}") from None
+        if missing:
+            self.topics_present = False
+            self._lost(f"topic {', '.join(missing)} gone")
+            raise RebuildDeferred(f"topic {', '.join(missing)} gone")
         self._owned = owned
         await self._load_rules()
         self._reset()
@@ -492,7 +507,7 @@ class Worker:
                 read_to_fence(self.producer, self.config.bootstrap, topic, partitions, self.name), FENCE_TIMEOUT_S
             )
         except asyncio.TimeoutError:
-            raise FenceNotFound(f"{topic}: the fence written did not come back within {FENCE_TIMEOUT_S:g} s") from None
+            raise RebuildDeferred(f"{topic}: the fence written did not come back within {FENCE_TIMEOUT_S:g} s") from None
 
     async def _load_rules(self) -> None:
         """The rule history: the configured set, then every set published on `rules`."""
