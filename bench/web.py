@@ -10,8 +10,8 @@ fresh worker (its own consumer group) serving its web app on the same event loop
 requests find a code from the start, and then settles the whole day again (publishing
 nothing new). Timed: from the worker being ready (group joined, codes loaded) until it
 has settled through the newest event time, which includes the same 2 s idle timeout in
-every run. In every run another process asks /healthz every 100 ms; in a loaded run
-it also runs 200 concurrent clients, each asking again as soon as it has an answer for
+every run. In every run another process asks /healthz every 100 ms; in a loaded run a
+third one runs 200 concurrent clients, each asking again as soon as it has an answer for
 the PNG of a random resident with a code (after a 429 it waits its Retry-After, unless
 the run says the clients ignore it).
 
@@ -122,7 +122,7 @@ class Load:
     health_ms: list[float]
 
 
-async def _clients(port: int, persons: list[str], clients: int, honour_retry: bool, stop: Any) -> Load:
+async def _clients(port: int, persons: list[str], clients: int, honour_retry: bool, probe: bool, stop: Any) -> Load:
     statuses: Counter[int] = Counter()
     health_ms: list[float] = []
     base = f"http://127.0.0.1:{port}"
@@ -147,13 +147,16 @@ async def _clients(port: int, persons: list[str], clients: int, honour_retry: bo
                 health_ms.append((time.perf_counter() - start) * 1000)
                 await asyncio.sleep(HEALTH_EVERY_S)
 
-        await asyncio.gather(prober(), *(client(n) for n in range(clients)))
+        await asyncio.gather(*([prober()] if probe else []), *(client(n) for n in range(clients)))
     return Load(dict(statuses), health_ms)
 
 
-def _load_process(port: int, persons: list[str], clients: int, honour_retry: bool, stop: Any, results: Any) -> None:
-    """The clients, in a process of their own so that they do not share the worker's GIL."""
-    load = asyncio.run(_clients(port, persons, clients, honour_retry, stop))
+def _load_process(
+    port: int, persons: list[str], clients: int, honour_retry: bool, probe: bool, stop: Any, results: Any
+) -> None:
+    """Clients in a process of their own, so that they do not share the worker's GIL; the
+    /healthz prober in another, so that busy image clients do not delay its answers."""
+    load = asyncio.run(_clients(port, persons, clients, honour_retry, probe, stop))
     # Plain values: run as `python -m bench.web`, this module is `__mp_main__` in here.
     results.put((load.statuses, load.health_ms))
 
@@ -220,28 +223,32 @@ def _rebuilds() -> float:
 def measure(config: WorkerConfig, newest: int, variant: Variant, persons: list[str], limit_s: float) -> Outcome:
     served = Served(replace(config, group=f"{config.group}-{uuid.uuid4().hex[:6]}"), variant.app)
     context = multiprocessing.get_context("spawn")
-    stop, results = context.Event(), context.Queue()
-    clients = context.Process(
-        target=_load_process, args=(served.port, persons, variant.clients, variant.honour_retry, stop, results),
-        daemon=True,
-    )
+    stop, images, health = context.Event(), context.Queue(), context.Queue()
+    processes = [
+        context.Process(target=_load_process, args=(served.port, persons, clients, variant.honour_retry, probe, stop, out),
+                        daemon=True)
+        for clients, probe, out in ((variant.clients, False, images), (0, True, health))
+    ]
     try:
         ready = served.wait_until(lambda w: w.view.ready and len(w.view.codes) >= len(persons), timeout=120)
         rebuilds = _rebuilds()
-        clients.start()
+        for process in processes:
+            process.start()
         try:
             settle_s: float | None = served.wait_until(lambda w: w.final_at >= newest, timeout=limit_s) - ready
         except TimeoutError:
             settle_s = None
         rebuilt = int(_rebuilds() - rebuilds)
         stop.set()
-        load = Load(*results.get(timeout=120))
-        clients.join(timeout=30)
+        load = Load(images.get(timeout=120)[0], health.get(timeout=120)[1])
+        for process in processes:
+            process.join(timeout=30)
         return Outcome(settle_s, rebuilt, load, sorted(served.worker.view.codes))
     finally:
         stop.set()
-        if clients.is_alive():
-            clients.kill()
+        for process in processes:
+            if process.is_alive():
+                process.kill()
         served.stop()
 
 
