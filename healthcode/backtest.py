@@ -26,7 +26,7 @@ from healthcode.errors import EnvironmentProblem
 from healthcode.rulefiles import load_rules
 from scoring.compare import Comparison, Period, compare, timeline_frame, truth_frame
 from scoring.compare_cities import CONFIDENCE, Cities, across_cities
-from scoring.compare_match import CityIdentity, truth_mismatch
+from scoring.compare_match import CityIdentity, city_mismatch, truth_mismatch
 from scoring.replay import Inputs, read_events, replay
 from scoring.events import AreaRisk
 from simulators.config import ORDER_FAULTS, SimulationConfig
@@ -176,6 +176,9 @@ def backtest_files(
     events_city = city_of(events)
     truth_city = city_of(truth) if truth is not None else None
     people = read_truth(truth) if truth is not None else None  # a truth that cannot be used fails before the read too
+    named = city_mismatch(events_city, truth_city)  # told from the names alone, before the long read
+    if named is not None:
+        raise _unusable(truth, events, named)
     try:
         inputs = read_events(events, None if advance is None else lambda rows: advance("read", rows))
     except OSError as error:
@@ -186,7 +189,7 @@ def backtest_files(
     if people is not None:
         reason = truth_mismatch(events_city, truth_city, _persons(inputs), people["person"].tolist(), span, period)
         if reason is not None:
-            raise EnvironmentProblem(f"cannot use the truth {truth} with the events {events}: {reason}")
+            raise _unusable(truth, events, reason)
     city = truth_city or events_city
     if period is None:
         period = city.period if city is not None else span
@@ -194,6 +197,10 @@ def backtest_files(
     population = None if people is not None else max(r.persons for r in replays)
     comparison = compare(_labelled(replays, rulesets), period, truth=people, population=population, examples=examples)
     return Backtest(comparison, replays, inputs.count, len(inputs.malformed), inputs.duplicates, city)
+
+
+def _unusable(truth: Path | None, events: Path, reason: str) -> EnvironmentProblem:
+    return EnvironmentProblem(f"cannot use the truth {truth} with the events {events}: {reason}")
 
 
 @dataclass(frozen=True)
@@ -225,14 +232,15 @@ def backtest_cities(
         raise EnvironmentProblem("a comparison needs at least one city's events")
     if len({truth is None for _, truth in pairs}) > 1:
         raise EnvironmentProblem("give a truth for every city's events, or for none")
+    told = [city_of(events) for events, _ in pairs]  # before any replay: a twin is refused at once
+    twins = {city for city in told if city is not None and told.count(city) > 1}
+    if twins:
+        raise EnvironmentProblem(f"the same city twice ({twins.pop().describe()}): one city counted twice is not two draws")
     backtests = []
     for index, (events, truth) in enumerate(pairs):
         step = None if advance is None else (lambda stage, done, index=index: advance(index, stage, done))
         backtests.append(backtest_files(rulesets, events, truth, period, workers, examples, step))
     named = [backtest.city for backtest in backtests]
-    twins = {city for city in named if city is not None and named.count(city) > 1}
-    if twins:
-        raise EnvironmentProblem(f"the same city twice ({twins.pop().describe()}): one city counted twice is not two draws")
     names = _city_names(named, [events for events, _ in pairs])
     try:
         summary = across_cities([backtest.comparison for backtest in backtests], names, confidence)

@@ -51,6 +51,13 @@ def describe_period(period: Period) -> str:
     return f"{format_rfc3339(period.start)} to {format_rfc3339(period.end)}"
 
 
+def city_mismatch(events_city: CityIdentity | None, truth_city: CityIdentity | None) -> str | None:
+    """Why the files name different cities (one line), or None: what can be told before reading the events."""
+    if events_city is not None and truth_city is not None and events_city != truth_city:
+        return f"the truth is from another city than the events: events from {events_city.describe()}; truth from {truth_city.describe()}"
+    return None
+
+
 def truth_mismatch(
     events_city: CityIdentity | None,
     truth_city: CityIdentity | None,
@@ -64,8 +71,9 @@ def truth_mismatch(
     `events_span` is [first event, last event + 1 s); `period` the one asked for, if any.
     The truth's period is its city's when known; without one only the persons are checked.
     """
-    if events_city is not None and truth_city is not None and events_city != truth_city:
-        return f"the truth is from another city than the events: events from {events_city.describe()}; truth from {truth_city.describe()}"
+    named = city_mismatch(events_city, truth_city)
+    if named is not None:
+        return named
     unlisted = set(events_persons).difference(truth_persons)
     if unlisted:
         return (

@@ -210,25 +210,29 @@ def test_a_period_beyond_the_truth_is_refused(city):
     assert "reaches beyond the truth's 2022-03-31T16:00:00Z to 2022-04-07T16:00:00Z" in refusal(outcome)
 
 
-def test_several_event_and_truth_pairs_give_means_intervals_and_differences(city, other_seed, tmp_path):
-    outcome = run(
-        "rules", "compare", DEFAULT, POINTS,
-        "--events", str(city / "events.parquet"), "--truth", str(city / "truth.parquet"),
-        "--events", str(other_seed / "events.parquet"), "--truth", str(other_seed / "truth.parquet"),
-        "--csv", str(tmp_path / "summary.csv"), "--report", str(tmp_path / "report.html"),
-    )  # fmt: skip
+@pytest.fixture(scope="module")
+def two_small(tmp_path_factory):
+    cities = []
+    for seed in (21, 22):
+        out = tmp_path_factory.mktemp(f"small{seed}")
+        made = run("simulate", "--residents", "150", "--days", "2", "--seed", str(seed), "--format", "parquet", "--out", str(out))
+        assert made.exit_code == 0, made.output
+        cities.append(out)
+    return cities
+
+
+def test_several_event_and_truth_pairs_give_means_intervals_and_differences(two_small, tmp_path):
+    pairs = [arg for city in two_small for arg in ("--events", str(city / "events.parquet"), "--truth", str(city / "truth.parquet"))]
+    outcome = run("rules", "compare", DEFAULT, POINTS, *pairs, "--csv", str(tmp_path / "summary.csv"))
     assert outcome.exit_code == 0, outcome.output
     assert "over 2 cities: mean [90% interval]" in outcome.output
     assert "points@1.0.0 - baseline" in outcome.output
-    assert "seed 3: " in outcome.output and "seed 99: " in outcome.output
+    assert "seed 21: " in outcome.output and "seed 22: " in outcome.output
     summary = pd.read_csv(tmp_path / "summary.csv")
     assert summary.columns.tolist()[:7] == ["metric", "rule_set", "unit", "mean", "low", "high", "cities"]
     restricted = summary[(summary["metric"] == "persons ever restricted")].set_index("rule_set")
     assert restricted.loc["default@1.0.0", "cities"] == 2
     assert restricted.loc["default@1.0.0", "low"] <= restricted.loc["default@1.0.0", "mean"] <= restricted.loc["default@1.0.0", "high"]
-    html = (tmp_path / "report.html").read_text()
-    assert "cities compared</th><td>2: seed 3, seed 99" in html
-    assert "seed 3, 300 residents, 2022-03-31T16:00:00Z to 2022-04-07T16:00:00Z" in html
 
 
 def test_seeds_simulate_cities_of_a_configuration(tmp_path):
@@ -244,8 +248,9 @@ def test_seeds_simulate_cities_of_a_configuration(tmp_path):
         assert f"seed {seed}: " in outcome.output
         assert (tmp_path / "cities" / f"seed-{seed}" / "truth.parquet").exists()
     html = (tmp_path / "report.html").read_text()
-    assert f"simulated from {config} (150 residents, 2 days)" in html
-    assert "What the rule sets change from default@1.0.0" in html
+    assert "cities compared</th><td>3: seed 11, seed 12, seed 13" in html
+    assert f"simulated from {config} (150 residents, 2 days); seed 11, 150 residents, 2022-03-31T16:00:00Z" in html
+    assert "What the rule sets change from default@1.0.0" in html and "sha256 " in html and "<th>generated</th>" in html
 
 
 def test_the_same_city_twice_is_not_two_draws(city):
