@@ -87,6 +87,8 @@ class _Run:
     length: np.ndarray
     base: int
     longest: int
+    latest: int
+    """The latest start (at least: rows dropped since may have held it)."""
     by_owner: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
     """Built on the first search by owner: distinct owners, where each one's rows
     begin in `order`, and `order` (row positions sorted by owner)."""
@@ -102,14 +104,14 @@ class _Run:
         length = rows.end - rows.start
         return _Run(
             cells, key[order], rows.owner[order].astype(np.int32), length[order].astype(_length_dtype(length)),
-            base, int(length.max()),
+            base, int(length.max()), int(rows.start.max()),
         )
 
     @staticmethod
     def merge(older: "_Run", newer: "_Run") -> "_Run":
         cells = np.union1d(older.cells, newer.cells)
         base = min(older.base, newer.base)
-        if max(int(older.starts().max()), int(newer.starts().max())) - base > _OFFSET_MASK:
+        if not _Run.mergeable(older, newer):
             raise ValueError("rows of one run must start within 136 years of each other")
 
         def rekey(run: "_Run") -> np.ndarray:
@@ -123,7 +125,13 @@ class _Run:
         return _Run(
             cells, key[order], np.concatenate([older.owner, newer.owner])[order],
             length[order].astype(_length_dtype(length)), base, max(older.longest, newer.longest),
+            max(older.latest, newer.latest),
         )
+
+    @staticmethod
+    def mergeable(older: "_Run", newer: "_Run") -> bool:
+        """True when the rows of both fit one run (their starts within 136 years)."""
+        return max(older.latest, newer.latest) - min(older.base, newer.base) <= _OFFSET_MASK
 
     def __len__(self) -> int:
         return len(self.key)
@@ -164,7 +172,9 @@ class _Run:
 
     def keep(self, mask: np.ndarray) -> "_Run":
         # A subset of sorted rows is still sorted, and its ranks still increase.
-        return _Run(self.cells, self.key[mask], self.owner[mask], self.length[mask], self.base, self.longest)
+        return _Run(
+            self.cells, self.key[mask], self.owner[mask], self.length[mask], self.base, self.longest, self.latest
+        )
 
     def find(self, cells: np.ndarray, start: np.ndarray, end: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(query number, row position) of rows in `cells` that may overlap [start, end)."""
@@ -177,6 +187,26 @@ class _Run:
         hi = np.searchsorted(self.key, rank | until)
         which, position = expand_ranges(lo, hi - lo)
         return asked[which], position
+
+
+def _eras(rows: Rows) -> list[Rows]:
+    """`rows` in parts whose starts lie within 136 years each, as a run needs (one part, nearly always).
+
+    Event-time limits keep times decades apart at most; with them switched off, rows
+    from far apart years go to runs of their own instead of failing, and such runs are
+    never merged (`CellTable.append`).
+    """
+    if int(rows.start.max()) - int(rows.start.min()) <= _OFFSET_MASK:
+        return [rows]
+    order = np.argsort(rows.start, kind="stable")
+    starts = rows.start[order]
+    parts = []
+    first = 0
+    while first < len(order):
+        last = int(np.searchsorted(starts, starts[first] + _OFFSET_MASK, side="right"))
+        parts.append(rows.take(order[first:last]))
+        first = last
+    return parts
 
 
 class CellTable:
@@ -197,11 +227,15 @@ class CellTable:
         """Add rows (any order)."""
         if len(rows) == 0:
             return
-        self._runs.append(_Run.of(rows))
-        while len(self._runs) >= 2 and len(self._runs[-2]) <= 2 * len(self._runs[-1]):
-            newer = self._runs.pop()
-            older = self._runs.pop()
-            self._runs.append(_Run.merge(older, newer))
+        for part in _eras(rows):
+            self._runs.append(_Run.of(part))
+            while (
+                len(self._runs) >= 2 and len(self._runs[-2]) <= 2 * len(self._runs[-1])
+                and _Run.mergeable(self._runs[-2], self._runs[-1])
+            ):
+                newer = self._runs.pop()
+                older = self._runs.pop()
+                self._runs.append(_Run.merge(older, newer))
 
     def lookup(self, cells: np.ndarray, start: np.ndarray, end: np.ndarray) -> tuple[np.ndarray, Rows]:
         """Live rows in `cells[i]` that may overlap [start[i], end[i]): (i of each, the rows).

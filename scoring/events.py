@@ -32,12 +32,17 @@ def _to_utc(moment: datetime) -> datetime:
     return moment.astimezone(timezone.utc)
 
 
+UNPRINTABLE = frozenset(("Cc", "Cf", "Zl", "Zp", "Co", "Cs"))
+"""Unicode categories no identifier may hold: control, format (zero-width, bidi), line and
+paragraph separators, private use, surrogates. Identifiers that look alike must be alike."""
 PRINTABLE = r"^[^\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Co}]*$"
-"""No control, format (zero-width, bidi), line/paragraph separator or private-use characters:
-identifiers that look alike must be alike. (Lone surrogates are invalid JSON already.)"""
-EventId = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=PRINTABLE)]
+"""The same as a regular expression (RE2 and Rust syntax; surrogates cannot occur in UTF-8)."""
+_IDENTIFIERS = ("event_id", "facility", "area")
+"""Free-text identifier fields, checked by `decode_event` (pseudonyms are ASCII by pattern)."""
+_PRINTABLE_NOTE = "no control, format (zero-width), separator or private-use characters"
+EventId = Annotated[str, StringConstraints(min_length=1, max_length=64), Field(description=_PRINTABLE_NOTE)]
 Pseudonym = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
-Name = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=PRINTABLE)]
+Name = Annotated[str, StringConstraints(min_length=1, max_length=128), Field(description=_PRINTABLE_NOTE)]
 UtcTime = Annotated[AwareDatetime, AfterValidator(_to_utc)]
 Latitude = Annotated[float, Field(ge=-90.0, le=90.0, allow_inf_nan=False)]
 Longitude = Annotated[float, Field(ge=-180.0, le=180.0, allow_inf_nan=False)]
@@ -174,15 +179,9 @@ def _describe(error: ValidationError) -> tuple[str, str]:
             kind = "unknown_field"
             parts.append(f"{location}: unknown field")
             continue
-        if item["type"] == "string_pattern_mismatch" and item.get("ctx", {}).get("pattern") == PRINTABLE:
-            parts.append(f"{location}: must not contain control, format (zero-width), separator or private-use characters")
-            continue
         message = item["msg"].removeprefix("Value error, ")
         parts.append(f"{location}: {message}" if location else message)
     return kind, printable("; ".join(parts))
-
-
-_UNPRINTABLE = frozenset(("Cc", "Cf", "Zl", "Zp", "Co", "Cs"))
 
 
 def printable(text: str) -> str:
@@ -194,7 +193,7 @@ def printable(text: str) -> str:
     if text.isprintable():
         return text
     return "".join(
-        char.encode("unicode_escape").decode("ascii") if unicodedata.category(char) in _UNPRINTABLE else char
+        char.encode("unicode_escape").decode("ascii") if unicodedata.category(char) in UNPRINTABLE else char
         for char in text
     )
 
@@ -202,24 +201,32 @@ def printable(text: str) -> str:
 def decode_event(raw: bytes | str) -> Ping | Visit | TestResult | AreaRisk:
     """Parse and validate one JSON message; raises `EventError` with a precise reason.
 
-    A key given twice is an error (JSON parsers keep the last; the sender may have meant the first).
+    A key given twice is an error (JSON parsers keep the last; the sender may have meant
+    the first), and so is an identifier with a character of `UNPRINTABLE`. Both are
+    checked after validation, cheaply for the usual message: printable ASCII without
+    escapes (JSON forbids raw control characters in strings, all but DEL).
     """
     try:
         event = _ADAPTER.validate_json(raw)
     except ValidationError as error:
         kind, reason = _describe(error)
         raise EventError(kind, reason) from None
-    if not _keys_surely_once(raw, event):
-        repeated = _repeated_key(raw)
-        if repeated:
-            raise EventError("duplicate_key", printable(repeated))
+    if type(raw) is bytes and raw.isascii() and b"\\" not in raw and b"\x7f" not in raw and _keys_surely_once(raw, event):
+        return event  # the usual message
+    repeated = _repeated_key(raw)
+    if repeated:
+        raise EventError("duplicate_key", printable(repeated))
+    for name in _IDENTIFIERS:
+        value = getattr(event, name, None)
+        if value is not None and any(unicodedata.category(char) in UNPRINTABLE for char in value):
+            raise EventError("invalid_field", f"{event.type}.{name}: must not contain {_PRINTABLE_NOTE[3:]}")
     return event
 
 
-def _keys_surely_once(raw: bytes | str, event: BaseModel) -> bool:
+def _keys_surely_once(raw: bytes, event: BaseModel) -> bool:
     """True when no key of `raw` (a valid event) can be repeated; False means: parse it again to see.
 
-    Without a backslash every `"` delimits a string, so the quotes count the strings:
+    `raw` holds no backslash. Then every `"` delimits a string, so the quotes count the strings:
     the keys, and the string values. A flat event (all but areas) is one object whose
     keys are all fields (unknown ones are errors); with D distinct keys, S of them
     string-valued, it has 2 (D + S) quotes when no key repeats, and more when one
@@ -227,13 +234,12 @@ def _keys_surely_once(raw: bytes | str, event: BaseModel) -> bool:
     a count of the bytes instead of a second parse.
     """
     numbers = _NUMBER_FIELDS.get(type(event))
-    quote, backslash = (b'"', b"\\") if isinstance(raw, bytes) else ('"', "\\")
-    if numbers is None or backslash in raw:
+    if numbers is None:
         return False
     given = event.__pydantic_fields_set__  # model_fields_set, without the property's cost (this is hot)
     required, optional = numbers
     strings = len(given) - required - (optional in given if optional else 0)
-    return raw.count(quote) == 2 * (len(given) + strings)
+    return raw.count(b'"') == 2 * (len(given) + strings)
 
 
 def _repeated_key(raw: bytes | str) -> str:

@@ -118,3 +118,17 @@ def test_discs_are_a_cell_and_its_ring():
     which, members = discs(np.array([cell, cell]))
     assert which.tolist() == [0] * 7 + [1] * 7
     assert set(members.tolist()) == set(h3i.grid_disk(cell, 1)) == set(disc(cell))
+
+
+def test_rows_centuries_apart_are_kept_in_runs_of_their_own_and_all_found() -> None:
+    # Event-time limits keep this from happening; switched off, the table must still hold them.
+    table = CellTable()
+    year = 365 * 86_400
+    early = Rows(np.array([7, 8]), np.array([1, 2]), np.array([-1_900 * year, 0]), np.array([-1_900 * year + 60, 60]))
+    table.append(early)
+    late = Rows(np.array([7]), np.array([3]), np.array([200 * year]), np.array([200 * year + 60]))
+    table.append(late)
+    query, found = table.lookup(np.array([7, 7, 8]), np.array([-1_900 * year, 200 * year, 0]),
+                                np.array([-1_900 * year + 1, 200 * year + 1, 1]))
+    assert sorted(zip(query.tolist(), found.owner.tolist())) == [(0, 1), (1, 3), (2, 2)]
+    assert len(table) == 3
