@@ -26,7 +26,9 @@ topics_app = typer.Typer(
 
 
 @topics_app.command()
-def create(partitions: Optional[int] = typer.Option(None, help="partitions of keyed topics (default: config)")) -> None:
+def create(
+    partitions: Optional[int] = typer.Option(None, min=1, max=256, help="partitions of keyed topics (default: config)"),
+) -> None:
     """Create every topic that does not exist yet on the configured broker, and show the layout each really has.
 
     Pings are kept for the configured rule set's longest window plus the allowed
