@@ -59,8 +59,9 @@ def _read_text(code: Optional[str], stdin: bool) -> str:
     """
     if stdin == (code is not None):
         raise typer.BadParameter("give the code text as an argument or --stdin, not both", param_hint="CODE")
-    # Room for a line end after the longest code (stripped below).
-    text = sys.stdin.read(MAX_CODE_CHARS + 3) if stdin else str(code)
+    # Room for a line end after the longest code (stripped below). Bytes that are not UTF-8
+    # stay visible as U+FFFD, which no code contains: the verdict says BASE45_INVALID.
+    text = sys.stdin.buffer.read(MAX_CODE_CHARS + 3).decode("utf-8", "replace") if stdin else str(code)
     # Only line ends are stripped: a space is a Base45 character and may end a code.
     text = text.strip("\r\n")
     if len(text) > MAX_CODE_CHARS:

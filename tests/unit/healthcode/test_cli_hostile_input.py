@@ -272,3 +272,10 @@ def test_a_simulation_config_that_is_not_utf8_is_a_usage_error(tmp_path: Path) -
     outcome = invoke("simulate", "--config", str(config), "--out", str(tmp_path / "run"))
     assert isinstance(outcome.exception, EnvironmentProblem), outcome.output
     assert f"{config} is not UTF-8 text" in str(outcome.exception)
+
+
+def test_code_verify_reads_bytes_that_are_not_utf8_from_stdin_without_failing(trust: Path) -> None:
+    outcome = CliRunner().invoke(app, ["code", "verify", "--trust", str(trust), "--stdin"], input=b"HCQ1:\xff\xfe\n")
+    # Past reading the code: what stops it now is the (absent) trust list.
+    assert isinstance(outcome.exception, EnvironmentProblem), repr(outcome.exception)
+    assert str(trust) in str(outcome.exception)
