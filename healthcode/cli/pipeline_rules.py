@@ -131,7 +131,7 @@ def publish(
         raise CheckFailed(
             f"{rules.ref} is valid from {format_rfc3339(rules.valid_from)}, but workers have scored up to "
             f"{format_rfc3339(stream_at)}: codes issued since then under the old rules would stay. Set valid_from "
-            "ahead of the stream (and a new version), or pass --force to accept that"
+            "ahead of the stream, or pass --force to accept that"
         )
     try:
         producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", allow_auto_create_topics=False)
