@@ -154,6 +154,11 @@ def require_usable_topics(bootstrap: str, topics: Topics, partitions: int | None
         layout = describe_layout(bootstrap, topics)
     except TopicUnavailable as error:
         raise EnvironmentProblem(str(error)) from None
+    if not layout:
+        raise EnvironmentProblem(
+            f"no topic {topics.prefix}* exists on {bootstrap}: create the topics with `healthcode topics create`, "
+            "or check HEALTHCODE_TOPIC_PREFIX"
+        )
     problems = layout_problems(layout, topics, partitions)
     if problems:
         raise EnvironmentProblem(

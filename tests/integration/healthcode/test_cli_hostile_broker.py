@@ -106,7 +106,7 @@ def test_publish_before_topics_create_is_refused_and_creates_no_topic(cli: Cli, 
     run = cli.run("publish", str(events))
     _no_traceback(run)
     assert run.returncode == 2
-    assert f"no topic {cli.topics.pings}" in run.stderr and "healthcode topics create" in run.stderr
+    assert f"no topic {cli.topics.prefix}* exists" in run.stderr and "healthcode topics create" in run.stderr
     assert describe_layout(cli.broker.bootstrap, cli.topics) == {}
 
 
