@@ -37,8 +37,6 @@ UNPRINTABLE = frozenset(("Cc", "Cf", "Zl", "Zp", "Co", "Cs"))
 paragraph separators, private use, surrogates. Identifiers that look alike must be alike."""
 PRINTABLE = r"^[^\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Co}]*$"
 """The same as a regular expression (RE2 and Rust syntax; surrogates cannot occur in UTF-8)."""
-_IDENTIFIERS = ("event_id", "facility", "area")
-"""Free-text identifier fields, checked by `decode_event` (pseudonyms are ASCII by pattern)."""
 _PRINTABLE_NOTE = "no control, format (zero-width), separator or private-use characters"
 EventId = Annotated[str, StringConstraints(min_length=1, max_length=64), Field(description=_PRINTABLE_NOTE)]
 Pseudonym = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
@@ -146,6 +144,10 @@ EVENT_TYPES: tuple[str, ...] = ("ping", "visit", "test_result", "area_risk")
 PING_FIELDS: frozenset[str] = frozenset(Ping.model_fields)
 
 _ADAPTER: TypeAdapter[Any] = TypeAdapter(Event)
+_IDENTIFIERS: dict[type, tuple[str, ...]] = {
+    Ping: ("event_id",), Visit: ("event_id", "facility"), TestResult: ("event_id",), AreaRisk: ("event_id", "area")
+}
+"""Each event's free-text identifiers, checked by `decode_event` (pseudonyms are ASCII by pattern)."""
 _NUMBER_FIELDS: dict[type, tuple[int, str | None]] = {Ping: (2, "accuracy_m"), Visit: (0, None), TestResult: (0, None)}
 """Of each flat event's fields whose JSON value is a number (or null): how many are required
 (`lat`, `lon`), and the optional one. Every other field's value is a string."""
@@ -203,22 +205,22 @@ def decode_event(raw: bytes | str) -> Ping | Visit | TestResult | AreaRisk:
 
     A key given twice is an error (JSON parsers keep the last; the sender may have meant
     the first), and so is an identifier with a character of `UNPRINTABLE`. Both are
-    checked after validation, cheaply for the usual message: printable ASCII without
-    escapes (JSON forbids raw control characters in strings, all but DEL).
+    checked after validation, cheaply for the usual message: ASCII without escapes.
     """
     try:
         event = _ADAPTER.validate_json(raw)
     except ValidationError as error:
         kind, reason = _describe(error)
         raise EventError(kind, reason) from None
-    if type(raw) is bytes and raw.isascii() and b"\\" not in raw and b"\x7f" not in raw and _keys_surely_once(raw, event):
-        return event  # the usual message
-    repeated = _repeated_key(raw)
-    if repeated:
-        raise EventError("duplicate_key", printable(repeated))
-    for name in _IDENTIFIERS:
-        value = getattr(event, name, None)
-        if value is not None and any(unicodedata.category(char) in UNPRINTABLE for char in value):
+    plain = type(raw) is bytes and raw.isascii() and raw.find(b"\\") < 0
+    if not (plain and _keys_surely_once(raw, event)):
+        repeated = _repeated_key(raw)
+        if repeated:
+            raise EventError("duplicate_key", printable(repeated))
+    for name in _IDENTIFIERS[type(event)]:
+        value = getattr(event, name)
+        # Plain ASCII holds no escapes, so `isprintable` (C, exact on ASCII) suffices there.
+        if not value.isprintable() if plain else any(unicodedata.category(char) in UNPRINTABLE for char in value):
             raise EventError("invalid_field", f"{event.type}.{name}: must not contain {_PRINTABLE_NOTE[3:]}")
     return event
 
