@@ -86,8 +86,8 @@ def metric_columns(cities: Cities) -> list[str]:
     return columns
 
 
-def metric_cells(cities: Cities) -> Iterator[tuple[str, str, list[str]]]:
-    """Per metric: label, unit and the cells of `metric_columns`; shares end with what they are shares of."""
+def metric_cells(cities: Cities) -> Iterator[tuple[str, str, list[tuple[str, str]]]]:
+    """Per metric: label, unit and the cells of `metric_columns`, each (figure, what a share is of or "")."""
     several = len(cities.names) > 1
     for metric, rows in cities.summary.groupby("metric", sort=False):
         rows = rows.set_index("rule_set")
@@ -95,14 +95,12 @@ def metric_cells(cities: Cities) -> Iterator[tuple[str, str, list[str]]]:
         cells = []
         for name in cities.rule_sets:
             row = rows.loc[name]
-            cell = format_interval(row["mean"], row["low"], row["high"], unit)
-            if unit == "share" and isinstance(row["counted"], str):
-                cell += " " + format_share_of(row["part"], row["whole"], row["counted"])
-            cells.append(cell)
+            of = format_share_of(row["part"], row["whole"], row["counted"]) if isinstance(row["counted"], str) else ""
+            cells.append((format_interval(row["mean"], row["low"], row["high"], unit), of))
         if several:
             for name in cities.rule_sets[1:]:
                 row = rows.loc[name]
-                cells.append(format_interval(row["difference"], row["difference_low"], row["difference_high"], unit, signed=True))
+                cells.append((format_interval(row["difference"], row["difference_low"], row["difference_high"], unit, signed=True), ""))
         yield str(metric), unit, cells
 
 
@@ -212,7 +210,10 @@ def _metrics_table(cities: Cities) -> str:
     definitions = cities.comparisons[0].metrics["definition"]
     rows = []
     for label, unit, cells in metric_cells(cities):
-        body = "".join(f'<td class="num">{escape(cell)}</td>' for cell in cells)
+        body = "".join(
+            f'<td class="num">{escape(figure)}' + (f'<br><span class="of">{escape(of)}</span>' if of else "") + "</td>"
+            for figure, of in cells
+        )
         rows.append(
             f'<tr><th scope="row" title="{escape(definitions[label])}">{escape(label)}</th>'
             f'<td class="unit">{escape(unit)}</td>{body}</tr>'
@@ -428,6 +429,7 @@ th, td { border: 1px solid #cfd8dc; padding: .25rem .6rem; text-align: left; ver
 thead th { background: #eceff1; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 td.unit { color: #607d8b; }
+td.num .of { color: #607d8b; font-size: .8rem; }
 #metrics tbody th { font-weight: 600; cursor: help; }
 table.about th { background: #fafafa; font-weight: 600; }
 .level { display: inline-block; padding: 0 .4rem; border-radius: .2rem; color: white; font-size: .8rem; }

@@ -107,12 +107,14 @@ def compare_command(
         if report is not None:
             from healthcode.report import render_report
 
+            kept = pairs if sim_out is not None else pairs[: len(events)]
+
             provenance = {
                 "rule sets": "; ".join(f"{r.ref} sha256 {r.content_hash} ({path})" for r, path in zip(rules, rulesets)),
                 "tool": f"healthcode {healthcode.__version__}",
                 "simulation": _cities_fact(backtest, config, sim_config),
-                "events": ", ".join(str(path) for path, _ in pairs),
-                "truth": ", ".join(str(path) for _, path in pairs if path is not None) or "none (level comparison only)",
+                "events": ", ".join(str(path) for path, _ in kept) or "simulated, not kept (--sim-out keeps them)",
+                "truth": ", ".join(str(path) for _, path in kept if path is not None) or _no_truth(pairs),
                 "generated": format_rfc3339(int(datetime.now(UTC).timestamp())),
             }
             diffs = {name: diff_rule_sets(rules[0], rule) for name, rule in zip(cities.rule_sets[1:], rules[1:])}
@@ -167,6 +169,10 @@ def _cities_fact(backtest: CitiesBacktest, config: SimulationConfig | None, sim_
     return simulated + ("; ".join(named) if named else "not named by the files (recorded events?)")
 
 
+def _no_truth(pairs: list[tuple[Path, Path | None]]) -> str:
+    return "none (level comparison only)" if pairs[0][1] is None else "simulated, not kept (--sim-out keeps them)"
+
+
 def _period_option(start: str | None, end: str | None) -> Period | None:
     if (start is None) != (end is None):
         raise typer.BadParameter("give both --start and --end, or neither")
@@ -195,7 +201,7 @@ def _metrics_table(cities: Cities) -> Table:
     for column in metric_columns(cities):
         table.add_column(shown(column), justify="right")
     for label, unit, cells in metric_cells(cities):
-        table.add_row(shown(label), unit, *(shown(cell) for cell in cells))
+        table.add_row(shown(label), unit, *(shown(f"{figure} {of}".strip()) for figure, of in cells))
     return table
 
 

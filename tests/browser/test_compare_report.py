@@ -78,10 +78,10 @@ def test_the_report_renders_its_table_and_charts_offline(page, report, tmp_path)
     assert headers == ["metric", "unit", "default@1.0.0", "points@1.0.0"]
     assert page.locator("#metrics tbody tr").count() == 15
     precision = page.locator("#metrics tbody tr", has_text="precision").locator("td.num").all_inner_texts()
-    assert all(re.fullmatch(r"\d+\.\d% \([\d.,]+ of [\d.,]+ person-days\)", text) for text in precision), precision
+    assert all(re.fullmatch(r"\d+\.\d%\n\([\d.,]+ of [\d.,]+ person-days\)", text) for text in precision), precision
 
     share = page.locator("#metrics tbody tr", has_text="flagged while infectious").locator("td.num").all_inner_texts()
-    assert share == ["50.0% (1 of 2)", "100.0% (2 of 2)"]
+    assert share == ["50.0%\n(1 of 2)", "100.0%\n(2 of 2)"]  # the denominator on a line of its own
 
     sizes = page.eval_on_selector_all("img", "images => images.map(i => [i.complete, i.naturalWidth, i.naturalHeight])")
     assert len(sizes) == 4
@@ -113,8 +113,8 @@ def test_several_cities_show_intervals_differences_provenance_and_the_rule_diff(
     assert headers == ["metric", "unit", "default@1.0.0", "points@1.0.0", "points@1.0.0 - baseline"]
     green = page.locator("#metrics tbody tr", has_text="infectious hours green (share)").locator("td.num").all_inner_texts()
     # default flags a from 10 h (2 of 64 infectious hours green in each city); points 2+2, 2+5, 2+9 hours
-    assert green[0] == "3.1% [3.1%, 3.1%] (6.0 of 192.0 person-hours)"
-    assert re.fullmatch(r"\d+\.\d% \[\d+\.\d%, \d+\.\d%\] \(22\.0 of 192\.0 person-hours\)", green[1]), green[1]
+    assert green[0] == "3.1% [3.1%, 3.1%]\n(6.0 of 192.0 person-hours)"
+    assert re.fullmatch(r"\d+\.\d% \[\d+\.\d%, \d+\.\d%\]\n\(22\.0 of 192\.0 person-hours\)", green[1]), green[1]
     # paired: 2, 5, 9 more green hours of 64; mean 5.33 h, t(0.95, 2) 2.92 x sd 3.51 h / sqrt(3) = 5.92 h either side
     assert green[2] == "+8.3 pt [-0.9 pt, +17.6 pt]"
 

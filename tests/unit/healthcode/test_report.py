@@ -112,7 +112,7 @@ def test_shares_show_what_they_are_shares_of(html):
     table = re.search(r'<table id="metrics">.*?</table>', html, re.S).group(0)
     row = re.search(r">flagged while infectious</th>(.*?)</tr>", table, re.S).group(1)
     # a and c are infectious; default flags a (red 10-40 h, infectious 24-48 h), points flags a (yellow from 20 h)
-    assert '<td class="num">50.0% (1 of 2)</td>' in row
+    assert '<td class="num">50.0%<br><span class="of">(1 of 2)</span></td>' in row
 
 
 def test_the_report_lists_what_each_rule_set_changes_and_where_it_came_from():
