@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import orjson
@@ -29,8 +30,9 @@ from scoring.compare_cities import CONFIDENCE, Cities, across_cities
 from scoring.compare_match import CityIdentity, city_mismatch, truth_mismatch
 from scoring.replay import Inputs, read_events, replay
 from scoring.events import AreaRisk
-from simulators.config import ORDER_FAULTS, SimulationConfig
-from simulators.output import CITY, RUN_METADATA_KEY, TRUTH, write_run
+
+if TYPE_CHECKING:
+    from simulators.config import SimulationConfig
 
 Advance = Callable[[str, int], None]
 """Progress callback: a stage (`read` with rows read so far, `replay` with rule sets done)."""
@@ -122,6 +124,8 @@ def city_of(path: Path) -> CityIdentity | None:
 
     None for files that name none (recorded events, older runs); exit 2 for a name that cannot be read.
     """
+    from simulators.output import CITY, RUN_METADATA_KEY  # the simulator's modules cost a second to import
+
     try:
         if path.suffix == ".parquet":
             named = (pq.read_schema(path).metadata or {}).get(RUN_METADATA_KEY)
@@ -268,6 +272,8 @@ def simulate_cities(
     Returns their (events, truth) files. Events are Parquet (faster to read) unless the
     config asks for broken lines, which only JSON lines can carry.
     """
+    from simulators.config import ORDER_FAULTS
+    from simulators.output import TRUTH, write_run
     from simulators.run import Simulation
 
     parquet = not (config.faults.share and set(config.faults.kinds) - set(ORDER_FAULTS))

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -29,7 +29,9 @@ from scoring.compare_cities import Cities
 from scoring.replay import input_size
 from scoring.rulewords import diff_rule_sets
 from scoring.timeutil import format_rfc3339, parse_rfc3339
-from simulators.config import SimulationConfig
+
+if TYPE_CHECKING:
+    from simulators.config import SimulationConfig
 
 
 def _read_size(events: Path) -> tuple[str, int | None]:
