@@ -127,6 +127,9 @@ class CityScorer:
             end = int(np.searchsorted(ts, self._boundary, side="left")) if self._boundary is not None else len(ts)
             self._pings.append((persons[start:end], ts[start:end], lat[start:end], lon[start:end]))
             start = end
+        # `_reach` saw only the first ping of each tick; `finish` settles up to the last one.
+        last = int(ts[-1])
+        self._latest = last if self._latest is None else max(self._latest, last)
 
     def add_event(self, event: Ping | Visit | TestResult | AreaRisk) -> None:
         """One event no earlier than anything fed before."""
