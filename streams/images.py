@@ -4,12 +4,12 @@ A QR image takes tens of milliseconds of pure-Python CPU (segno); rendered on th
 worker's event loop, a burst of image requests stalls scoring, heartbeats and
 /healthz. Here images are rendered in a separate process: the render holds the GIL, so
 with a thread pool the loop still waits for it (`python -m bench.web`: while renders
-ran, the loop kept 1% of its pure-Python work on the loop, 17% with two threads, 55%
-with the process, on a 2-core machine shared with other work), each image is cached per code text and format (a bounded LRU: a code's image never
-changes), concurrent requests for the same image share one render, and at most
-`limit` distinct renders are running or queued at once: beyond that the caller gets
-`Busy`, which a web view answers with 429 and Retry-After instead of queueing work
-without bound.
+ran, the loop kept 1% of its pure-Python work with rendering on the loop, 17% with two
+threads, 55% with the process, on a 2-core machine shared with other work). Each image
+is cached per code text and format (a bounded LRU: a code's image never changes),
+concurrent requests for the same image share one render, and at most `limit` distinct
+renders are running or queued at once: beyond that the caller gets `Busy`, which a web
+view answers with 429 and Retry-After instead of queueing work without bound.
 
 Any aiohttp or Faust web view can use one `CodeImages`: `start()` it with the app (the
 rendering process takes seconds to start), `await images.image(code, fmt)`, `close()` it.
