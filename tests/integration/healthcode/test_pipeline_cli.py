@@ -99,10 +99,10 @@ def pipeline(broker: EmbeddedBroker, unique: str, tmp_path: Path, key_dir: Path)
 def running_worker(pipeline: Pipeline, tmp_path: Path) -> Iterator[WorkerProcess]:
     """One `healthcode worker` on the (empty) topics, once it has announced itself."""
     worker = WorkerProcess(pipeline.settings, tmp_path / "worker.log")
-    announced = tmp_path / "data" / "worker.json"
+    announced = tmp_path / "data" / "workers"
     try:
         deadline = time.monotonic() + 30
-        while not announced.exists():
+        while not list(announced.glob("worker-*.json")):
             assert worker.process.poll() is None, worker.log.read_text()
             assert time.monotonic() < deadline, f"the worker never announced itself\n{worker.log.read_text()}"
             time.sleep(0.2)
