@@ -148,9 +148,10 @@ _IDENTIFIERS: dict[type, tuple[str, ...]] = {
     Ping: ("event_id",), Visit: ("event_id", "facility"), TestResult: ("event_id",), AreaRisk: ("event_id", "area")
 }
 """Each event's free-text identifiers, checked by `decode_event` (pseudonyms are ASCII by pattern)."""
-_NUMBER_FIELDS: dict[type, tuple[int, str | None]] = {Ping: (2, "accuracy_m"), Visit: (0, None), TestResult: (0, None)}
-"""Of each flat event's fields whose JSON value is a number (or null): how many are required
-(`lat`, `lon`), and the optional one. Every other field's value is a string."""
+_FLAT: dict[type, tuple[int, str | None]] = {Ping: (2, "accuracy_m"), Visit: (0, None), TestResult: (0, None)}
+"""Flat events (one object, no nesting), and of their fields whose JSON value is a number
+(or null): how many are required (`lat`, `lon`), and the optional one. Every other
+field's value is a string."""
 
 
 class EventError(ValueError):
@@ -212,36 +213,37 @@ def decode_event(raw: bytes | str) -> Ping | Visit | TestResult | AreaRisk:
     except ValidationError as error:
         kind, reason = _describe(error)
         raise EventError(kind, reason) from None
-    plain = type(raw) is bytes and raw.isascii() and raw.find(b"\\") < 0
-    if not (plain and _keys_surely_once(raw, event)):
-        repeated = _repeated_key(raw)
-        if repeated:
-            raise EventError("duplicate_key", printable(repeated))
+    flat = _FLAT.get(type(event))
+    if flat is not None and type(raw) is bytes and raw.isascii() and raw.find(b"\\") < 0 and _surely_fine(raw, event, flat):
+        return event  # the usual message, told apart without a second parse
+    repeated = _repeated_key(raw)
+    if repeated:
+        raise EventError("duplicate_key", printable(repeated))
     for name in _IDENTIFIERS[type(event)]:
-        value = getattr(event, name)
-        # Plain ASCII holds no escapes, so `isprintable` (C, exact on ASCII) suffices there.
-        if not value.isprintable() if plain else any(unicodedata.category(char) in UNPRINTABLE for char in value):
+        if any(unicodedata.category(char) in UNPRINTABLE for char in getattr(event, name)):
             raise EventError("invalid_field", f"{event.type}.{name}: must not contain {_PRINTABLE_NOTE[3:]}")
     return event
 
 
-def _keys_surely_once(raw: bytes, event: BaseModel) -> bool:
-    """True when no key of `raw` (a valid event) can be repeated; False means: parse it again to see.
+def _surely_fine(raw: bytes, event: BaseModel, flat: tuple[int, str | None]) -> bool:
+    """True when `raw`, ASCII without a backslash, repeats no key and has printable identifiers.
 
-    `raw` holds no backslash. Then every `"` delimits a string, so the quotes count the strings:
-    the keys, and the string values. A flat event (all but areas) is one object whose
-    keys are all fields (unknown ones are errors); with D distinct keys, S of them
-    string-valued, it has 2 (D + S) quotes when no key repeats, and more when one
-    does (a repeat adds a key, and perhaps strings in the value it lost). This costs
-    a count of the bytes instead of a second parse.
+    False means: check it the slow way. Without a backslash every `"` delimits a
+    string, so the quotes count the strings: the keys, and the string values. A flat
+    event (all but areas) is one object whose keys are all fields (unknown ones are
+    errors); with D distinct keys, S of them string-valued, it has 2 (D + S) quotes
+    when no key repeats, and more when one does (a repeat adds a key, and perhaps
+    strings in the value it lost). In ASCII without escapes `isprintable` (C) is exact.
     """
-    numbers = _NUMBER_FIELDS.get(type(event))
-    if numbers is None:
-        return False
+    required, optional = flat
     given = event.__pydantic_fields_set__  # model_fields_set, without the property's cost (this is hot)
-    required, optional = numbers
-    strings = len(given) - required - (optional in given if optional else 0)
-    return raw.count(b'"') == 2 * (len(given) + strings)
+    strings = len(given) - required - (optional in given)
+    if raw.count(b'"') != 2 * (len(given) + strings):
+        return False
+    for name in _IDENTIFIERS[type(event)]:
+        if not getattr(event, name).isprintable():
+            return False
+    return True
 
 
 def _repeated_key(raw: bytes | str) -> str:
