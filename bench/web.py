@@ -225,8 +225,9 @@ def measure(config: WorkerConfig, newest: int, variant: Variant, persons: list[s
     context = multiprocessing.get_context("spawn")
     stop, images, health = context.Event(), context.Queue(), context.Queue()
     processes = [
-        context.Process(target=_load_process, args=(served.port, persons, clients, variant.honour_retry, probe, stop, out),
-                        daemon=True)
+        context.Process(
+            target=_load_process, args=(served.port, persons, clients, variant.honour_retry, probe, stop, out), daemon=True
+        )
         for clients, probe, out in ((variant.clients, False, images), (0, True, health))
     ]
     try:
@@ -282,8 +283,9 @@ def run(bootstrap: str, residents: int, key: SigningKey, directory: Path) -> lis
     lines = [
         f"city: {residents:,} residents x 1 day, {events:,} events, {len(persons):,} residents with a code; "
         f"first settle {primed.settle_s:.2f} s (not compared: it also publishes the codes)",
-        f"{CLIENTS} concurrent clients asking for PNG codes; settle time from ready to settled through the newest event",
-        "(each loaded run right after its own baseline with no image requests: other work on this machine comes and goes)",
+        f"{CLIENTS} concurrent clients asking for PNG codes; settle time from ready to settled through the newest "
+        "event (each loaded run right after its own baseline with no image requests: other work on this machine "
+        "comes and goes)",
     ]
     print("\n".join(lines), flush=True)
     for variant in LOADED:
@@ -299,7 +301,8 @@ def run(bootstrap: str, residents: int, key: SigningKey, directory: Path) -> lis
                  else f" NOT settled in {LIMIT * baseline.settle_s:.0f} s ({LIMIT} x {baseline.settle_s:.2f} s)")
         statuses = outcome.load.statuses
         served = statuses.get(200, 0) / (outcome.settle_s or LIMIT * baseline.settle_s)
-        line += f", rebuilds {outcome.rebuilds} | PNG 200 {statuses.get(200, 0):>5,} ({served:,.1f}/s), 429 {statuses.get(429, 0):>5,}"
+        line += f", rebuilds {outcome.rebuilds} | PNG 200 {statuses.get(200, 0):>5,} ({served:,.1f}/s)"
+        line += f", 429 {statuses.get(429, 0):>5,}"
         line += f" | /healthz {_health(outcome.load)} against {_health(baseline.load)}"
         print(line, flush=True)
         lines.append(line)

@@ -27,7 +27,9 @@ def _expired_count() -> float:
     return REGISTRY.get_sample_value("healthcode_dead_letters_expired_total") or 0.0
 
 
-def _rebuilt(letters_found: list[tuple[str, int, int]], truncated: bool, retention_s: int | None = RETENTION_S) -> LetterLedger:
+def _rebuilt(
+    letters_found: list[tuple[str, int, int]], truncated: bool, retention_s: int | None = RETENTION_S
+) -> LetterLedger:
     """The ledger a rebuild has after reading the dead-letter topic at NOW_S."""
     ledger = LetterLedger(retention_s)
     for position in letters_found:
