@@ -9,7 +9,6 @@ state file so `status` and `stop` find them.
 
 from __future__ import annotations
 
-import ctypes
 import json
 import os
 import signal
@@ -21,9 +20,9 @@ from pathlib import Path
 from types import TracebackType
 
 from healthcode.errors import EnvironmentProblem
+from streams.parentdeath import die_with_parent
 
 STATE_FILE = "broker.json"
-_PR_SET_PDEATHSIG = 1
 
 
 @dataclass(frozen=True)
@@ -75,12 +74,6 @@ def _ensure_port_free(port: int) -> None:
             raise EnvironmentProblem(
                 f"port {port} on 127.0.0.1 is already in use; choose another with --port, or omit it for a free one"
             ) from None
-
-
-def _die_with_parent() -> None:
-    """Runs in the child before exec: the kernel sends SIGKILL when the parent dies."""
-    libc = ctypes.CDLL("libc.so.6", use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def metadata_answers(bootstrap: str, timeout: float = 2.0) -> bool:
@@ -205,7 +198,7 @@ class EmbeddedBroker:
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                preexec_fn=_die_with_parent if self.attached else None,
+                preexec_fn=die_with_parent if self.attached else None,
                 start_new_session=not self.attached,
             )
         self._wait_ready(timeout)

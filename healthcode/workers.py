@@ -20,6 +20,7 @@ import orjson
 
 from healthcode.broker import free_port
 from healthcode.errors import EnvironmentProblem
+from streams.parentdeath import stop_with_parent
 
 LOG_TAIL_CHARS = 2000
 
@@ -40,6 +41,7 @@ class WorkerProcess:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "healthcode.cli.main", "worker", "--web-port", str(self.port)],
                 env=env, stdout=sink, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                preexec_fn=stop_with_parent,
             )
 
     def status(self) -> dict[str, Any] | None:

@@ -18,22 +18,20 @@ rendering process takes seconds to start), `await images.image(code, fmt)`, `clo
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import multiprocessing
 import os
-import signal
 from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import Executor, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
 from codes.qr import QrFormat, render_qr
+from streams.parentdeath import die_with_parent
 
 DEFAULT_LIMIT = 16
 DEFAULT_CACHE_SIZE = 1024
 """Images kept (a PNG of a code is about 1 kB, an SVG about 7 kB)."""
 RETRY_AFTER_S = 1
-_PR_SET_PDEATHSIG = 1
 _WARM_UP = "HCQ1:"
 
 
@@ -68,7 +66,7 @@ def render_process() -> Executor:
 def _die_with(parent: int) -> None:
     """Runs first in the rendering process: the kernel kills it when the worker dies, even
     by SIGKILL (an orphan would otherwise wait for work for ever)."""
-    ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    die_with_parent()
     if os.getppid() != parent:
         os._exit(0)  # the worker died before the line above took effect
 
@@ -144,7 +142,13 @@ class CodeImages:
             del self._rendering[key]
 
     def close(self) -> None:
-        """Stop the renderer; renders still queued are cancelled."""
+        """Stop the renderer now; renders still queued are cancelled."""
         if self._executor is not None:
+            # At exit Python joins the pool's process, which may still be busy for seconds on a
+            # loaded machine: that ate most of a worker's 10 s stop budget. Nothing it holds needs
+            # saving, so it is terminated rather than waited for.
+            processes = list((getattr(self._executor, "_processes", None) or {}).values())
             self._executor.shutdown(wait=False, cancel_futures=True)
+            for process in processes:
+                process.terminate()
             self._executor = None

@@ -16,7 +16,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 
 import orjson
@@ -243,3 +243,26 @@ def _alive(pid: str) -> bool:
             return stat.read().split(")")[-1].split()[0] != "Z"
     except FileNotFoundError:
         return False
+
+
+def test_closing_terminates_a_busy_rendering_process_instead_of_waiting_for_it() -> None:
+    # A render that would take a minute: close must not leave it for the interpreter's exit to join.
+    images = CodeImages(executor=_one_process_pool, render=_slow_render)
+    images.start()
+    executor = images._running()
+    executor.submit(_slow_render, "HCQ1:", "png")
+    processes = list(executor._processes.values())  # type: ignore[attr-defined]
+    assert processes and all(process.is_alive() for process in processes)
+    images.close()
+    for process in processes:
+        process.join(timeout=30)  # bounded by the test timeout; terminate makes it immediate
+        assert not process.is_alive()
+
+
+def _one_process_pool() -> ProcessPoolExecutor:
+    return ProcessPoolExecutor(max_workers=1)
+
+
+def _slow_render(code: str, fmt: str) -> bytes:
+    time.sleep(60)
+    return b""
