@@ -159,10 +159,9 @@ def _run(
 
 
 def _simulation_config(path: Path, seed: int | None) -> SimulationConfig:
-    # The simulate command's reading of a settings file: the same errors, the same defaults.
-    from healthcode.cli.simulate import _load_config
+    from healthcode.simsettings import load_simulation_config
 
-    return _load_config(path, {"seed": seed})
+    return load_simulation_config(path, {"seed": seed})
 
 
 def _cities_fact(backtest: CitiesBacktest, config: SimulationConfig | None, sim_config: Path | None) -> str:

@@ -10,12 +10,12 @@ from typing import TYPE_CHECKING
 
 import typer
 import yaml
-from pydantic import ValidationError
 from rich.table import Table
 
 from healthcode.cli.common import configured_bootstrap, configured_topics, err, out, progress, require_usable_topics
 from healthcode.errors import CheckFailed, EnvironmentProblem
-from simulators.config import ORDER_FAULTS, FaultConfig, SimulationConfig
+from healthcode.simsettings import load_simulation_config
+from simulators.config import ORDER_FAULTS, FaultConfig
 
 if TYPE_CHECKING:
     from simulators.publish import KafkaSink, Publisher
@@ -50,33 +50,6 @@ def _first_day(text: str) -> date:
         return date.fromisoformat(text)
     except ValueError:
         raise typer.BadParameter(f"{text!r} is not a date like 2022-04-01", param_hint="--start") from None
-
-
-def _load_config(path: Path | None, overrides: dict[str, object]) -> SimulationConfig:
-    base: dict[str, object] = {}
-    if path is not None:
-        try:
-            loaded = yaml.safe_load(path.read_text())
-        except OSError as error:
-            raise EnvironmentProblem(f"cannot read {path}: {error.strerror}") from None
-        except UnicodeDecodeError as error:
-            raise EnvironmentProblem(f"{path} is not UTF-8 text (byte {error.start})") from None
-        except yaml.YAMLError as error:
-            raise EnvironmentProblem(f"{path} is not YAML: {error}") from None
-        if not isinstance(loaded, dict):
-            raise EnvironmentProblem(f"{path} must hold a mapping of settings")
-        base = loaded
-    merged = {**base, **{k: v for k, v in overrides.items() if v is not None}}
-    faults = merged.pop("fault_share", None)
-    if faults is not None:
-        merged["faults"] = {**dict(base.get("faults") or {}), "share": faults}
-    interval = merged.pop("ping_interval", None)
-    if interval is not None:
-        merged["mobility"] = {**dict(base.get("mobility") or {}), "ping_interval_minutes": interval}
-    try:
-        return SimulationConfig.model_validate(merged)
-    except ValidationError as error:
-        raise EnvironmentProblem(f"invalid simulation settings: {error}") from None
 
 
 def _connect(speed: float | None) -> tuple[Publisher, KafkaSink]:
@@ -169,7 +142,7 @@ def simulate(
         "fault_share": faults,
         "ping_interval": ping_interval,
     }
-    config = _load_config(config_file, overrides)
+    config = load_simulation_config(config_file, overrides)
     if show_config:
         out.print(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False), end="")
         return
