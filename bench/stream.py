@@ -135,10 +135,10 @@ class BackgroundWorker:
 
     def stop(self) -> None:
         self._loop.call_soon_threadsafe(self._stop.set)
-        self._thread.join(timeout=30)
+        self._thread.join(timeout=60)
 
 
-class _NewestOnly(Pacer):
+class NewestOnly(Pacer):
     """No pacing; remembers the newest event time published (what the worker must settle to)."""
 
     newest: int = NEVER
@@ -148,11 +148,11 @@ class _NewestOnly(Pacer):
             self.newest = max(self.newest, event_time)
 
 
-def _topics(label: str) -> Topics:
+def bench_topics(label: str) -> Topics:
     return Topics(prefix=f"bench-{label}-{uuid.uuid4().hex[:8]}.")
 
 
-def _worker_config(bootstrap: str, topics: Topics, key: SigningKey) -> WorkerConfig:
+def worker_config(bootstrap: str, topics: Topics, key: SigningKey) -> WorkerConfig:
     return WorkerConfig(
         bootstrap=bootstrap, topics=topics, group=f"{topics.prefix}workers",
         rules=load_rule_set(RULES / "default.yaml"), keys=[key], partitions=PARTITIONS,
@@ -204,12 +204,12 @@ def _create_topic(bootstrap: str, name: str) -> None:
 
 
 def throughput(bootstrap: str, size: Size, key: SigningKey, directory: Path) -> None:
-    topics = _topics("throughput")
+    topics = bench_topics("throughput")
     create_topics(bootstrap, topics, partitions=PARTITIONS)
     out_topic = topics.prefix + "bare-out"
     _create_topic(bootstrap, out_topic)
     sink = KafkaSink(bootstrap)
-    pacer = _NewestOnly(None)
+    pacer = NewestOnly(None)
     publisher = Publisher(sink.send, topics, pacer)
     start = time.perf_counter()
     try:
@@ -227,7 +227,7 @@ def throughput(bootstrap: str, size: Size, key: SigningKey, directory: Path) -> 
 
     before = _events_in()
     start = time.perf_counter()
-    running = BackgroundWorker(_worker_config(bootstrap, topics, key))
+    running = BackgroundWorker(worker_config(bootstrap, topics, key))
     try:
         ready = running.wait_until(lambda w: w.view.ready, timeout=60)
         settled = running.wait_until(lambda w: w.final_at >= pacer.newest, timeout=600)
@@ -332,9 +332,9 @@ def _spread(label: str, milliseconds: np.ndarray) -> None:
 
 def latency(bootstrap: str, lines: list[bytes], key: SigningKey) -> None:
     """Publish `lines` at `RATE` to a worker already owning its partitions; print code latencies."""
-    topics = _topics("latency")
+    topics = bench_topics("latency")
     create_topics(bootstrap, topics, partitions=PARTITIONS)
-    config = _worker_config(bootstrap, topics, key)
+    config = worker_config(bootstrap, topics, key)
     running = BackgroundWorker(config)
     try:
         running.wait_until(lambda w: w.view.ready, timeout=60)

@@ -52,7 +52,7 @@ import numpy as np
 from aiohttp import ClientSession, TCPConnector, web
 from prometheus_client import REGISTRY
 
-from bench.stream import _NewestOnly, _topics, _worker_config, outbreak
+from bench.stream import BackgroundWorker, NewestOnly, bench_topics, outbreak, worker_config
 from codes import Algorithm, SigningKey, generate_signing_key, render_qr
 from healthcode.broker import EmbeddedBroker
 from simulators.output import write_run
@@ -61,7 +61,7 @@ from simulators.run import Simulation
 from streams.admin import create_topics
 from streams.images import CodeImages, render_process
 from streams.web import make_app
-from streams.worker import Worker, WorkerConfig, WorkerView
+from streams.worker import WorkerConfig, WorkerView
 
 PARTITIONS = 4
 CLIENTS = 200
@@ -161,20 +161,19 @@ def _load_process(
     results.put((load.statuses, load.health_ms))
 
 
-class Served:
+class Served(BackgroundWorker):
     """A worker and its web app on one event loop in a thread (as the CLI runs them)."""
 
     def __init__(self, config: WorkerConfig, app: AppFactory) -> None:
-        self.worker = Worker(config)
         self.port = 0
-        self.error: BaseException | None = None
         self._app = app
-        self._stop = asyncio.Event()
         self._listening = threading.Event()
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_until_complete, args=(self._serve(),), daemon=True)
-        self._thread.start()
+        super().__init__(config)
         self._listening.wait(timeout=30)
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        self._loop.run_until_complete(self._serve())
 
     async def _serve(self) -> None:
         runner = web.AppRunner(self._app(self.worker.view))
@@ -189,20 +188,6 @@ class Served:
             self._listening.set()
         finally:
             await runner.cleanup()
-
-    def wait_until(self, done: Callable[[Worker], bool], timeout: float) -> float:
-        deadline = time.perf_counter() + timeout
-        while time.perf_counter() < deadline:
-            if self.error is not None:
-                raise RuntimeError(f"the worker failed: {self.error!r}") from self.error
-            if done(self.worker):
-                return time.perf_counter()
-            time.sleep(0.02)
-        raise TimeoutError(f"the worker did not get there within {timeout:.0f} s")
-
-    def stop(self) -> None:
-        self._loop.call_soon_threadsafe(self._stop.set)
-        self._thread.join(timeout=60)
 
 
 @dataclass
@@ -254,10 +239,10 @@ def measure(config: WorkerConfig, newest: int, variant: Variant, persons: list[s
 
 
 def _publish_city(bootstrap: str, residents: int, directory: Path) -> tuple[Any, int, int]:
-    topics = _topics("web")
+    topics = bench_topics("web")
     create_topics(bootstrap, topics, partitions=PARTITIONS)
     sink = KafkaSink(bootstrap)
-    pacer = _NewestOnly(None)
+    pacer = NewestOnly(None)
     publisher = Publisher(sink.send, topics, pacer)
     try:
         write_run(Simulation(outbreak(residents)), directory, also=publisher.publish_chunk)
@@ -275,7 +260,7 @@ def _health(load: Load) -> str:
 
 def run(bootstrap: str, residents: int, key: SigningKey, directory: Path) -> list[str]:
     topics, events, newest = _publish_city(bootstrap, residents, directory)
-    config = replace(_worker_config(bootstrap, topics, key), partitions=PARTITIONS)
+    config = replace(worker_config(bootstrap, topics, key), partitions=PARTITIONS)
     primed = measure(config, newest, BASELINE, [], limit_s=600)
     if primed.settle_s is None:
         raise RuntimeError("the first worker did not settle the city within 600 s")
