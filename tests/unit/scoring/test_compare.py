@@ -5,16 +5,9 @@ import pytest
 
 from scoring.compare import LEVEL_METRICS, Period, compare
 from scoring.compare_truth import TRUTH_METRICS
+from tests.unit.scoring.frames import H, timeline
 
-H = 3600
 PERIOD = Period(0, 48 * H)
-
-
-def timeline(*changes):
-    return pd.DataFrame(
-        [(person, hour * H, level, tuple(rules)) for person, hour, level, rules in changes],
-        columns=["person", "at", "level", "reasons"],
-    )
 
 
 TIMELINES = {

@@ -10,23 +10,9 @@ from hypothesis import strategies as st
 
 from scoring.compare import Period, compare
 from scoring.compare_cities import across_cities, mean_intervals, student_t_quantile
+from tests.unit.scoring.frames import H, timeline, truth
 
-H = 3600
 PERIOD = Period(0, 48 * H)
-
-
-def timeline(*changes):
-    return pd.DataFrame(
-        [(person, hour * H, level, tuple(rules)) for person, hour, level, rules in changes],
-        columns=["person", "at", "level", "reasons"],
-    )
-
-
-def truth(*rows):
-    return pd.DataFrame(
-        [(person, *(np.nan if hour is None else hour * H for hour in hours)) for person, *hours in rows],
-        columns=["person", "infected_at", "infectious_from", "infectious_until"],
-    )
 
 
 @pytest.mark.parametrize(

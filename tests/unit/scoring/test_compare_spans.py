@@ -1,21 +1,12 @@
 """Timelines become spans over the observation period; person-time is summed exactly per bucket."""
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from scoring.compare_spans import Period, bucket_edges, level_spans, person_time, reason_key, timeline_frame
+from tests.unit.scoring.frames import H, timeline
 
-H = 3600
 PERIOD = Period(0, 100 * H)
-
-
-def timeline(*changes):
-    """(person, hour, level, rule ids) tuples as a timeline frame."""
-    return pd.DataFrame(
-        [(person, hour * H, level, tuple(rules)) for person, hour, level, rules in changes],
-        columns=["person", "at", "level", "reasons"],
-    )
 
 
 def rows(spans):
