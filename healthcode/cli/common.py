@@ -96,23 +96,29 @@ def progress(description: str, total: float | None, min_total: float = 20_000) -
         yield bar
 
 
-def read_event_file(source: str, shown_malformed: int) -> Inputs:
+def read_event_file(source: str, shown_malformed: int, now: int | None = None) -> Inputs:
     """The events of a JSONL file, `-` (stdin) or a `.parquet` file, as replay reads them.
 
-    Malformed lines (rows) are reported on stderr, the first `shown_malformed` of them
-    with their numbers and reasons; a file that cannot be read is exit 2.
+    Events beyond the configured limits (`HEALTHCODE_EARLIEST_EVENT_TIME`, the area bounds,
+    and `HEALTHCODE_EVENT_TIME_AHEAD` past `now` when given) are skipped as intake
+    dead-letters them. Malformed lines (rows) are reported on stderr, the first
+    `shown_malformed` of them with their numbers and reasons; a file that cannot be read
+    is exit 2.
     """
     import pyarrow as pa
 
+    from healthcode.config import get_settings
     from healthcode.errors import EnvironmentProblem
     from scoring.replay import input_size, read_events
+
+    limits = get_settings().event_limits()
 
     try:
         total = input_size(source)
         # Progress counts rows of Parquet but bytes of JSONL: show a bar for about 200k events or more.
         smallest = 200_000 if source.endswith(".parquet") else 200_000 * 150
         with progress("reading", total, min_total=smallest) as bar:
-            inputs = read_events(source, lambda done: bar.update(0, completed=done))
+            inputs = read_events(source, lambda done: bar.update(0, completed=done), limits, now)
     except OSError as error:
         raise EnvironmentProblem(f"cannot read {source}: {error.strerror or error}") from None
     except pa.ArrowException as error:

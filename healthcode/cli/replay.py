@@ -23,6 +23,10 @@ def replay_command(
     out_path: Path = typer.Option(Path("timeline.jsonl"), "--out", "-o", help="where to write the level timeline"),
     until: Optional[str] = typer.Option(None, help="stop at this event time (RFC 3339, e.g. 2022-04-10T00:00:00Z)"),
     summary: bool = typer.Option(False, "--summary", help="print counts per level and exposures found"),
+    now: Optional[str] = typer.Option(
+        None, help="the intake clock of the recording (RFC 3339): events later than it plus "
+        "HEALTHCODE_EVENT_TIME_AHEAD are skipped, as the stream would have dead-lettered them",
+    ),
 ) -> None:
     """Replay EVENTS through the scoring core and write one line per level change.
 
@@ -30,17 +34,12 @@ def replay_command(
 
     Each line of the timeline is {"person", "at", "level", "reasons", "rule_set"},
     ordered by `at` then `person`; a person is green before their first line.
-    Malformed lines are skipped and reported with their line numbers on stderr;
-    duplicate event ids are applied once.
+    Malformed lines, and events outside the configured time and area limits, are skipped
+    and reported with their line numbers on stderr; duplicate event ids are applied once.
     """
     rule_set = load_rules(rules)
-    stop = None
-    if until is not None:
-        try:
-            stop = parse_rfc3339(until)
-        except ValueError as error:
-            raise typer.BadParameter(str(error), param_hint="--until") from None
-    inputs = read_event_file(events, _SHOWN_MALFORMED)
+    stop = _moment(until, "--until")
+    inputs = read_event_file(events, _SHOWN_MALFORMED, _moment(now, "--now"))
     with err.status("scoring"):
         result = replay(inputs, rule_set, stop)
     try:
@@ -58,6 +57,15 @@ def replay_command(
         out.print(table)
         out.print(f"exposures found: {result.exposures:,}")
         out.print(f"level changes: {len(result.timeline):,}")
+
+
+def _moment(text: str | None, option: str) -> int | None:
+    if text is None:
+        return None
+    try:
+        return parse_rfc3339(text)
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint=option) from None
 
 
 def register(app: typer.Typer) -> None:

@@ -46,14 +46,16 @@ def events_jsonl(outbreak, tmp_path_factory) -> Path:
     return path
 
 
-def healthcode(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess:
+def healthcode(*args: str, stdin: bytes | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     """Run the real command line, as a user's shell would."""
     return subprocess.run([*HEALTHCODE, *args], input=stdin, capture_output=True, timeout=120,
-                          env={"PATH": "/usr/bin:/bin", "COLUMNS": "200"})
+                          env={"PATH": "/usr/bin:/bin", "COLUMNS": "200", **(env or {})})
 
 
-def _replay(events: str | Path, out: Path, *extra: str, stdin: bytes | None = None) -> subprocess.CompletedProcess:
-    return healthcode("replay", str(events), "--rules", DEFAULT, "--out", str(out), *extra, stdin=stdin)
+def _replay(
+    events: str | Path, out: Path, *extra: str, stdin: bytes | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    return healthcode("replay", str(events), "--rules", DEFAULT, "--out", str(out), *extra, stdin=stdin, env=env)
 
 
 def _timeline(path: Path) -> list[dict]:
@@ -221,3 +223,28 @@ def test_an_out_path_in_a_missing_directory_is_exit_2_without_traceback(tmp_path
                           "--out", str(out)], capture_output=True, text=True)
     assert run.returncode == 2, run.stderr
     assert "Traceback" not in run.stderr
+
+
+def test_with_now_an_event_further_ahead_than_intake_allows_is_skipped_as_the_stream_would(
+    events_jsonl, reference, tmp_path
+) -> None:
+    ahead = _ping("k", CONFIRMED + 3 * DAY, HERE)
+    damaged = tmp_path / "ahead.jsonl"
+    damaged.write_bytes(events_jsonl.read_bytes() + encode_event(ahead) + b"\n")
+    run = _replay(damaged, tmp_path / "timeline.jsonl", "--now", format_rfc3339(CONFIRMED))
+    stderr = run.stderr.decode()
+    assert run.returncode == 0, stderr
+    assert "1 malformed skipped" in stderr
+    assert _timeline(tmp_path / "timeline.jsonl") == reference[1]
+    # Without an intake clock only the fixed ceiling applies: the same event is scored.
+    run = _replay(damaged, tmp_path / "kept.jsonl")
+    assert "0 malformed skipped" in run.stderr.decode()
+
+
+def test_the_configured_earliest_event_time_applies_to_replay_as_to_intake(events_jsonl, tmp_path) -> None:
+    run = _replay(events_jsonl, tmp_path / "timeline.jsonl",
+                  env={"HEALTHCODE_EARLIEST_EVENT_TIME": format_rfc3339(T0 + DAY)})
+    stderr = run.stderr.decode()
+    assert run.returncode == 0, stderr
+    assert "21 malformed skipped" in stderr  # every ping is earlier; only the test result is left
+    assert _timeline(tmp_path / "timeline.jsonl")[0]["person"] == "c"
