@@ -133,7 +133,7 @@ def render_report(
         _section(
             "Level shares over time",
             f"<p>Share of the population at each level, rule sets overlaid{band}; time in UTC.</p>"
-            + _figure(_shares_figure(cities), "Share of the population at yellow and at red, rule sets overlaid"),
+            + _figure(shares_figure(cities), "Share of the population at yellow and at red, rule sets overlaid"),
         )
     )
     if cities.leak_and_cost is not None:
@@ -142,7 +142,7 @@ def render_report(
                 "Leak and cost",
                 "<p>Per day: infectious person-hours spent green (the leak) and person-days restricted (the cost), "
                 f"rule sets overlaid{band}; days start at midnight UTC of the period's first day.</p>"
-                + _figure(_leak_cost_figure(cities), "Leak and cost per day, rule sets overlaid"),
+                + _figure(leak_cost_figure(cities), "Leak and cost per day, rule sets overlaid"),
             )
         )
     where = f" (in city {cities.names[0]})" if several else ""
@@ -313,7 +313,8 @@ def _overlaid(axis, cities: Cities, series: pd.DataFrame, scale: float, step: bo
         axis.set_xlabel("days since each city's period start")
 
 
-def _shares_figure(cities: Cities) -> Figure:
+def shares_figure(cities: Cities) -> Figure:
+    """Share of the population at yellow and at red over time, the rule sets overlaid (the report's chart)."""
     shares = cities.level_shares
     figure = Figure(figsize=(9, 5.2), layout="constrained")
     axes = figure.subplots(2, 1, sharex=True)
@@ -325,7 +326,9 @@ def _shares_figure(cities: Cities) -> Figure:
     return figure
 
 
-def _leak_cost_figure(cities: Cities) -> Figure:
+def leak_cost_figure(cities: Cities) -> Figure:
+    """Leak (infectious hours green) and cost (restricted person-days) per day, the rule sets overlaid;
+    only for cities compared with their truth."""
     series = cities.leak_and_cost
     assert series is not None
     figure = Figure(figsize=(9, 5.2), layout="constrained")

@@ -126,10 +126,10 @@ def test_the_report_lists_what_each_rule_set_changes_and_where_it_came_from():
 
 
 def test_rule_sets_share_one_chart_per_level_and_time_is_utc():
-    from healthcode.report import _leak_cost_figure, _shares_figure
+    from healthcode.report import leak_cost_figure, shares_figure
 
     cities = one_city(TIMELINES, TRUTH)
-    for figure in (_shares_figure(cities), _leak_cost_figure(cities)):
+    for figure in (shares_figure(cities), leak_cost_figure(cities)):
         for axis in figure.axes:
             assert len(axis.get_lines()) == 2  # both rule sets on the same chart
             assert axis.get_xlabel() == "time (UTC)"
