@@ -10,7 +10,6 @@ import os
 import tempfile
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
@@ -81,6 +80,7 @@ def compare_command(
     workers = workers or min(len(rulesets), os.cpu_count() or 1)
     pairs = [(path, truth[index] if truth else None) for index, path in enumerate(events)]
     config = _simulation_config(sim_config, seed) if seeds else None
+    # The simulated cities live only as long as their replays, unless --sim-out keeps them.
     with tempfile.TemporaryDirectory(prefix="healthcode-compare-") as scratch:
         bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err)
         with bar:
@@ -89,41 +89,39 @@ def compare_command(
                 directory = sim_out if sim_out is not None else Path(scratch)
                 pairs += simulate_cities(config, seeds, directory, lambda done: bar.update(simulating, completed=done))
             backtest = _run(bar, rulesets, pairs, period, workers, examples, confidence)
-        cities = backtest.cities
-        seconds = time.perf_counter() - began
-        out.print(_metrics_table(cities))
-        if len(cities.comparisons) == 1:
-            _print_disagreements(cities)
-        for name, city in zip(cities.names, backtest.backtests):
-            out.print(
-                f"{shown(name)}: {city.events:,} events ({city.malformed:,} malformed, {city.duplicates:,} duplicates skipped), "
-                f"{city.comparison.population:,} persons, period {format_rfc3339(city.comparison.period.start)} to "
-                f"{format_rfc3339(city.comparison.period.end)}"
-            )
-        count = len(cities.comparisons)
-        out.print(f"{count} {'city' if count == 1 else 'cities'}, {len(rulesets)} rule set(s); {seconds:.1f} s")
-        if csv is not None:
-            table = cities.comparisons[0].metrics if len(cities.comparisons) == 1 else cities.summary.set_index(["metric", "rule_set"])
-            _write(csv, lambda path: table.to_csv(path))
-            out.print(f"metrics written to {shown(csv)}")
-        if report is not None:
-            from healthcode.report import render_report
+    cities = backtest.cities
+    seconds = time.perf_counter() - began
+    out.print(_metrics_table(cities))
+    if len(cities.comparisons) == 1:
+        _print_disagreements(cities)
+    for name, city in zip(cities.names, backtest.backtests):
+        out.print(
+            f"{shown(name)}: {city.events:,} events ({city.malformed:,} malformed, {city.duplicates:,} duplicates skipped), "
+            f"{city.comparison.population:,} persons, period {format_rfc3339(city.comparison.period.start)} to "
+            f"{format_rfc3339(city.comparison.period.end)}"
+        )
+    count = len(cities.comparisons)
+    out.print(f"{count} {'city' if count == 1 else 'cities'}, {len(rulesets)} rule set(s); {seconds:.1f} s")
+    if csv is not None:
+        table = cities.comparisons[0].metrics if len(cities.comparisons) == 1 else cities.summary.set_index(["metric", "rule_set"])
+        _write(csv, lambda path: table.to_csv(path))
+        out.print(f"metrics written to {shown(csv)}")
+    if report is not None:
+        from healthcode.report import render_report
 
-            kept = pairs if sim_out is not None else pairs[: len(events)]
-
-            provenance = {
-                "rule sets": "; ".join(f"{r.ref} sha256 {r.content_hash} ({path})" for r, path in zip(rules, rulesets)),
-                "tool": f"healthcode {healthcode.__version__}",
-                "simulation": _cities_fact(backtest, config, sim_config),
-                "events": ", ".join(str(path) for path, _ in kept) or "simulated, not kept (--sim-out keeps them)",
-                "truth": ", ".join(str(path) for _, path in kept if path is not None) or _no_truth(pairs),
-                "generated": format_rfc3339(int(datetime.now(UTC).timestamp())),
-            }
-            diffs = {name: diff_rule_sets(rules[0], rule) for name, rule in zip(cities.rule_sets[1:], rules[1:])}
-            html = render_report(cities, "Rule set comparison", provenance, diffs)
-            _write(report, lambda path: path.write_text(html, encoding="utf-8"))
-            out.print(f"report written to {shown(report)}")
-
+        kept = pairs if sim_out is not None else pairs[: len(events)]
+        provenance = {
+            "rule sets": "; ".join(f"{r.ref} sha256 {r.content_hash} ({path})" for r, path in zip(rules, rulesets)),
+            "tool": f"healthcode {healthcode.__version__}",
+            "simulation": _cities_fact(backtest, config, sim_config),
+            "events": ", ".join(str(path) for path, _ in kept) or "simulated, not kept (--sim-out keeps them)",
+            "truth": ", ".join(str(path) for _, path in kept if path is not None) or _no_truth(pairs),
+            "generated": format_rfc3339(int(time.time())),
+        }
+        diffs = {name: diff_rule_sets(rules[0], rule) for name, rule in zip(cities.rule_sets[1:], rules[1:])}
+        html = render_report(cities, "Rule set comparison", provenance, diffs)
+        _write(report, lambda path: path.write_text(html, encoding="utf-8"))
+        out.print(f"report written to {shown(report)}")
 
 def _run(
     bar: Progress,
