@@ -19,8 +19,8 @@ import orjson
 from PIL import Image
 from playwright.sync_api import Page
 
-from codes import Level, open_signed_list, parse_trust_list, render_qr, verify
-from scoring.timeutil import parse_rfc3339
+from codes import render_qr
+from tests.vectors.verdict import verdict_of
 
 ROOT = Path(__file__).resolve().parents[2]
 VECTORS = ROOT / "tests" / "vectors"
@@ -34,13 +34,7 @@ def vector(name: str) -> dict[str, Any]:
 
 def python_verdict(case: dict[str, Any]) -> tuple[str, str]:
     """The Python verifier's reason for a vector, and the level it may show ('' unless verified)."""
-    verdict = verify(
-        case["code"],
-        parse_trust_list(open_signed_list(orjson.dumps(case["trust_list"]), None).body),
-        at=parse_rfc3339(case["validation_clock"]),
-        admit={Level(name) for name in case["admit"]},
-        revoked=set(case["revoked"]),
-    )
+    verdict = verdict_of(case)
     shown = verdict.level.value if verdict.level and verdict.reason.claims_verified else ""
     return verdict.reason.value, shown
 

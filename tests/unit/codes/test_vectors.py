@@ -9,10 +9,11 @@ from typing import Any
 import orjson
 import pytest
 
-from codes import Level, open_signed_list, parse_list_key, parse_revocation_list, parse_trust_list, verify
+from codes import open_signed_list, parse_list_key, parse_revocation_list
 from codes.verify import Reason
-from scoring.timeutil import format_rfc3339, parse_rfc3339
+from scoring.timeutil import format_rfc3339
 from tests.vectors.generate import write_vectors
+from tests.vectors.verdict import verdict_of
 
 VECTORS = Path(__file__).resolve().parents[2] / "vectors"
 FILES = sorted(VECTORS.glob("*.json"))
@@ -24,14 +25,7 @@ def _load(path: Path) -> dict[str, Any]:
 
 
 def _verdict_of(vector: dict[str, Any]) -> dict[str, Any]:
-    pin = parse_list_key((LISTS / "list-key.json").read_bytes())
-    verdict = verify(
-        vector["code"],
-        parse_trust_list(open_signed_list(orjson.dumps(vector["trust_list"]), pin).body),
-        at=parse_rfc3339(vector["validation_clock"]),
-        admit={Level(name) for name in vector["admit"]},
-        revoked=set(vector["revoked"]),
-    )
+    verdict = verdict_of(vector)
     return {
         "valid": verdict.valid,
         "reason": verdict.reason.value,
