@@ -73,10 +73,10 @@ STOP_GRACE_S = 1.5
 """On stop, how long the step under way may take to finish before it is cancelled: a step
 can wait on a broker that is gone. Recovery rebuilds, so a cut-short step loses nothing."""
 CLOSE_TIMEOUT_S = 2.0
+"""How long closing the Kafka clients may take: the producer's flush waits on the broker."""
 METADATA_MAX_AGE_MS = 5000
 """How stale the group consumer's view of the topics may get: a topic created again (a broker
 that lost its data) is assigned within this, not the Kafka client's default of 5 minutes."""
-"""How long closing the Kafka clients may take: the producer's flush waits on the broker."""
 
 FENCE_TIMEOUT_S = 30.0
 """How long a rebuild waits for a fence it wrote (milliseconds, normally). A topic deleted or
