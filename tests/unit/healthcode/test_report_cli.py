@@ -29,12 +29,20 @@ def unnamed_copy(path, directory, rows=None):
     return copy
 
 
-@pytest.fixture(scope="module")
-def city(tmp_path_factory):
-    out = tmp_path_factory.mktemp("city")
-    made = run("simulate", "--residents", "150", "--days", "3", "--seed", "3", "--format", "parquet", "--out", str(out))
+def simulated(tmp_path_factory, residents, days, seed):
+    """A city from `healthcode simulate`, its files in Parquet, in a directory of its own."""
+    out = tmp_path_factory.mktemp(f"city{seed}-{days}d")
+    made = run(
+        "simulate", "--residents", str(residents), "--days", str(days), "--seed", str(seed),
+        "--format", "parquet", "--out", str(out),
+    )  # fmt: skip
     assert made.exit_code == 0, made.output
     return out
+
+
+@pytest.fixture(scope="module")
+def city(tmp_path_factory):
+    return simulated(tmp_path_factory, 150, 3, 3)
 
 
 @pytest.fixture(scope="module")
@@ -153,18 +161,12 @@ def test_an_events_file_that_is_not_parquet_is_an_environment_problem(tmp_path):
 
 @pytest.fixture(scope="module")
 def other_seed(tmp_path_factory):
-    out = tmp_path_factory.mktemp("seed99")
-    made = run("simulate", "--residents", "150", "--days", "3", "--seed", "99", "--format", "parquet", "--out", str(out))
-    assert made.exit_code == 0, made.output
-    return out
+    return simulated(tmp_path_factory, 150, 3, 99)
 
 
 @pytest.fixture(scope="module")
 def shorter(tmp_path_factory):
-    out = tmp_path_factory.mktemp("shorter")
-    made = run("simulate", "--residents", "150", "--days", "2", "--seed", "3", "--format", "parquet", "--out", str(out))
-    assert made.exit_code == 0, made.output
-    return out
+    return simulated(tmp_path_factory, 150, 2, 3)
 
 
 def refusal(outcome):
@@ -212,13 +214,7 @@ def test_a_period_beyond_the_truth_is_refused(city):
 
 @pytest.fixture(scope="module")
 def two_small(tmp_path_factory):
-    cities = []
-    for seed in (21, 22):
-        out = tmp_path_factory.mktemp(f"small{seed}")
-        made = run("simulate", "--residents", "150", "--days", "2", "--seed", str(seed), "--format", "parquet", "--out", str(out))
-        assert made.exit_code == 0, made.output
-        cities.append(out)
-    return cities
+    return [simulated(tmp_path_factory, 150, 2, seed) for seed in (21, 22)]
 
 
 def test_several_event_and_truth_pairs_give_means_intervals_and_differences(two_small, tmp_path):
