@@ -177,15 +177,24 @@ def partitions() -> int:
 
 
 @pytest.fixture
-def spawn(broker: EmbeddedBroker, published_city, key_dir: Path, tmp_path: Path, unique: str) -> Iterator:
-    settings = worker_settings(broker.bootstrap, published_city.topics, f"g{unique}", key_dir)
+def worker_processes(tmp_path: Path) -> Iterator[Callable[[dict[str, str]], WorkerProcess]]:
+    """Starts `healthcode worker` processes with the given settings (logs in tmp_path); stops them after the test."""
     started: list[WorkerProcess] = []
 
-    def spawn_one() -> WorkerProcess:
+    def start(settings: dict[str, str]) -> WorkerProcess:
         worker = WorkerProcess(settings, tmp_path / f"worker-{len(started)}.log")
         started.append(worker)
         return worker
 
-    yield spawn_one
+    yield start
     for worker in started:
         worker.stop()
+
+
+@pytest.fixture
+def spawn(
+    broker: EmbeddedBroker, published_city, key_dir: Path, unique: str,
+    worker_processes: Callable[[dict[str, str]], WorkerProcess],
+) -> Callable[[], WorkerProcess]:
+    settings = worker_settings(broker.bootstrap, published_city.topics, f"g{unique}", key_dir)
+    return lambda: worker_processes(settings)

@@ -45,22 +45,15 @@ def own_broker(tmp_path: Path) -> Iterator[EmbeddedBroker]:
 
 
 @pytest.fixture
-def start(own_broker: EmbeddedBroker, settings_for: Callable[..., dict[str, str]], key_dir: Path,
-          tmp_path: Path) -> Iterator[Callable[[Topics], WorkerProcess]]:
-    started: list[WorkerProcess] = []
-
+def start(own_broker: EmbeddedBroker, settings_for: Callable[..., dict[str, str]], key_dir: Path, tmp_path: Path,
+          worker_processes: Callable[[dict[str, str]], WorkerProcess]) -> Callable[[Topics], WorkerProcess]:
     def start_one(topics: Topics) -> WorkerProcess:
-        settings = settings_for(own_broker.bootstrap, topics, "outage", key_dir) | {
+        return worker_processes(settings_for(own_broker.bootstrap, topics, "outage", key_dir) | {
             "HEALTHCODE_CONFIG": "", "HEALTHCODE_DATA_DIR": str(tmp_path / "data"),
             "HEALTHCODE_STALL_TIMEOUT": str(STALL_TIMEOUT_S),
-        }
-        worker = WorkerProcess(settings, tmp_path / f"worker-{len(started)}.log")
-        started.append(worker)
-        return worker
+        })
 
-    yield start_one
-    for worker in started:
-        worker.stop()
+    return start_one
 
 
 def _metric(worker: WorkerProcess, name: str) -> float:
