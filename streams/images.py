@@ -42,7 +42,6 @@ class Busy(Exception):
 
     def __init__(self, reason: str, retry_after_s: int = RETRY_AFTER_S) -> None:
         super().__init__(reason)
-        self.reason = reason
         self.retry_after_s = retry_after_s
 
 

@@ -77,7 +77,7 @@ def make_app(view: WorkerView, partitions: int, images: CodeImages | None = None
             image = await renderer.image(code, form)
         except Busy as busy:
             return web.json_response(
-                {"error": busy.reason}, status=busy.status, headers={"Retry-After": str(busy.retry_after_s)}
+                {"error": str(busy)}, status=busy.status, headers={"Retry-After": str(busy.retry_after_s)}
             )
         except QrError as error:
             return web.json_response({"error": f"the code on file cannot be drawn: {error}"}, status=500)
