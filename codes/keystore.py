@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Iterable
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
@@ -114,16 +115,23 @@ def set_status(keydir: Path, kid: str, status: KeyStatus) -> KeyInfo:
     raise KeyStoreError(f"no key {kid} in {keydir}")
 
 
+def current_list_key(infos: Iterable[KeyInfo]) -> KeyInfo | None:
+    """The list-signing key in use: the newest active one, whatever the date (checkpoints
+    pin it, so it is not rotated by the calendar); None when there is none."""
+    active = [info for info in infos if info.status is KeyStatus.ACTIVE]
+    return max(active, key=lambda info: (info.valid_from, info.kid), default=None)
+
+
 def list_signing_key(keydir: Path, at: int) -> SigningKey:
-    """The key that signs trust and revocation lists for `keydir`: the newest active one in
-    KEYDIR/list-signing/, whatever `at` (checkpoints pin it, so it is not rotated by the
-    calendar), or on first use a new Ed25519 key recorded as valid ten years from `at`."""
+    """The key that signs trust and revocation lists for `keydir`: `current_list_key` of
+    KEYDIR/list-signing/, or on first use a new Ed25519 key recorded as valid ten years from `at`."""
     if not keydir.is_dir():
         raise KeyStoreError(f"no key directory at {keydir}")
     directory = keydir / LIST_KEY_DIR
-    active = [key for key in (load_signing_keys(directory) if directory.is_dir() else []) if key.info.status is KeyStatus.ACTIVE]
-    if active:
-        return max(active, key=lambda key: (key.info.valid_from, key.info.kid))
+    by_info = {key.info: key for key in (load_signing_keys(directory) if directory.is_dir() else [])}
+    current = current_list_key(by_info)
+    if current is not None:
+        return by_info[current]
     key = generate_signing_key(Algorithm.EDDSA, at, at + _LIST_KEY_YEARS * _YEAR)
     save_key(directory, key)
     return key

@@ -16,7 +16,15 @@ import orjson
 import typer
 
 from codes.keys import Algorithm, KeyInfo, KeyStatus, SigningKey, generate_signing_key, newest_valid_key
-from codes.keystore import KeyStoreError, list_key_infos, list_signing_key, load_key_infos, save_key, set_status
+from codes.keystore import (
+    KeyStoreError,
+    current_list_key,
+    list_key_infos,
+    list_signing_key,
+    load_key_infos,
+    save_key,
+    set_status,
+)
 from codes.listtimes import ListTimes
 from codes.revocation import RevocationList, RevocationListError, dump_revocation_list, parse_revocation_list
 from codes.signed import SignedList, SignedListError, open_signed_list, parse_list_key, sign_list
@@ -231,11 +239,10 @@ def list_key(
         infos = list_key_infos(keydir)
     except KeyStoreError as error:
         raise EnvironmentProblem(str(error)) from None
-    active = [info for info in infos if info.status is KeyStatus.ACTIVE]
-    newest = max(active, key=lambda info: (info.valid_from, info.kid), default=None)
-    if newest is None:
+    current = current_list_key(infos)
+    if current is None:
         raise EnvironmentProblem(f"no list-signing key in {keydir} yet: `healthcode keys trust-list` makes one")
-    _write(out_file, (record_of(newest).model_dump_json(indent=2) + "\n").encode())
+    _write(out_file, (record_of(current).model_dump_json(indent=2) + "\n").encode())
 
 
 @dataclass(frozen=True)
