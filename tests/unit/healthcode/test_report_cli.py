@@ -233,7 +233,7 @@ def test_several_event_and_truth_pairs_give_means_intervals_and_differences(two_
 
 def test_seeds_simulate_cities_of_a_configuration(tmp_path):
     config = tmp_path / "tiny.yaml"
-    config.write_text("residents: 150\ndays: 2\nseed: 11\n")
+    config.write_text("residents: 60\ndays: 2\nseed: 11\n")
     outcome = run(
         "rules", "compare", DEFAULT, POINTS, "--seeds", "3", "--sim-config", str(config),
         "--sim-out", str(tmp_path / "cities"), "--report", str(tmp_path / "report.html"),
@@ -245,7 +245,7 @@ def test_seeds_simulate_cities_of_a_configuration(tmp_path):
         assert (tmp_path / "cities" / f"seed-{seed}" / "truth.parquet").exists()
     html = (tmp_path / "report.html").read_text()
     assert "cities compared</th><td>3: seed 11, seed 12, seed 13" in html
-    assert f"simulated from {config} (150 residents, 2 days); seed 11, 150 residents, 2022-03-31T16:00:00Z" in html
+    assert f"simulated from {config} (60 residents, 2 days); seed 11, 60 residents, 2022-03-31T16:00:00Z" in html
     assert "What the rule sets change from default@1.0.0" in html and "sha256 " in html and "<th>generated</th>" in html
 
 
