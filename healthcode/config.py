@@ -180,10 +180,13 @@ def get_settings() -> Settings:
 def kafka_bootstrap(settings: Settings) -> str:
     """The bootstrap servers (`host:port,...`) that `settings.broker` points at.
 
-    `embedded` resolves to the broker that `healthcode broker start` left running.
+    `embedded` resolves to the broker that `healthcode broker start` left running. Any
+    `user:password@` before a host is dropped: the Kafka clients take no credentials from
+    the address, and an address goes into logs and error messages.
     """
     if settings.broker.startswith(KAFKA_SCHEME):
-        return settings.broker[len(KAFKA_SCHEME):]
+        hosts = settings.broker[len(KAFKA_SCHEME):].split(",")
+        return ",".join(host.rpartition("@")[2] for host in hosts)
     from healthcode.broker import running_broker
 
     state = running_broker(settings.data_dir)

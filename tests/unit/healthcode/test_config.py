@@ -13,6 +13,15 @@ def test_kafka_urls_resolve_to_bootstrap_servers(monkeypatch: pytest.MonkeyPatch
     assert kafka_bootstrap(Settings()) == "k1:9092,k2:9092"
 
 
+def test_credentials_in_a_broker_url_never_reach_the_bootstrap_address_that_logs_and_errors_show(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("HEALTHCODE_BROKER", "kafka://alice:s3cret@k1:9092,bob:p%40ss@k2:9092")
+    bootstrap = kafka_bootstrap(Settings())
+    assert bootstrap == "k1:9092,k2:9092"
+    assert "s3cret" not in bootstrap and "ss" not in bootstrap
+
+
 def test_an_unknown_broker_setting_is_rejected(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HEALTHCODE_BROKER", "localhost:9092")
     with pytest.raises(ValueError, match="must be `embedded` or kafka://"):
