@@ -29,7 +29,6 @@ from scoring.compare import Comparison, Period, compare, timeline_frame, truth_f
 from scoring.compare_cities import CONFIDENCE, Cities, across_cities
 from scoring.compare_match import CityIdentity, city_mismatch, truth_mismatch
 from scoring.replay import Inputs, read_events, replay
-from scoring.events import AreaRisk
 
 if TYPE_CHECKING:
     from simulators.config import SimulationConfig
@@ -147,12 +146,6 @@ def city_of(path: Path) -> CityIdentity | None:
         raise EnvironmentProblem(f"cannot read which city {path} is from: {error}") from None
 
 
-def _persons(inputs: Inputs) -> set[str]:
-    persons = set(pd.unique(inputs.ping_person).tolist())
-    persons.update(event.person for _, _, event in inputs.others if not isinstance(event, AreaRisk))
-    return persons
-
-
 def _labelled(replays: list[Replayed], rulesets: list[Path]) -> dict[str, pd.DataFrame]:
     refs = [r.ref for r in replays]
     # Two files with the same id@version (an edited copy) still need two columns.
@@ -191,7 +184,7 @@ def backtest_files(
         raise EnvironmentProblem(f"cannot read {events}: {error}") from None
     span = event_period(inputs)
     if people is not None:
-        reason = truth_mismatch(events_city, truth_city, _persons(inputs), people["person"].tolist(), span, period)
+        reason = truth_mismatch(events_city, truth_city, inputs.persons(), people["person"].tolist(), span, period)
         if reason is not None:
             raise _unusable(truth, events, reason)
     city = truth_city or events_city

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import orjson
+import pandas as pd
 import pyarrow as pa
 
 from scoring.city import CityScorer
@@ -39,9 +40,17 @@ class Malformed:
 
 @dataclass
 class Inputs:
-    """Valid events of a file, split for speed: pings as columns, the rest as models."""
+    """Valid events of a file, split for speed: pings as columns, the rest as models.
+
+    Pings are held as numbers, persons as codes into `names`: a city's file is tens of
+    millions of pings, and a Python string per ping is what made a replay's memory
+    grow with the file (10 GB for a month of 10,000 residents).
+    """
 
     ping_person: np.ndarray
+    """The person of each ping: an index into `names` (int32)."""
+    names: np.ndarray
+    """Pseudonyms (object array), each once."""
     ping_ts: np.ndarray
     ping_lat: np.ndarray
     ping_lon: np.ndarray
@@ -55,6 +64,12 @@ class Inputs:
     @property
     def count(self) -> int:
         return len(self.ping_ts) + len(self.others)
+
+    def persons(self) -> set[str]:
+        """Every person a valid event names (a ping, a visit, a test result)."""
+        persons = set(self.names[np.unique(self.ping_person)].tolist())
+        persons.update(event.person for _, _, event in self.others if not isinstance(event, AreaRisk))
+        return persons
 
 
 @dataclass
@@ -73,18 +88,25 @@ class ReplayResult:
     """Persons at each level at the end."""
 
 
+_CHUNK = 500_000
+"""Pings decoded one by one (JSONL) are packed into columns this many at a time."""
+
+
 class _Collector:
     """Accumulates decoded events into `Inputs`; repeated event ids are dropped at the end.
 
     Pings arrive as column chunks (Parquet) or one by one (JSONL); de-duplication runs
     once over all ids in arrival order, so the first copy of an event is the one kept.
+    Ids are kept as Arrow strings and persons as codes, a few bytes a ping.
     """
 
     def __init__(self, limits: EventLimits, now: int | None) -> None:
         self.limits = limits
         self.now = now
         self.malformed: list[Malformed] = []
-        self._chunks: list[tuple[np.ndarray, ...]] = []
+        self._chunks: list[tuple[pa.Array, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+        self._codes: dict[str, int] = {}
+        self._names: list[str] = []
         self._ids: list[str] = []
         self._person: list[str] = []
         self._ts: list[int] = []
@@ -106,6 +128,8 @@ class _Collector:
             self._lat.append(event.lat)
             self._lon.append(event.lon)
             self._order.append(position)
+            if len(self._ids) >= _CHUNK:
+                self._pack()
         else:
             self._other_ids.append(event.event_id)
             self.others.append((to_epoch(event.ts), position, event))
@@ -118,37 +142,62 @@ class _Collector:
             assert breach is not None  # `out` is the same test, on the whole column
             self.malformed.append(Malformed(row, breach.reason))
         keep = ~out
-        self._chunks.append((ids[keep], person[keep], ts[keep], lat[keep], lon[keep], order[keep]))
+        self._chunks.append(
+            (pa.array(ids[keep], type=pa.large_string()), self._code(person[keep]), ts[keep], lat[keep], lon[keep],
+             order[keep])
+        )
 
-    def inputs(self) -> Inputs:
+    def _code(self, person: np.ndarray) -> np.ndarray:
+        """Codes (int32) of pseudonyms, new ones numbered in order of first sight."""
+        codes, uniques = pd.factorize(person)
+        known = np.empty(len(uniques), dtype=np.int32)
+        for index, name in enumerate(uniques.tolist()):
+            code = self._codes.get(name)
+            if code is None:
+                code = self._codes[name] = len(self._names)
+                self._names.append(name)
+            known[index] = code
+        return known[codes] if len(codes) else np.empty(0, dtype=np.int32)
+
+    def _pack(self) -> None:
+        """Move the pings decoded one by one into a column chunk."""
         self.add_pings(
             np.array(self._ids, dtype=object), np.array(self._person, dtype=object),
             np.array(self._ts, dtype=np.int64), np.array(self._lat, dtype=np.float64),
             np.array(self._lon, dtype=np.float64), np.array(self._order, dtype=np.int64),
         )
-        ids, person, ts, lat, lon, order = (np.concatenate(parts) for parts in zip(*self._chunks))
+        for column in (self._ids, self._person, self._ts, self._lat, self._lon, self._order):
+            column.clear()
+
+    def inputs(self) -> Inputs:
+        self._pack()
+        ids, person, ts, lat, lon, order = zip(*self._chunks)
+        self._chunks = []
+        person, ts, lat, lon, order = (np.concatenate(parts) for parts in (person, ts, lat, lon, order))
         other_order = np.array([position for _, position, _ in self.others], dtype=np.int64)
-        every_id = np.concatenate([ids, np.array(self._other_ids, dtype=object)])
+        every_id = pa.chunked_array([*ids, pa.array(self._other_ids, type=pa.large_string())])
         every_order = np.concatenate([order, other_order])
         arrival = np.argsort(every_order, kind="stable")
-        repeated = np.empty(len(every_id), dtype=bool)
-        repeated[arrival] = _repeats(every_id[arrival])
-        keep_ping, keep_other = ~repeated[: len(ids)], ~repeated[len(ids):]
+        repeated = np.empty(len(every_order), dtype=bool)
+        repeated[arrival] = _repeats(every_id.take(pa.array(arrival)))
+        del every_id, arrival
+        keep_ping, keep_other = ~repeated[: len(ts)], ~repeated[len(ts):]
         return Inputs(
-            person[keep_ping], ts[keep_ping], lat[keep_ping], lon[keep_ping], order[keep_ping],
+            person[keep_ping], np.array(self._names, dtype=object),
+            ts[keep_ping], lat[keep_ping], lon[keep_ping], order[keep_ping],
             [item for item, keep in zip(self.others, keep_other.tolist()) if keep],
             sorted(self.malformed, key=lambda bad: bad.line),
             int(repeated.sum()),
         )
 
 
-def _repeats(ids: np.ndarray) -> np.ndarray:
+def _repeats(ids: pa.ChunkedArray) -> np.ndarray:
     """True where an id was seen earlier in the array."""
     if len(ids) == 0:
         return np.zeros(0, dtype=bool)
     # Dictionary codes are handed out in order of first appearance, so an id is new
     # exactly where its code exceeds every code before it.
-    codes = pa.array(ids, type=pa.string()).dictionary_encode().indices.to_numpy()
+    codes = ids.combine_chunks().dictionary_encode().indices.to_numpy()
     seen_before = np.maximum.accumulate(np.concatenate([[-1], codes[:-1]]))
     return codes <= seen_before
 
@@ -261,6 +310,8 @@ def replay(inputs: Inputs, rules: RuleSet | Sequence[RuleSet], until: int | None
     order = np.lexsort((inputs.ping_order, inputs.ping_ts))
     ping_ts = inputs.ping_ts[order]
     persons, lat, lon = inputs.ping_person[order], inputs.ping_lat[order], inputs.ping_lon[order]
+    del order
+    names = inputs.names
     others = sorted(inputs.others, key=lambda item: (item[0], item[1]))
     if until is not None:
         others = [item for item in others if item[0] <= until]
@@ -269,17 +320,16 @@ def replay(inputs: Inputs, rules: RuleSet | Sequence[RuleSet], until: int | None
     start = 0
     for moment, _, event in others:
         end = int(np.searchsorted(ping_ts, moment, side="right"))
-        scorer.add_pings(persons[start:end], ping_ts[start:end], lat[start:end], lon[start:end])
+        scorer.add_pings(names[persons[start:end]], ping_ts[start:end], lat[start:end], lon[start:end])
         start = end
         scorer.add_event(event)
-    scorer.add_pings(persons[start:], ping_ts[start:], lat[start:], lon[start:])
+    scorer.add_pings(names[persons[start:]], ping_ts[start:], lat[start:], lon[start:])
     timeline = sorted_changes(scorer.finish(until))
     final: dict[str, str] = {}
     for change in timeline:
         final[change.person] = change.level
-    everyone = set(inputs.ping_person.tolist()) | {event.person for _, _, event in inputs.others if not isinstance(event, AreaRisk)}
     levels = {"green": 0, "yellow": 0, "red": 0}
-    for person in everyone:
+    for person in inputs.persons():
         levels[final.get(person, "green")] += 1
     return ReplayResult(
         timeline=timeline,
