@@ -14,7 +14,7 @@ first `end` at which that level changes, so time-driven changes are exact to the
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Iterable, Iterator
 
 from scoring.cases import CaseSignal, case_signals
 from scoring.exposure import AREA, Exposure
@@ -164,25 +164,30 @@ def exposure_counts(rule: Rule, exposure: Exposure) -> bool:
     return rule.minutes is None or rule.minutes.met_by(exposure.minutes)
 
 
-def _triggers(rule: Rule, state: PersonState, rules: RuleSet, at: int) -> list[tuple[int, int, Trigger]]:
-    """(since, clock, fact) of every trigger of `rule` known at `at` (evidence is built only for active ones)."""
+def _triggers(rule: Rule, state: PersonState, rules: RuleSet, at: int) -> Iterator[tuple[int, int, Trigger]]:
+    """(since, clock, fact) of every trigger of `rule` known at `at` (evidence is built only for active ones).
+
+    Lazily: the proofs of `level_holds` stop at the first trigger that settles them, and a
+    person in an outbreak holds dozens of exposures, met once per exposure record.
+    """
     if rule.signal == CASE:
-        return [
+        return (
             (signal.known_at, signal.clock, signal)
             for signal in case_signals(state, rules, at)
             if signal.corrected_at is None
-        ]
+        )
     if rule.signal == FEVER_CLINIC:
-        return [
+        return (
             (visit.at, visit.at, visit)
             for visit in state.visits.values()
             if visit.kind == "fever_clinic" and visit.at <= at
-        ]
-    return [
+        )
+    # The kind test comes first: it rejects most exposures, before `effective_from` is computed.
+    return (
         (exposure.effective_from, exposure.last_at, exposure)
         for exposure in state.exposures.values()
-        if exposure.effective_from <= at and exposure_counts(rule, exposure)
-    ]
+        if exposure_counts(rule, exposure) and exposure.effective_from <= at
+    )
 
 
 def _evidence(trigger: Trigger) -> dict:
