@@ -75,7 +75,7 @@ def read_letter(message: bytes) -> Rejected | None:
     """The dead letter a message holds; None for anything else on the topic (a worker's fence)."""
     try:
         return Rejected.from_bytes(message)
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, AttributeError):  # AttributeError: JSON that is not an object
         return None
 
 

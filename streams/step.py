@@ -1,0 +1,502 @@
+"""The worker's decisions, without Kafka: records and a clock reading in, messages to send out.
+
+A `Step` holds one assignment's state (the scoring core, case tracking, watermarks,
+what is already published). The shell around it (`streams.app`, on Faust) does the
+I/O: it reads the fenced topics on assignment and hands what it found to `Known`,
+feeds every consumed record to `Step.take`, and on every turn calls
+`Step.advance` with the clock and the partitions' high watermarks, then sends the
+messages it returns. Tests drive a `Step` the same way, with no broker
+(`tests/unit/streams/test_step.py`).
+
+Topology (see README "The pipeline"):
+- person events (`visits`) come from the partitions this worker owns; it scores
+  those persons and publishes their codes;
+- pings, area designations, rule sets and case notices are read whole by every
+  worker: contacts cross partitions, so every worker's presence index sees everyone;
+- a worker learns of its own persons' cases ahead of scoring (`CaseTracker`) and
+  broadcasts them on `cases` with progress markers, so every worker hears of every
+  case before scoring past it.
+
+Recovery is by rebuilding: a new `Step` for every assignment (or new rule set) is fed
+its inputs from the beginning again (the core is deterministic) and does not send a
+change already on `codes` nor dead-letter a position twice (`Known`, read up to a
+fence). Nothing is lost, nothing is applied twice.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+from kafka.partitioner.default import murmur2
+
+from codes import SigningKey, signing_key_at
+from scoring.city import CaseNotice, CityScorer
+from scoring.events import Ping
+from scoring.exposure import CaseWindow
+from scoring.notices import CaseTracker
+from scoring.people import PersonChange
+from scoring.rules import RuleSet
+from scoring.timeutil import parse_rfc3339, to_epoch
+from streams import metrics
+from streams.deadletter import DEAD_LETTERED, Rejected, read_letter
+from streams.eventtime import NEVER, TimeOrder, Watermarks
+from streams.horizon import RebuildHorizon
+from streams.intake import triage
+from streams.issuing import change_id, code_record, encode_record, signed
+from streams.reading import json_object
+from streams.rulebook import history_with, read_rule_set
+from streams.topics import Topics
+
+WORKER_STATUS = "worker"
+STATUS_EVERY_S = 2.0
+
+Source = tuple[str, int]
+"""An input partition: (topic, partition)."""
+
+
+def partition_of(person: str, partitions: int) -> int:
+    """The partition Kafka's default partitioner gives a person's key (murmur2, as every client does)."""
+    return (murmur2(person.encode()) & 0x7FFFFFFF) % partitions
+
+
+@dataclass
+class WorkerConfig:
+    """Everything a worker needs; the CLI builds it from `Settings`."""
+
+    bootstrap: str
+    topics: Topics
+    group: str
+    rules: RuleSet
+    keys: list[SigningKey]
+    partitions: int
+    issuer: str = "healthcode"
+    code_validity_s: int = 12 * 3600
+    lateness_s: int = 600
+    idle_s: float = 2.0
+    batch_size: int = 5000
+    batch_timeout_s: float = 0.05
+    """How long a poll waits for input when none is ready."""
+    commit_interval_s: float = 5.0
+    """How often the group's positions are committed: for lag monitoring by standard Kafka
+    tools only, recovery rebuilds from the start and never reads them."""
+    session_timeout_ms: int = 6000
+    heartbeat_interval_ms: int = 1000
+    live: bool = False
+    """Event time is wall time (a real deployment): quiet inputs do not stop time, the wall
+    clock minus the allowed lateness moves every watermark on. Off for recorded or
+    simulated events published faster than real time."""
+    clock: Callable[[], float] = time.time
+    status_file: Path | None = None
+    """Where the worker keeps its latest status (as announced on `cases`) for operators."""
+    web_port: int = 0
+    """Port of /healthz, /metrics and /persons/{pseudonym}/code (0: no web server)."""
+    data_dir: Path | None = None
+    """Where Faust may keep its files (default: a temporary directory)."""
+
+
+@dataclass
+class WorkerView:
+    """What the web endpoints may show: latest code per owned person, and status."""
+
+    codes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    owned: frozenset[int] = frozenset()
+    rule_set: str = ""
+    watermark: int = NEVER
+    ready: bool = False
+    rule_sets: list[str] = field(default_factory=list)
+    """Every rule set this worker knows, in order of `valid_from`."""
+    settled_through: int = NEVER
+    """Every level change up to this event time has been published."""
+
+
+@dataclass(frozen=True)
+class Record:
+    """One consumed message, whichever client consumed it."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    timestamp_ms: int
+    """The broker's (or producer's) timestamp: when it arrived, for the event-to-code latency."""
+
+
+@dataclass(frozen=True)
+class Message:
+    """One message to send; `partition` None lets the key choose."""
+
+    topic: str
+    key: bytes | None
+    value: bytes
+    partition: int | None = None
+
+
+@dataclass(frozen=True)
+class Output:
+    """What a turn decided: messages to send in this order, and what to tell once they are sent."""
+
+    messages: list[Message]
+    status: bytes | None = None
+    """The status this turn announced on `cases` (for the worker's status file)."""
+    settled_through: int | None = None
+    """Every level change up to this event time is among the messages sent so far, these included."""
+
+
+@dataclass
+class Known:
+    """What is already on the fenced topics when an assignment starts."""
+
+    history: list[RuleSet]
+    """The configured rule set, then every set published on `rules`, in order of `valid_from`."""
+    emitted: set[str] = field(default_factory=set)
+    """Change ids already on `codes` for the owned partitions."""
+    codes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """The latest code record on `codes` per owned person."""
+    dead_lettered: set[tuple[str, int, int]] = field(default_factory=set)
+    """Positions already dead-lettered (by this worker before, or by another)."""
+    pings_truncated: bool = False
+    """Retention deleted pings: some pings partition no longer starts at offset 0."""
+
+    @staticmethod
+    def read(
+        configured: RuleSet, rules: Iterable[bytes], codes: Iterable[bytes], letters: Iterable[bytes],
+        pings_truncated: bool = False,
+    ) -> "Known":
+        """Make sense of the messages read up to the fences; anything unrecognised is passed over."""
+        history = [configured]
+        for message in rules:
+            published = read_rule_set(message)
+            if published is not None:
+                history = history_with(history, published) or history
+        known = Known(history, pings_truncated=pings_truncated)
+        for message in codes:
+            data = json_object(message)
+            if (data.get("type") == "code" and isinstance(data.get("change_id"), str)
+                    and isinstance(data.get("person"), str)):
+                known.emitted.add(data["change_id"])
+                known.codes[data["person"]] = data
+        for message in letters:
+            letter = read_letter(message)
+            if letter is not None:
+                known.dead_lettered.add((letter.topic, letter.partition, letter.offset))
+        return known
+
+
+def _notice_message(notice: CaseNotice, partition: int) -> bytes:
+    window = notice.window
+    return orjson.dumps({
+        "type": "case", "partition": partition, "known_at": notice.known_at, "case_ref": window.case_ref,
+        "person": window.person, "from": window.infectious_from, "until": window.infectious_until,
+        "retracted": window.retracted,
+    })
+
+
+def _notice_of(data: dict[str, Any]) -> CaseNotice | None:
+    """The case notice a `cases` message holds; None for anything else (a stranger's message)."""
+    try:
+        window = CaseWindow(data["case_ref"], data["person"], data["from"], data["until"], data["retracted"])
+        notice = CaseNotice(window, data["known_at"])
+    except (KeyError, TypeError):
+        return None
+    fields = (window.case_ref, window.person, window.infectious_from, window.infectious_until,
+              window.retracted, notice.known_at)
+    types = (str, str, int, (int, type(None)), bool, int)
+    return notice if all(isinstance(v, t) for v, t in zip(fields, types)) else None
+
+
+class Step:
+    """One assignment's decisions: `take` records as they come, `advance` on every turn."""
+
+    def __init__(
+        self, config: WorkerConfig, name: str, owned: frozenset[int], known: Known, now: float,
+        view: WorkerView | None = None, starts: Mapping[Source, int] | None = None,
+    ) -> None:
+        """A fresh start for `owned` partitions; `now` is the worker's monotonic clock.
+
+        `starts`: the first offset of each input partition, where its replay begins;
+        a record of that partition is ignored until the one at its start arrives, and
+        a record at an offset already taken is ignored (a client may deliver again
+        what it fetched before a seek).
+        """
+        self.config = config
+        self.name = name
+        self.owned = owned
+        self.history = known.history
+        self.view = view if view is not None else WorkerView()
+        self.scorer = CityScorer(
+            self.history, owns=lambda person: partition_of(person, config.partitions) in self.owned,
+            notices_from_outside=True,
+        )
+        self.tracker = CaseTracker(self.history)
+        self.inputs = TimeOrder()
+        self.own_events = TimeOrder()
+        self.marks = Watermarks(config.lateness_s, config.idle_s)
+        self.visit_marks = Watermarks(config.lateness_s, config.idle_s)
+        self.emitted = set(known.emitted)
+        self.dead_lettered = set(known.dead_lettered)
+        self.notices_seen: set[bytes] = set()
+        self.progress_sent: dict[int, int] = {}
+        self.final_at = NEVER
+        self.horizon = RebuildHorizon(max(rules.retention_s for rules in self.history), known.pings_truncated)
+        self.scored_through = NEVER
+        self.arrived_ms = 0
+        self.announced_at = -STATUS_EVERY_S
+        self.reissued_at = -STATUS_EVERY_S
+        self.new_rules = False
+        """A rule set not in the history arrived: the shell must start over (a new `Step`)."""
+        self._outbox: list[Message] = []
+        self._starts = dict(starts or {})
+        self._next: dict[Source, int] = {}
+        topics, partitions = config.topics, config.partitions
+        self.marks.track([(topics.pings, p) for p in range(partitions)], now)
+        self.marks.track([(topics.areas, 0)], now)
+        self.marks.track([(topics.cases, p) for p in range(partitions)], now, may_idle=False)
+        self.visit_marks.track([(topics.visits, p) for p in owned], now)
+        view = self.view
+        view.codes = dict(known.codes)
+        view.owned = owned
+        view.rule_set = self.scorer.rules.ref
+        view.rule_sets = [rules.ref for rules in self.history]
+        view.watermark = NEVER
+        view.settled_through = NEVER
+        view.ready = True
+
+    def disown(self) -> None:
+        """Partitions revoked: from here on another worker may own them, send nothing more for them."""
+        self.owned = frozenset()
+        self.view.owned = frozenset()
+        self.view.ready = False
+
+    def run(self, records: Iterable[Record], now: float, wall: float,
+            highwaters: Mapping[Source, int | None] | None = None) -> Output:
+        """`take` then `advance`: one turn of a worker that read `records`."""
+        self.take(records, now)
+        return self.advance(now, wall, highwaters or {})
+
+    def take(self, records: Iterable[Record], now: float) -> None:
+        """Consumed records, in their partitions' order; `now` is the worker's monotonic clock."""
+        for record in records:
+            if self._fresh(record):
+                self._take(record, now)
+
+    def _fresh(self, record: Record) -> bool:
+        source = (record.topic, record.partition)
+        start = self._starts.get(source)
+        expected = self._next.get(source, start)
+        if start is not None and source not in self._next and record.offset != start:
+            return False
+        if expected is not None and record.offset < expected:
+            return False
+        self._next[source] = record.offset + 1
+        return True
+
+    def position(self, source: Source) -> int | None:
+        """The offset of the next record of `source` to take (None: no record taken and no start known)."""
+        return self._next.get(source, self._starts.get(source))
+
+    def advance(self, now: float, wall: float, highwaters: Mapping[Source, int | None]) -> Output:
+        """Release what the watermarks allow to the core; the messages this turn sends.
+
+        `now` is the worker's monotonic clock, `wall` the wall clock (signing, live
+        mode), `highwaters` each consumed partition's high watermark as of the last
+        fetch (a partition whose position reached it is caught up).
+        """
+        for source, highwater in highwaters.items():
+            position = self.position(source)
+            done = highwater is not None and position is not None and position >= highwater
+            marks = self.visit_marks if source[0] == self.config.topics.visits else self.marks
+            marks.caught_up(source, done)
+        out, self._outbox = self._outbox, []
+        if not self.owned and not self.view.ready:
+            return Output(out)
+        self._track_cases(now, wall, out)
+        settled = self._score(now, wall, out)
+        status = self._announce(now, wall, out)
+        self._reissue(now, wall, out)
+        return Output(out, status, settled)
+
+    def _take(self, record: Record, now: float) -> None:
+        topics = self.config.topics
+        if record.topic == topics.cases:
+            self._take_case_message(record.value, now)
+            return
+        if record.topic == topics.rules:
+            published = read_rule_set(record.value or b"")
+            if published is not None and history_with(self.history, published) is not None:
+                self.new_rules = True
+            return
+        outcome = triage(record.value, record.topic, record.partition, record.offset, record.key)
+        if isinstance(outcome, Rejected):
+            # Every worker reads pings and areas; the owner of the same-numbered partition answers for them.
+            position = (record.topic, record.partition, record.offset)
+            mine = record.topic == topics.visits or record.partition in self.owned
+            if mine and position not in self.dead_lettered:
+                self.dead_lettered.add(position)
+                self._outbox.append(Message(topics.dead_letter, outcome.topic.encode(), outcome.to_bytes()))
+                DEAD_LETTERED.labels(outcome.topic, outcome.kind).inc()
+            return
+        ts = to_epoch(outcome.ts)
+        metrics.events_in(outcome.type).inc()
+        if ts <= self.scored_through:
+            metrics.LATE_EVENTS.inc()
+        self.arrived_ms = max(self.arrived_ms, record.timestamp_ms)
+        source = (record.topic, record.partition)
+        if record.topic == topics.visits:
+            self.visit_marks.saw(source, ts, now)
+            self.own_events.push(ts, outcome)
+        else:
+            self.marks.saw(source, ts, now)
+            if record.topic == topics.pings:
+                self.horizon.saw_ping(record.partition, ts)
+        self.inputs.push(ts, outcome)
+
+    def _take_case_message(self, value: bytes | None, now: float) -> None:
+        """A case notice or a progress marker; status and anything unknown are ignored."""
+        data = json_object(value)
+        kind, partition = data.get("type"), data.get("partition")
+        if kind not in ("progress", "case") or not isinstance(partition, int):
+            return
+        source = (self.config.topics.cases, partition)
+        if kind == "progress":
+            if isinstance(data.get("through"), int):
+                self.marks.progress(source, data["through"], now)
+            return
+        notice = _notice_of(data)
+        if notice is not None and value not in self.notices_seen:
+            self.notices_seen.add(value)
+            self.inputs.push(notice.known_at, notice)
+
+    def _floor(self, wall: float) -> int:
+        """Live mode: no watermark is below the wall clock minus the allowed lateness."""
+        return int(wall) - self.config.lateness_s if self.config.live else NEVER
+
+    def _track_cases(self, now: float, wall: float, out: list[Message]) -> None:
+        """Own person events in time order -> case notices and progress on `cases`."""
+        topics, partitions = self.config.topics, self.config.partitions
+        newest = max(self.visit_marks.newest(), self.marks.newest())
+        through = self.visit_marks.aligned(now, newest=newest, floor=self._floor(wall))
+        released, _ = self.own_events.release(through)
+        for _, event in released:
+            for notice in self.tracker.apply(event):
+                origin = partition_of(notice.window.person, partitions)
+                out.append(Message(topics.cases, None, _notice_message(notice, origin)))
+        for partition in sorted(self.owned):
+            if through > self.progress_sent.get(partition, NEVER):
+                self.progress_sent[partition] = through
+                message = {"type": "progress", "partition": partition, "through": through}
+                out.append(Message(topics.cases, None, orjson.dumps(message)))
+
+    def _score(self, now: float, wall: float, out: list[Message]) -> int | None:
+        """Feed the core what the watermark releases; the event time settled now, if any."""
+        watermark = self.marks.aligned(now, floor=self._floor(wall))
+        if watermark == NEVER:
+            return None
+        # A bounded step keeps the event loop (and the group heartbeat) responsive.
+        released, watermark = self.inputs.release(watermark, limit=4 * self.config.batch_size)
+        pings: list[Ping] = []
+        for _, item in released:
+            if isinstance(item, Ping):
+                pings.append(item)
+                continue
+            self._feed_pings(pings)
+            pings = []
+            if isinstance(item, CaseNotice):
+                self.scorer.case_notice(item)
+            else:
+                self.scorer.add_event(item)
+        self._feed_pings(pings)
+        self.scored_through = max(self.scored_through, watermark)
+        # In live mode the wall clock completes ticks; settling a partial one early would
+        # make the rest of it late.
+        final = (
+            not self.config.live and self.marks.idle(now) and watermark >= self.marks.newest()
+            and len(self.inputs) == 0 and watermark > self.final_at
+        )
+        if final:
+            self.final_at = watermark
+        self.scorer.advance_to(watermark, final=final)
+        self.view.watermark = watermark
+        self.view.rule_set = self.scorer.rules.ref
+        metrics.WATERMARK_LAG.set(max(0, self.marks.newest() - watermark))
+        self._publish(self.scorer.take_changes(), wall, out)
+        return watermark if final else None
+
+    def _feed_pings(self, pings: list[Ping]) -> None:
+        if not pings:
+            return
+        self.scorer.add_pings(
+            np.array([p.person for p in pings], dtype=object),
+            np.array([to_epoch(p.ts) for p in pings], dtype=np.int64),
+            np.array([p.lat for p in pings]),
+            np.array([p.lon for p in pings]),
+        )
+
+    def _publish(self, changes: list[PersonChange], wall: float, out: list[Message]) -> None:
+        if not changes:
+            return
+        config = self.config
+        issued_at = int(wall)
+        key = signing_key_at(config.keys, issued_at)
+        for change in changes:
+            identity = change_id(change.person, change.at, change.level, change.rule_set)
+            if (
+                identity in self.emitted or change.at < self.horizon.publish_from
+                or partition_of(change.person, config.partitions) not in self.owned
+            ):
+                continue
+            record = {"type": "code", **code_record(
+                change, key, issuer=config.issuer, issued_at=issued_at, validity_s=config.code_validity_s
+            )}
+            out.append(Message(config.topics.codes, change.person.encode(), encode_record(record)))
+            self.emitted.add(identity)
+            self.view.codes[change.person] = record
+            metrics.CODES_ISSUED.labels(change.level).inc()
+            if self.arrived_ms:
+                metrics.LATENCY.observe(max(0.0, wall - self.arrived_ms / 1000))
+
+    def _announce(self, now: float, wall: float, out: list[Message]) -> bytes | None:
+        """Tell everyone (`healthcode rules active`) what this worker runs, every few seconds."""
+        if now - self.announced_at < STATUS_EVERY_S:
+            return None
+        self.announced_at = now
+        status = {
+            "type": WORKER_STATUS, "worker": self.name, "rule_set": self.view.rule_set,
+            "rule_sets": [r.ref for r in self.history], "partitions": sorted(self.owned),
+            "watermark": self.view.watermark, "at": int(wall),
+        }
+        message = orjson.dumps(status)
+        out.append(Message(self.config.topics.cases, None, message))
+        return message
+
+    def _reissue(self, now: float, wall: float, out: list[Message]) -> None:
+        """Re-issue, before it expires, the code of every owned person who is still active.
+
+        Active: the core still holds facts about them (within the rules' longest window).
+        A re-issue is the same change with a fresh code, so it keeps its change id.
+        """
+        if now - self.reissued_at < STATUS_EVERY_S:
+            return
+        self.reissued_at = now
+        config = self.config
+        issued_at = int(wall)
+        due = [
+            record for person, record in self.view.codes.items()
+            if parse_rfc3339(record["expires_at"]) - issued_at < config.code_validity_s // 4
+            and partition_of(person, config.partitions) in self.owned
+            and self.scorer.people.state(person).has_facts()
+        ]
+        if not due:
+            return
+        key = signing_key_at(config.keys, issued_at)
+        for record in due:
+            fresh = signed(record, key, issuer=config.issuer, issued_at=issued_at, validity_s=config.code_validity_s)
+            out.append(Message(config.topics.codes, record["person"].encode(), encode_record(fresh)))
+            self.view.codes[record["person"]] = fresh
+            metrics.CODES_REISSUED.inc()

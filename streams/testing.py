@@ -1,0 +1,189 @@
+"""Driving the pipeline in tests and benchmarks: in memory with no broker, or a real worker on a thread.
+
+- `MemoryLog` is the testing source and sink (in the manner of bytewax's testing
+  source and sink, or Faust's `agent.test_context()`): topics as lists in memory,
+  partitioned by key as Kafka's default partitioner does. `StepDriver` runs a
+  `Step` against it the way the Faust shell runs one against Kafka: fenced topics
+  read on assignment, every input partition replayed from its start, each turn's
+  messages sent back into the log (so case notices and progress reach every
+  driver, its own included).
+- `BackgroundWorker` runs a whole Faust worker (`streams.app`) on its own thread
+  and event loop, on a real broker: the one harness the integration tests and the
+  benchmark share.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from simulators.publish import route
+from streams.step import Known, Message, Output, Record, Source, Step, WorkerConfig, WorkerView, partition_of
+from streams.topics import SPECS, Topics
+
+
+@dataclass
+class MemoryLog:
+    """Every topic of one prefix, in memory: appended to by key, read by offset."""
+
+    topics: Topics
+    partitions: int
+    logs: dict[Source, list[Record]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for spec in SPECS:
+            count = self.partitions if spec.partitioned else 1
+            for partition in range(count):
+                self.logs[(self.topics.name(spec.role), partition)] = []
+
+    def count(self, topic: str) -> int:
+        """How many partitions `topic` has."""
+        return sum(1 for name, _ in self.logs if name == topic)
+
+    def append(self, topic: str, key: bytes | None, value: bytes | None, partition: int | None = None,
+               timestamp_ms: int = 0) -> Record:
+        """Add one message; the partition is the key's (murmur2), or 0 without a key."""
+        if partition is None:
+            partition = partition_of(key.decode(), self.count(topic)) if key is not None else 0
+        log = self.logs[(topic, partition)]
+        record = Record(topic, partition, len(log), key, value, timestamp_ms)
+        log.append(record)
+        return record
+
+    def publish(self, lines: Iterable[bytes]) -> None:
+        """Event lines routed and keyed as `healthcode simulate --publish` does."""
+        for line in lines:
+            where = route(line, self.topics)
+            self.append(where.topic, where.key, line)
+
+    def send(self, messages: Iterable[Message]) -> None:
+        for message in messages:
+            self.append(message.topic, message.key, message.value, message.partition)
+
+    def values(self, topic: str) -> list[bytes]:
+        """Every value on `topic`, partition by partition (what a fenced read finds)."""
+        return [r.value or b"" for (name, _), log in sorted(self.logs.items()) if name == topic for r in log]
+
+
+class StepDriver:
+    """One worker's `Step` on a `MemoryLog`: the Faust shell's loop with no Kafka and a test's clock."""
+
+    def __init__(self, log: MemoryLog, config: WorkerConfig, owned: frozenset[int], name: str = "driver",
+                 now: float = 0.0) -> None:
+        self.log, self.config, self.owned, self.name = log, config, owned, name
+        self.view = WorkerView()
+        self.step = self._assigned(now)
+
+    def _sources(self) -> list[Source]:
+        topics = self.config.topics
+        wide = [source for source in self.log.logs if source[0] in (topics.pings, topics.areas, topics.cases,
+                                                                    topics.rules)]
+        return wide + [(topics.visits, p) for p in sorted(self.owned)]
+
+    def _assigned(self, now: float) -> Step:
+        """A fresh `Step`, as on an assignment: what the fenced topics hold, every input from offset 0."""
+        topics = self.config.topics
+        codes = [r.value or b"" for p in self.owned for r in self.log.logs[(topics.codes, p)]]
+        known = Known.read(self.config.rules, self.log.values(topics.rules), codes,
+                           self.log.values(topics.dead_letter))
+        return Step(self.config, self.name, self.owned, known, now, self.view,
+                    starts={source: 0 for source in self._sources()})
+
+    def decide(self, now: float, wall: float, limit: int | None = None) -> Output:
+        """Take what is unread (at most `limit` records per partition) and advance; nothing is sent."""
+        step = self.step
+        for source in self._sources():
+            log = self.log.logs[source]
+            start = step.position(source) or 0
+            step.take(log[start: None if limit is None else start + limit], now)
+        highwaters = {source: len(self.log.logs[source]) for source in self._sources()}
+        return step.advance(now, wall, highwaters)
+
+    def turn(self, now: float, wall: float, limit: int | None = None) -> Output:
+        """`decide`, then send what it decided (and start over if a new rule set arrived)."""
+        output = self.decide(now, wall, limit)
+        self.log.send(output.messages)
+        if self.step.new_rules:
+            self.step = self._assigned(now)
+        return output
+
+
+def settle(drivers: list[StepDriver], through: int, wall: float, start: float = 0.0, step_s: float = 0.5,
+           turns: int = 2000) -> float:
+    """Turn every driver, the clock moving `step_s` per round, until each has settled through `through`.
+
+    Returns the clock reading then; raises AssertionError if `turns` rounds were not enough.
+    """
+    now = start
+    settled = {id(driver): -1 << 62 for driver in drivers}
+    for _ in range(turns):
+        for driver in drivers:
+            output = driver.turn(now, wall)
+            if output.settled_through is not None:
+                settled[id(driver)] = output.settled_through
+        if all(value >= through for value in settled.values()):
+            return now
+        now += step_s
+    raise AssertionError(f"not settled through {through} in {turns} turns: {settled}")
+
+
+class BackgroundWorker:
+    """A Faust worker (`streams.app`) on its own thread and event loop; `stop()` ends it cleanly."""
+
+    def __init__(self, config: WorkerConfig) -> None:
+        from streams.app import Pipeline
+
+        self.config = config
+        self.pipeline: Any = None
+        self.error: BaseException | None = None
+        self._made = threading.Event()
+        self._loop = asyncio.new_event_loop()
+        self._stop: asyncio.Event | None = None
+        self._factory = Pipeline
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        self._made.wait(timeout=30)
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        try:
+            self._loop.run_until_complete(self._main())
+        except BaseException as error:  # surfaced through `error` and `wait_until`
+            self.error = error
+        finally:
+            self._made.set()
+
+    async def _main(self) -> None:
+        self._stop = asyncio.Event()
+        self.pipeline = self._factory(self.config)
+        self._made.set()
+        await self.pipeline.run_until(self._stop)
+
+    @property
+    def view(self) -> WorkerView:
+        return self.pipeline.view
+
+    @property
+    def final_at(self) -> int:
+        """Every level change up to this event time is published."""
+        return self.pipeline.view.settled_through
+
+    def wait_until(self, done: Callable[["BackgroundWorker"], bool], timeout: float) -> float:
+        """Poll until `done(self)`; returns the perf_counter time it was seen true. Fails on a worker error."""
+        deadline = time.perf_counter() + timeout
+        while time.perf_counter() < deadline:
+            if self.error is not None:
+                raise AssertionError(f"the worker failed: {self.error!r}") from self.error
+            if self.pipeline is not None and done(self):
+                return time.perf_counter()
+            time.sleep(0.05)
+        raise AssertionError(f"the worker did not get there within {timeout:.0f} s")
+
+    def stop(self) -> None:
+        if self._stop is not None and self._thread.is_alive():
+            self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(timeout=30)

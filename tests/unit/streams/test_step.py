@@ -1,0 +1,229 @@
+"""The worker's decisions with no broker: a `Step` driven through an in-memory log, as the Faust shell drives it."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+
+import orjson
+import pytest
+
+from codes import Algorithm, SigningKey, generate_signing_key
+from scoring.events import Visit, encode_event
+from scoring.replay import ReplayResult, replay_file
+from scoring.rules import load_rule_set
+from scoring.timeutil import format_rfc3339
+from simulators.config import FaultConfig, SimulationConfig
+from simulators.output import write_run
+from simulators.run import Simulation
+from streams.codes_reader import distinct_changes
+from streams.deadletter import read_letter
+from streams.issuing import timeline_entry
+from streams.step import Known, Record, Step, WorkerConfig, partition_of
+from streams.testing import MemoryLog, StepDriver, settle
+from streams.topics import Topics
+
+RULES = Path(__file__).resolve().parents[3] / "rules" / "default.yaml"
+PARTITIONS = 3
+TOPICS = Topics(prefix="t.")
+WALL = 1_700_000_000.0
+DAY = 86_400
+CITY = SimulationConfig(residents=160, days=3, seed=5, faults=FaultConfig(share=0.01))
+
+
+@pytest.fixture(scope="module")
+def signing_key() -> SigningKey:
+    return generate_signing_key(Algorithm.EDDSA, int(WALL) - 3600, int(WALL) + 30 * DAY)
+
+
+@pytest.fixture(scope="module")
+def city(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The events file of a small city with 1% injected faults."""
+    return write_run(Simulation(CITY), tmp_path_factory.mktemp("city"))
+
+
+@pytest.fixture(scope="module")
+def replayed(city: Path) -> ReplayResult:
+    return replay_file(city, load_rule_set(RULES))
+
+
+def _config(key: SigningKey, **overrides) -> WorkerConfig:
+    settings = dict(bootstrap="memory", topics=TOPICS, group="g", rules=load_rule_set(RULES), keys=[key],
+                    partitions=PARTITIONS, lateness_s=2 * DAY, idle_s=2.0, clock=lambda: WALL)
+    settings.update(overrides)
+    return WorkerConfig(**settings)
+
+
+def _published(city: Path) -> MemoryLog:
+    log = MemoryLog(TOPICS, PARTITIONS)
+    log.publish(city.read_bytes().splitlines())
+    return log
+
+
+def _codes(log: MemoryLog) -> list[dict]:
+    return [orjson.loads(value) for value in log.values(TOPICS.codes) if orjson.loads(value).get("type") == "code"]
+
+
+def _timeline(log: MemoryLog) -> list[dict]:
+    return [timeline_entry(record) for record in distinct_changes(_codes(log))]
+
+
+def _last_change(replayed: ReplayResult) -> int:
+    return max(change.at for change in replayed.timeline)
+
+
+def test_one_worker_owning_every_partition_sends_exactly_the_replay_timeline(
+    city: Path, replayed: ReplayResult, signing_key: SigningKey
+) -> None:
+    log = _published(city)
+    driver = StepDriver(log, _config(signing_key), frozenset(range(PARTITIONS)))
+    settle([driver], _last_change(replayed), WALL)
+    assert replayed.timeline, "the city must restrict someone"
+    assert len(_codes(log)) == len(_timeline(log)), "a level change was sent twice"
+    assert _timeline(log) == [change.to_json() for change in replayed.timeline]
+
+
+def test_two_workers_splitting_the_partitions_each_code_only_their_own_persons_and_together_equal_replay(
+    city: Path, replayed: ReplayResult, signing_key: SigningKey
+) -> None:
+    log = _published(city)
+    config = _config(signing_key)
+    first = StepDriver(log, config, frozenset({0}), name="first")
+    second = StepDriver(log, config, frozenset({1, 2}), name="second")
+    settle([first, second], _last_change(replayed), WALL)
+    assert _timeline(log) == [change.to_json() for change in replayed.timeline]
+    for driver in (first, second):
+        assert {partition_of(person, PARTITIONS) for person in driver.view.codes} <= driver.owned
+
+
+def test_every_malformed_event_is_dead_lettered_once_with_its_position_by_one_worker(
+    city: Path, replayed: ReplayResult, signing_key: SigningKey
+) -> None:
+    log = _published(city)
+    config = _config(signing_key)
+    drivers = [StepDriver(log, config, frozenset({p}), name=f"w{p}") for p in range(PARTITIONS)]
+    settle(drivers, _last_change(replayed), WALL)
+    letters = [read_letter(value) for value in log.values(TOPICS.dead_letter)]
+    positions = [(letter.topic, letter.partition, letter.offset) for letter in letters]
+    assert letters and len(positions) == len(set(positions))
+    faults = [orjson.loads(line) for line in (city.parent / "faults.jsonl").read_bytes().splitlines()]
+    assert len(letters) == sum(1 for f in faults if f["kind"] in ("malformed_json", "wrong_type", "unknown_field"))
+    for letter in letters:
+        assert log.logs[(letter.topic, letter.partition)][letter.offset].value == letter.raw
+
+
+def test_a_worker_started_over_on_the_same_log_sends_nothing_again(
+    city: Path, replayed: ReplayResult, signing_key: SigningKey
+) -> None:
+    log = _published(city)
+    config = _config(signing_key)
+    settle([StepDriver(log, config, frozenset(range(PARTITIONS)))], _last_change(replayed), WALL)
+    codes, letters = len(log.values(TOPICS.codes)), len(log.values(TOPICS.dead_letter))
+    again = StepDriver(log, config, frozenset(range(PARTITIONS)), name="again")
+    settle([again], _last_change(replayed), WALL)
+    assert (len(log.values(TOPICS.codes)), len(log.values(TOPICS.dead_letter))) == (codes, letters)
+    assert again.view.codes and all(person in again.view.codes for person in {c.person for c in replayed.timeline})
+
+
+def test_a_worker_that_dies_half_way_is_replaced_with_nothing_lost_or_sent_twice(
+    city: Path, replayed: ReplayResult, signing_key: SigningKey
+) -> None:
+    log = _published(city)
+    config = _config(signing_key)
+    dying = StepDriver(log, config, frozenset(range(PARTITIONS)), name="dying")
+    for turn in range(1000):
+        output = dying.decide(float(turn), WALL)
+        codes = [index for index, message in enumerate(output.messages) if message.topic == TOPICS.codes]
+        if len(codes) > 1:
+            log.send(output.messages[: codes[len(codes) // 2]])  # it dies while sending
+            break
+        log.send(output.messages)
+    assert 0 < len(_codes(log)) < len(replayed.timeline), "the first worker must die mid-stream"
+    settle([StepDriver(log, config, frozenset(range(PARTITIONS)), name="successor")], _last_change(replayed), WALL)
+    assert len(_codes(log)) == len(_timeline(log)), "a level change was sent twice"
+    assert _timeline(log) == [change.to_json() for change in replayed.timeline]
+
+
+def test_records_delivered_again_or_from_before_the_replay_start_are_ignored(signing_key: SigningKey) -> None:
+    config = _config(signing_key)
+    source = (TOPICS.visits, 0)
+    step = Step(config, "w", frozenset({0}), Known([config.rules]), 0.0, starts={source: 0})
+    visit = encode_event(Visit(event_id="v1", ts=datetime.fromtimestamp(WALL, timezone.utc), person="p-1",
+                               facility="h1", kind="fever_clinic"))
+    stale = Record(TOPICS.visits, 0, 7, b"p-1", visit, 0)
+    step.take([stale], 0.0)
+    assert step.position(source) == 0 and len(step.inputs) == 0
+    first = Record(TOPICS.visits, 0, 0, b"p-1", visit, 0)
+    step.take([first, first], 0.0)
+    assert step.position(source) == 1 and len(step.inputs) == 1
+
+
+def test_a_strangers_bytes_on_the_internal_topics_are_passed_over(signing_key: SigningKey) -> None:
+    log = MemoryLog(TOPICS, PARTITIONS)
+    strangers = (b"\xff not json", b'{"no": "type"}', b"[1, 2]", b'{"type": "case", "partition": 0}',
+                 b'{"type": "progress", "partition": 0, "through": "soon"}', b'{"type": "code", "change_id": "x"}',
+                 b'{"type": "rule_set", "yaml": "not: [a rule set"}')
+    for stranger in strangers:
+        for topic in (TOPICS.cases, TOPICS.rules, TOPICS.dead_letter):
+            log.append(topic, None, stranger)
+        for partition in range(PARTITIONS):
+            log.append(TOPICS.codes, None, stranger, partition)
+    driver = StepDriver(log, _config(signing_key), frozenset(range(PARTITIONS)))
+    for turn in range(5):
+        driver.turn(float(turn), WALL)
+    assert driver.view.ready and not driver.step.new_rules
+    assert driver.view.codes == {}
+
+
+def _fever_visit(log: MemoryLog, at: int) -> None:
+    visit = Visit(event_id="visit-1", ts=datetime.fromtimestamp(at, timezone.utc), person="p-live-0001",
+                  facility="h1", kind="fever_clinic")
+    log.append(TOPICS.visits, b"p-live-0001", encode_event(visit))
+
+
+def _levels(log: MemoryLog) -> list[tuple[str, str]]:
+    return [(record["level"], record["assessed_at"]) for record in distinct_changes(_codes(log))]
+
+
+def test_in_live_mode_the_wall_clock_lapses_a_level_with_no_new_input(signing_key: SigningKey) -> None:
+    at = int(WALL)
+    log = MemoryLog(TOPICS, PARTITIONS)
+    _fever_visit(log, at)
+    driver = StepDriver(log, _config(signing_key, live=True, lateness_s=60), frozenset(range(PARTITIONS)))
+    # Two turns per clock reading: case progress a turn sends is read back on the next.
+    for turn, wall in enumerate((at + 60, at + 60, at + 2 * 3600, at + 2 * 3600)):
+        driver.turn(turn / 2, wall)
+    assert driver.view.watermark >= at + 3600
+    for turn in range(2):
+        driver.turn(3.0 + turn, at + 15 * DAY)
+    assert driver.view.watermark >= at + 14 * DAY
+    assert _levels(log) == [("yellow", format_rfc3339(at)), ("green", format_rfc3339(at + 14 * DAY))]
+
+
+def test_without_live_mode_time_stands_still_when_inputs_are_quiet(signing_key: SigningKey) -> None:
+    at = int(WALL)
+    log = MemoryLog(TOPICS, PARTITIONS)
+    _fever_visit(log, at)
+    driver = StepDriver(log, _config(signing_key, lateness_s=60), frozenset(range(PARTITIONS)))
+    settle([driver], at, WALL + 15 * DAY)
+    for turn in range(10):
+        driver.turn(100.0 + turn, WALL + 15 * DAY)
+    assert driver.view.watermark < at + DAY
+    assert _levels(log) == [("yellow", format_rfc3339(at))]
+
+
+def test_codes_of_active_persons_are_reissued_before_they_expire_with_the_same_change(
+    city: Path, replayed: ReplayResult, signing_key: SigningKey
+) -> None:
+    log = _published(city)
+    driver = StepDriver(log, _config(signing_key, code_validity_s=8), frozenset(range(PARTITIONS)))
+    now = settle([driver], _last_change(replayed), WALL)
+    driver.turn(now + 10, WALL + 8)
+    by_change: dict[str, list[dict]] = {}
+    for record in _codes(log):
+        by_change.setdefault(record["change_id"], []).append(record)
+    renewed = [versions for versions in by_change.values() if len(versions) > 1]
+    assert renewed, "no code was re-issued"
+    for versions in renewed:
+        assert len({(v["level"], v["assessed_at"], v["rule_set"]) for v in versions}) == 1
+        assert versions[1]["expires_at"] > versions[0]["expires_at"]
