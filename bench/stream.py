@@ -6,9 +6,9 @@ embedded broker this bench starts itself.
 1. Throughput. A simulated city is published (as fast as the broker takes it) under a
    unique topic prefix. Baseline: a bare loop (`AIOKafkaConsumer` assigned every input
    partition from the beginning, each value produced to an output topic) until it has
-   read every published event. Then a worker (`streams.worker.Worker`) is started and
+   read every published event. Then a worker (`streams.app`, on Faust) is started and
    timed from its start until it has settled through the newest event time
-   (`Worker.final_at`): group join, rebuild, decoding, event-time ordering, contacts,
+   (`BackgroundWorker.final_at`): group join, rebuild, decoding, event-time ordering, contacts,
    scoring, signing and publishing codes, and the idle timeout that lets the last
    watermark through (a worker cannot know an input is finished before it falls silent).
    Goals: at least 10,000 events/s and at least 0.5 of the bare loop.
@@ -53,10 +53,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import tempfile
-import threading
 import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -80,7 +78,8 @@ from streams.admin import create_topics
 from streams.eventtime import NEVER
 from streams.issuing import code_record, encode_record
 from streams.topics import Topics
-from streams.worker import Worker, WorkerConfig
+from streams.step import WorkerConfig
+from streams.testing import BackgroundWorker, MemoryLog, StepDriver, settle
 
 RULES = Path(__file__).resolve().parents[1] / "rules"
 PARTITIONS = 4
@@ -102,40 +101,6 @@ class Size:
 
 FULL = Size(residents=2_000, days=3, paced_residents=1_000, paced_seconds=30, persons=100_000)
 QUICK = Size(residents=300, days=2, paced_residents=300, paced_seconds=6, persons=30_000)
-
-
-class BackgroundWorker:
-    """A worker on its own thread and event loop (the bench thread publishes and watches)."""
-
-    def __init__(self, config: WorkerConfig) -> None:
-        self.worker = Worker(config)
-        self.error: BaseException | None = None
-        self._stop = asyncio.Event()
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        asyncio.set_event_loop(self._loop)
-        try:
-            self._loop.run_until_complete(self.worker.run(self._stop))
-        except BaseException as error:  # reported by `wait_until` on the bench thread
-            self.error = error
-
-    def wait_until(self, done: Callable[[Worker], bool], timeout: float) -> float:
-        """Poll until `done(worker)`; returns the perf_counter time it was seen true."""
-        deadline = time.perf_counter() + timeout
-        while time.perf_counter() < deadline:
-            if self.error is not None:
-                raise RuntimeError(f"the worker failed: {self.error!r}") from self.error
-            if done(self.worker):
-                return time.perf_counter()
-            time.sleep(0.02)
-        raise TimeoutError(f"the worker did not get there within {timeout:.0f} s")
-
-    def stop(self) -> None:
-        self._loop.call_soon_threadsafe(self._stop.set)
-        self._thread.join(timeout=60)
 
 
 class NewestOnly(Pacer):
@@ -214,28 +179,31 @@ def throughput(bootstrap: str, size: Size, key: SigningKey, directory: Path) -> 
     start = time.perf_counter()
     try:
         city = SimulationConfig(residents=size.residents, days=size.days, seed=11)
-        write_run(Simulation(city), directory, also=publisher.publish_chunk)
+        events_file = write_run(Simulation(city), directory, also=publisher.publish_chunk)
     finally:
         sink.close()
     events = sum(publisher.sent.values())
     print(f"simulated city: {size.residents:,} residents x {size.days} days, {events:,} events "
           f"published in {time.perf_counter() - start:.1f} s ({PARTITIONS} partitions per keyed topic)")
 
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     seen = asyncio.run(bare_loop(bootstrap, topics, events, out_topic))
-    bare_s = time.perf_counter() - start
+    bare_s, bare_cpu = time.perf_counter() - start, time.process_time() - cpu
+
+    in_memory(events_file, key)
 
     before = _events_in()
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     running = BackgroundWorker(worker_config(bootstrap, topics, key))
     try:
         ready = running.wait_until(lambda w: w.view.ready, timeout=60)
         settled = running.wait_until(lambda w: w.final_at >= pacer.newest, timeout=600)
     finally:
+        worker_cpu = time.process_time() - cpu
         running.stop()
     worker_s = settled - start
     taken = _events_in() - before
-    idle_s = running.worker.config.idle_s
+    idle_s = running.config.idle_s
     processing_s = max(1e-9, settled - ready - idle_s)
     print(f"  bare aiokafka consume+produce (baseline): {_rate(seen, bare_s)}")
     print(f"  worker, start to settled through the newest event: {_rate(events, worker_s)}")
@@ -243,10 +211,30 @@ def throughput(bootstrap: str, size: Size, key: SigningKey, directory: Path) -> 
           f"rebalance ~3 s) and the {idle_s:.1f} s idle timeout that releases the last watermark")
     print(f"    worker without those two: {_rate(events, processing_s)}")
     print(f"    valid events the worker took in: {taken:,.0f} of {events:,} published")
+    # CPU time is what a busy machine does not distort: events per CPU-second is what one
+    # worker on a core of its own could take (the bench thread's polling is counted too).
+    print(f"  per CPU-second (load-independent): bare loop {seen / bare_cpu:,.0f} events/s ({bare_cpu:.1f} s CPU), "
+          f"worker {events / worker_cpu:,.0f} events/s ({worker_cpu:.1f} s CPU)")
     ratio = bare_s / worker_s
     print(f"  ratio worker / bare loop: {ratio:.2f} start to settled, {bare_s / processing_s:.2f} without join "
           f"and idle timeout (goal >= 0.5: {'met' if ratio >= 0.5 else 'NOT met'}; "
           f">= 10,000 events/s: {'met' if events / worker_s >= 10_000 else 'NOT met'})")
+
+
+def in_memory(events: Path, key: SigningKey) -> None:
+    """The pipeline's decisions alone: the same events through a `Step` on an in-memory log, no Kafka."""
+    config = WorkerConfig(bootstrap="memory", topics=bench_topics("memory"), group="memory",
+                          rules=load_rule_set(RULES / "default.yaml"), keys=[key], partitions=PARTITIONS)
+    lines = events.read_bytes().splitlines()
+    log = MemoryLog(config.topics, PARTITIONS)
+    log.publish(lines)
+    newest = max(t for t in (route(line, config.topics).ts for line in lines) if t is not None)
+    start, cpu = time.perf_counter(), time.process_time()
+    # A clock step longer than the idle timeout: the in-memory log has no backlog to wait for.
+    settle([StepDriver(log, config, frozenset(range(PARTITIONS)))], newest, time.time(), step_s=config.idle_s)
+    wall_s, cpu_s = time.perf_counter() - start, time.process_time() - cpu
+    print(f"  step alone, in memory (decode, event time, contacts, scoring, signing; no Kafka): "
+          f"{_rate(len(lines), wall_s)}, {len(lines) / cpu_s:,.0f} events per CPU-second")
 
 
 def outbreak(residents: int) -> SimulationConfig:
@@ -343,7 +331,8 @@ def latency(bootstrap: str, lines: list[bytes], key: SigningKey) -> None:
         running.wait_until(lambda w: w.final_at >= newest, timeout=120)
     finally:
         running.stop()
-    tick, gap, lateness = running.worker.scorer.tick_s, running.worker.scorer.max_gap, config.lateness_s
+    scorer = running.pipeline.step.scorer
+    tick, gap, lateness = scorer.tick_s, scorer.max_gap, config.lateness_s
     wall_s = (stamps[-1] - stamps[0]) / 1000
     valid = times != NEVER
     speed = (times[valid].max() - times[valid].min()) / wall_s

@@ -52,7 +52,7 @@ import numpy as np
 from aiohttp import ClientSession, TCPConnector, web
 from prometheus_client import REGISTRY
 
-from bench.stream import BackgroundWorker, NewestOnly, bench_topics, outbreak, worker_config
+from bench.stream import NewestOnly, bench_topics, outbreak, worker_config
 from codes import Algorithm, SigningKey, generate_signing_key, render_qr
 from healthcode.broker import EmbeddedBroker
 from simulators.output import write_run
@@ -61,7 +61,8 @@ from simulators.run import Simulation
 from streams.admin import create_topics
 from streams.images import CodeImages, render_process
 from streams.web import make_app
-from streams.worker import WorkerConfig, WorkerView
+from streams.step import WorkerConfig, WorkerView
+from streams.testing import BackgroundWorker
 
 PARTITIONS = 4
 CLIENTS = 200
@@ -171,22 +172,16 @@ class Served(BackgroundWorker):
         super().__init__(config)
         self._listening.wait(timeout=30)
 
-    def _run(self) -> None:
-        asyncio.set_event_loop(self._loop)
-        self._loop.run_until_complete(self._serve())
-
     async def _serve(self) -> None:
-        runner = web.AppRunner(self._app(self.worker.view))
+        runner = web.AppRunner(self._app(self.pipeline.view))
         try:
             await runner.setup()
             await web.TCPSite(runner, "127.0.0.1", 0).start()
             self.port = runner.addresses[0][1]
             self._listening.set()
-            await self.worker.run(self._stop)
-        except BaseException as error:  # reported by `wait_until` on the bench thread
-            self.error = error
-            self._listening.set()
+            await super()._serve()
         finally:
+            self._listening.set()
             await runner.cleanup()
 
 
@@ -229,7 +224,7 @@ def measure(config: WorkerConfig, newest: int, variant: Variant, persons: list[s
         load = Load(images.get(timeout=120)[0], health.get(timeout=120)[1])
         for process in processes:
             process.join(timeout=30)
-        return Outcome(settle_s, rebuilt, load, sorted(served.worker.view.codes))
+        return Outcome(settle_s, rebuilt, load, sorted(served.view.codes))
     finally:
         stop.set()
         for process in processes:

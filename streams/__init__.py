@@ -1,1 +1,1 @@
-"""The shell that moves data between Kafka and the scoring core (Faust workers)."""
+"""The shell that moves data between Kafka and the scoring core: a Faust app around a pure step."""

@@ -39,16 +39,19 @@ from codes import SigningKey, signing_key_at
 from scoring.city import CaseNotice, CityScorer
 from scoring.events import Ping
 from scoring.exposure import CaseWindow
+from scoring.limits import EventLimits
 from scoring.notices import CaseTracker
 from scoring.people import PersonChange
 from scoring.rules import RuleSet
 from scoring.timeutil import parse_rfc3339, to_epoch
 from streams import metrics
 from streams.deadletter import DEAD_LETTERED, Rejected, read_letter
-from streams.eventtime import NEVER, TimeOrder, Watermarks
+from streams.eventtime import NEVER, Reports, TimeOrder, Watermarks
+from streams.health import DEFAULT_STALL_TIMEOUT_S, Health
 from streams.horizon import RebuildHorizon
-from streams.intake import triage
+from streams.intake import intake_clock, triage
 from streams.issuing import change_id, code_record, encode_record, signed
+from streams.letters import LetterLedger
 from streams.reading import json_object
 from streams.rulebook import history_with, read_rule_set
 from streams.topics import Topics
@@ -58,6 +61,16 @@ STATUS_EVERY_S = 2.0
 
 Source = tuple[str, int]
 """An input partition: (topic, partition)."""
+
+
+@dataclass(frozen=True)
+class End:
+    """What the consumer of an input partition last heard from the broker about its end."""
+
+    highwater: int | None
+    """The offset after the partition's last message, as of that answer (None: no answer yet)."""
+    answered_ms: float | None
+    """When the client received that answer, on the clock of `Step.advance`'s `read_ms`."""
 
 
 def partition_of(person: str, partitions: int) -> int:
@@ -87,15 +100,24 @@ class WorkerConfig:
     tools only, recovery rebuilds from the start and never reads them."""
     session_timeout_ms: int = 6000
     heartbeat_interval_ms: int = 1000
+    dead_letter_retention_s: int | None = None
+    """How long the dead-letter topic keeps letters (None: for good); see `streams.letters`."""
     live: bool = False
     """Event time is wall time (a real deployment): quiet inputs do not stop time, the wall
     clock minus the allowed lateness moves every watermark on. Off for recorded or
     simulated events published faster than real time."""
     clock: Callable[[], float] = time.time
-    status_file: Path | None = None
-    """Where the worker keeps its latest status (as announced on `cases`) for operators."""
+    limits: EventLimits = EventLimits()
+    """What one event may ask (event time range, area size); beyond it, it is dead-lettered."""
+    status_dir: Path | None = None
+    """Where the worker keeps its latest status (as announced on `cases`) for operators, in a
+    file of its own (`<worker name>.json`, removed when it stops): workers may share the directory."""
+    stall_timeout_s: float = DEFAULT_STALL_TIMEOUT_S
+    """A loop that finishes no turn for this long is reported not ready (`/healthz`)."""
     web_port: int = 0
     """Port of /healthz, /metrics and /persons/{pseudonym}/code (0: no web server)."""
+    web_image_limit: int | None = None
+    """How many QR images the web port renders at once (None: `streams.images`' default)."""
     data_dir: Path | None = None
     """Where Faust may keep its files (default: a temporary directory)."""
 
@@ -113,6 +135,8 @@ class WorkerView:
     """Every rule set this worker knows, in order of `valid_from`."""
     settled_through: int = NEVER
     """Every level change up to this event time has been published."""
+    health: Health = field(default_factory=lambda: Health(DEFAULT_STALL_TIMEOUT_S, last_progress=time.monotonic()))
+    """Broker reachability, loop progress and data loss: why the worker is not ready, if it is not."""
 
 
 @dataclass(frozen=True)
@@ -159,23 +183,27 @@ class Known:
     """Change ids already on `codes` for the owned partitions."""
     codes: dict[str, dict[str, Any]] = field(default_factory=dict)
     """The latest code record on `codes` per owned person."""
-    dead_lettered: set[tuple[str, int, int]] = field(default_factory=set)
-    """Positions already dead-lettered (by this worker before, or by another)."""
+    dead_lettered: LetterLedger = field(default_factory=lambda: LetterLedger(None))
+    """Positions already dead-lettered (by this worker before, or by another), and which
+    inputs' letters retention may have deleted."""
     pings_truncated: bool = False
     """Retention deleted pings: some pings partition no longer starts at offset 0."""
 
     @staticmethod
     def read(
-        configured: RuleSet, rules: Iterable[bytes], codes: Iterable[bytes], letters: Iterable[bytes],
-        pings_truncated: bool = False,
+        config: WorkerConfig, rules: Iterable[bytes], codes: Iterable[bytes], letters: Iterable[bytes],
+        wall: float, pings_truncated: bool = False, letters_truncated: bool = False,
     ) -> "Known":
-        """Make sense of the messages read up to the fences; anything unrecognised is passed over."""
-        history = [configured]
+        """Make sense of the messages read up to the fences (`wall`: the wall clock then);
+        `letters_truncated`: retention deleted the oldest dead letters. Anything unrecognised
+        is passed over."""
+        history = [config.rules]
         for message in rules:
             published = read_rule_set(message)
             if published is not None:
                 history = history_with(history, published) or history
-        known = Known(history, pings_truncated=pings_truncated)
+        known = Known(history, dead_lettered=LetterLedger(config.dead_letter_retention_s),
+                      pings_truncated=pings_truncated)
         for message in codes:
             data = json_object(message)
             if (data.get("type") == "code" and isinstance(data.get("change_id"), str)
@@ -185,7 +213,8 @@ class Known:
         for message in letters:
             letter = read_letter(message)
             if letter is not None:
-                known.dead_lettered.add((letter.topic, letter.partition, letter.offset))
+                known.dead_lettered.found((letter.topic, letter.partition, letter.offset))
+        known.dead_lettered.loaded(letters_truncated, wall)
         return known
 
 
@@ -239,8 +268,9 @@ class Step:
         self.own_events = TimeOrder()
         self.marks = Watermarks(config.lateness_s, config.idle_s)
         self.visit_marks = Watermarks(config.lateness_s, config.idle_s)
+        self.reports = Reports()
         self.emitted = set(known.emitted)
-        self.dead_lettered = set(known.dead_lettered)
+        self.dead_lettered = known.dead_lettered
         self.notices_seen: set[bytes] = set()
         self.progress_sent: dict[int, int] = {}
         self.final_at = NEVER
@@ -275,16 +305,17 @@ class Step:
         self.view.ready = False
 
     def run(self, records: Iterable[Record], now: float, wall: float,
-            highwaters: Mapping[Source, int | None] | None = None) -> Output:
+            ends: Mapping[Source, End] | None = None, read_ms: float = 0.0) -> Output:
         """`take` then `advance`: one turn of a worker that read `records`."""
-        self.take(records, now)
-        return self.advance(now, wall, highwaters or {})
+        self.take(records, now, wall)
+        return self.advance(now, wall, ends or {}, read_ms)
 
-    def take(self, records: Iterable[Record], now: float) -> None:
-        """Consumed records, in their partitions' order; `now` is the worker's monotonic clock."""
+    def take(self, records: Iterable[Record], now: float, wall: float) -> None:
+        """Consumed records, in their partitions' order; `now` is the worker's monotonic clock,
+        `wall` the wall clock (it caps the intake clock events are judged at)."""
         for record in records:
             if self._fresh(record):
-                self._take(record, now)
+                self._take(record, now, wall)
 
     def _fresh(self, record: Record) -> bool:
         source = (record.topic, record.partition)
@@ -301,18 +332,22 @@ class Step:
         """The offset of the next record of `source` to take (None: no record taken and no start known)."""
         return self._next.get(source, self._starts.get(source))
 
-    def advance(self, now: float, wall: float, highwaters: Mapping[Source, int | None]) -> Output:
+    def advance(self, now: float, wall: float, ends: Mapping[Source, End], read_ms: float) -> Output:
         """Release what the watermarks allow to the core; the messages this turn sends.
 
         `now` is the worker's monotonic clock, `wall` the wall clock (signing, live
-        mode), `highwaters` each consumed partition's high watermark as of the last
-        fetch (a partition whose position reached it is caught up).
+        mode), `ends` what each consumed partition's client last heard of its end (a
+        partition whose position reached it is caught up), `read_ms` the clock its
+        answers are stamped on, now: a report of an end vouches only for what had been
+        read by the answer before it (see `streams.eventtime.Reports`).
         """
-        for source, highwater in highwaters.items():
+        self.reports.saw(read_ms, max(self.marks.newest(), self.visit_marks.newest()))
+        for source, end in ends.items():
             position = self.position(source)
-            done = highwater is not None and position is not None and position >= highwater
+            vouched = self.reports.vouched(source, end.answered_ms)
+            done = end.highwater is not None and position is not None and position >= end.highwater
             marks = self.visit_marks if source[0] == self.config.topics.visits else self.marks
-            marks.caught_up(source, done)
+            marks.caught_up(source, vouched if done else None)
         out, self._outbox = self._outbox, []
         if not self.owned and not self.view.ready:
             return Output(out)
@@ -322,7 +357,7 @@ class Step:
         self._reissue(now, wall, out)
         return Output(out, status, settled)
 
-    def _take(self, record: Record, now: float) -> None:
+    def _take(self, record: Record, now: float, wall: float) -> None:
         topics = self.config.topics
         if record.topic == topics.cases:
             self._take_case_message(record.value, now)
@@ -332,13 +367,13 @@ class Step:
             if published is not None and history_with(self.history, published) is not None:
                 self.new_rules = True
             return
-        outcome = triage(record.value, record.topic, record.partition, record.offset, record.key)
+        outcome = triage(record.value, record.topic, record.partition, record.offset, record.key,
+                         now=intake_clock(record.timestamp_ms, wall), limits=self.config.limits)
         if isinstance(outcome, Rejected):
             # Every worker reads pings and areas; the owner of the same-numbered partition answers for them.
             position = (record.topic, record.partition, record.offset)
             mine = record.topic == topics.visits or record.partition in self.owned
-            if mine and position not in self.dead_lettered:
-                self.dead_lettered.add(position)
+            if mine and self.dead_lettered.due(position, record.timestamp_ms):
                 self._outbox.append(Message(topics.dead_letter, outcome.topic.encode(), outcome.to_bytes()))
                 DEAD_LETTERED.labels(outcome.topic, outcome.kind).inc()
             return

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from simulators.publish import route
-from streams.step import Known, Message, Output, Record, Source, Step, WorkerConfig, WorkerView, partition_of
+from streams.step import End, Known, Message, Output, Record, Source, Step, WorkerConfig, WorkerView, partition_of
 from streams.topics import SPECS, Topics
 
 
@@ -88,8 +88,8 @@ class StepDriver:
         """A fresh `Step`, as on an assignment: what the fenced topics hold, every input from offset 0."""
         topics = self.config.topics
         codes = [r.value or b"" for p in self.owned for r in self.log.logs[(topics.codes, p)]]
-        known = Known.read(self.config.rules, self.log.values(topics.rules), codes,
-                           self.log.values(topics.dead_letter))
+        known = Known.read(self.config, self.log.values(topics.rules), codes,
+                           self.log.values(topics.dead_letter), wall=self.config.clock())
         return Step(self.config, self.name, self.owned, known, now, self.view,
                     starts={source: 0 for source in self._sources()})
 
@@ -99,9 +99,10 @@ class StepDriver:
         for source in self._sources():
             log = self.log.logs[source]
             start = step.position(source) or 0
-            step.take(log[start: None if limit is None else start + limit], now)
-        highwaters = {source: len(self.log.logs[source]) for source in self._sources()}
-        return step.advance(now, wall, highwaters)
+            step.take(log[start: None if limit is None else start + limit], now, wall)
+        # Every partition answers at once, at `now`: the in-memory fetch.
+        ends = {source: End(len(self.log.logs[source]), now * 1000) for source in self._sources()}
+        return step.advance(now, wall, ends, now * 1000)
 
     def turn(self, now: float, wall: float, limit: int | None = None) -> Output:
         """`decide`, then send what it decided (and start over if a new rule set arrived)."""
@@ -161,6 +162,11 @@ class BackgroundWorker:
         self._stop = asyncio.Event()
         self.pipeline = self._factory(self.config)
         self._made.set()
+        await self._serve()
+
+    async def _serve(self) -> None:
+        """Run the pipeline until `stop()` (a subclass may serve more on the same loop)."""
+        assert self._stop is not None
         await self.pipeline.run_until(self._stop)
 
     @property
@@ -170,7 +176,7 @@ class BackgroundWorker:
     @property
     def final_at(self) -> int:
         """Every level change up to this event time is published."""
-        return self.pipeline.view.settled_through
+        return self.pipeline.final_at
 
     def wait_until(self, done: Callable[["BackgroundWorker"], bool], timeout: float) -> float:
         """Poll until `done(self)`; returns the perf_counter time it was seen true. Fails on a worker error."""
@@ -182,6 +188,10 @@ class BackgroundWorker:
                 return time.perf_counter()
             time.sleep(0.05)
         raise AssertionError(f"the worker did not get there within {timeout:.0f} s")
+
+    def wait_settled(self, through: int, timeout: float = 120) -> float:
+        """Wait until every level change up to event time `through` is published."""
+        return self.wait_until(lambda worker: worker.final_at >= through, timeout)
 
     def stop(self) -> None:
         if self._stop is not None and self._thread.is_alive():

@@ -95,18 +95,3 @@ class Topics:
 def partitions_of(spec: TopicSpec, partitions: int) -> int:
     """How many partitions `spec` gets when keyed topics get `partitions`."""
     return partitions if spec.partitioned else 1
-
-
-_DEFAULT = Topics()
-PINGS = _DEFAULT.pings
-VISITS = _DEFAULT.visits
-AREAS = _DEFAULT.areas
-RULES = _DEFAULT.rules
-CASES = _DEFAULT.cases
-CODES = _DEFAULT.codes
-DEAD_LETTER = _DEFAULT.dead_letter
-
-
-def topic_for_event(event_type: str) -> str:
-    """The default-prefix input topic of a contract-v1 event type."""
-    return _DEFAULT.for_event(event_type)

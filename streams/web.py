@@ -18,7 +18,7 @@ from scoring.events import Pseudonym
 from scoring.timeutil import format_rfc3339
 from streams.eventtime import NEVER
 from streams.images import Busy, CodeImages
-from streams.worker import WorkerView, partition_of
+from streams.step import WorkerView, partition_of
 
 _MEDIA = {"svg": "image/svg+xml", "png": "image/png"}
 _FORMATS = ("json", *_MEDIA)
@@ -30,8 +30,15 @@ def _bad_request(message: str) -> web.Response:
 
 
 def make_app(view: WorkerView, partitions: int, images: CodeImages | None = None) -> web.Application:
-    """The aiohttp application serving `view`; QR images come from `images` (default: a
-    `CodeImages` with its default limit), which the application closes on cleanup."""
+    """An aiohttp application serving `view` (see `add_routes`)."""
+    app = web.Application()
+    add_routes(app, view, partitions, images)
+    return app
+
+
+def add_routes(app: web.Application, view: WorkerView, partitions: int, images: CodeImages | None = None) -> None:
+    """Serve `view` on `app` (in a worker, Faust's aiohttp application); QR images come from
+    `images` (default: a `CodeImages` with its default limit), which `app` closes on cleanup."""
     renderer = images if images is not None else CodeImages()
 
     async def healthz(_: web.Request) -> web.Response:
@@ -89,10 +96,8 @@ def make_app(view: WorkerView, partitions: int, images: CodeImages | None = None
     async def close_images(_: web.Application) -> None:
         renderer.close()
 
-    app = web.Application()
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/persons/{pseudonym}/code", person_code)
     app.on_startup.append(start_images)
     app.on_cleanup.append(close_images)
-    return app

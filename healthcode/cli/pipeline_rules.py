@@ -19,7 +19,7 @@ from healthcode.rulefiles import load_rules
 from scoring.timeutil import format_rfc3339
 from streams.reading import json_object, read_from_start
 from streams.rulebook import RefConflict, is_published, read_rule_set, rule_set_message
-from streams.worker import WORKER_STATUS
+from streams.step import WORKER_STATUS
 
 STATUS_MAX_AGE_S = 60
 # Reading the announcements up to a fence takes a second or two; past this the broker is in trouble.

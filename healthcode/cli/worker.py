@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import signal
 import sys
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional, TypeVar
+from typing import TYPE_CHECKING, Any, Optional, TypeVar
 
 import typer
 
@@ -24,13 +22,11 @@ from streams.reading import NoSuchTopic, TopicUnavailable
 
 if TYPE_CHECKING:
     from codes import SigningKey
-    from streams.worker import Worker
+    from streams.step import WorkerConfig
 
 Record = TypeVar("Record")
 LOG_REPEAT_S = 10.0
 """At most one log line of a kind per this many seconds (an unreachable broker made about 150 a second)."""
-WEB_CLOSE_S = 1.0
-"""How long open web requests may delay the stop."""
 
 codes_app = typer.Typer(
     help="Read the signed codes the workers publish.\n\nExample: `healthcode codes tail --out codes.jsonl`.",
@@ -45,19 +41,34 @@ def worker(
     web_port: int = typer.Option(0, help="port of /healthz, /metrics and /persons/{pseudonym}/code (0: none)"),
     rules: Optional[Path] = typer.Option(None, help="rule set until one is published (default: config)"),
 ) -> None:
-    """Run one pipeline worker on the broker HEALTHCODE_BROKER names, until Ctrl-C or SIGTERM.
+    """Run one pipeline worker (a Faust worker) on the broker HEALTHCODE_BROKER names, until Ctrl-C or SIGTERM.
 
     Example: `HEALTHCODE_KEY_DIR=keys healthcode worker --web-port 8080`. Start more
-    workers with the same settings to share the partitions.
+    workers with the same settings to share the partitions. `faust -A streams.app worker`
+    runs the same worker with Faust's own command line.
     """
-    from aiokafka.errors import KafkaError
+    from streams.app import run_worker
 
-    from streams.worker import Worker, WorkerConfig
+    config = configured_worker(web_port=web_port, rules=rules, data_dir=data_dir)
+    if web_port:
+        _check_port(web_port)
+    err.print(f"worker starting under {config.rules.ref}; Ctrl-C stops it")
+    if web_port:
+        err.print(f"web: http://127.0.0.1:{web_port}/healthz")
+    code = run_worker(config, _log_config())
+    if code == 0:
+        err.print("worker stopped")
+    raise typer.Exit(code)
+
+
+def configured_worker(web_port: int = 0, rules: Path | None = None, data_dir: Path | None = None) -> WorkerConfig:
+    """The worker's configuration from `HEALTHCODE_*`, checked before any work (`EnvironmentProblem` if unusable)."""
+    from streams.step import WorkerConfig
 
     settings = get_settings()
     keys = _signing_keys(settings.key_dir)
     require_usable_topics(configured_bootstrap(), configured_topics(), settings.partitions)
-    config = WorkerConfig(
+    return WorkerConfig(
         bootstrap=configured_bootstrap(),
         topics=configured_topics(),
         group=settings.group,
@@ -78,12 +89,21 @@ def worker(
         dead_letter_retention_s=configured_retention(settings).dead_letters_s,
         status_dir=_status_dir(data_dir or settings.data_dir),
         stall_timeout_s=settings.stall_timeout,
+        web_port=web_port,
+        web_image_limit=settings.web_image_limit,
+        data_dir=data_dir or settings.data_dir,
     )
-    _log_throttled()
-    try:
-        asyncio.run(_serve(Worker(config), web_port, settings.partitions))
-    except KafkaError as error:
-        raise EnvironmentProblem(f"the broker at {config.bootstrap} failed the worker: {error}") from None
+
+
+def _check_port(port: int) -> None:
+    """Refuse a port that is taken now, with a one-line reason, rather than a Faust traceback later."""
+    import socket
+
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError as error:
+            raise EnvironmentProblem(f"cannot serve on port {port}: {error.strerror}") from None
 
 
 def _signing_keys(key_dir: Path | None) -> list[SigningKey]:
@@ -114,45 +134,18 @@ def _status_dir(directory: Path) -> Path:
     return directory / "workers"
 
 
-def _log_throttled() -> None:
-    """Warnings and errors to stderr, at most one line of a kind per `LOG_REPEAT_S` (see `Throttle`)."""
-    from streams.logthrottle import Throttle
-
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    handler.addFilter(Throttle(LOG_REPEAT_S))
-    logging.basicConfig(level=logging.WARNING, handlers=[handler], force=True)
-
-
-async def _serve(running: Worker, web_port: int, partitions: int) -> None:
-    from aiohttp import web
-
-    from streams.images import CodeImages
-    from streams.web import make_app
-
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    runner = None
-    if web_port:
-        runner = web.AppRunner(
-            make_app(running.view, partitions, CodeImages(get_settings().web_image_limit)), shutdown_timeout=WEB_CLOSE_S
-        )
-        await runner.setup()
-        try:
-            await web.TCPSite(runner, "127.0.0.1", web_port).start()
-        except OSError as error:
-            await runner.cleanup()
-            raise EnvironmentProblem(f"cannot serve on port {web_port}: {error.strerror}") from None
-        err.print(f"web: http://127.0.0.1:{web_port}/healthz")
-    err.print(f"worker starting under {running.config.rules.ref}; Ctrl-C stops it")
-    try:
-        await running.run(stop)
-    finally:
-        if runner is not None:
-            await runner.cleanup()
-    err.print("worker stopped")
+def _log_config() -> dict[str, Any]:
+    """Warnings and errors to stderr, at most one line of a kind per `LOG_REPEAT_S` (see `Throttle`),
+    as a `logging.config.dictConfig` for the Faust worker (which sets up logging itself)."""
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "filters": {"throttle": {"()": "streams.logthrottle.Throttle", "interval_s": LOG_REPEAT_S}},
+        "formatters": {"line": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+        "handlers": {"stderr": {"class": "logging.StreamHandler", "stream": "ext://sys.stderr",
+                                "formatter": "line", "filters": ["throttle"]}},
+        "root": {"level": "WARNING", "handlers": ["stderr"]},
+    }
 
 
 @codes_app.command()

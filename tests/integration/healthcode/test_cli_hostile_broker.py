@@ -26,7 +26,7 @@ from scoring.timeutil import parse_rfc3339
 from streams.admin import create_topics, describe_layout
 from streams.reading import read_from_start
 from streams.topics import Topics
-from streams.worker import WORKER_STATUS
+from streams.step import WORKER_STATUS
 
 RULES = Path(__file__).resolve().parents[3] / "rules"
 PARTITIONS = 3

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
@@ -22,8 +20,9 @@ from simulators.output import write_run
 from simulators.publish import kafka_publisher
 from simulators.run import Simulation
 from streams.admin import create_topics
+from streams.step import WorkerConfig
+from streams.testing import BackgroundWorker
 from streams.topics import Topics
-from streams.worker import Worker, WorkerConfig
 
 RULES = Path(__file__).resolve().parents[3] / "rules" / "default.yaml"
 PARTITIONS = 3
@@ -104,42 +103,6 @@ def replayed(published_city: PublishedCity) -> ReplayResult:
     return replay_file(published_city.events, load_rule_set(RULES))
 
 
-class RunningWorker:
-    """A worker on its own thread and event loop; `stop()` ends it cleanly, `kill()` abandons it."""
-
-    def __init__(self, config: WorkerConfig) -> None:
-        self.worker = Worker(config)
-        self._stop = asyncio.Event()
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self.error: BaseException | None = None
-        self._thread.start()
-
-    def _run(self) -> None:
-        asyncio.set_event_loop(self._loop)
-        try:
-            self._loop.run_until_complete(self.worker.run(self._stop))
-        except BaseException as error:  # surfaced by the test through `error`
-            self.error = error
-
-    def settled_through(self) -> int:
-        return self.worker.final_at
-
-    def wait_settled(self, through: int, timeout: float = 120) -> None:
-        """Wait until every level change up to event time `through` is published; fail on a worker error."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            assert self.error is None, self.error
-            if self.settled_through() >= through:
-                return
-            time.sleep(0.5)
-        raise AssertionError(f"worker settled only through {self.settled_through()}, wanted {through}")
-
-    def stop(self) -> None:
-        self._loop.call_soon_threadsafe(self._stop.set)
-        self._thread.join(timeout=30)
-
-
 @pytest.fixture
 def key_dir(signing_key: SigningKey, tmp_path: Path) -> Path:
     """A key directory holding the test signing key, for workers run as processes."""
@@ -152,16 +115,16 @@ def key_dir(signing_key: SigningKey, tmp_path: Path) -> Path:
 
 @pytest.fixture
 def start_worker(broker: EmbeddedBroker, signing_key: SigningKey) -> Iterator:
-    running: list[RunningWorker] = []
+    running: list[BackgroundWorker] = []
 
-    def start(topics: Topics, group: str, **settings: Any) -> RunningWorker:
+    def start(topics: Topics, group: str, **settings: Any) -> BackgroundWorker:
         """A worker on `topics`; `settings` override `WorkerConfig` fields."""
         config = WorkerConfig(
             bootstrap=broker.bootstrap, topics=topics, group=group, rules=load_rule_set(RULES),
             keys=[signing_key], partitions=PARTITIONS, lateness_s=2 * 86400, idle_s=2.0,
         )
         config = replace(config, **settings)
-        worker = RunningWorker(config)
+        worker = BackgroundWorker(config)
         running.append(worker)
         return worker
 

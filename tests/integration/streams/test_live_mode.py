@@ -67,11 +67,11 @@ def test_in_live_mode_the_wall_clock_lapses_a_level_with_no_new_input(
     topics, at = visited
     clock = Clock(at + 60)
     worker = start_worker(topics, f"g{unique}", live=True, lateness_s=60, clock=clock)
-    _wait_for(lambda: worker.worker.view.ready, "the worker to own its partitions")
+    _wait_for(lambda: worker.view.ready, "the worker to own its partitions")
     clock.now = at + 2 * 3600
-    _wait_for(lambda: worker.worker.view.watermark >= at + 3600, "the clock to move the watermark")
+    _wait_for(lambda: worker.view.watermark >= at + 3600, "the clock to move the watermark")
     clock.now = at + 15 * DAY
-    _wait_for(lambda: worker.worker.view.watermark >= at + 14 * DAY, "the clock to pass the lapse")
+    _wait_for(lambda: worker.view.watermark >= at + 14 * DAY, "the clock to pass the lapse")
     assert worker.error is None
     assert _levels(broker, topics) == [("yellow", format_rfc3339(at)), ("green", format_rfc3339(at + 14 * DAY))]
 
@@ -82,8 +82,8 @@ def test_without_live_mode_time_stands_still_when_inputs_are_quiet(
     topics, at = visited
     clock = Clock(at + 15 * DAY)
     worker = start_worker(topics, f"g{unique}", live=False, lateness_s=60, clock=clock)
-    _wait_for(lambda: worker.worker.final_at >= at, "the idle inputs to settle the visit")
+    _wait_for(lambda: worker.final_at >= at, "the idle inputs to settle the visit")
     time.sleep(3.0)
     assert worker.error is None
-    assert worker.worker.view.watermark < at + DAY
+    assert worker.view.watermark < at + DAY
     assert _levels(broker, topics) == [("yellow", format_rfc3339(at))]

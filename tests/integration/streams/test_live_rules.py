@@ -56,7 +56,7 @@ def test_a_published_rule_set_switches_levels_at_its_valid_from(
     producer.flush()
     producer.close()
     deadline = time.monotonic() + 60
-    while not (points.ref in worker.worker.view.rule_sets and worker.worker.view.ready):
+    while not (points.ref in worker.view.rule_sets and worker.view.ready):
         assert time.monotonic() < deadline, "the worker did not load the published rule set"
         time.sleep(0.2)
     publisher, sink = kafka_publisher(broker.bootstrap, unpublished_city.topics, speed=None)

@@ -28,7 +28,7 @@ def test_a_worker_keeps_going_past_bytes_on_its_internal_topics_that_it_did_not_
 
     worker = start_worker(topics, f"g{unique}")
     ready_by = time.monotonic() + 20
-    while not worker.worker.view.ready:
+    while not worker.view.ready:
         assert worker.error is None, f"the worker stopped: {worker.error!r}"
         assert time.monotonic() < ready_by, "the worker never became ready"
         time.sleep(0.2)

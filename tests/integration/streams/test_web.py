@@ -34,7 +34,8 @@ from scoring.rules import load_rule_set
 from scoring.timeutil import format_rfc3339
 from streams.topics import Topics
 from streams.web import make_app
-from streams.worker import Worker, WorkerConfig, partition_of
+from streams.app import Pipeline
+from streams.step import WorkerConfig, partition_of
 
 RULES = Path(__file__).resolve().parents[3] / "rules" / "default.yaml"
 PARTITIONS = 3
@@ -124,7 +125,7 @@ async def test_a_worker_not_yet_assigned_partitions_answers_healthz_with_503(sig
         bootstrap="127.0.0.1:9", topics=Topics(prefix="never."), group="never", rules=rules,
         keys=[signing_key], partitions=PARTITIONS,
     )
-    async with TestClient(TestServer(make_app(Worker(config).view, PARTITIONS))) as client:
+    async with TestClient(TestServer(make_app(Pipeline(config).view, PARTITIONS))) as client:
         answer = await client.get("/healthz")
         assert answer.status == 503
         body = await answer.json()

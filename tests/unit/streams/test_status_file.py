@@ -7,7 +7,7 @@ from pathlib import Path
 
 import orjson
 
-from streams.worker import write_status
+from streams.app import write_status
 
 WRITES = 500
 

@@ -151,10 +151,10 @@ def test_records_delivered_again_or_from_before_the_replay_start_are_ignored(sig
     visit = encode_event(Visit(event_id="v1", ts=datetime.fromtimestamp(WALL, timezone.utc), person="p-1",
                                facility="h1", kind="fever_clinic"))
     stale = Record(TOPICS.visits, 0, 7, b"p-1", visit, 0)
-    step.take([stale], 0.0)
+    step.take([stale], 0.0, WALL)
     assert step.position(source) == 0 and len(step.inputs) == 0
     first = Record(TOPICS.visits, 0, 0, b"p-1", visit, 0)
-    step.take([first, first], 0.0)
+    step.take([first, first], 0.0, WALL)
     assert step.position(source) == 1 and len(step.inputs) == 1
 
 

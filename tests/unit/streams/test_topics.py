@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from streams.topics import SPECS, Topics, partitions_of, topic_for_event
+from streams.topics import SPECS, Topics, partitions_of
 
 
 def test_default_names_match_the_design() -> None:
@@ -15,11 +15,11 @@ def test_default_names_match_the_design() -> None:
 
 
 def test_events_route_to_their_input_topic() -> None:
-    assert topic_for_event("ping") == "hc.pings"
-    assert topic_for_event("test_result") == "hc.visits"
+    assert Topics().for_event("ping") == "hc.pings"
+    assert Topics().for_event("test_result") == "hc.visits"
     assert Topics("t1.").for_event("area_risk") == "t1.areas"
     with pytest.raises(ValueError):
-        topic_for_event("hug")
+        Topics().for_event("hug")
 
 
 def test_only_keyed_topics_are_partitioned() -> None:

@@ -26,7 +26,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from codes import Algorithm, generate_signing_key, issue, render_qr
 from streams.images import CodeImages
 from streams.web import make_app
-from streams.worker import WorkerView
+from streams.step import WorkerView
 
 PARTITIONS = 2
 AT = 1_650_000_000

@@ -1,0 +1,475 @@
+"""The pipeline on Faust: one worker process is one Faust app around a `Step`.
+
+- Person events (`visits`) flow through Faust's consumer group into an agent, which
+  takes them in batches (Faust's per-message cost is paid once per event, not once
+  per step of the pipeline) and hands them to the `Step`.
+- The broadcast topics (pings, areas, cases, rules) are read whole by every worker
+  through a plain consumer inside an `app.service`: every worker needs every ping
+  and every case notice, which a consumer group cannot give.
+- Recovery rebuilds: Faust seeks an assigned partition to its committed offset, so
+  the consumer here (`RebuildingConsumer`) overrides `seek_to_committed` to read the
+  fenced topics (`streams.fence`), start a fresh `Step` and seek every input to its
+  beginning instead. No Faust table or changelog holds state (on the embedded broker
+  their recovery loses updates, see ../shared/FAUST-ON-TANSU.md), and sends are
+  at-least-once: duplicates are avoided by the fenced read of `codes`.
+- Faust's web server serves /healthz, /metrics and /persons/{pseudonym}/code
+  (`streams.web`), without Faust's own pages.
+
+`healthcode worker` runs a Faust worker on this app; so does
+`faust -A streams.app worker --web-port 8080` (settings from `HEALTHCODE_*`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import tempfile
+import time
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import faust
+from aiokafka import AIOKafkaClient, AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import IllegalStateError, KafkaError
+from faust.exceptions import ConsumerNotStarted
+from faust.transport.drivers import aiokafka as faust_aiokafka
+from faust.types import TP
+from faust.web.drivers.aiohttp import Web as AiohttpWeb
+
+from streams import metrics
+from streams.fence import read_to_fence
+from streams.health import Health
+from streams.images import CodeImages
+from streams.step import End, Known, Output, Record, Source, Step, WorkerConfig, WorkerView
+from streams.topics import SPECS
+from streams.web import add_routes
+
+FETCH_WAIT_MS = 100
+"""How long the broker may hold an empty fetch: a quiet partition's "caught up" is at most about this stale."""
+PROBE_EVERY_S = 1.0
+"""How often the worker asks the broker for its metadata (is it there, are the topics there)."""
+PROBE_TIMEOUT_S = 2.0
+CLOSE_TIMEOUT_S = 3.0
+"""How long closing this app's own Kafka clients may take: a broker that is gone does not answer."""
+METADATA_MAX_AGE_MS = 5000
+"""How stale the group consumer's view of the topics may get: a topic created again (a broker
+that lost its data) is assigned within this, not the Kafka client's default of 5 minutes."""
+FENCE_TIMEOUT_S = 30.0
+"""How long a rebuild waits for a fence it wrote (milliseconds, normally). A topic deleted or
+created again in between loses the fence: the rebuild then starts over with a new one."""
+
+log = logging.getLogger(__name__)
+
+
+class FenceNotFound(Exception):
+    """A fenced read did not meet its fence in time (the topic lost it): the rebuild starts over."""
+
+
+def write_status(path: Path, data: bytes) -> None:
+    """Replace `path` with `data` atomically, through a temporary file no other writer uses."""
+    handle, partial = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as sink:
+            sink.write(data)
+        os.replace(partial, path)
+    except BaseException:
+        Path(partial).unlink(missing_ok=True)
+        raise
+
+
+class RebuildingConsumer(faust_aiokafka.Consumer):
+    """Seeks the assigned visits partitions to their beginning, after a fresh `Step` is made for them."""
+
+    def answered_ms(self, tp: TP) -> float | None:
+        """When the client last had the broker's answer about `tp`'s end (epoch ms; None: not yet)."""
+        try:
+            return self._thread._ensure_consumer().last_poll_timestamp(tp)
+        except (AssertionError, ConsumerNotStarted):
+            return None
+
+    async def seek_to_committed(self) -> Mapping[TP, int]:
+        committed = dict(await super().seek_to_committed())
+        pipeline: Pipeline = self.app.pipeline  # type: ignore[attr-defined]
+        visits = {tp for tp in self.assignment() if tp.topic == pipeline.config.topics.visits}
+        starts = dict(await self.earliest_offsets(*visits)) if visits else {}
+        await pipeline.rebuild(frozenset(tp.partition for tp in visits),
+                               {(tp.topic, tp.partition): offset for tp, offset in starts.items()})
+        if starts:
+            await self.seek_wait(starts)
+        # What Faust takes as committed from here: acks of the replayed offsets count again.
+        committed.update(starts)
+        return committed
+
+
+class RebuildingTransport(faust_aiokafka.Transport):
+    Consumer = RebuildingConsumer
+
+
+class PipelineWeb(AiohttpWeb):
+    """Faust's aiohttp server without Faust's index page: nothing here browses anything."""
+
+    production_blueprints: Any = []
+
+
+class PipelineApp(faust.App):
+    """A Faust app that knows its `Pipeline`, rebuilds on assignment and serves only our routes."""
+
+    pipeline: "Pipeline"
+
+    def _new_transport(self) -> Any:
+        return RebuildingTransport(self.conf.broker_consumer, self)
+
+    def _new_web(self) -> Any:
+        return PipelineWeb(self)
+
+    def on_webserver_init(self, web: Any) -> None:
+        config = self.pipeline.config
+        images = CodeImages(config.web_image_limit) if config.web_image_limit is not None else None
+        add_routes(web.web_app, self.pipeline.view, config.partitions, images)
+
+
+class _FenceProducer:
+    """Faust's producer as `read_to_fence` calls a producer."""
+
+    def __init__(self, app: faust.App) -> None:
+        self.app = app
+
+    async def send_and_wait(self, topic: str, value: bytes, key: bytes | None = None,
+                            partition: int | None = None) -> Any:
+        return await self.app.producer.send_and_wait(topic, key, value, partition, None, None)
+
+
+class Pipeline:
+    """One worker: the Faust app, its agent and service, and the current `Step`."""
+
+    def __init__(self, config: WorkerConfig) -> None:
+        self.config = config
+        self.name = f"worker-{uuid.uuid4().hex[:8]}"
+        self.view = WorkerView(rule_set=config.rules.ref, rule_sets=[config.rules.ref],
+                               health=Health(config.stall_timeout_s, last_progress=time.monotonic()))
+        self.step: Step | None = None
+        self._turn = asyncio.Lock()
+        self._wide: AIOKafkaConsumer | None = None
+        self.read_through: dict[Source, int] = {}
+        """Per input partition, the offset after the last message ever read: its log never ends
+        below that unless the broker lost data. Kept across rebuilds, which read it again."""
+        self.topics_present = True
+        self.rebuild_pending = False
+        """Start over at the next turn: the broker lost data, a new rule set, or a rebuild cut short."""
+        topics = config.topics
+        datadir = config.data_dir / "faust" if config.data_dir is not None else tempfile.mkdtemp(prefix="faust-")
+        self.app = PipelineApp(
+            config.group,
+            broker=[f"kafka://{host}" for host in config.bootstrap.split(",")],
+            autodiscover=False,
+            datadir=str(datadir),
+            topic_disable_leader=True,
+            topic_allow_declare=False,
+            consumer_auto_offset_reset="earliest",
+            broker_session_timeout=config.session_timeout_ms / 1000,
+            broker_heartbeat_interval=config.heartbeat_interval_ms / 1000,
+            broker_commit_interval=config.commit_interval_s,
+            broker_max_poll_records=config.batch_size,
+            consumer_metadata_max_age_ms=METADATA_MAX_AGE_MS,
+            stream_wait_empty=False,
+            web_enabled=bool(config.web_port),
+            web_port=config.web_port or 6066,
+            web_bind="127.0.0.1",
+            web_host="127.0.0.1",
+            web_router_enabled=False,
+            web_tables_enabled=False,
+            web_graph_enabled=False,
+            web_stats_enabled=False,
+            web_metrics_enabled=False,
+        )
+        self.app.pipeline = self
+        visits = self.app.topic(topics.visits, key_serializer="raw", value_serializer="raw")
+        self.app.agent(visits, name=f"{config.group}.visits")(self._take_visits)
+        self.app.service(_Broadcast(self))
+        self.app.on_partitions_revoked.connect(self._on_revoked)
+        self.app.on_partitions_assigned.connect(self._on_assigned)
+
+    async def _on_revoked(self, app: Any, revoked: Any, **_: Any) -> None:
+        # From here on another worker may own them: publish nothing more for their persons.
+        if self.step is not None:
+            self.step.disown()
+        self.view.ready = False
+
+    async def _on_assigned(self, app: Any, assigned: Any, **_: Any) -> None:
+        # Faust seeks (and so this app rebuilds) only when something is assigned; a worker
+        # with no partition of its own still reads the broadcast topics and says so.
+        if not any(tp.topic == self.config.topics.visits for tp in assigned):
+            await self.rebuild(frozenset(), {})
+
+    async def _take_visits(self, stream: Any) -> None:
+        """The agent: owned person events, a batch at a time, into the current `Step`."""
+        config = self.config
+        async for events in stream.take_events(config.batch_size, within=config.batch_timeout_s):
+            records = [
+                Record(m.topic, m.partition, m.offset, m.key, m.value, int(m.timestamp * 1000))
+                for m in (event.message for event in events)
+            ]
+            self._saw(records)
+            async with self._turn:
+                if self.step is not None:
+                    self.step.take(records, time.monotonic(), self.config.clock())
+
+    async def rebuild(self, owned: frozenset[int], starts: Mapping[Source, int]) -> None:
+        """Start over for an assignment: what the fenced topics hold, every broadcast input from its start."""
+        async with self._turn:
+            if self.step is not None:
+                self.step.disown()
+            self.step = None
+            self.view.ready = False
+            if not self.topics_present:
+                # The broker lost the topics: a fence written now would create one with the
+                # broker's defaults, not the layout `healthcode topics create` gives. Later.
+                self.rebuild_pending = True
+                return
+            config, topics = self.config, self.config.topics
+            wide = await self._wide_consumer()
+            partitions = [TopicPartition(topic, p) for topic, p in self._wide_sources()]
+            await wide.seek_to_beginning(*partitions)
+            letters_tp = TopicPartition(topics.dead_letter, 0)
+            beginnings = await wide.beginning_offsets([*partitions, letters_tp])
+            try:
+                rules = await self._read_to_fence(topics.rules, frozenset({0}))
+                codes = await self._read_to_fence(topics.codes, owned) if owned else []
+                letters = await self._read_to_fence(topics.dead_letter, frozenset({0}))
+            except FenceNotFound as missing:
+                log.warning("rebuild incomplete, started again: %s", missing)
+                self.rebuild_pending = True
+                return
+            known = Known.read(
+                config, rules, codes, letters, wall=config.clock(),
+                pings_truncated=any(offset > 0 for tp, offset in beginnings.items() if tp.topic == topics.pings),
+                letters_truncated=beginnings[letters_tp] > 0,
+            )
+            wide_starts = {(tp.topic, tp.partition): offset for tp, offset in beginnings.items() if tp != letters_tp}
+            self.step = Step(config, self.name, owned, known, time.monotonic(), self.view,
+                             starts={**wide_starts, **starts})
+            if self.topics_present:
+                self.view.health.rebuilt()
+            metrics.REBUILDS.inc()
+
+    async def _read_to_fence(self, topic: str, partitions: frozenset[int]) -> list[bytes]:
+        fenced = read_to_fence(_FenceProducer(self.app), self.config.bootstrap, topic, partitions, self.name)
+        try:
+            return await asyncio.wait_for(fenced, FENCE_TIMEOUT_S)
+        except asyncio.TimeoutError:
+            raise FenceNotFound(f"{topic}: the fence written did not come back within {FENCE_TIMEOUT_S:g} s") from None
+
+    def _wide_sources(self) -> list[Source]:
+        topics, partitions = self.config.topics, self.config.partitions
+        return [(topics.pings, p) for p in range(partitions)] + [(t, 0) for t in (topics.areas, topics.cases,
+                                                                                   topics.rules)]
+
+    async def _wide_consumer(self) -> AIOKafkaConsumer:
+        if self._wide is None:
+            wide = AIOKafkaConsumer(bootstrap_servers=self.config.bootstrap, enable_auto_commit=False,
+                                    max_poll_records=self.config.batch_size, fetch_max_wait_ms=FETCH_WAIT_MS)
+            await wide.start()
+            wide.assign([TopicPartition(topic, p) for topic, p in self._wide_sources()])
+            self._wide = wide
+        return self._wide
+
+    async def close(self) -> None:
+        """Close the broadcast consumer (for at most `CLOSE_TIMEOUT_S`) and drop the status file."""
+        if self._wide is not None:
+            try:
+                await asyncio.wait_for(self._wide.stop(), CLOSE_TIMEOUT_S)
+            except asyncio.TimeoutError:
+                log.warning("the broadcast consumer did not close within %g s (broker unreachable?)", CLOSE_TIMEOUT_S)
+            self._wide = None
+        if self.config.status_dir is not None:
+            self._status_path().unlink(missing_ok=True)
+
+    def _status_path(self) -> Path:
+        assert self.config.status_dir is not None
+        return self.config.status_dir / f"{self.name}.json"
+
+    def _saw(self, records: list[Record]) -> None:
+        for record in records:
+            source = (record.topic, record.partition)
+            self.read_through[source] = max(self.read_through.get(source, 0), record.offset + 1)
+
+    async def probe(self, client: AIOKafkaClient) -> None:
+        """Ask the broker for its metadata: is it there, are our topics there; have logs lost data."""
+        now = time.monotonic()
+        wanted = {self.config.topics.name(spec.role) for spec in SPECS}
+        try:
+            if not client.cluster.brokers():
+                await asyncio.wait_for(client.bootstrap(), PROBE_TIMEOUT_S)
+            cluster = await asyncio.wait_for(client.fetch_all_metadata(), PROBE_TIMEOUT_S)
+        except (KafkaError, OSError, asyncio.TimeoutError) as error:
+            metrics.BROKER_UP.set(0)
+            if self.view.health.broker_failed(now, str(error) or type(error).__name__):
+                log.warning("the broker at %s does not answer: %s", self.config.bootstrap, error)
+        else:
+            metrics.BROKER_UP.set(1)
+            began = self.view.health.broker_answered()
+            if began is not None:
+                log.warning("the broker at %s answers again after %.0f s", self.config.bootstrap, now - began)
+            missing = sorted(wanted - cluster.topics())
+            if missing:
+                self._lost(f"topic {', '.join(missing)} gone")
+            self.topics_present = not missing
+        self._check_log_ends()
+
+    def _check_log_ends(self) -> None:
+        """An input partition whose log now ends below what was read from it: the broker lost data."""
+        ends: dict[Source, int | None] = {}
+        if self._wide is not None:
+            ends.update({(tp.topic, tp.partition): self._wide.highwater(tp) for tp in self._wide.assignment()})
+        if self.step is not None:
+            visits = self.config.topics.visits
+            ends.update({(visits, p): self.app.consumer.highwater(TP(visits, p)) for p in self.step.owned})
+        for (topic, partition), end in ends.items():
+            read = self.read_through.get((topic, partition))
+            if end is not None and read is not None and end < read:
+                self._lost(f"{topic}[{partition}] ends at offset {end}, {read} were read")
+
+    def _lost(self, what: str) -> None:
+        """The broker lost data: rebuild from what it has once every topic is there; say so once."""
+        self.rebuild_pending = True
+        self.read_through.clear()
+        if self.view.health.data_lost:
+            return
+        log.error("the broker lost data (%s): the worker rebuilds from what it has now", what)
+        metrics.BROKER_DATA_LOSSES.inc()
+        self.view.health.lost_data(what)
+
+    async def turn(self) -> None:
+        """Read the broadcast topics, advance the `Step`, send what it decided; start over when due."""
+        if not self.topics_present:
+            # Anything written now would create the lost topics with the broker's defaults: wait for them.
+            await asyncio.sleep(self.config.batch_timeout_s)
+            return
+        if self.rebuild_pending:
+            self.rebuild_pending = False
+            try:
+                # Faust's seek to committed offsets is where this app rebuilds (`RebuildingConsumer`).
+                await self.app.consumer.perform_seek()
+            except IllegalStateError:
+                # A rebalance is under way: the assignment that follows rebuilds anyway.
+                pass
+            return
+        if self.step is None:
+            await asyncio.sleep(self.config.batch_timeout_s)
+            return
+        wide = await self._wide_consumer()
+        fetched = await wide.getmany(timeout_ms=int(self.config.batch_timeout_s * 1000),
+                                     max_records=self.config.batch_size)
+        async with self._turn:
+            step = self.step
+            if step is None:
+                return
+            now, wall = time.monotonic(), self.config.clock()
+            for batch in fetched.values():
+                records = [Record(r.topic, r.partition, r.offset, r.key, r.value, r.timestamp) for r in batch]
+                self._saw(records)
+                step.take(records, now, wall)
+            # Two consumers fetch on their own schedules: a visits partition reported at its end a
+            # moment ago must not count as far as pings read since (`Reports`). The clients
+            # stamp their fetch answers in wall milliseconds.
+            output = step.advance(now, wall, self._ends(step), time.time() * 1000)
+            await self._send(output)
+            if step.new_rules:
+                self.rebuild_pending = True
+
+    def _ends(self, step: Step) -> dict[Source, End]:
+        wide = self._wide
+        assert wide is not None
+        ends = {(tp.topic, tp.partition): End(wide.highwater(tp), wide.last_poll_timestamp(tp))
+                for tp in wide.assignment()}
+        consumer: RebuildingConsumer = self.app.consumer  # type: ignore[assignment]
+        visits = self.config.topics.visits
+        for partition in step.owned:
+            tp = TP(visits, partition)
+            ends[(visits, partition)] = End(consumer.highwater(tp), consumer.answered_ms(tp))
+        return ends
+
+    async def _send(self, output: Output) -> None:
+        producer = self.app.producer
+        sent = [await producer.send(m.topic, m.key, m.value, m.partition, None, None) for m in output.messages]
+        if output.status is not None and self.config.status_dir is not None:
+            try:
+                write_status(self._status_path(), output.status)
+            except OSError as error:
+                # Bookkeeping for operators: never a reason to stop scoring.
+                log.warning("cannot write the status file %s: %s", self._status_path(), error.strerror)
+        if output.settled_through is not None:
+            # Settled means published: wait until the broker has every code of this turn.
+            await asyncio.gather(*sent)
+            self.view.settled_through = output.settled_through
+
+    @property
+    def final_at(self) -> int:
+        """Every level change up to this event time is published."""
+        return self.view.settled_through
+
+    async def run_until(self, stop: asyncio.Event) -> None:
+        """Run the app in this event loop (tests, the benchmark) until `stop` is set."""
+        app = self.app
+        app.finalize()
+        if self.config.web_port:
+            app.web.init_server()
+        await app.start()
+        try:
+            await stop.wait()
+        finally:
+            await app.stop()
+
+
+class _Broadcast(faust.Service):
+    """The plain consumer of the broadcast topics, and the loop that turns the `Step`."""
+
+    def __init__(self, pipeline: Pipeline, **kwargs: Any) -> None:
+        self.pipeline = pipeline
+        super().__init__(**kwargs)
+
+    @faust.Service.task
+    async def _probe(self) -> None:
+        client = AIOKafkaClient(bootstrap_servers=self.pipeline.config.bootstrap)
+        try:
+            while not self.should_stop:
+                await self.pipeline.probe(client)
+                await self.sleep(PROBE_EVERY_S)
+        finally:
+            await client.close()
+
+    @faust.Service.task
+    async def _turns(self) -> None:
+        pipeline = self.pipeline
+        while not self.should_stop:
+            await pipeline.turn()
+            pipeline.view.health.progressed(time.monotonic())
+            # A fetch with data ready returns without yielding: let the agent, heartbeats and web requests run.
+            await asyncio.sleep(0)
+
+    async def on_stop(self) -> None:
+        await self.pipeline.close()
+
+
+def run_worker(config: WorkerConfig, logging_config: dict[str, Any] | None = None) -> int:
+    """Run a Faust worker on a `Pipeline` for `config` until SIGTERM or Ctrl-C; its exit code."""
+    worker = faust.Worker(Pipeline(config).app, loglevel="WARNING", quiet=True, logging_config=logging_config)
+    try:
+        worker.execute_from_commandline()
+    except SystemExit as ended:
+        return ended.code if isinstance(ended.code, int) else (0 if ended.code is None else 1)
+    return 0
+
+
+def __getattr__(name: str) -> Any:
+    """`app` for `faust -A streams.app worker`, configured from `HEALTHCODE_*` when first asked for."""
+    if name != "app":
+        raise AttributeError(name)
+    from healthcode.cli.worker import configured_worker
+
+    app = Pipeline(configured_worker(web_port=6066)).app
+    globals()["app"] = app
+    return app
