@@ -25,6 +25,7 @@ import asyncio
 import logging
 import os
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Mapping
@@ -54,6 +55,8 @@ PROBE_EVERY_S = 1.0
 PROBE_TIMEOUT_S = 2.0
 CLOSE_TIMEOUT_S = 3.0
 """How long closing this app's own Kafka clients may take: a broker that is gone does not answer."""
+STOP_WITHIN_S = 8.0
+"""A signal stops the worker within this (the promise is 10 s: the process still has to end)."""
 METADATA_MAX_AGE_MS = 5000
 """How stale the group consumer's view of the topics may get: a topic created again (a broker
 that lost its data) is assigned within this, not the Kafka client's default of 5 minutes."""
@@ -284,6 +287,10 @@ class Pipeline:
             except asyncio.TimeoutError:
                 log.warning("the broadcast consumer did not close within %g s (broker unreachable?)", CLOSE_TIMEOUT_S)
             self._wide = None
+        self.drop_status()
+
+    def drop_status(self) -> None:
+        """Remove this worker's status file: it has stopped."""
         if self.config.status_dir is not None:
             self._status_path().unlink(missing_ok=True)
 
@@ -454,9 +461,36 @@ class _Broadcast(faust.Service):
         await self.pipeline.close()
 
 
+class _BoundedWorker(faust.Worker):
+    """A Faust worker whose stop on a signal takes at most `STOP_WITHIN_S`, broker or not.
+
+    Faust's stop commits offsets and flushes the producer, which wait on a broker that
+    may be gone. Past the bound the process ends anyway (exit 0): recovery rebuilds, so
+    a stop cut short loses nothing.
+    """
+
+    def __init__(self, pipeline: Pipeline, **kwargs: Any) -> None:
+        self.pipeline = pipeline
+        super().__init__(pipeline.app, **kwargs)
+
+    def _schedule_shutdown(self, signal: Any) -> None:
+        if not self._signal_stop_time:
+            watchdog = threading.Timer(STOP_WITHIN_S, self._abandon)
+            watchdog.daemon = True
+            watchdog.start()
+        super()._schedule_shutdown(signal)
+
+    def _abandon(self) -> None:
+        log.warning("the worker did not stop within %g s of the signal (broker unreachable?): it exits now",
+                    STOP_WITHIN_S)
+        self.pipeline.drop_status()
+        logging.shutdown()
+        os._exit(0)
+
+
 def run_worker(config: WorkerConfig, logging_config: dict[str, Any] | None = None) -> int:
     """Run a Faust worker on a `Pipeline` for `config` until SIGTERM or Ctrl-C; its exit code."""
-    worker = faust.Worker(Pipeline(config).app, loglevel="WARNING", quiet=True, logging_config=logging_config)
+    worker = _BoundedWorker(Pipeline(config), loglevel="WARNING", quiet=True, logging_config=logging_config)
     try:
         worker.execute_from_commandline()
     except SystemExit as ended:
