@@ -193,6 +193,10 @@ class BackgroundWorker:
         """Wait until every level change up to event time `through` is published."""
         return self.wait_until(lambda worker: worker.final_at >= through, timeout)
 
+    def call_soon(self, action: Callable[[], Any]) -> None:
+        """Run `action` on the worker's event loop (its Kafka clients are not thread-safe)."""
+        self._loop.call_soon_threadsafe(action)
+
     def stop(self) -> None:
         if self._stop is not None and self._thread.is_alive():
             self._loop.call_soon_threadsafe(self._stop.set)

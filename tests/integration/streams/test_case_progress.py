@@ -30,7 +30,9 @@ from streams.issuing import timeline_entry
 from streams.reading import json_object, read_from_start
 from streams.topics import Topics
 
-from tests.integration.streams.conftest import RULES, RunningWorker
+from streams.testing import BackgroundWorker
+
+from tests.integration.streams.conftest import RULES
 
 LATENESS_S = 600
 START = parse_rfc3339("2022-04-01T08:00:00Z")
@@ -75,9 +77,9 @@ def _publish(bootstrap: str, topics: Topics, lines: list[bytes]) -> None:
         producer.close()
 
 
-def _in_loop(running: RunningWorker, action: Callable[[], None]) -> None:
+def _in_loop(running: BackgroundWorker, action: Callable[[], None]) -> None:
     """Run `action` on the worker's event loop (its consumers are not thread-safe)."""
-    running._loop.call_soon_threadsafe(action)
+    running.call_soon(action)
 
 
 def _wait(condition: Callable[[], bool], what: str, timeout: float = 120) -> None:
@@ -103,17 +105,19 @@ def test_progress_waits_for_a_case_event_on_the_broker_that_the_visits_fetch_has
     held_back = [_positive_test()]
     after = _pings(HELD_BACK_AT, END)
     running = start_worker(topics, f"g{unique}", lateness_s=LATENESS_S)
-    worker = running.worker
+    pipeline = running.pipeline
     _publish(broker.bootstrap, topics, before)
     running.wait_settled(HELD_BACK_AT - PING_EVERY_S)
 
-    visits = worker.group.assignment()
+    consumer = pipeline.app.consumer
+    visits = {tp for tp in consumer.assignment() if tp.topic == topics.visits}
     assert len(visits) == partitions
-    _in_loop(running, lambda: worker.group.pause(*visits))
+    _in_loop(running, lambda: consumer.pause_partitions(visits))
     time.sleep(1.0)  # a visits fetch in flight when paused comes back before the test is published
     _publish(broker.bootstrap, topics, held_back)  # on the broker before any of the pings after it
     _publish(broker.bootstrap, topics, after)
-    _wait(lambda: worker.marks.newest() >= END and worker.marks.idle(time.monotonic()), "every ping read")
+    _wait(lambda: pipeline.step.marks.newest() >= END and pipeline.step.marks.idle(time.monotonic()),
+          "every ping read")
     time.sleep(1.0)  # steps enough for the worker to announce all the progress it will
     announced = _progress_announced(broker.bootstrap, topics)
     assert announced < POSITIVE_AT, (
@@ -121,7 +125,7 @@ def test_progress_waits_for_a_case_event_on_the_broker_that_the_visits_fetch_has
         f"{format_rfc3339(POSITIVE_AT)} sat unread on the broker"
     )
 
-    _in_loop(running, lambda: worker.group.resume(*visits))
+    _in_loop(running, lambda: consumer.resume_partitions(visits))
     running.wait_settled(END)
     events = tmp_path / "events.jsonl"
     events.write_bytes(b"\n".join(before + held_back + after) + b"\n")
