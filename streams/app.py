@@ -67,8 +67,8 @@ created again in between loses the fence: the rebuild then starts over with a ne
 log = logging.getLogger(__name__)
 
 
-class FenceNotFound(Exception):
-    """A fenced read did not meet its fence in time (the topic lost it): the rebuild starts over."""
+class RebuildDeferred(Exception):
+    """A rebuild cannot be done now (topics gone, broker silent, a fence lost): it is tried again."""
 
 
 def write_status(path: Path, data: bytes) -> None:
@@ -156,6 +156,8 @@ class Pipeline:
         self.step: Step | None = None
         self._turn = asyncio.Lock()
         self._wide: AIOKafkaConsumer | None = None
+        self._client: AIOKafkaClient | None = None
+        """For metadata requests: the probe, and a rebuild's check that every topic is there."""
         self.read_through: dict[Source, int] = {}
         """Per input partition, the offset after the last message ever read: its log never ends
         below that unless the broker lost data. Kept across rebuilds, which read it again."""
@@ -227,43 +229,52 @@ class Pipeline:
                 self.step.disown()
             self.step = None
             self.view.ready = False
-            if not self.topics_present:
-                # The broker lost the topics: a fence written now would create one with the
-                # broker's defaults, not the layout `healthcode topics create` gives. Later.
-                self.rebuild_pending = True
-                return
-            config, topics = self.config, self.config.topics
-            wide = await self._wide_consumer()
-            partitions = [TopicPartition(topic, p) for topic, p in self._wide_sources()]
-            await wide.seek_to_beginning(*partitions)
-            letters_tp = TopicPartition(topics.dead_letter, 0)
-            beginnings = await wide.beginning_offsets([*partitions, letters_tp])
             try:
-                rules = await self._read_to_fence(topics.rules, frozenset({0}))
-                codes = await self._read_to_fence(topics.codes, owned) if owned else []
-                letters = await self._read_to_fence(topics.dead_letter, frozenset({0}))
-            except FenceNotFound as missing:
-                log.warning("rebuild incomplete, started again: %s", missing)
+                await self._build(owned, starts)
+            except RebuildDeferred as deferred:
+                log.warning("rebuild deferred: %s", deferred)
                 self.rebuild_pending = True
-                return
-            known = Known.read(
-                config, rules, codes, letters, wall=config.clock(),
-                pings_truncated=any(offset > 0 for tp, offset in beginnings.items() if tp.topic == topics.pings),
-                letters_truncated=beginnings[letters_tp] > 0,
-            )
-            wide_starts = {(tp.topic, tp.partition): offset for tp, offset in beginnings.items() if tp != letters_tp}
-            self.step = Step(config, self.name, owned, known, time.monotonic(), self.view,
-                             starts={**wide_starts, **starts})
-            if self.topics_present:
-                self.view.health.rebuilt()
-            metrics.REBUILDS.inc()
+
+    async def _build(self, owned: frozenset[int], starts: Mapping[Source, int]) -> None:
+        """The fresh `Step`, once the broker has every topic and the fenced reads met their fences."""
+        config, topics = self.config, self.config.topics
+        # The probe may not have seen yet that the topics are gone; a fence written now
+        # would create them with the broker's defaults (and the embedded broker then
+        # wedges the partition when `topics create` runs).
+        try:
+            missing = await self._missing_topics()
+        except (KafkaError, OSError, asyncio.TimeoutError) as error:
+            raise RebuildDeferred(f"the broker does not answer: {error}") from None
+        if missing:
+            self.topics_present = False
+            self._lost(f"topic {', '.join(missing)} gone")
+            raise RebuildDeferred(f"topic {', '.join(missing)} gone")
+        self.topics_present = True
+        wide = await self._wide_consumer()
+        partitions = [TopicPartition(topic, p) for topic, p in self._wide_sources()]
+        await wide.seek_to_beginning(*partitions)
+        letters_tp = TopicPartition(topics.dead_letter, 0)
+        beginnings = await wide.beginning_offsets([*partitions, letters_tp])
+        rules = await self._read_to_fence(topics.rules, frozenset({0}))
+        codes = await self._read_to_fence(topics.codes, owned) if owned else []
+        letters = await self._read_to_fence(topics.dead_letter, frozenset({0}))
+        known = Known.read(
+            config, rules, codes, letters, wall=config.clock(),
+            pings_truncated=any(offset > 0 for tp, offset in beginnings.items() if tp.topic == topics.pings),
+            letters_truncated=beginnings[letters_tp] > 0,
+        )
+        wide_starts = {(tp.topic, tp.partition): offset for tp, offset in beginnings.items() if tp != letters_tp}
+        self.step = Step(config, self.name, owned, known, time.monotonic(), self.view,
+                         starts={**wide_starts, **starts})
+        self.view.health.rebuilt()
+        metrics.REBUILDS.inc()
 
     async def _read_to_fence(self, topic: str, partitions: frozenset[int]) -> list[bytes]:
         fenced = read_to_fence(_FenceProducer(self.app), self.config.bootstrap, topic, partitions, self.name)
         try:
             return await asyncio.wait_for(fenced, FENCE_TIMEOUT_S)
         except asyncio.TimeoutError:
-            raise FenceNotFound(f"{topic}: the fence written did not come back within {FENCE_TIMEOUT_S:g} s") from None
+            raise RebuildDeferred(f"{topic}: the fence written did not come back within {FENCE_TIMEOUT_S:g} s") from None
 
     def _wide_sources(self) -> list[Source]:
         topics, partitions = self.config.topics, self.config.partitions
@@ -287,6 +298,12 @@ class Pipeline:
             except asyncio.TimeoutError:
                 log.warning("the broadcast consumer did not close within %g s (broker unreachable?)", CLOSE_TIMEOUT_S)
             self._wide = None
+        if self._client is not None:
+            try:
+                await asyncio.wait_for(self._client.close(), CLOSE_TIMEOUT_S)
+            except asyncio.TimeoutError:
+                log.warning("the metadata client did not close within %g s", CLOSE_TIMEOUT_S)
+            self._client = None
         self.drop_status()
 
     def drop_status(self) -> None:
@@ -303,14 +320,20 @@ class Pipeline:
             source = (record.topic, record.partition)
             self.read_through[source] = max(self.read_through.get(source, 0), record.offset + 1)
 
-    async def probe(self, client: AIOKafkaClient) -> None:
+    async def _missing_topics(self) -> list[str]:
+        """The worker's topics the broker does not have (a metadata request, bounded in time)."""
+        if self._client is None:
+            self._client = AIOKafkaClient(bootstrap_servers=self.config.bootstrap)
+        if not self._client.cluster.brokers():
+            await asyncio.wait_for(self._client.bootstrap(), PROBE_TIMEOUT_S)
+        cluster = await asyncio.wait_for(self._client.fetch_all_metadata(), PROBE_TIMEOUT_S)
+        return sorted({self.config.topics.name(spec.role) for spec in SPECS} - cluster.topics())
+
+    async def probe(self) -> None:
         """Ask the broker for its metadata: is it there, are our topics there; have logs lost data."""
         now = time.monotonic()
-        wanted = {self.config.topics.name(spec.role) for spec in SPECS}
         try:
-            if not client.cluster.brokers():
-                await asyncio.wait_for(client.bootstrap(), PROBE_TIMEOUT_S)
-            cluster = await asyncio.wait_for(client.fetch_all_metadata(), PROBE_TIMEOUT_S)
+            missing = await self._missing_topics()
         except (KafkaError, OSError, asyncio.TimeoutError) as error:
             metrics.BROKER_UP.set(0)
             if self.view.health.broker_failed(now, str(error) or type(error).__name__):
@@ -320,7 +343,6 @@ class Pipeline:
             began = self.view.health.broker_answered()
             if began is not None:
                 log.warning("the broker at %s answers again after %.0f s", self.config.bootstrap, now - began)
-            missing = sorted(wanted - cluster.topics())
             if missing:
                 self._lost(f"topic {', '.join(missing)} gone")
             self.topics_present = not missing
@@ -363,6 +385,8 @@ class Pipeline:
             except IllegalStateError:
                 # A rebalance is under way: the assignment that follows rebuilds anyway.
                 pass
+            if self.rebuild_pending:
+                await asyncio.sleep(self.config.batch_timeout_s)  # deferred: try again shortly
             return
         if self.step is None:
             await asyncio.sleep(self.config.batch_timeout_s)
@@ -440,13 +464,9 @@ class _Broadcast(faust.Service):
 
     @faust.Service.task
     async def _probe(self) -> None:
-        client = AIOKafkaClient(bootstrap_servers=self.pipeline.config.bootstrap)
-        try:
-            while not self.should_stop:
-                await self.pipeline.probe(client)
-                await self.sleep(PROBE_EVERY_S)
-        finally:
-            await client.close()
+        while not self.should_stop:
+            await self.pipeline.probe()
+            await self.sleep(PROBE_EVERY_S)
 
     @faust.Service.task
     async def _turns(self) -> None:
