@@ -1,8 +1,7 @@
 """The pipeline on Faust: one worker process is one Faust app around a `Step`.
 
 - Person events (`visits`) flow through Faust's consumer group into an agent, which
-  takes them in batches (Faust's per-message cost is paid once per event, not once
-  per step of the pipeline) and hands them to the `Step`.
+  takes them in batches (`take_events`) and hands each batch to the `Step` at once.
 - The broadcast topics (pings, areas, cases, rules) are read whole by every worker
   through a plain consumer inside an `app.service`: every worker needs every ping
   and every case notice, which a consumer group cannot give.
