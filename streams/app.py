@@ -491,6 +491,8 @@ class _BoundedWorker(faust.Worker):
     def __init__(self, pipeline: Pipeline, **kwargs: Any) -> None:
         self.pipeline = pipeline
         super().__init__(pipeline.app, **kwargs)
+        # Faust's start-up spinner writes terminal escapes even into a log file.
+        self.spinner = None
 
     def _schedule_shutdown(self, signal: Any) -> None:
         if not self._signal_stop_time:
