@@ -523,8 +523,17 @@ def __getattr__(name: str) -> Any:
     """`app` for `faust -A streams.app worker`, configured from `HEALTHCODE_*` when first asked for."""
     if name != "app":
         raise AttributeError(name)
-    from healthcode.cli.worker import configured_worker
+    import sys
 
-    app = Pipeline(configured_worker(web_port=6066)).app
+    from healthcode.cli.worker import configured_worker
+    from healthcode.errors import EnvironmentProblem
+
+    try:
+        config = configured_worker(web_port=6066)
+    except EnvironmentProblem as problem:
+        # Faust's command line would print a traceback: one line and exit 2, as healthcode does.
+        print(f"error: {problem}", file=sys.stderr)
+        raise SystemExit(2) from None
+    app = Pipeline(config).app
     globals()["app"] = app
     return app
