@@ -201,3 +201,16 @@ class BackgroundWorker:
         if self._stop is not None and self._thread.is_alive():
             self._loop.call_soon_threadsafe(self._stop.set)
         self._thread.join(timeout=30)
+
+
+def assert_reissued_as_the_same_change(records: Iterable[dict[str, Any]]) -> None:
+    """Some code on `codes` was re-issued, and every re-issue is its change again (same level, moment and
+    rule set, same change id) with a later expiry: a fresh code, not a new decision."""
+    by_change: dict[str, list[dict[str, Any]]] = {}
+    for record in records:
+        by_change.setdefault(record["change_id"], []).append(record)
+    renewed = [versions for versions in by_change.values() if len(versions) > 1]
+    assert renewed, "no code was re-issued"
+    for versions in renewed:
+        assert len({(v["level"], v["assessed_at"], v["rule_set"]) for v in versions}) == 1
+        assert versions[1]["expires_at"] > versions[0]["expires_at"]

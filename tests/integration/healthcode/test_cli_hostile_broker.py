@@ -22,13 +22,13 @@ from kafka import KafkaProducer
 from codes import Algorithm, generate_signing_key
 from codes.keystore import save_key
 from healthcode.broker import EmbeddedBroker
+from tests.integration.healthcode.cli_settings import RULES, cli_settings
 from scoring.timeutil import parse_rfc3339
 from streams.admin import create_topics, describe_layout
 from streams.reading import read_from_start
 from streams.topics import Topics
 from streams.step import WORKER_STATUS
 
-RULES = Path(__file__).resolve().parents[3] / "rules"
 PARTITIONS = 3
 EVENTS = [
     {"event_id": "a1", "type": "visit", "ts": "2022-04-01T09:00:00Z", "person": "p1", "facility": "Clinic",
@@ -70,16 +70,7 @@ def cli(broker: EmbeddedBroker, unique: str, tmp_path: Path) -> Cli:
     now = int(time.time())
     save_key(tmp_path / "keys", generate_signing_key(Algorithm.EDDSA, now - 3600, now + 86400))
     topics = Topics(prefix=f"hostile{unique}.")
-    settings = {
-        "HEALTHCODE_CONFIG": "",
-        "HEALTHCODE_BROKER": f"kafka://{broker.bootstrap}",
-        "HEALTHCODE_TOPIC_PREFIX": topics.prefix,
-        "HEALTHCODE_PARTITIONS": str(PARTITIONS),
-        "HEALTHCODE_GROUP": f"g{unique}",
-        "HEALTHCODE_KEY_DIR": str(tmp_path / "keys"),
-        "HEALTHCODE_RULES_FILE": str(RULES / "default.yaml"),
-        "HEALTHCODE_DATA_DIR": str(tmp_path / "data"),
-    }
+    settings = cli_settings(broker, topics, PARTITIONS, f"g{unique}", tmp_path / "keys", tmp_path / "data")
     return Cli(broker, topics, settings)
 
 

@@ -31,8 +31,8 @@ from streams.issuing import signed
 from streams.reading import read_from_start
 from streams.rulebook import read_rule_set
 from streams.topics import Topics
+from tests.integration.healthcode.cli_settings import RULES, cli_settings
 
-RULES = Path(__file__).resolve().parents[3] / "rules"
 PARTITIONS = 3
 
 
@@ -81,17 +81,7 @@ def key_dir(signing_key: SigningKey, tmp_path: Path) -> Path:
 def pipeline(broker: EmbeddedBroker, unique: str, tmp_path: Path, key_dir: Path) -> Pipeline:
     topics = Topics(prefix=f"cli{unique}.")
     create_topics(broker.bootstrap, topics, partitions=PARTITIONS)
-    settings = {
-        # Empty: no config file, so no stray healthcode.env in the working directory changes what is tested.
-        "HEALTHCODE_CONFIG": "",
-        "HEALTHCODE_BROKER": f"kafka://{broker.bootstrap}",
-        "HEALTHCODE_TOPIC_PREFIX": topics.prefix,
-        "HEALTHCODE_PARTITIONS": str(PARTITIONS),
-        "HEALTHCODE_GROUP": f"g{unique}",
-        "HEALTHCODE_KEY_DIR": str(key_dir),
-        "HEALTHCODE_RULES_FILE": str(RULES / "default.yaml"),
-        "HEALTHCODE_DATA_DIR": str(tmp_path / "data"),
-    }
+    settings = cli_settings(broker, topics, PARTITIONS, f"g{unique}", key_dir, tmp_path / "data")
     return Pipeline(broker, topics, settings)
 
 

@@ -10,6 +10,7 @@ from healthcode.broker import EmbeddedBroker
 from streams.codes_reader import distinct_changes, read_codes
 from streams.issuing import timeline_entry
 from streams.reading import read_from_start
+from streams.testing import assert_reissued_as_the_same_change
 
 
 def test_one_worker_publishes_exactly_the_replay_timeline(
@@ -32,14 +33,7 @@ def test_codes_of_active_persons_are_reissued_before_they_expire(
     worker.wait_settled(max(c.at for c in replayed.timeline))
     time.sleep(8)
     records = list(read_codes(broker.bootstrap, published_city.topics, idle_s=2.0))
-    by_change: dict[str, list[dict]] = {}
-    for record in records:
-        by_change.setdefault(record["change_id"], []).append(record)
-    renewed = [versions for versions in by_change.values() if len(versions) > 1]
-    assert renewed, "no code was re-issued"
-    for versions in renewed:
-        assert len({(v["level"], v["assessed_at"], v["rule_set"]) for v in versions}) == 1
-        assert versions[1]["expires_at"] > versions[0]["expires_at"]
+    assert_reissued_as_the_same_change(records)
 
 
 def test_the_group_commits_its_positions_so_standard_tools_show_its_lag(

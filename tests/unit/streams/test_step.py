@@ -20,7 +20,7 @@ from streams.codes_reader import distinct_changes
 from streams.deadletter import read_letter
 from streams.issuing import timeline_entry
 from streams.step import Known, Record, Step, WorkerConfig, partition_of
-from streams.testing import MemoryLog, StepDriver, settle
+from streams.testing import MemoryLog, StepDriver, assert_reissued_as_the_same_change, settle
 from streams.topics import Topics
 
 RULES = Path(__file__).resolve().parents[3] / "rules" / "default.yaml"
@@ -219,11 +219,4 @@ def test_codes_of_active_persons_are_reissued_before_they_expire_with_the_same_c
     driver = StepDriver(log, _config(signing_key, code_validity_s=8), frozenset(range(PARTITIONS)))
     now = settle([driver], _last_change(replayed), WALL)
     driver.turn(now + 10, WALL + 8)
-    by_change: dict[str, list[dict]] = {}
-    for record in _codes(log):
-        by_change.setdefault(record["change_id"], []).append(record)
-    renewed = [versions for versions in by_change.values() if len(versions) > 1]
-    assert renewed, "no code was re-issued"
-    for versions in renewed:
-        assert len({(v["level"], v["assessed_at"], v["rule_set"]) for v in versions}) == 1
-        assert versions[1]["expires_at"] > versions[0]["expires_at"]
+    assert_reissued_as_the_same_change(_codes(log))
