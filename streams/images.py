@@ -145,9 +145,10 @@ class CodeImages:
         if self._executor is not None:
             # At exit Python joins the pool's process, which may still be busy for seconds on a
             # loaded machine: that ate most of a worker's 10 s stop budget. Nothing it holds needs
-            # saving, so it is terminated rather than waited for.
+            # saving, so it is killed rather than waited for (SIGKILL: a handler inherited or set
+            # in the child cannot delay it).
             processes = list((getattr(self._executor, "_processes", None) or {}).values())
             self._executor.shutdown(wait=False, cancel_futures=True)
             for process in processes:
-                process.terminate()
+                process.kill()
             self._executor = None
