@@ -160,6 +160,9 @@ async def test_a_worker_that_does_not_own_the_partition_forwards_to_the_owner(ke
             status, body, _ = await _get(other, f"/residents/{RED}/code", _auth(RED))
             assert status == 200 and orjson.loads(body)["level"] == "red"
             assert (await _get(other, f"/residents/{RED}/code", _auth(GREEN)))[0] == 401
+            # A client posing as a worker is neither exempt from limits nor forwarded.
+            posing = {**_auth(RED), "X-Healthcode-Peer": "made-up"}
+            assert (await _get(other, f"/residents/{RED}/code", posing))[0] == 503
             # A forwarded request the owner no longer owns is not forwarded again.
             owner_view.owned = frozenset(p for p in range(PARTITIONS) if p != partition_of(RED, PARTITIONS))
             status, _, headers = await _get(other, f"/residents/{RED}/code", _auth(RED))
