@@ -12,7 +12,7 @@ Two kinds of knowledge make the records (`Ledger` keeps both per person):
   from what was shown (a late input changed the past): then a superseding record states
   the settled level from the first moment the two differ (`corrections`).
 - *early escalations*: a level that the facts already held raise at some moment after the
-  settled one (`early_assessments` then `escalations`). More facts can only add to it, so
+  settled one (`early_escalations`). More facts can only add to it, so
   it is shown at once; it is never lowered before the settled timeline reaches it.
 """
 
@@ -22,10 +22,10 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from scoring.assess import Assessment, assess, fact_times
+from scoring.assess import assess, fact_times
 from scoring.events import TestResult, Visit
 from scoring.people import PersonChange
-from scoring.rules import LEVEL_CODE, RuleSet
+from scoring.rules import LEVEL_CODE, LEVELS, RuleSet
 from scoring.state import PersonState, apply
 from scoring.timeutil import format_rfc3339, parse_rfc3339, to_epoch
 
@@ -34,6 +34,7 @@ TIMELINE_VERSION = 2
 (early escalations, corrections of the past); the fold of a person's records is the timeline."""
 
 GREEN = "green"
+TOP = LEVELS[-1]
 
 EntryKey = tuple[int, str, tuple[tuple[str, str, str | None], ...], str]
 """What a timeline line says: (at, level, reasons as (rule, since, until), rule set)."""
@@ -127,36 +128,32 @@ def _rule_set(lines: Sequence[Line]) -> str:
     return lines[-1].key[3] if lines else ""
 
 
-def early_assessments(
-    state: PersonState, pending: Iterable[Visit | TestResult], rules_at: Callable[[int], RuleSet], since: int,
-) -> list[tuple[Assessment, RuleSet]]:
-    """The person's assessments, with the events not yet scored applied, at every moment from `since`
-    at which a fact becomes known (only then can a level rise), in time order."""
+def early_escalations(
+    shown: Sequence[Line], state: PersonState, pending: Iterable[Visit | TestResult],
+    rules_at: Callable[[int], RuleSet], since: int,
+) -> list[PersonChange]:
+    """The changes to publish now: the person's level, with the events not yet scored applied to
+    their state, wherever from `since` on it is above what `shown` shows.
+
+    A level rises only where a fact becomes known, so those moments are assessed, in time
+    order (none where the top level is already shown). An escalation is followed by the
+    shown lines after it that are higher still, stated again: a record supersedes
+    everything from its moment on.
+    """
     speculative = state
     for event in pending:
         speculative = apply(speculative, event, rules_at(to_epoch(event.ts)))
-    found = []
-    for moment in fact_times(speculative):
-        if moment >= since:
-            rules = rules_at(moment)
-            found.append((assess(speculative, rules, moment), rules))
-    return found
-
-
-def escalations(shown: Sequence[Line], person: str, found: Iterable[tuple[Assessment, RuleSet]]) -> list[PersonChange]:
-    """The changes to publish now: each assessment whose level is above what `shown` shows at its moment.
-
-    Later shown lines stay as they are unless one is no higher than the escalation before
-    it, in which case it is published again after it (a record supersedes everything from
-    its moment on, so the lines after it must be stated again).
-    """
     lines = list(shown)
     out: list[PersonChange] = []
-    for assessment, rules in found:
-        if LEVEL_CODE[assessment.level] <= LEVEL_CODE[level_at(lines, assessment.at)]:
+    for moment in fact_times(speculative):
+        if moment < since or level_at(lines, moment) == TOP:
             continue
-        change = PersonChange(person, assessment.at, assessment.level, assessment.reasons, rules.ref)
-        after = [line for line in lines if line.at > change.at]
+        rules = rules_at(moment)
+        assessment = assess(speculative, rules, moment)
+        if LEVEL_CODE[assessment.level] <= LEVEL_CODE[level_at(lines, moment)]:
+            continue
+        change = PersonChange(speculative.person, moment, assessment.level, assessment.reasons, rules.ref)
+        after = [line for line in lines if line.at > moment]
         out.append(change)
         fold(lines, Line(change_key(change), change))
         for line in after:

@@ -44,7 +44,7 @@ from scoring.notices import CaseTracker
 from scoring.people import PersonChange
 from scoring.rules import RuleSet
 from scoring.timeline import (
-    TIMELINE_VERSION, Ledger, Line, change_key, corrections, early_assessments, escalations, fold, record_key,
+    TIMELINE_VERSION, Ledger, Line, change_key, corrections, early_escalations, fold, record_key,
 )
 from scoring.timeutil import parse_rfc3339, to_epoch
 from streams import metrics
@@ -534,9 +534,10 @@ class Step:
         for person, since in sorted(self.dirty.items()):
             state = self.scorer.people.state(person)
             after = max(through, state.settled_at if state.settled_at is not None else NEVER) + 1
-            found = early_assessments(state, [event for _, event in self.pending.get(person, ())],
-                                      self.tracker.rules_at, max(since, after, self.horizon.publish_from))
-            self._send(escalations(ledger.showing(person), person, found), wall, out, through)
+            pending = [event for _, event in self.pending.get(person, ())]
+            raised = early_escalations(ledger.showing(person), state, pending, self.tracker.rules_at,
+                                       max(since, after, self.horizon.publish_from))
+            self._send(raised, wall, out, through)
         self.dirty.clear()
 
     def _mine(self, person: str) -> bool:
