@@ -151,6 +151,11 @@ class People:
         Until then the old record holds (a retraction included: the level falls at the
         retraction's own moment). Returns the changes that settling produced.
         """
+        if not self.rules.counts_exposure(exposure.kind, exposure.level):
+            # It cannot change a level, and taking it would cost a settle per record: presence
+            # re-issues an area exposure every tick to everyone in a designated district. A
+            # switch to rules that count it hands every person their exposures anew.
+            return []
         person = exposure.person
         changes: list[PersonChange] = []
         held = self._states.get(person)
