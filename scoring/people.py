@@ -23,7 +23,16 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from scoring.assess import Assessment, Reason, assess, continue_timeline, fact_times, level_holds, timeline_to
+from scoring.assess import (
+    Assessment,
+    LevelChange,
+    Reason,
+    assess,
+    continue_timeline,
+    fact_times,
+    level_holds,
+    timeline_to,
+)
 from scoring.batch import changed_assessments
 from scoring.batch import rescore as batch_rescore
 from scoring.cases import case_windows
@@ -85,6 +94,10 @@ class People:
         Facts that become known later do not change it, so the next settle continues from
         it instead of assessing that moment again; anything else that changes the state
         (a person event, a late fact, new rules or exposures) drops it."""
+        self._replaced: dict[str, dict[str, Exposure]] = {}
+        """Per person, by exposure id: the record in force at their settled moment that a record
+        not yet in force there replaced. A late fact makes that moment be assessed again, and it
+        must be assessed with the facts in force then (a retraction must not act a second early)."""
 
     def __len__(self) -> int:
         return len(self._states)
@@ -105,6 +118,7 @@ class People:
         """Take over a state saved earlier (a worker's store), with its pending moments."""
         self._states[state.person] = state
         self._in_force.pop(state.person, None)
+        self._replaced.pop(state.person, None)
         if state.settled_at is None:
             self._schedule(state.person, min(fact_times(state), default=0))
         else:
@@ -137,6 +151,11 @@ class People:
         Until then the old record holds (a retraction included: the level falls at the
         retraction's own moment). Returns the changes that settling produced.
         """
+        if not self.rules.counts_exposure(exposure.kind, exposure.level):
+            # It cannot change a level, and taking it would cost a settle per record: presence
+            # re-issues an area exposure every tick to everyone in a designated district. A
+            # switch to rules that count it hands every person their exposures anew.
+            return []
         person = exposure.person
         changes: list[PersonChange] = []
         held = self._states.get(person)
@@ -152,8 +171,12 @@ class People:
         # Settling may have dropped a person with nothing left; People owns its states, so the
         # record is taken in place (copying every fact per record is what made replay slow).
         state = self._states.get(person) or new_state(person)
+        old = state.exposures.get(exposure.exposure_id)
         if absorb_exposure(state, exposure):
             self._states[person] = state
+            settled = state.settled_at
+            if old is not None and settled is not None and old.effective_from <= settled < exposure.effective_from:
+                self._replaced.setdefault(person, {})[exposure.exposure_id] = old
             self._note_fact(state, exposure.effective_from)
         return changes
 
@@ -218,6 +241,7 @@ class People:
         for exposure in exposures:
             by_person.setdefault(exposure.person, []).append(exposure)
         self._in_force.clear()
+        self._replaced.clear()
         for person in set(self._states) | set(by_person):
             state = self.state(person)
             cleared = replace(state, exposures={}, records=None)
@@ -268,7 +292,7 @@ class People:
             known = None
         if person in self._late or state.settled_at is None:
             self._late.discard(person)
-            found, in_force = timeline_to(state, self.rules, start, until, level_before=state.level)
+            found, in_force = self._reassess(state, start, until)
         elif known is not None:
             found, in_force = continue_timeline(state, self.rules, known, state.level, start, until)
         else:
@@ -279,10 +303,35 @@ class People:
         if changes:
             state.level, state.level_at = changes[-1].level, changes[-1].at
         self._in_force[person] = in_force
+        self._replaced_at(state, until)  # what is in force at the settled moment is all it can need
         if self._due_at.get(person, until + 1) <= until:
             del self._due_at[person]  # a moment now settled must not hide the next one
         self._schedule_next(person, until, in_force.next_review_at)
         return changes
+
+    def _reassess(self, state: PersonState, start: int, until: int) -> tuple[list[LevelChange], Assessment]:
+        """The changes in [start, until] of a person given a late fact: `start` is assessed again."""
+        replaced = self._replaced_at(state, start)
+        if not replaced:
+            return timeline_to(state, self.rules, start, until, level_before=state.level)
+        as_then = replace(state, exposures={**state.exposures, **replaced}, records=None)
+        current = assess(as_then, self.rules, start)
+        found = [LevelChange(start, current.level, current.reasons)] if current.level != state.level else []
+        following, in_force = continue_timeline(state, self.rules, current, current.level, start, until)
+        return found + following, in_force
+
+    def _replaced_at(self, state: PersonState, moment: int) -> dict[str, Exposure]:
+        """The replaced records still in force at `moment` (those whose successors are, are dropped)."""
+        replaced = self._replaced.get(state.person)
+        if replaced is None:
+            return {}
+        for exposure_id in list(replaced):
+            successor = state.exposures.get(exposure_id)
+            if successor is None or successor.effective_from <= moment:
+                del replaced[exposure_id]
+        if not replaced:
+            del self._replaced[state.person]
+        return replaced
 
     def _schedule_next(self, person: str, after: int, review: int | None) -> None:
         """Schedule the person's next moment after `after`: a fact becoming known, or `review`."""
@@ -295,6 +344,7 @@ class People:
             # Nothing left that could change a green person: dropping them bounds memory.
             del self._states[person]
             self._in_force.pop(person, None)
+            self._replaced.pop(person, None)
 
     def _schedule(self, person: str, moment: int) -> None:
         current = self._due_at.get(person)

@@ -181,6 +181,31 @@ def test_a_retraction_makes_the_level_fall_exactly_when_it_is_known(people) -> N
     assert _levels(changes, "contact") == [(T0 + HOUR, "red"), (retracted_at, "green")]
 
 
+SETTLED = T0 + 2 * DAY
+
+
+@pytest.mark.parametrize(
+    ("successor", "expected"),
+    [
+        ({"retracted": True}, [(T0 + HOUR, "red"), (SETTLED + 1, "green")]),
+        ({"minutes": 40.0, "last_at": SETTLED}, [(T0 + HOUR, "red"), (SETTLED + 14 * DAY, "green")]),
+    ],
+    ids=["retraction", "growth"],
+)
+def test_a_late_fact_assesses_the_settled_moment_with_the_records_in_force_then(people, successor, expected) -> None:
+    # Settled up to SETTLED, a record superseding the contact takes effect a second later. A fact
+    # dated before SETTLED arriving after it makes that moment be assessed again: the contact record
+    # must still count there (a retraction acts at its own moment; a grown contact never lapses).
+    contact = _contact("contact", T0, 20, known_at=T0 + HOUR)
+    people.apply_exposure(contact)
+    changes = people.settle(SETTLED)
+    changes += people.apply_exposure(replace(contact, known_at=SETTLED + 1, **successor))
+    brief = replace(exposure("contact", "close_contact", "case-2", T0, T0 + MINUTE, 1.0), known_at=T0 + DAY)
+    changes += people.apply_exposure(brief)
+    changes += people.settle(T0 + 30 * DAY)
+    assert _levels(changes, "contact") == expected
+
+
 def test_a_retraction_of_an_exposure_never_settled_reports_nothing(people) -> None:
     contact = _contact("contact", T0, 20, known_at=T0 + HOUR)
     people.apply_exposure(replace(contact, retracted=True, known_at=T0 + 2 * DAY))
@@ -191,6 +216,23 @@ def test_a_retraction_of_an_exposure_never_settled_reports_nothing(people) -> No
 def test_an_exposure_under_the_rule_threshold_reports_nothing(people) -> None:
     people.apply_exposure(_contact("brief", T0, 14, known_at=T0 + HOUR))
     assert people.settle(T0 + 30 * DAY) == []
+
+
+def test_an_area_exposure_at_a_level_no_rule_counts_is_not_kept(people) -> None:
+    # The default rules count high designations only: medium ones, which presence re-issues every
+    # tick to everyone in the district, must cost nothing, while high ones still count.
+    for step in range(1, 5):
+        people.apply_exposure(exposure("resident", "area", "medium-1", T0, T0 + step * HOUR, step * 60.0,
+                                       level="medium"))
+    assert len(people) == 0
+    people.apply_exposure(exposure("resident", "area", "high-1", T0, T0 + HOUR, 60.0, level="high"))
+    assert _levels(people.settle(T0 + HOUR), "resident") == [(T0, "yellow")]
+
+
+def test_rules_say_which_exposures_they_can_count() -> None:
+    assert DEFAULT.counts_exposure("area", "high") and not DEFAULT.counts_exposure("area", "medium")
+    assert DEFAULT.counts_exposure("companion", None)
+    assert POINTS.counts_exposure("close_contact", None)
 
 
 @pytest.fixture
