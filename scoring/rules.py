@@ -374,6 +374,22 @@ class RuleSet:
         spans += [contact.lookback for contact in self.model.contacts.values()]
         return max(spans)
 
+    @cached_property
+    def _exposures_counted(self) -> frozenset[tuple[str, str | None]]:
+        # (kind, designation level) pairs some rule can count; None stands for every level.
+        counted = {(rule.signal, None) for rule in self.rules if rule.area_levels is None}
+        counted |= {(rule.signal, level) for rule in self.rules if rule.area_levels for level in rule.area_levels}
+        counted |= {(kind, None) for points in self.points_rules for kind in points.kind_weights}
+        return frozenset(counted)
+
+    def counts_exposure(self, kind: str, level: str | None) -> bool:
+        """True when some rule could count an exposure of `kind` (of an area designated at `level`).
+
+        Presence finds every kind and level it can; an exposure no rule counts (a medium
+        designation under rules that count only high ones) can never change a level.
+        """
+        return (kind, None) in self._exposures_counted or (kind, level) in self._exposures_counted
+
     def contact_specs(self) -> list[ContactSpec]:
         """One `ContactSpec` per contact kind this rule set defines, in file order."""
         return [

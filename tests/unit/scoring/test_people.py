@@ -218,6 +218,23 @@ def test_an_exposure_under_the_rule_threshold_reports_nothing(people) -> None:
     assert people.settle(T0 + 30 * DAY) == []
 
 
+def test_an_area_exposure_at_a_level_no_rule_counts_is_not_kept(people) -> None:
+    # The default rules count high designations only: medium ones, which presence re-issues every
+    # tick to everyone in the district, must cost nothing, while high ones still count.
+    for step in range(1, 5):
+        people.apply_exposure(exposure("resident", "area", "medium-1", T0, T0 + step * HOUR, step * 60.0,
+                                       level="medium"))
+    assert len(people) == 0
+    people.apply_exposure(exposure("resident", "area", "high-1", T0, T0 + HOUR, 60.0, level="high"))
+    assert _levels(people.settle(T0 + HOUR), "resident") == [(T0, "yellow")]
+
+
+def test_rules_say_which_exposures_they_can_count() -> None:
+    assert DEFAULT.counts_exposure("area", "high") and not DEFAULT.counts_exposure("area", "medium")
+    assert DEFAULT.counts_exposure("companion", None)
+    assert POINTS.counts_exposure("close_contact", None)
+
+
 @pytest.fixture
 def crowded_moment() -> list[PersonChange]:
     """Changes out of order, `b` changing twice at T0 (yellow, then red)."""
