@@ -29,7 +29,7 @@ demo: $(STAMP) $(NPM_STAMP)
 
 test: $(STAMP) $(NPM_STAMP)
 	scripts/ensure-chromium
-	$(PY) -m pytest
+	$(PY) -m pytest -n 2 --dist loadscope
 
 unit: $(STAMP)
 	$(PY) -m pytest tests/unit tests/property

@@ -114,6 +114,8 @@ class CityScorer:
         self._latest: int | None = None
         self._expired_at: int | None = None
         self._changes: list[PersonChange] = []
+        self.settled_through: int | None = None
+        """Every level change up to this event time has been settled (is among `take_changes`)."""
 
     # -- inputs, in event-time order ------------------------------------------------
 
@@ -184,6 +186,7 @@ class CityScorer:
         if final:
             self._flush(watermark + 1, watermark)
             self._changes += self.people.settle(watermark)
+            self._settled(watermark)
 
     @property
     def area_cells_filled(self) -> int:
@@ -214,6 +217,7 @@ class CityScorer:
                 self._skip_quiet_ticks(moment if switch is None else min(moment, switch))
                 self._flush(self._boundary, self._boundary)
                 self._changes += self.people.settle(self._boundary - self.tick_s - self.max_gap - 1)
+                self._settled(self._boundary - self.tick_s - self.max_gap - 1)
                 self._boundary += self.tick_s
                 self.counts.ticks += 1
             else:
@@ -252,6 +256,9 @@ class CityScorer:
                     index.expire(last)
         self._boundary = target
 
+    def _settled(self, through: int) -> None:
+        self.settled_through = through if self.settled_through is None else max(self.settled_through, through)
+
     def _tick_at_or_after(self, moment: int) -> int:
         return -(-moment // self.tick_s) * self.tick_s
 
@@ -260,6 +267,7 @@ class CityScorer:
         at = rules.valid_from
         self._flush(at, at)
         self._changes += self.people.settle_all(at - 1)
+        self._settled(at - 1)
         self.index = self._indexes[tuple(rules.contact_specs())]
         current = [
             replace(e, known_at=known_at(e, self._source_known.get(e.source), at))

@@ -94,6 +94,9 @@ class People:
         Facts that become known later do not change it, so the next settle continues from
         it instead of assessing that moment again; anything else that changes the state
         (a person event, a late fact, new rules or exposures) drops it."""
+        self.noted: dict[str, int] | None = None
+        """When not None: each person given a fact since it was last emptied, with the earliest
+        moment such a fact becomes known (a stream looks there for early escalations)."""
         self._replaced: dict[str, dict[str, Exposure]] = {}
         """Per person, by exposure id: the record in force at their settled moment that a record
         not yet in force there replaced. A late fact makes that moment be assessed again, and it
@@ -204,6 +207,8 @@ class People:
         return True
 
     def _note_fact(self, state: PersonState, moment: int) -> None:
+        if self.noted is not None:
+            self.noted[state.person] = min(moment, self.noted.get(state.person, moment))
         if state.settled_at is not None and moment <= state.settled_at:
             self._late.add(state.person)
             self._in_force.pop(state.person, None)

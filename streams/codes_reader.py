@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from scoring.timeline import Line, fold, record_key
+from scoring.timeutil import parse_rfc3339
 from streams.reading import json_object, read_from_start
 from streams.topics import Topics
 
@@ -24,8 +26,15 @@ def read_codes(
 
 
 def distinct_changes(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One record per level change (re-issues of the same change dropped), in timeline order."""
-    by_change: dict[str, dict[str, Any]] = {}
+    """The timeline the records tell, one record per line, in timeline order.
+
+    Each person's records are read in the order given (publish order: a person's records
+    share one partition); a record supersedes what earlier ones said from its moment on,
+    and one restating the level in force adds no line (`scoring.timeline`, contract
+    version 2). Re-issues of a change restate it.
+    """
+    by_person: dict[str, list[Line]] = {}
     for record in records:
-        by_change.setdefault(record["change_id"], record)
-    return sorted(by_change.values(), key=lambda r: (r["assessed_at"], r["person"]))
+        fold(by_person.setdefault(record["person"], []), Line(record_key(record), record))
+    lines = [line.source for timeline in by_person.values() for line in timeline]
+    return sorted(lines, key=lambda r: (parse_rfc3339(r["assessed_at"]), r["person"]))

@@ -43,6 +43,9 @@ from scoring.limits import EventLimits
 from scoring.notices import CaseTracker
 from scoring.people import PersonChange
 from scoring.rules import RuleSet
+from scoring.timeline import (
+    TIMELINE_VERSION, Ledger, Line, change_key, corrections, early_escalations, fold, record_key,
+)
 from scoring.timeutil import parse_rfc3339, to_epoch
 from streams import metrics
 from streams.deadletter import DEAD_LETTERED, Rejected, read_letter
@@ -50,7 +53,7 @@ from streams.eventtime import NEVER, Reports, TimeOrder, Watermarks
 from streams.health import DEFAULT_STALL_TIMEOUT_S, Health
 from streams.horizon import RebuildHorizon
 from streams.intake import intake_clock, triage
-from streams.issuing import change_id, code_record, encode_record, signed
+from streams.issuing import code_record, encode_record, signed
 from streams.letters import LetterLedger
 from streams.reading import json_object
 from streams.rulebook import history_with, read_rule_set
@@ -179,8 +182,8 @@ class Known:
 
     history: list[RuleSet]
     """The configured rule set, then every set published on `rules`, in order of `valid_from`."""
-    emitted: set[str] = field(default_factory=set)
-    """Change ids already on `codes` for the owned partitions."""
+    shown: dict[str, list[Line]] = field(default_factory=dict)
+    """What the records on `codes` show for each owned person: their timeline, folded (`scoring.timeline`)."""
     codes: dict[str, dict[str, Any]] = field(default_factory=dict)
     """The latest code record on `codes` per owned person."""
     dead_lettered: LetterLedger = field(default_factory=lambda: LetterLedger(None))
@@ -208,7 +211,11 @@ class Known:
             data = json_object(message)
             if (data.get("type") == "code" and isinstance(data.get("change_id"), str)
                     and isinstance(data.get("person"), str)):
-                known.emitted.add(data["change_id"])
+                try:
+                    line = Line(record_key(data), data)
+                except (KeyError, TypeError, ValueError):
+                    continue
+                fold(known.shown.setdefault(data["person"], []), line)
                 known.codes[data["person"]] = data
         for message in letters:
             letter = read_letter(message)
@@ -263,13 +270,18 @@ class Step:
             self.history, owns=lambda person: partition_of(person, config.partitions) in self.owned,
             notices_from_outside=True,
         )
+        self.scorer.people.noted = {}
         self.tracker = CaseTracker(self.history)
         self.inputs = TimeOrder()
         self.own_events = TimeOrder()
         self.marks = Watermarks(config.lateness_s, config.idle_s)
         self.visit_marks = Watermarks(config.lateness_s, config.idle_s)
         self.reports = Reports()
-        self.emitted = set(known.emitted)
+        self.ledger = Ledger(shown={person: list(lines) for person, lines in known.shown.items()})
+        self.pending: dict[str, list[tuple[int, Any]]] = {}
+        """Owned persons' events taken and not yet scored, in arrival order: early escalations count them."""
+        self.dirty: dict[str, int] = {}
+        """Owned persons to look at for early escalations, from which moment on."""
         self.dead_lettered = known.dead_lettered
         self.notices_seen: set[bytes] = set()
         self.progress_sent: dict[int, int] = {}
@@ -353,6 +365,7 @@ class Step:
             return Output(out)
         self._track_cases(now, wall, out)
         settled = self._score(now, wall, out)
+        self._escalate(wall, out)
         status = self._announce(now, wall, out)
         self._reissue(now, wall, out)
         return Output(out, status, settled)
@@ -386,6 +399,8 @@ class Step:
         if record.topic == topics.visits:
             self.visit_marks.saw(source, ts, now)
             self.own_events.push(ts, outcome)
+            self.pending.setdefault(outcome.person, []).append((ts, outcome))
+            self.dirty[outcome.person] = min(ts, self.dirty.get(outcome.person, ts))
         else:
             self.marks.saw(source, ts, now)
             if record.topic == topics.pings:
@@ -446,6 +461,7 @@ class Step:
                 self.scorer.case_notice(item)
             else:
                 self.scorer.add_event(item)
+                self._scored(item)
         self._feed_pings(pings)
         self.scored_through = max(self.scored_through, watermark)
         # In live mode the wall clock completes ticks; settling a partial one early would
@@ -463,6 +479,18 @@ class Step:
         self._publish(self.scorer.take_changes(), wall, out)
         return watermark if final else None
 
+    def _scored(self, event: Any) -> None:
+        """An owned person's event reached the core: no longer pending."""
+        waiting = self.pending.get(getattr(event, "person", ""))
+        if waiting is None:
+            return
+        for index, (_, held) in enumerate(waiting):
+            if held is event:
+                del waiting[index]
+                break
+        if not waiting:
+            del self.pending[event.person]
+
     def _feed_pings(self, pings: list[Ping]) -> None:
         if not pings:
             return
@@ -474,25 +502,68 @@ class Step:
         )
 
     def _publish(self, changes: list[PersonChange], wall: float, out: list[Message]) -> None:
-        if not changes:
+        """Good news when certain, the past corrected (see `scoring.timeline`; `_escalate`: bad news at once).
+
+        Settled changes join each person's settled timeline; where what was published
+        disagrees with it up to the settled moment, superseding records correct it.
+        """
+        ledger, through = self.ledger, self.scorer.settled_through
+        through = NEVER if through is None else through
+        touched: set[str] = set()
+        for change in changes:
+            if self._mine(change.person):
+                ledger.settle(change)
+                touched.add(change.person)
+        touched.update(person for person in ledger.due(through) if self._mine(person))
+        for person in sorted(touched):
+            own_settled = self.scorer.people.state(person).settled_at
+            settled_at = through if own_settled is None else max(through, own_settled)
+            _, publish = corrections(person, ledger.showing(person), ledger.settled.get(person, []), settled_at,
+                                     self.horizon.publish_from)
+            self._send(publish, wall, out, settled_at)
+
+    def _escalate(self, wall: float, out: list[Message]) -> None:
+        """Every owned person given a fact or a pending event: a level above what is shown, at once."""
+        ledger, through = self.ledger, self.scorer.settled_through
+        through = NEVER if through is None else through
+        noted = self.scorer.people.noted or {}
+        for person, moment in noted.items():
+            if self._mine(person):
+                self.dirty[person] = min(moment, self.dirty.get(person, moment))
+        noted.clear()
+        for person, since in sorted(self.dirty.items()):
+            state = self.scorer.people.state(person)
+            after = max(through, state.settled_at if state.settled_at is not None else NEVER) + 1
+            pending = [event for _, event in self.pending.get(person, ())]
+            raised = early_escalations(ledger.showing(person), state, pending, self.tracker.rules_at,
+                                       max(since, after, self.horizon.publish_from))
+            self._send(raised, wall, out, through)
+        self.dirty.clear()
+
+    def _mine(self, person: str) -> bool:
+        return partition_of(person, self.config.partitions) in self.owned
+
+    def _send(self, publish: list[Any], wall: float, out: list[Message], settled_through: int) -> None:
+        """Publish changes (or records read back, signed again) in order."""
+        if not publish:
             return
         config = self.config
         issued_at = int(wall)
         key = signing_key_at(config.keys, issued_at)
-        for change in changes:
-            identity = change_id(change.person, change.at, change.level, change.rule_set)
-            if (
-                identity in self.emitted or change.at < self.horizon.publish_from
-                or partition_of(change.person, config.partitions) not in self.owned
-            ):
-                continue
-            record = {"type": "code", **code_record(
-                change, key, issuer=config.issuer, issued_at=issued_at, validity_s=config.code_validity_s
-            )}
-            out.append(Message(config.topics.codes, change.person.encode(), encode_record(record)))
-            self.emitted.add(identity)
-            self.view.codes[change.person] = record
-            metrics.CODES_ISSUED.labels(change.level).inc()
+        for item in publish:
+            if isinstance(item, PersonChange):
+                line = Line(change_key(item), item)
+                record = {"type": "code", "timeline_version": TIMELINE_VERSION, **code_record(
+                    item, key, issuer=config.issuer, issued_at=issued_at, validity_s=config.code_validity_s
+                )}
+            else:
+                line = Line(record_key(item), item)
+                record = signed(item, key, issuer=config.issuer, issued_at=issued_at, validity_s=config.code_validity_s)
+            person = record["person"]
+            out.append(Message(config.topics.codes, person.encode(), encode_record(record)))
+            self.ledger.published(person, line, settled_through)
+            self.view.codes[person] = record
+            metrics.CODES_ISSUED.labels(record["level"]).inc()
             if self.arrived_ms:
                 metrics.LATENCY.observe(max(0.0, wall - self.arrived_ms / 1000))
 

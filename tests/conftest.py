@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,6 +12,10 @@ import pytest
 from healthcode.broker import EmbeddedBroker
 
 REPO = Path(__file__).resolve().parent.parent
+
+# The CLI lays its tables out for the width COLUMNS names, and pytest-xdist's workers export
+# COLUMNS=80: tests read the output a pipe gets (no COLUMNS) however the suite is run.
+os.environ.pop("COLUMNS", None)
 
 
 @pytest.fixture(scope="session")

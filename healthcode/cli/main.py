@@ -59,16 +59,16 @@ def main() -> None:
 
     try:
         for warning in setting_warnings():
-            err.print(f"[yellow]warning:[/] {shown(warning)}")
+            err.print(f"[yellow]warning:[/] {shown(warning)}", soft_wrap=True)
         app()
     except HealthcodeError as error:
-        err.print(f"[bold red]error:[/] {shown(error)}")
+        err.print(f"[bold red]error:[/] {shown(error)}", soft_wrap=True)
         sys.exit(error.exit_code)
     except KeyboardInterrupt:
         err.print("interrupted")
         sys.exit(EXIT_INTERRUPTED)
     except Exception as error:  # noqa: BLE001 - the last line of defence against a traceback
-        err.print(f"[bold red]error:[/] unexpected {type(error).__name__}: {shown(error)} ({_saved_traceback()})")
+        err.print(f"[bold red]error:[/] unexpected {type(error).__name__}: {shown(error)} ({_saved_traceback()})", soft_wrap=True)
         sys.exit(EXIT_USAGE)
 
 

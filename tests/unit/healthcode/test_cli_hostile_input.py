@@ -167,9 +167,16 @@ def test_control_characters_from_input_are_shown_escaped_never_sent_to_the_termi
     assert not set(outcome.output) & {"\x1b", "\x07", "\x9b", "\u202e"}
 
 
+@pytest.mark.parametrize("columns", [None, "40"], ids=["no-COLUMNS", "COLUMNS=40"])
 def test_an_unexpected_error_is_one_line_with_the_traceback_in_a_file(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    columns: str | None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """One line even where the environment names a narrow terminal width (an exported COLUMNS)."""
+    if columns is None:
+        monkeypatch.delenv("COLUMNS", raising=False)
+    else:
+        monkeypatch.setenv("COLUMNS", columns)
+
     def broken() -> None:
         raise RuntimeError("boom [/] \x1b[2J")
 

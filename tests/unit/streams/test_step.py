@@ -9,7 +9,7 @@ import orjson
 import pytest
 
 from codes import Algorithm, SigningKey, generate_signing_key
-from scoring.events import Visit, encode_event
+from scoring.events import TestResult, Visit, encode_event
 from scoring.replay import ReplayResult, replay_file
 from scoring.rules import load_rule_set
 from scoring.timeutil import format_rfc3339
@@ -220,3 +220,22 @@ def test_codes_of_active_persons_are_reissued_before_they_expire_with_the_same_c
     now = settle([driver], _last_change(replayed), WALL)
     driver.turn(now + 10, WALL + 8)
     assert_reissued_as_the_same_change(_codes(log))
+
+
+def test_a_positive_test_is_published_red_on_the_turn_it_is_taken_not_once_the_watermark_passes_it(
+    signing_key: SigningKey,
+) -> None:
+    at = 1_650_000_000
+    test = TestResult(event_id="t-1", ts=datetime.fromtimestamp(at, timezone.utc), person="p-early",
+                      sampled_at=datetime.fromtimestamp(at - 3600, timezone.utc), test="pcr", result="positive")
+    log = MemoryLog(TOPICS, PARTITIONS)
+    log.publish([encode_event(test)])
+    driver = StepDriver(log, _config(signing_key, lateness_s=600), frozenset(range(PARTITIONS)))
+    output = driver.turn(0.0, WALL)
+    codes = [orjson.loads(m.value) for m in output.messages if m.topic == TOPICS.codes]
+    assert [(c["person"], c["level"], c["assessed_at"], c["timeline_version"]) for c in codes] == [
+        ("p-early", "red", format_rfc3339(at), 2)
+    ]
+    assert driver.view.watermark < at, "published before the watermark reached the test"
+    settle([driver], at, WALL, start=1.0)
+    assert len(_codes(log)) == 1, "settling the same red published it again"
