@@ -331,3 +331,11 @@ def _keys_of(value: Any) -> set[str]:
     if isinstance(value, list):
         return {k for item in value for k in _keys_of(item)}
     return set()
+
+
+def test_every_worker_serves_the_resident_page_under_a_strict_content_security_policy(deployment: Deployment) -> None:
+    for worker in deployment.workers:
+        with urlopen(f"http://127.0.0.1:{worker.port}/app/resident", timeout=10) as page:
+            assert page.status == 200 and page.headers.get_content_type() == "text/html"
+            assert "default-src 'none'" in page.headers["Content-Security-Policy"]
+            assert b'<main id="code"' in page.read()
