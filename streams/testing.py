@@ -19,8 +19,11 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+from codes import SigningKey
+from scoring.rules import RuleSet, load_rule_set
 from simulators.publish import route
 from streams.step import End, Known, Message, Output, Record, Source, Step, WorkerConfig, WorkerView, partition_of
 from streams.topics import SPECS, Topics
@@ -203,14 +206,19 @@ class BackgroundWorker:
         self._thread.join(timeout=30)
 
 
-def assert_reissued_as_the_same_change(records: Iterable[dict[str, Any]]) -> None:
-    """Some code on `codes` was re-issued, and every re-issue is its change again (same level, moment and
-    rule set, same change id) with a later expiry: a fresh code, not a new decision."""
-    by_change: dict[str, list[dict[str, Any]]] = {}
-    for record in records:
-        by_change.setdefault(record["change_id"], []).append(record)
-    renewed = [versions for versions in by_change.values() if len(versions) > 1]
-    assert renewed, "no code was re-issued"
-    for versions in renewed:
-        assert len({(v["level"], v["assessed_at"], v["rule_set"]) for v in versions}) == 1
-        assert versions[1]["expires_at"] > versions[0]["expires_at"]
+def resident_web(keys: list[SigningKey], secret: bytes, partitions: int, at: int,
+                 residents: Iterable[str], **overrides: Any) -> tuple[WorkerView, WorkerConfig]:
+    """A settled worker's view and configuration for the resident route, without a broker:
+    it owns every partition, has scored through event time `at`, its clock reads `at`, and
+    `residents` are persons its events named (green: none of them changed level)."""
+    view = WorkerView(owned=frozenset(range(partitions)), ready=True, watermark=at, settled_through=at,
+                      residents=set(residents))
+    config = WorkerConfig(bootstrap="memory", topics=Topics(prefix="memory."), group="memory",
+                          rules=overrides.pop("rules", None) or _default_rules(), keys=keys,
+                          partitions=partitions, resident_secrets=[secret], clock=lambda: float(at), **overrides)
+    view.rule_set, view.rules = config.rules.ref, {config.rules.ref: config.rules}
+    return view, config
+
+
+def _default_rules() -> RuleSet:
+    return load_rule_set(Path(__file__).resolve().parents[1] / "rules" / "default.yaml")
