@@ -279,7 +279,10 @@ class Step:
         self.marks = Watermarks(config.lateness_s, config.idle_s)
         self.visit_marks = Watermarks(config.lateness_s, config.idle_s)
         self.reports = Reports()
-        self.ledger = Ledger(shown={person: list(lines) for person, lines in known.shown.items()})
+        # What earlier workers published is checked against the settled timeline as it is reached
+        # (an early escalation of a worker that died may not hold).
+        self.ledger = Ledger(shown={person: list(lines) for person, lines in known.shown.items()},
+                             open_from={person: lines[0].at for person, lines in known.shown.items() if lines})
         self.pending: dict[str, list[tuple[int, Any]]] = {}
         """Owned persons' events taken and not yet scored, in arrival order: early escalations count them."""
         self.dirty: dict[str, int] = {}

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from simulators.publish import route
+from streams.codes_reader import redundant
 from streams.step import End, Known, Message, Output, Record, Source, Step, WorkerConfig, WorkerView, partition_of
 from streams.topics import SPECS, Topics
 
@@ -216,3 +217,11 @@ def assert_reissued_as_the_same_change(records: Iterable[dict[str, Any]]) -> Non
         assert len({(v["level"], v["assessed_at"], v["rule_set"]) for v in versions}) == 1
         expiries = [v["expires_at"] for v in versions]
         assert expiries == sorted(expiries), "an older code was sent after a fresher one"
+
+
+def assert_each_record_changes_what_is_shown(records: Iterable[dict[str, Any]]) -> None:
+    """No record was sent twice: folded in order (each superseding from its moment on, see
+    `scoring.timeline`), every one changes its person's timeline (a level, reasons, or lines cut
+    off that no longer hold). Re-issues (the same change with a fresh code) are left out."""
+    again = redundant(list(records))
+    assert not again, f"sent again without changing anything: {[(r['person'], r['assessed_at']) for r in again]}"

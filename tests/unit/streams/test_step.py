@@ -12,7 +12,6 @@ from codes import Algorithm, SigningKey, generate_signing_key
 from scoring.events import TestResult, Visit, encode_event
 from scoring.replay import ReplayResult, replay_file
 from scoring.rules import load_rule_set
-from scoring.timeline import Line, fold, record_key
 from scoring.timeutil import format_rfc3339
 from simulators.config import FaultConfig, SimulationConfig
 from simulators.output import write_run
@@ -21,7 +20,9 @@ from streams.codes_reader import distinct_changes
 from streams.deadletter import read_letter
 from streams.issuing import timeline_entry
 from streams.step import Known, Record, Step, WorkerConfig, partition_of
-from streams.testing import MemoryLog, StepDriver, assert_reissued_as_the_same_change, settle
+from streams.testing import (
+    MemoryLog, StepDriver, assert_each_record_changes_what_is_shown, assert_reissued_as_the_same_change, settle,
+)
 from streams.topics import Topics
 
 RULES = Path(__file__).resolve().parents[3] / "rules" / "default.yaml"
@@ -67,17 +68,6 @@ def _codes(log: MemoryLog) -> list[dict]:
 
 def _timeline(log: MemoryLog) -> list[dict]:
     return [timeline_entry(record) for record in distinct_changes(_codes(log))]
-
-
-def assert_each_record_changes_what_is_shown(records: list[dict]) -> None:
-    """No record was sent twice: folded in order (each superseding from its moment on), every
-    one changes its person's timeline (a level, reasons, or a line cut off that no longer holds)."""
-    shown: dict[str, list[Line]] = {}
-    for record in records:
-        lines = shown.setdefault(record["person"], [])
-        before = list(lines)
-        fold(lines, Line(record_key(record), record))
-        assert lines != before, f"sent again without changing anything: {record['person']} {record['assessed_at']}"
 
 
 def _last_change(replayed: ReplayResult) -> int:
