@@ -6,17 +6,20 @@ validated inputs (`read_events`), and the whole core (`replay` after reading).
 Goals: at least 300,000 events/s from Parquet, and the whole core no slower than 3x
 parsing alone.
 
-That city has almost no exposures, so `--outbreak` replays two cities with an
-epidemic instead (Parquet only): the README's `simulators/mild-outbreak.yaml` and the
-simulator's defaults (which infect a tenth of the city in 20 days, most of it at the
-end). Exposure records, not pings, are their cost. Each city is replayed in a process
-of its own so that its peak memory (max RSS) is its own.
+That city has almost no exposures, so two cities with an epidemic follow (Parquet
+only): the README's `simulators/mild-outbreak.yaml` and the simulator's defaults
+(which infect a tenth of the city in 20 days, most of it at the end), 4,000 residents
+x 20 days (a few minutes in all; `--outbreak` runs only them). Exposure records and
+case look-ups, not pings alone, are their cost. Each city is replayed in a process of
+its own so that its peak memory (max RSS) is its own; a table at the end sets the
+cities side by side. CPU seconds are the figure to compare on a shared machine.
 """
 
 from __future__ import annotations
 
 import argparse
 import multiprocessing
+from dataclasses import dataclass
 import resource
 import tempfile
 import time
@@ -37,6 +40,18 @@ RULES = ROOT / "rules" / "default.yaml"
 MILD = ROOT / "simulators" / "mild-outbreak.yaml"
 OUTBREAKS = {"mild-outbreak.yaml": MILD, "defaults": None}
 """The outbreak cities: the README's mild config and the simulator's defaults."""
+
+
+@dataclass(frozen=True)
+class Measured:
+    """One city's figures."""
+
+    city: str
+    events: int
+    parse_s: float
+    total_s: float
+    cpu_s: float
+    peak_mb: float
 
 
 def _timed(work):  # type: ignore[no-untyped-def]
@@ -62,7 +77,7 @@ def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
 
 
-def measure(path: Path, parse) -> None:  # type: ignore[no-untyped-def]
+def measure(path: Path, parse, city: str = "") -> Measured:  # type: ignore[no-untyped-def]
     rules = load_rule_set(RULES)
     rows, parse_s = _timed(lambda: parse(path))
     cpu = time.process_time()
@@ -77,46 +92,59 @@ def measure(path: Path, parse) -> None:  # type: ignore[no-untyped-def]
     print(f"  whole replay:               {rows / total:>12,.0f} events/s  ({total:.2f} s; {cpu:.2f} s of CPU)")
     print(f"  ratio whole replay time / parse-only time: {total / parse_s:.2f}")
     print(f"  peak memory of this process so far: {_peak_mb():,.0f} MB")
+    return Measured(city, rows, parse_s, total, cpu, _peak_mb())
 
 
-def _measure_alone(path: Path) -> None:
+def _measure_alone(path: Path, city: str) -> Measured:
     # A fresh process: max RSS is then this city's peak, not an earlier one's.
-    child = multiprocessing.get_context("spawn").Process(target=measure, args=(path, _parse_parquet))
-    child.start()
-    child.join()
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        return pool.apply(measure, (path, _parse_parquet, city))
 
 
-def outbreaks(residents: int, days: int, base: Path) -> None:
+def outbreaks(residents: int, days: int, base: Path) -> list[Measured]:
     """Simulate and replay each outbreak city at `residents` x `days` (seed 7)."""
+    measured = []
     for name, config_file in OUTBREAKS.items():
         config = load_simulation_config(config_file, {"residents": residents, "days": days, "seed": 7})
         parquet = write_run(Simulation(config), base / name, parquet=True)
-        print(f"outbreak city ({name}): {residents:,} residents x {days} days, from Parquet:")
-        _measure_alone(parquet)
+        city = f"{name} {residents:,} x {days} d"
+        print(f"outbreak city ({city}), from Parquet:")
+        measured.append(_measure_alone(parquet, city))
+    return measured
+
+
+def table(measured: list[Measured]) -> None:
+    """The cities side by side: whole replay (read + score) against parse-only of the same file."""
+    print(f"\n{'city (Parquet, rules/default.yaml)':<36}{'events':>12}{'events/s':>10}{'per CPU s':>11}"
+          f"{'CPU s':>8}{'peak MB':>9}{'x parse-only':>14}")
+    for m in measured:
+        print(f"{m.city:<36}{m.events:>12,}{m.events / m.total_s:>10,.0f}{m.events / m.cpu_s:>11,.0f}"
+              f"{m.cpu_s:>8.1f}{m.peak_mb:>9,.0f}{m.total_s / m.parse_s:>14.1f}")
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="1,000 residents x 3 days instead of 5,000 x 7")
     parser.add_argument(
-        "--outbreak", action="store_true",
-        help="the outbreak cities instead (4,000 residents x 20 days; 2,000 x 10 with --quick)",
+        "--quick", action="store_true",
+        help="1,000 residents x 3 days instead of 5,000 x 7, outbreak cities 2,000 x 10 instead of 4,000 x 20",
     )
+    parser.add_argument("--outbreak", action="store_true", help="only the outbreak cities")
     args = parser.parse_args(argv)
+    measured = []
     with tempfile.TemporaryDirectory() as directory:
         base = Path(directory)
-        if args.outbreak:
-            outbreaks(*((2_000, 10) if args.quick else (4_000, 20)), base)
-            return
-        residents, days = (1_000, 3) if args.quick else (5_000, 7)
-        config = SimulationConfig(residents=residents, days=days, seed=11)
-        jsonl = write_run(Simulation(config), base / "jsonl")
-        parquet = write_run(Simulation(config), base / "parquet", parquet=True)
-        print(f"simulated city: {residents:,} residents x {days} days")
-        print("from Parquet:")
-        measure(parquet, _parse_parquet)
-        print("from JSONL:")
-        measure(jsonl, _parse_jsonl)
+        if not args.outbreak:
+            residents, days = (1_000, 3) if args.quick else (5_000, 7)
+            config = SimulationConfig(residents=residents, days=days, seed=11)
+            jsonl = write_run(Simulation(config), base / "jsonl")
+            parquet = write_run(Simulation(config), base / "parquet", parquet=True)
+            print(f"simulated city: {residents:,} residents x {days} days")
+            print("from Parquet:")
+            measured.append(measure(parquet, _parse_parquet, f"few exposures {residents:,} x {days} d"))
+            print("from JSONL:")
+            measure(jsonl, _parse_jsonl)
+        measured += outbreaks(*((2_000, 10) if args.quick else (4_000, 20)), base)
+    table(measured)
 
 
 if __name__ == "__main__":

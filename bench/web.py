@@ -54,6 +54,7 @@ from prometheus_client import REGISTRY
 
 from bench.stream import NewestOnly, bench_topics, outbreak, worker_config
 from codes import Algorithm, SigningKey, generate_signing_key, render_qr
+from codes.access import RatePolicy, resident_token
 from healthcode.broker import EmbeddedBroker
 from simulators.output import write_run
 from simulators.publish import KafkaSink, Publisher
@@ -69,10 +70,13 @@ CLIENTS = 200
 HEALTH_EVERY_S = 0.1
 LIMIT = 6
 """A run is stopped after this many times the baseline's settle time."""
-AppFactory = Callable[[WorkerView], web.Application]
+AppFactory = Callable[[WorkerView, WorkerConfig], web.Application]
+SECRET = bytes(32)
+"""The resident secret of the bench's workers: clients ask with each resident's own token."""
+UNLIMITED = RatePolicy(per_minute=10**9, burst=10**6)
 
 
-def on_loop_app(view: WorkerView) -> web.Application:
+def on_loop_app(view: WorkerView, config: WorkerConfig) -> web.Application:
     """The image path as it was before `streams.images`: render_qr inside the request handler."""
 
     async def person_code(request: web.Request) -> web.Response:
@@ -86,7 +90,7 @@ def on_loop_app(view: WorkerView) -> web.Application:
 
     app = web.Application()
     app.router.add_get("/healthz", healthz)
-    app.router.add_get("/persons/{pseudonym}/code", person_code)
+    app.router.add_get("/residents/{pseudonym}/code", person_code)
     return app
 
 
@@ -104,7 +108,7 @@ class Variant:
 
 
 def _images(**options: Any) -> AppFactory:
-    return lambda view: make_app(view, PARTITIONS, CodeImages(**options))
+    return lambda view, config: make_app(view, config, CodeImages(**options))
 
 
 BASELINE = Variant("no image requests", _images(), clients=0)
@@ -127,13 +131,15 @@ async def _clients(port: int, persons: list[str], clients: int, honour_retry: bo
     statuses: Counter[int] = Counter()
     health_ms: list[float] = []
     base = f"http://127.0.0.1:{port}"
+    tokens = {person: resident_token(SECRET, person) for person in persons}
     async with ClientSession(connector=TCPConnector(limit=0)) as session:
 
         async def client(seed: int) -> None:
             chosen = random.Random(seed)
             while not stop.is_set():
-                url = f"{base}/persons/{chosen.choice(persons)}/code?format=png"
-                async with session.get(url) as answer:
+                person = chosen.choice(persons)
+                url = f"{base}/residents/{person}/code?format=png"
+                async with session.get(url, headers={"Authorization": f"Bearer {tokens[person]}"}) as answer:
                     await answer.read()
                     statuses[answer.status] += 1
                     wait = float(answer.headers.get("Retry-After", 0)) if honour_retry else 0.0
@@ -173,7 +179,7 @@ class Served(BackgroundWorker):
         self._listening.wait(timeout=30)
 
     async def _serve(self) -> None:
-        runner = web.AppRunner(self._app(self.pipeline.view))
+        runner = web.AppRunner(self._app(self.pipeline.view, self.config))
         try:
             await runner.setup()
             await web.TCPSite(runner, "127.0.0.1", 0).start()
@@ -255,7 +261,8 @@ def _health(load: Load) -> str:
 
 def run(bootstrap: str, residents: int, key: SigningKey, directory: Path) -> list[str]:
     topics, events, newest = _publish_city(bootstrap, residents, directory)
-    config = replace(worker_config(bootstrap, topics, key), partitions=PARTITIONS)
+    config = replace(worker_config(bootstrap, topics, key), partitions=PARTITIONS, resident_secrets=[SECRET],
+                     token_rate=UNLIMITED, client_rate=UNLIMITED)
     primed = measure(config, newest, BASELINE, [], limit_s=600)
     if primed.settle_s is None:
         raise RuntimeError("the first worker did not settle the city within 600 s")

@@ -15,6 +15,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from pydantic import ValidationError
 
+from codes.access import SECRET_BYTES
 from codes.keys import Algorithm, KeyInfo, KeyStatus, SigningKey, generate_signing_key
 from codes.trust import PublicKeyRecord, TrustListError, key_info_of, record_of
 
@@ -141,6 +142,69 @@ def list_key_infos(keydir: Path) -> list[KeyInfo]:
     """The public records of `keydir`'s list-signing keys (none before the first list)."""
     directory = keydir / LIST_KEY_DIR
     return load_key_infos(directory) if directory.is_dir() else []
+
+
+RESIDENT_SECRET = "resident-token.secret"
+PREVIOUS_RESIDENT_SECRET = "resident-token.previous.secret"
+"""The secret behind residents' access tokens (`codes.access`), and the one it replaced,
+still accepted until its file is deleted."""
+REFERENCE_SECRET = "reference.secret"
+"""The secret that keys case references between workers: never rotated, since references
+already on the cases topic must keep matching those made after (see README)."""
+
+
+def resident_secrets(keydir: Path) -> list[bytes]:
+    """The current resident secret of `keydir`, then the previous one if kept; the current
+    one is made on first use."""
+    found = [_secret(keydir, RESIDENT_SECRET)]
+    previous = keydir / PREVIOUS_RESIDENT_SECRET
+    if previous.exists():
+        found.append(_read_secret(previous))
+    return found
+
+
+def reference_secret(keydir: Path) -> bytes:
+    """The secret that keys case references (`codes.access.keyed_ref`), made on first use."""
+    return _secret(keydir, REFERENCE_SECRET)
+
+
+def _secret(keydir: Path, name: str) -> bytes:
+    """KEYDIR/`name`, made on first use (mode 0600; two processes making it at once agree on one)."""
+    if not keydir.is_dir():
+        raise KeyStoreError(f"no key directory at {keydir}")
+    path = keydir / name
+    if not path.exists():
+        try:
+            _write_secret(path)
+        except FileExistsError:
+            pass  # another process made it first: use theirs
+    return _read_secret(path)
+
+
+def rotate_resident_secret(keydir: Path) -> None:
+    """Make a new current resident secret; the current one becomes the previous one (the one
+    before that is dropped: its tokens stop working)."""
+    resident_secrets(keydir)
+    os.replace(keydir / RESIDENT_SECRET, keydir / PREVIOUS_RESIDENT_SECRET)
+    _write_secret(keydir / RESIDENT_SECRET)
+
+
+def _write_secret(path: Path) -> None:
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _PRIVATE_MODE)
+    with os.fdopen(descriptor, "w") as secret_file:
+        secret_file.write(os.urandom(SECRET_BYTES).hex() + "\n")
+
+
+def _read_secret(path: Path) -> bytes:
+    if stat.S_IMODE(path.stat().st_mode) & 0o077:
+        raise KeyStoreError(f"{path}: readable by group or others; run `chmod 600 {path}`")
+    try:
+        secret = bytes.fromhex(path.read_text(encoding="ascii").strip())
+    except (ValueError, UnicodeDecodeError):
+        raise KeyStoreError(f"{path}: not a resident secret (hex text)") from None
+    if len(secret) < SECRET_BYTES:
+        raise KeyStoreError(f"{path}: a resident secret has at least {SECRET_BYTES} bytes")
+    return secret
 
 
 def _first_line(error: Exception) -> str:

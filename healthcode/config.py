@@ -17,6 +17,7 @@ from scoring.timeutil import parse_duration, parse_rfc3339
 from streams.health import DEFAULT_STALL_TIMEOUT_S
 
 if TYPE_CHECKING:
+    from codes.access import RatePolicy
     from scoring.limits import EventLimits
 
 EMBEDDED = "embedded"
@@ -45,7 +46,13 @@ class Settings(BaseSettings):
     topic_prefix: str = Field("hc.", description="prefix of every topic name")
     key_dir: Path | None = Field(None, description="directory of code-signing keys")
     issuer: str = Field("healthcode", description="issuer name written into codes")
-    code_validity: str = Field("12h", description="how long an issued code is valid")
+    code_validity: str = Field("5m", description="how long a code signed for a resident's request is valid")
+    resident_rate_limit: int = Field(
+        30, ge=1, description="code requests a minute one resident (token) may make; more are answered 429"
+    )
+    client_rate_limit: int = Field(
+        600, ge=1, description="code requests a minute one client address may make, whoever's; more are answered 429"
+    )
     allowed_lateness: str = Field("10m", description="how far behind the newest event time the watermark trails")
     group: str = Field("healthcode-workers", description="consumer group the workers share")
     live: bool = Field(
@@ -83,11 +90,27 @@ class Settings(BaseSettings):
         parse_rfc3339(value)
         return value
 
+    @field_validator("code_validity")
+    @classmethod
+    def _a_validity(cls, value: str) -> str:
+        if parse_duration(value) < 1:
+            raise ValueError("must be at least a second")
+        return value
+
     @field_validator("event_time_ahead")
     @classmethod
     def _a_duration(cls, value: str) -> str:
         parse_duration(value)
         return value
+
+    def rate_policies(self) -> "tuple[RatePolicy, RatePolicy]":
+        """Per resident and per client address: bursts of up to a third of a minute's requests."""
+        from codes.access import RatePolicy
+
+        return tuple(  # type: ignore[return-value]
+            RatePolicy(per_minute=rate, burst=max(1, -(-rate // 3)))
+            for rate in (self.resident_rate_limit, self.client_rate_limit)
+        )
 
     def event_limits(self) -> "EventLimits":
         """What one event may ask of the pipeline (`scoring.limits`), as these settings bound it."""

@@ -23,7 +23,8 @@ from PIL import Image
 
 from codes import Algorithm, Level, SigningKey, generate_signing_key, read_qr, render_qr, verify
 from codes.trust import TrustList
-from codes.keystore import save_key
+from codes.access import resident_token
+from codes.keystore import resident_secrets, save_key
 from healthcode.broker import EmbeddedBroker
 from healthcode.workers import WorkerProcess, settled, wait_until
 from scoring.events import EventError, decode_event
@@ -60,6 +61,7 @@ class DemoSummary:
     codes_by_level: Counter[str] = field(default_factory=Counter)
     changed_at_switch: int = 0
     qr_verdict: str = ""
+    resident_verdict: str = ""
     replay_agrees: bool = False
     seconds: float = 0.0
 
@@ -67,6 +69,13 @@ class DemoSummary:
 def _event_time(line: bytes) -> int | None:
     try:
         return to_epoch(decode_event(line).ts)
+    except EventError:
+        return None
+
+
+def _person(line: bytes) -> str | None:
+    try:
+        return getattr(decode_event(line), "person", None)
     except EventError:
         return None
 
@@ -126,10 +135,11 @@ def run_demo(
             wait_until(workers, lambda states: settled(states, PARTITIONS, format_rfc3339(end)), 600,
                        "publish every level change")
             say(f"workers settled through {format_rfc3339(end)}")
+            records = list(read_codes(broker.bootstrap, topics, idle_s=2.0))
+            fetched = _residents_ask(workers[0], workdir / "keys", lines, records)
         finally:
             for worker in workers:
                 worker.stop()
-        records = list(read_codes(broker.bootstrap, topics, idle_s=2.0))
         summary.dead_lettered = _dead_letters(broker.bootstrap, topics)
     say("workers and broker stopped")
 
@@ -142,7 +152,7 @@ def run_demo(
     summary.changed_at_switch = sum(1 for c in expected if c.at == switch)
     say(f"{len(records):,} codes published; replay of the recorded file under the same rules agrees: "
         f"{'yes' if summary.replay_agrees else 'NO'}")
-    _scan_one(workdir, records, key, summary, say)
+    _check_fetched(workdir, fetched, key, summary, say)
     summary.seconds = time.perf_counter() - began
     return summary
 
@@ -179,21 +189,41 @@ def _dead_letters(bootstrap: str, topics: Topics) -> Counter[str]:
     return Counter(letter.kind for letter in letters if letter is not None)
 
 
-def _scan_one(workdir: Path, records: list[dict], key: SigningKey, summary: DemoSummary, say: Say) -> None:
-    restricted = [r for r in records if r["level"] != "green"]
-    if not restricted:
+def _residents_ask(worker: WorkerProcess, keydir: Path, lines: list[bytes], records: list[dict]) -> dict[str, dict]:
+    """A resident whose level never changed, and the last one restricted, ask one worker for their
+    codes with their own tokens (the worker forwards to the owner of their partition)."""
+    changed = {record["person"] for record in records}
+    never = sorted({person for person in map(_person, lines) if person} - changed)
+    restricted = [record["person"] for record in records if record["level"] != "green"]
+    picks = {"never changed level": never[:1], "restricted last": restricted[-1:]}
+    secret = resident_secrets(keydir)[0]
+    return {label: worker.resident_code(person, resident_token(secret, person))
+            for label, chosen in picks.items() for person in chosen}
+
+
+def _check_fetched(workdir: Path, fetched: dict[str, dict], key: SigningKey, summary: DemoSummary, say: Say) -> None:
+    """Verify the fetched codes as a checkpoint would: the green one as text, the restricted one from its QR."""
+    trust = TrustList.of([key.info])
+    at = int(time.time())
+    green = fetched.get("never changed level")
+    if green is None:
+        summary.resident_verdict = "no resident without a level change"
+    else:
+        verdict = verify(green["code"], trust, at=at, admit=(Level.GREEN,))
+        summary.resident_verdict = (f"{green['person']} (never changed level) fetched a {green['level']} code "
+                                    f"valid until {green['expires_at']}: {verdict.reason.value} at a green-only gate")
+        say(f"resident {summary.resident_verdict}")
+    restricted = fetched.get("restricted last")
+    if restricted is None:
         summary.qr_verdict = "no code to show (nobody was yellow or red)"
         return
-    sample = restricted[-1]
     image = workdir / "code.png"
-    image.write_bytes(render_qr(sample["code"], "png"))
+    image.write_bytes(render_qr(restricted["code"], "png"))
     scanned = read_qr(Image.open(image))[0]
-    trust = TrustList.of([key.info])
-    at = int(time.time()) + 60
     anywhere = verify(scanned, trust, at=at, admit=tuple(Level))
     green_only = verify(scanned, trust, at=at, admit=(Level.GREEN,))
     summary.qr_verdict = (
-        f"{sample['level']} code read from {image.name}: {anywhere.reason.value}; "
-        f"at a green-only gate: {green_only.reason.value}"
+        f"{restricted['level']} code of the last resident restricted, read from {image.name}: "
+        f"{anywhere.reason.value}; at a green-only gate: {green_only.reason.value}"
     )
     say(f"scanned {image.name}: {anywhere.reason.value}, green-only gate: {green_only.reason.value}")

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 from urllib.error import URLError
-from urllib.request import urlopen
+from urllib.request import Request, urlopen
 
 import orjson
 
@@ -52,6 +52,13 @@ class WorkerProcess:
         except (URLError, OSError, ValueError) as error:
             body = getattr(error, "read", None)
             return orjson.loads(body()) if callable(body) else None
+
+    def resident_code(self, person: str, token: str) -> dict[str, Any]:
+        """`person`'s current code, asked of this worker with their token (it forwards to the owner)."""
+        request = Request(f"http://127.0.0.1:{self.port}/residents/{person}/code",
+                          headers={"Authorization": f"Bearer {token}"})
+        with urlopen(request, timeout=10) as answer:
+            return orjson.loads(answer.read())
 
     def log_tail(self) -> str:
         """The last `LOG_TAIL_CHARS` characters of the worker's log."""

@@ -33,7 +33,7 @@ import numpy as np
 
 from scoring.areas import RISK_LEVELS, too_many_cells
 from scoring.events import AreaRisk, Ping, TestResult, Visit
-from scoring.exposure import CaseWindow, ContactSpec, Exposure
+from scoring.exposure import AREA, CaseWindow, ContactSpec, Exposure
 from scoring.people import People, PersonChange
 from scoring.presence import PresenceIndex
 from scoring.rules import RuleSet
@@ -98,8 +98,10 @@ class CityScorer:
         self._indexes: dict[tuple[ContactSpec, ...], PresenceIndex] = {}
         for rule_set in history:
             specs = tuple(rule_set.contact_specs())
-            retention = max(r.retention_s for r in history if tuple(r.contact_specs()) == specs)
-            self._indexes.setdefault(specs, PresenceIndex(specs, retention))
+            sharing = [r for r in history if tuple(r.contact_specs()) == specs]
+            # Presence looks only for designation levels some rule set of this index counts.
+            levels = [level for level in RISK_LEVELS if any(r.counts_exposure(AREA, level) for r in sharing)]
+            self._indexes.setdefault(specs, PresenceIndex(specs, max(r.retention_s for r in sharing), area_levels=levels))
         self.index = self._indexes[tuple(self.rules.contact_specs())]
         self.max_gap = max((spec.max_gap_s for specs in self._indexes for spec in specs), default=0)
         self.tick_s = tick_s

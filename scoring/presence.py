@@ -18,7 +18,7 @@ population.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -50,8 +50,19 @@ class PresenceStats:
 class PresenceIndex:
     """Contacts with cases and presence in risk areas, from pings."""
 
-    def __init__(self, specs: Sequence[ContactSpec], retention_s: int, area_kind: str | None = None) -> None:
-        """`area_kind` names the spec whose stays and cells areas use (default: the finest)."""
+    def __init__(
+        self,
+        specs: Sequence[ContactSpec],
+        retention_s: int,
+        area_kind: str | None = None,
+        area_levels: Collection[str] | None = None,
+    ) -> None:
+        """`area_kind` names the spec whose stays and cells areas use (default: the finest).
+
+        `area_levels`: the designation levels whose presence is looked for (default: all).
+        Rules that count only high designations need not pay for medium ones: every resident
+        of a designated district is co-present with it all day, a new record every tick.
+        """
         if not specs:
             raise ValueError("a presence index needs at least one contact spec")
         if len({s.kind for s in specs}) != len(specs):
@@ -62,6 +73,7 @@ class PresenceIndex:
         area_spec = max(self.specs, key=lambda s: s.resolution) if area_kind is None else self._spec(area_kind)
         self._area_engine = self._engines[self.specs.index(area_spec)]
         self._areas = AreaTimeline(area_spec.resolution)
+        self._area_levels = None if area_levels is None else frozenset(area_levels)
         self._names: list[str] = []
         self._lookup = pd.Index([], dtype=object)
         self._recent: dict[str, int] = {}
@@ -176,11 +188,13 @@ class PresenceIndex:
         became known (`known_at`, by default `valid_from`).
         """
         before, after = self._areas.designate(area_ref, level, geometry, valid_from, valid_until, known_at)
-        kept = {p.source for p in after}
-        for period in before:
+        kept = {p.source for p in after if self._area_levels is None or p.level in self._area_levels}
+        for period in before + after:
             if period.source not in kept:
                 self._area_engine.remove_source(period.source)
         for period in after:
+            if period.source not in kept:
+                continue
             self._area_engine.set_source(
                 Source(period.source, AREA, -1, period.start, period.end, period.level, period.cells, period.known_at)
             )

@@ -11,7 +11,7 @@
   beginning instead. No Faust table or changelog holds state (on the embedded broker
   their recovery loses updates, see ../shared/FAUST-ON-TANSU.md), and sends are
   at-least-once: duplicates are avoided by the fenced read of `codes`.
-- Faust's web server serves /healthz, /metrics and /persons/{pseudonym}/code
+- Faust's web server serves /healthz, /metrics, /residents/{pseudonym}/code and /app/resident
   (`streams.web`), without Faust's own pages.
 
 `healthcode worker` runs a Faust worker on this app; so does
@@ -42,7 +42,6 @@ from faust.web.drivers.aiohttp import Web as AiohttpWeb
 from streams import metrics
 from streams.fence import read_to_fence
 from streams.health import Health
-from streams.images import CodeImages
 from streams.step import End, Known, Output, Record, Source, Step, WorkerConfig, WorkerView
 from streams.topics import SPECS
 from streams.web import add_routes
@@ -128,9 +127,7 @@ class PipelineApp(faust.App):
         return PipelineWeb(self)
 
     def on_webserver_init(self, web: Any) -> None:
-        config = self.pipeline.config
-        images = CodeImages(config.web_image_limit) if config.web_image_limit is not None else None
-        add_routes(web.web_app, self.pipeline.view, config.partitions, images)
+        add_routes(web.web_app, self.pipeline.view, self.pipeline.config)
 
 
 class _FenceProducer:

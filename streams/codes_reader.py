@@ -41,15 +41,10 @@ def distinct_changes(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def redundant(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Records that changed nothing their person's earlier records showed (sent twice), re-issues
-    of the code in force (the same change with a fresh code) apart."""
+    """Records that changed nothing their person's earlier records showed: sent twice."""
     shown: dict[str, list[Line]] = {}
-    latest: dict[str, str] = {}
     found = []
     for record in records:
-        if latest.get(record["person"]) == record["change_id"]:
-            continue
-        latest[record["person"]] = record["change_id"]
         lines = shown.setdefault(record["person"], [])
         before = list(lines)
         fold(lines, Line(record_key(record), record))

@@ -15,6 +15,7 @@ import orjson
 from codes import SigningKey, issue
 from scoring.exposure import opaque_ref
 from scoring.people import PersonChange
+from scoring.residents import Standing
 from scoring.timeutil import format_rfc3339
 
 
@@ -51,6 +52,17 @@ def signed(record: dict[str, Any], key: SigningKey, *, issuer: str, issued_at: i
         issuer=issuer,
     )
     return {**record, "issued_at": format_rfc3339(issued_at), "expires_at": format_rfc3339(expires_at), "code": text}
+
+
+def served_record(standing: Standing, key: SigningKey, *, issuer: str, issued_at: int,
+                  validity_s: int) -> dict[str, Any]:
+    """What a resident who asks for their code is given: a code for their standing signed now,
+    the moment it stands for, and their reasons in words (no evidence)."""
+    return signed(
+        {"person": standing.person, "level": standing.level, "rule_set": standing.rule_set,
+         "as_of": format_rfc3339(standing.at), "reasons": [reason.to_dict() for reason in standing.reasons]},
+        key, issuer=issuer, issued_at=issued_at, validity_s=validity_s,
+    )
 
 
 def encode_record(record: dict[str, Any]) -> bytes:

@@ -17,7 +17,7 @@ def events_in(event_type: str) -> Counter:
 
 LATE_EVENTS = Counter("healthcode_late_events", "Events older than the watermark when they arrived")
 CODES_ISSUED = Counter("healthcode_codes_issued", "Codes published on the codes topic, by level", ["level"])
-CODES_REISSUED = Counter("healthcode_codes_reissued", "Codes of unchanged levels re-issued before they expired")
+CODES_SERVED = Counter("healthcode_codes_served", "Codes signed for residents who asked for theirs", ["level"])
 WATERMARK_LAG = Gauge("healthcode_watermark_lag_seconds", "Newest event time seen minus the aligned watermark")
 REBUILDS = Counter("healthcode_rebuilds", "Times the worker rebuilt its state for a new assignment")
 BROKER_UP = Gauge("healthcode_broker_up", "1 while the broker answers the worker's metadata requests, else 0")

@@ -36,6 +36,7 @@ import orjson
 from kafka.partitioner.default import murmur2
 
 from codes import SigningKey, signing_key_at
+from codes.access import RatePolicy, keyed_ref
 from scoring.city import CaseNotice, CityScorer
 from scoring.events import Ping
 from scoring.exposure import CaseWindow, Exposure
@@ -46,7 +47,7 @@ from scoring.rules import RuleSet
 from scoring.timeline import (
     TIMELINE_VERSION, Ledger, Line, change_key, corrections, early_escalations, fold, record_key,
 )
-from scoring.timeutil import parse_rfc3339, to_epoch
+from scoring.timeutil import to_epoch
 from streams import metrics
 from streams.deadletter import DEAD_LETTERED, Rejected, read_letter
 from streams.eventtime import NEVER, Reports, TimeOrder, Watermarks
@@ -92,7 +93,8 @@ class WorkerConfig:
     keys: list[SigningKey]
     partitions: int
     issuer: str = "healthcode"
-    code_validity_s: int = 12 * 3600
+    code_validity_s: int = 5 * 60
+    """How long a code signed for a resident's request is valid (`streams.web`)."""
     lateness_s: int = 600
     idle_s: float = 2.0
     batch_size: int = 5000
@@ -118,7 +120,17 @@ class WorkerConfig:
     stall_timeout_s: float = DEFAULT_STALL_TIMEOUT_S
     """A loop that finishes no turn for this long is reported not ready (`/healthz`)."""
     web_port: int = 0
-    """Port of /healthz, /metrics and /persons/{pseudonym}/code (0: no web server)."""
+    """Port of /healthz, /metrics, /residents/{pseudonym}/code and /app/resident (0: no web server)."""
+    resident_secrets: list[bytes] = field(default_factory=list)
+    """The current resident secret, then the previous one if kept (`codes.keystore.resident_secrets`):
+    they check residents' access tokens. None given: no token is accepted."""
+    reference_secret: bytes | None = None
+    """Keys the case references workers tell each other on `cases` (`codes.access.keyed_ref`), so no
+    one without it can link a contact's reasons to a case. None: the core's own references (tests)."""
+    token_rate: RatePolicy = RatePolicy(per_minute=30, burst=10)
+    """How often one resident may ask for their code."""
+    client_rate: RatePolicy = RatePolicy(per_minute=600, burst=60)
+    """How often one client address may ask for codes, whoever's (guessing tokens counts too)."""
     web_image_limit: int | None = None
     """How many QR images the web port renders at once (None: `streams.images`' default)."""
     data_dir: Path | None = None
@@ -140,6 +152,10 @@ class WorkerView:
     """Every level change up to this event time has been published."""
     health: Health = field(default_factory=lambda: Health(DEFAULT_STALL_TIMEOUT_S, last_progress=time.monotonic()))
     """Broker reachability, loop progress and data loss: why the worker is not ready, if it is not."""
+    residents: set[str] = field(default_factory=set)
+    """Every person any event has named so far: a resident who never changed level is green, not unknown."""
+    rules: dict[str, RuleSet] = field(default_factory=dict)
+    """Every rule set this worker knows, by ref (the words of a resident's reasons)."""
 
 
 @dataclass(frozen=True)
@@ -225,12 +241,14 @@ class Known:
         return known
 
 
-def _notice_message(notice: CaseNotice, partition: int, kind: str = "case") -> bytes:
+def _notice_message(notice: CaseNotice, partition: int, secret: bytes | None, kind: str = "case") -> bytes:
     """A case notice on `cases`; `kind` "early_case": a window the owner's events not yet in
     event-time order give, for early escalations only (see `Step._early_cases`)."""
     window = notice.window
+    # Keyed: the core's reference hashes the case's pseudonym and event id, which anyone could guess.
+    case_ref = window.case_ref if secret is None else keyed_ref(secret, window.case_ref)
     return orjson.dumps({
-        "type": kind, "partition": partition, "known_at": notice.known_at, "case_ref": window.case_ref,
+        "type": kind, "partition": partition, "known_at": notice.known_at, "case_ref": case_ref,
         "person": window.person, "from": window.infectious_from, "until": window.infectious_until,
         "retracted": window.retracted,
     })
@@ -298,7 +316,6 @@ class Step:
         self.scored_through = NEVER
         self.arrived_ms = 0
         self.announced_at = -STATUS_EVERY_S
-        self.reissued_at = -STATUS_EVERY_S
         self.new_rules = False
         """A rule set not in the history arrived: the shell must start over (a new `Step`)."""
         self._outbox: list[Message] = []
@@ -314,6 +331,8 @@ class Step:
         view.owned = owned
         view.rule_set = self.scorer.rules.ref
         view.rule_sets = [rules.ref for rules in self.history]
+        view.rules = {rules.ref: rules for rules in self.history}
+        view.residents = set()
         view.watermark = NEVER
         view.settled_through = NEVER
         view.ready = True
@@ -375,7 +394,6 @@ class Step:
         settled = self._score(now, wall, out)
         self._escalate(wall, out)
         status = self._announce(now, wall, out)
-        self._reissue(now, wall, out)
         return Output(out, status, settled)
 
     def _take(self, record: Record, now: float, wall: float) -> None:
@@ -400,6 +418,9 @@ class Step:
             return
         ts = to_epoch(outcome.ts)
         metrics.events_in(outcome.type).inc()
+        person = getattr(outcome, "person", None)
+        if person is not None:
+            self.view.residents.add(person)
         if ts <= self.scored_through:
             metrics.LATE_EVENTS.inc()
         self.arrived_ms = max(self.arrived_ms, record.timestamp_ms)
@@ -448,7 +469,7 @@ class Step:
         for _, event in released:
             for notice in self.tracker.apply(event):
                 origin = partition_of(notice.window.person, partitions)
-                out.append(Message(topics.cases, None, _notice_message(notice, origin)))
+                out.append(Message(topics.cases, None, _notice_message(notice, origin, self.config.reference_secret)))
         for partition in sorted(self.owned):
             if through > self.progress_sent.get(partition, NEVER):
                 self.progress_sent[partition] = through
@@ -562,7 +583,8 @@ class Step:
             if person not in self.dirty:
                 continue
             for notice in self.tracker.peek(person, [event for _, event in waiting]):
-                message = _notice_message(notice, partition_of(person, self.config.partitions), kind="early_case")
+                partition = partition_of(person, self.config.partitions)
+                message = _notice_message(notice, partition, self.config.reference_secret, kind="early_case")
                 if message not in self.early_sent:
                     self.early_sent.add(message)
                     out.append(Message(self.config.topics.cases, None, message))
@@ -615,34 +637,8 @@ class Step:
         status = {
             "type": WORKER_STATUS, "worker": self.name, "rule_set": self.view.rule_set,
             "rule_sets": [r.ref for r in self.history], "partitions": sorted(self.owned),
-            "watermark": self.view.watermark, "at": int(wall),
+            "watermark": self.view.watermark, "at": int(wall), "web_port": self.config.web_port,
         }
         message = orjson.dumps(status)
         out.append(Message(self.config.topics.cases, None, message))
         return message
-
-    def _reissue(self, now: float, wall: float, out: list[Message]) -> None:
-        """Re-issue, before it expires, the code of every owned person who is still active.
-
-        Active: the core still holds facts about them (within the rules' longest window).
-        A re-issue is the same change with a fresh code, so it keeps its change id.
-        """
-        if now - self.reissued_at < STATUS_EVERY_S:
-            return
-        self.reissued_at = now
-        config = self.config
-        issued_at = int(wall)
-        due = [
-            record for person, record in self.view.codes.items()
-            if parse_rfc3339(record["expires_at"]) - issued_at < config.code_validity_s // 4
-            and partition_of(person, config.partitions) in self.owned
-            and self.scorer.people.state(person).has_facts()
-        ]
-        if not due:
-            return
-        key = signing_key_at(config.keys, issued_at)
-        for record in due:
-            fresh = signed(record, key, issuer=config.issuer, issued_at=issued_at, validity_s=config.code_validity_s)
-            out.append(Message(config.topics.codes, record["person"].encode(), encode_record(fresh)))
-            self.view.codes[record["person"]] = fresh
-            metrics.CODES_REISSUED.inc()

@@ -19,8 +19,11 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+from codes import SigningKey
+from scoring.rules import RuleSet, load_rule_set
 from simulators.publish import route
 from streams.codes_reader import redundant
 from streams.step import End, Known, Message, Output, Record, Source, Step, WorkerConfig, WorkerView, partition_of
@@ -204,24 +207,27 @@ class BackgroundWorker:
         self._thread.join(timeout=30)
 
 
-def assert_reissued_as_the_same_change(records: Iterable[dict[str, Any]]) -> None:
-    """Some code on `codes` was re-issued, and every re-issue is its change again (same level, moment and
-    rule set, same change id) with a later expiry: a fresh code, not a new decision. (A change stated
-    again by a correction, see `scoring.timeline`, may carry the code of the same second.)"""
-    by_change: dict[str, list[dict[str, Any]]] = {}
-    for record in records:
-        by_change.setdefault(record["change_id"], []).append(record)
-    renewed = [versions for versions in by_change.values() if len({v["expires_at"] for v in versions}) > 1]
-    assert renewed, "no code was re-issued"
-    for versions in renewed:
-        assert len({(v["level"], v["assessed_at"], v["rule_set"]) for v in versions}) == 1
-        expiries = [v["expires_at"] for v in versions]
-        assert expiries == sorted(expiries), "an older code was sent after a fresher one"
+def resident_web(keys: list[SigningKey], secret: bytes, partitions: int, at: int,
+                 residents: Iterable[str], **overrides: Any) -> tuple[WorkerView, WorkerConfig]:
+    """A settled worker's view and configuration for the resident route, without a broker:
+    it owns every partition, has scored through event time `at`, its clock reads `at`, and
+    `residents` are persons its events named (green: none of them changed level)."""
+    view = WorkerView(owned=frozenset(range(partitions)), ready=True, watermark=at, settled_through=at,
+                      residents=set(residents))
+    config = WorkerConfig(bootstrap="memory", topics=Topics(prefix="memory."), group="memory",
+                          rules=overrides.pop("rules", None) or _default_rules(), keys=keys,
+                          partitions=partitions, resident_secrets=[secret], clock=lambda: float(at), **overrides)
+    view.rule_set, view.rules = config.rules.ref, {config.rules.ref: config.rules}
+    return view, config
+
+
+def _default_rules() -> RuleSet:
+    return load_rule_set(Path(__file__).resolve().parents[1] / "rules" / "default.yaml")
 
 
 def assert_each_record_changes_what_is_shown(records: Iterable[dict[str, Any]]) -> None:
     """No record was sent twice: folded in order (each superseding from its moment on, see
     `scoring.timeline`), every one changes its person's timeline (a level, reasons, or lines cut
-    off that no longer hold). Re-issues (the same change with a fresh code) are left out."""
+    off that no longer hold)."""
     again = redundant(list(records))
     assert not again, f"sent again without changing anything: {[(r['person'], r['assessed_at']) for r in again]}"

@@ -41,6 +41,7 @@ def demo(
         ("live rule change", summary.rule_change),
         ("persons whose level changed at the switch", f"{summary.changed_at_switch:,}"),
         ("codes published by level", ", ".join(f"{k} {v:,}" for k, v in sorted(summary.codes_by_level.items()))),
+        ("a resident's own code, verified", summary.resident_verdict),
         ("QR scanned and verified offline", summary.qr_verdict),
         ("published timeline equals replay", "yes" if summary.replay_agrees else "NO"),
         ("wall time", f"{summary.seconds:.1f} s"),

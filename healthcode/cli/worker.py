@@ -38,7 +38,7 @@ def worker(
     data_dir: Optional[Path] = typer.Option(
         None, help="directory whose workers/ holds this worker's status file, <worker name>.json (default: HEALTHCODE_DATA_DIR)"
     ),
-    web_port: int = typer.Option(0, help="port of /healthz, /metrics and /persons/{pseudonym}/code (0: none)"),
+    web_port: int = typer.Option(0, help="port of /healthz, /metrics, /residents/{pseudonym}/code and the page /app/resident (0: none)"),
     rules: Optional[Path] = typer.Option(None, help="rule set until one is published (default: config)"),
 ) -> None:
     """Run one pipeline worker (a Faust worker) on the broker HEALTHCODE_BROKER names, until Ctrl-C or SIGTERM.
@@ -67,6 +67,9 @@ def configured_worker(web_port: int = 0, rules: Path | None = None, data_dir: Pa
 
     settings = get_settings()
     keys = _signing_keys(settings.key_dir)
+    assert settings.key_dir is not None
+    secrets, reference = _secrets(settings.key_dir)
+    token_rate, client_rate = settings.rate_policies()
     require_usable_topics(configured_bootstrap(), configured_topics(), settings.partitions)
     return WorkerConfig(
         bootstrap=configured_bootstrap(),
@@ -74,6 +77,10 @@ def configured_worker(web_port: int = 0, rules: Path | None = None, data_dir: Pa
         group=settings.group,
         rules=load_rules(rules or settings.rules_file),
         keys=keys,
+        resident_secrets=secrets,
+        reference_secret=reference,
+        token_rate=token_rate,
+        client_rate=client_rate,
         partitions=settings.partitions,
         issuer=settings.issuer,
         code_validity_s=parse_duration(settings.code_validity),
@@ -123,6 +130,16 @@ def _signing_keys(key_dir: Path | None) -> list[SigningKey]:
     except KeyProblem as error:
         raise EnvironmentProblem(f"{key_dir}: {error}") from None
     return keys
+
+
+def _secrets(key_dir: Path) -> tuple[list[bytes], bytes]:
+    """The resident secrets and the reference secret kept with the keys (made on first use)."""
+    from codes.keystore import KeyStoreError, reference_secret, resident_secrets
+
+    try:
+        return resident_secrets(key_dir), reference_secret(key_dir)
+    except (KeyStoreError, OSError) as error:
+        raise EnvironmentProblem(f"cannot use the secrets in {key_dir}: {error}") from None
 
 
 def _status_dir(directory: Path) -> Path:

@@ -23,5 +23,8 @@ def test_the_demo_dead_letters_every_malformed_event_and_publishes_the_replay_ti
     assert sum(summary.dead_lettered.values()) == len(content_faults)
     assert summary.replay_agrees
     assert "default@" in summary.rule_change and "points@" in summary.rule_change
+    assert "(never changed level) fetched a green code" in summary.resident_verdict
+    assert summary.resident_verdict.endswith(": OK at a green-only gate")
+    assert summary.qr_verdict.split(": ")[1].startswith("OK")
     address = next(line for line in lines if line.startswith("embedded broker ready at ")).rsplit(" ", 1)[1]
     assert not metadata_answers(address, timeout=0.5)

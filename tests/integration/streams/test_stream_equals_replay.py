@@ -10,7 +10,7 @@ from healthcode.broker import EmbeddedBroker
 from streams.codes_reader import distinct_changes, read_codes
 from streams.issuing import timeline_entry
 from streams.reading import read_from_start
-from streams.testing import assert_each_record_changes_what_is_shown, assert_reissued_as_the_same_change
+from streams.testing import assert_each_record_changes_what_is_shown
 
 
 def test_one_worker_publishes_exactly_the_replay_timeline(
@@ -24,16 +24,6 @@ def test_one_worker_publishes_exactly_the_replay_timeline(
     streamed = [timeline_entry(r) for r in distinct_changes(records)]
     assert_each_record_changes_what_is_shown(records)
     assert streamed == [c.to_json() for c in expected.timeline]
-
-
-def test_codes_of_active_persons_are_reissued_before_they_expire(
-    broker: EmbeddedBroker, published_city, replayed, start_worker, unique
-) -> None:
-    worker = start_worker(published_city.topics, f"g{unique}", code_validity_s=8)
-    worker.wait_settled(max(c.at for c in replayed.timeline))
-    time.sleep(8)
-    records = list(read_codes(broker.bootstrap, published_city.topics, idle_s=2.0))
-    assert_reissued_as_the_same_change(records)
 
 
 def test_the_group_commits_its_positions_so_standard_tools_show_its_lag(

@@ -1,7 +1,7 @@
 """The worker's web port, as an operator and a resident use it.
 
 Two `healthcode worker` processes share a small published city; once they have
-settled, their /healthz, /metrics and /persons/{pseudonym}/code are asked over HTTP.
+settled, their /healthz, /metrics and /residents/{pseudonym}/code are asked over HTTP.
 """
 
 from __future__ import annotations
@@ -26,12 +26,15 @@ from PIL import Image
 from prometheus_client.parser import text_string_to_metric_families
 
 from codes import Level, Reason, SigningKey, TrustList, read_qr, verify
-from codes.keystore import save_key
+from codes.access import resident_token
+from codes.keystore import resident_secrets, save_key
 from healthcode.broker import EmbeddedBroker
 from healthcode.workers import WorkerProcess, settled, wait_until
 from scoring.replay import ReplayResult, replay_file
+from scoring.people import PersonChange
+from scoring.residents import standing
 from scoring.rules import load_rule_set
-from scoring.timeutil import format_rfc3339
+from scoring.timeutil import format_rfc3339, parse_rfc3339
 from streams.topics import Topics
 from streams.web import make_app
 from streams.app import Pipeline
@@ -61,10 +64,22 @@ class Deployment:
     topics: Topics
     workers: list[WorkerProcess]
     replayed: ReplayResult
+    secret: bytes
+    persons: set[str]
+    """Everyone the city's events name."""
 
-    def ask(self, worker: WorkerProcess, path: str, method: str = "GET") -> Answer:
+    def token(self, person: str) -> str:
+        return resident_token(self.secret, person)
+
+    def code(self, worker: WorkerProcess, person: str, query: str = "") -> Answer:
+        """`person` asks `worker` for their code with their own token."""
+        return self.ask(worker, f"/residents/{person}/code{query}", token=self.token(person))
+
+    def ask(self, worker: WorkerProcess, path: str, method: str = "GET", token: str | None = None) -> Answer:
+        headers = {} if token is None else {"Authorization": f"Bearer {token}"}
+        request = Request(f"http://127.0.0.1:{worker.port}{path}", method=method, headers=headers)
         try:
-            with urlopen(Request(f"http://127.0.0.1:{worker.port}{path}", method=method), timeout=10) as answer:
+            with urlopen(request, timeout=10) as answer:
                 return Answer(answer.status, answer.headers.get_content_type(), answer.read())
         except HTTPError as error:
             return Answer(error.code, error.headers.get_content_type(), error.read())
@@ -78,9 +93,9 @@ class Deployment:
         (found,) = [w for w in self.workers if w is not worker]
         return found
 
-    def latest_codes(self) -> dict[str, dict[str, Any]]:
+    def latest_codes(self) -> dict[str, PersonChange]:
         """Each restricted-at-some-time person's last level change in the replay timeline."""
-        return {change.person: change.to_json() for change in self.replayed.timeline}
+        return {change.person: change for change in self.replayed.timeline}
 
     def metrics(self, worker: WorkerProcess) -> dict[str, dict[tuple, float]]:
         """Sample values by metric sample name, then by sorted label pairs."""
@@ -101,6 +116,7 @@ def deployment(
     city = city_publisher(broker.bootstrap, directory, Topics(prefix=f"w{unique}."))
     topics, events = city.topics, city.events
     save_key(directory / "keys", signing_key)
+    (secret, *_) = resident_secrets(directory / "keys")
     settings = settings_for(broker.bootstrap, topics, f"g{unique}", directory / "keys")
     settings["HEALTHCODE_DATA_DIR"] = str(directory / "data")
     workers = [WorkerProcess(settings, directory / f"worker-{n}.log") for n in range(2)]
@@ -113,7 +129,8 @@ def deployment(
             90,
             "split the partitions and settle",
         )
-        yield Deployment(topics, workers, replayed)
+        persons = {person for person in map(_person_of, events.read_bytes().splitlines()) if person}
+        yield Deployment(topics, workers, replayed, secret, persons)
     finally:
         for worker in workers:
             worker.stop()
@@ -125,7 +142,7 @@ async def test_a_worker_not_yet_assigned_partitions_answers_healthz_with_503(sig
         bootstrap="127.0.0.1:9", topics=Topics(prefix="never."), group="never", rules=rules,
         keys=[signing_key], partitions=PARTITIONS,
     )
-    async with TestClient(TestServer(make_app(Pipeline(config).view, PARTITIONS))) as client:
+    async with TestClient(TestServer(make_app(Pipeline(config).view, config))) as client:
         answer = await client.get("/healthz")
         assert answer.status == 503
         body = await answer.json()
@@ -171,24 +188,43 @@ def test_metrics_count_events_by_type_dead_letters_by_reason_and_codes_by_level(
         assert any(key == (("le", "+Inf"),) for key in samples["healthcode_event_to_code_seconds_bucket"])
 
 
-def test_a_resident_gets_their_latest_code_as_json_that_verifies_and_names_no_place(
+def test_a_resident_gets_a_code_for_their_level_from_either_worker_that_verifies_and_names_no_place(
     deployment: Deployment, signing_key: SigningKey
 ) -> None:
     latest = deployment.latest_codes()
     assert latest, "the city must restrict someone"
     trust = TrustList.of([signing_key.info])
-    for person, change in sorted(latest.items())[:10]:
-        answer = deployment.ask(deployment.owner(person), f"/persons/{person}/code")
-        assert answer.status == 200
-        assert answer.content_type == "application/json"
-        record = answer.json()
-        assert (record["person"], record["level"], record["assessed_at"], record["rule_set"]) == (
-            person, change["level"], change["at"], change["rule_set"],
-        )
-        verdict = verify(record["code"], trust, at=int(time.time()), admit=tuple(Level))
-        assert verdict.reason is Reason.OK
-        assert (verdict.person, verdict.level, verdict.rule_set) == (person, change["level"], change["rule_set"])
-        assert not _keys_of(record) & _PRIVATE_KEYS
+    for person, change in sorted(latest.items())[:6]:
+        owner = deployment.owner(person)
+        through = parse_rfc3339(owner.status()["watermark"])
+        record = {"rule_set": change.rule_set, "reasons": [reason.to_dict() for reason in change.reasons]}
+        expected = standing(person, record, {}, change.rule_set, through).level
+        for worker in deployment.workers:  # the owner signs; the other forwards to it
+            answer = deployment.code(worker, person)
+            assert answer.status == 200
+            assert answer.content_type == "application/json"
+            record = answer.json()
+            assert (record["person"], record["level"], record["as_of"]) == (person, expected, format_rfc3339(through))
+            verdict = verify(record["code"], trust, at=int(time.time()), admit=tuple(Level))
+            assert verdict.reason is Reason.OK
+            assert (verdict.person, verdict.level) == (person, expected)
+            assert not _keys_of(record) & (_PRIVATE_KEYS | {"evidence", "source"})
+            assert not (deployment.persons - {person}) & set(_strings_of(record)), "another person's pseudonym"
+
+
+def test_a_resident_who_never_changed_level_gets_a_green_code_that_verifies(
+    deployment: Deployment, signing_key: SigningKey
+) -> None:
+    never = sorted(deployment.persons - {c.person for c in deployment.replayed.timeline})
+    assert never, "the city must have residents who were never restricted"
+    for person in never[:4]:
+        for worker in deployment.workers:
+            answer = deployment.code(worker, person)
+            assert answer.status == 200, answer.body
+            record = answer.json()
+            assert (record["level"], record["reasons"]) == ("green", [])
+            verdict = verify(record["code"], TrustList.of([signing_key.info]), at=int(time.time()))
+            assert (verdict.reason, verdict.person, verdict.level) == (Reason.OK, person, "green")
 
 
 def test_a_resident_gets_their_code_as_an_svg_and_as_a_png_that_reads_back_to_the_same_code(
@@ -196,31 +232,29 @@ def test_a_resident_gets_their_code_as_an_svg_and_as_a_png_that_reads_back_to_th
 ) -> None:
     person = min(deployment.latest_codes())
     owner = deployment.owner(person)
-    code = deployment.ask(owner, f"/persons/{person}/code").json()["code"]
+    code = deployment.code(owner, person).json()["code"]
 
-    svg = deployment.ask(owner, f"/persons/{person}/code?format=svg")
+    svg = deployment.code(owner, person, "?format=svg")
     assert (svg.status, svg.content_type) == (200, "image/svg+xml")
     assert ElementTree.fromstring(svg.body).tag == "{http://www.w3.org/2000/svg}svg"
 
-    png = deployment.ask(owner, f"/persons/{person}/code?format=png")
+    png = deployment.code(deployment.other_than(owner), person, "?format=png")
     assert (png.status, png.content_type) == (200, "image/png")
-    assert read_qr(Image.open(io.BytesIO(png.body))) == [code]
+    assert read_qr(Image.open(io.BytesIO(png.body))) == [code], "the same code, as it is given again for a while"
 
 
-def test_a_pseudonym_without_a_code_or_held_by_another_worker_is_not_found(deployment: Deployment) -> None:
+def test_without_the_residents_own_token_every_worker_answers_the_same_401(deployment: Deployment) -> None:
     person = min(deployment.latest_codes())
-    owner = deployment.owner(person)
-    elsewhere = deployment.ask(deployment.other_than(owner), f"/persons/{person}/code")
-    assert elsewhere.status == 404
-    assert elsewhere.json() == {"error": "this worker does not hold that pseudonym"}
-
-    stranger = next(
-        name for name in (f"nobody-{n}" for n in range(100))
-        if partition_of(name, PARTITIONS) in owner.status()["partitions"]
-    )
-    unknown = deployment.ask(owner, f"/persons/{stranger}/code")
-    assert unknown.status == 404
-    assert "no code" in unknown.json()["error"]
+    stranger = next(f"nobody-{n}" for n in range(100) if f"nobody-{n}" not in deployment.persons)
+    other = min(deployment.persons - {person})
+    answers = [
+        deployment.ask(worker, f"/residents/{asked}/code", token=token)
+        for worker in deployment.workers
+        for asked, token in ((person, None), (person, deployment.token(other)), (stranger, None),
+                             (stranger, deployment.token(person)), (person, "x" * 43))
+    ]
+    assert {a.status for a in answers} == {401}
+    assert len({a.body for a in answers}) == 1
 
 
 @pytest.mark.parametrize("query", ["?format=gif", "?format=SVG", "?format="])
@@ -228,20 +262,13 @@ def test_an_unknown_image_format_is_a_bad_request_whoever_is_asked_for(deploymen
     person = min(deployment.latest_codes())
     owner = deployment.owner(person)
     for asked in (person, "nobody-at-all"):
-        answer = deployment.ask(owner, f"/persons/{asked}/code{query}")
+        answer = deployment.ask(owner, f"/residents/{asked}/code{query}", token=deployment.token(asked))
         assert answer.status == 400
         assert answer.json() == {"error": "format must be json, svg or png"}
 
 
-def test_a_request_that_is_not_a_pseudonym_is_a_bad_request(deployment: Deployment) -> None:
-    worker = deployment.workers[0]
-    for asked in ("a" * 65, "semi;colon", "%C3%A9t%C3%A9"):
-        answer = deployment.ask(worker, f"/persons/{asked}/code")
-        assert answer.status == 400, asked
-        assert answer.json() == {"error": "not a pseudonym: 1 to 64 of A-Z a-z 0-9 _ -"}
-
-
-@pytest.mark.parametrize("path", ["/persons", "/persons/", "/persons/{person}", "/tables", "/table/persons", "/"])
+@pytest.mark.parametrize("path", ["/persons", "/persons/{person}/code", "/residents", "/residents/", "/residents/{person}",
+                                  "/tables", "/table/persons", "/"])
 def test_no_route_lists_or_browses_persons(deployment: Deployment, path: str) -> None:
     person = min(deployment.latest_codes())
     for worker in deployment.workers:
@@ -253,7 +280,8 @@ def test_no_route_lists_or_browses_persons(deployment: Deployment, path: str) ->
 def test_codes_cannot_be_written_through_the_web_port(deployment: Deployment) -> None:
     person = min(deployment.latest_codes())
     for method in ("POST", "PUT", "DELETE"):
-        assert deployment.ask(deployment.owner(person), f"/persons/{person}/code", method).status == 405
+        answer = deployment.ask(deployment.owner(person), f"/residents/{person}/code", method, deployment.token(person))
+        assert answer.status == 405
 
 
 def test_an_event_older_than_the_watermark_is_applied_and_counted_late(
@@ -278,6 +306,23 @@ def test_an_event_older_than_the_watermark_is_applied_and_counted_late(
             break
         assert time.monotonic() < deadline, f"late events went from {before} to {after}"
         time.sleep(0.3)
+
+
+def _person_of(line: bytes) -> str | None:
+    try:
+        event = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return None  # one of the city's injected faults
+    person = event.get("person") if isinstance(event, dict) else None
+    return person if isinstance(person, str) else None
+
+
+def _strings_of(value: Any) -> list[str]:
+    if isinstance(value, dict):
+        return [s for item in value.values() for s in _strings_of(item)]
+    if isinstance(value, list):
+        return [s for item in value for s in _strings_of(item)]
+    return [value] if isinstance(value, str) else []
 
 
 def _keys_of(value: Any) -> set[str]:

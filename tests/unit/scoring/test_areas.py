@@ -125,6 +125,18 @@ def test_each_period_of_an_area_is_its_own_source(index):
     assert len({e.source for e in index.exposures()}) == 2
 
 
+def test_an_index_looks_only_for_the_designation_levels_it_is_given():
+    index = PresenceIndex(SPECS, retention_s=14 * DAY, area_levels=("high",))
+    index.designate("area-ref", "medium", AREA, T0)
+    index.designate("area-ref", "high", AREA, T0 + 80 * MIN)
+    visit(index, "shopper", INSIDE, 60, 60)
+    assert [(e.level, e.minutes) for e in index.exposures()] == [("high", 40.0)]
+    # A period corrected to a level it does not look for withdraws what it found.
+    corrected = index.designate("area-ref", "medium", AREA, T0 + 80 * MIN)
+    assert [(e.level, e.retracted) for e in corrected] == [("high", True)]
+    assert index.exposures() == []
+
+
 def test_area_exposures_carry_neither_the_area_name_nor_coordinates(index):
     index.designate("Wuhan Huanan Seafood Market", "high", AREA, T0)
     visit(index, "shopper", INSIDE, 60, 30)
