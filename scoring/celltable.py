@@ -65,6 +65,10 @@ _OFFSET_BITS = 32
 _OFFSET_MASK = (1 << _OFFSET_BITS) - 1
 
 
+_SCAN_OWNERS = 8
+"""Up to this many owners, a run not yet indexed by owner is scanned rather than indexed."""
+
+
 def _length_dtype(length: np.ndarray) -> type:
     return np.int32 if len(length) == 0 or int(length.max()) <= np.iinfo(np.int32).max else np.int64
 
@@ -143,6 +147,10 @@ class _Run:
 
     def of_owners(self, owners: np.ndarray) -> np.ndarray:
         """Positions of the live rows of `owners` (sorted, distinct)."""
+        if self.by_owner is None and len(owners) <= _SCAN_OWNERS:
+            # A new case asks for one person: a scan costs a pass over the run, the index a sort
+            # of it, and runs merge (dropping the index) between cases in a growing city.
+            return np.flatnonzero(np.isin(self.owner, owners))
         if self.by_owner is None:
             order = np.argsort(self.owner, kind="stable").astype(np.int32)
             distinct, first = np.unique(self.owner[order], return_index=True)
