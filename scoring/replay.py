@@ -104,7 +104,7 @@ class _Collector:
         self.limits = limits
         self.now = now
         self.malformed: list[Malformed] = []
-        self._chunks: list[tuple[pa.Array, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+        self._chunks: list[tuple[pa.Array, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
         self._codes: dict[str, int] = {}
         self._names: list[str] = []
         self._ids: list[str] = []
@@ -142,9 +142,10 @@ class _Collector:
             assert breach is not None  # `out` is the same test, on the whole column
             self.malformed.append(Malformed(row, breach.reason))
         keep = ~out
+        kept = ids[keep]
         self._chunks.append(
-            (pa.array(ids[keep], type=pa.large_string()), self._code(person[keep]), ts[keep], lat[keep], lon[keep],
-             order[keep])
+            (pa.array(kept, type=pa.large_string()), _hashes(kept), self._code(person[keep]), ts[keep], lat[keep],
+             lon[keep], order[keep])
         )
 
     def _code(self, person: np.ndarray) -> np.ndarray:
@@ -171,35 +172,65 @@ class _Collector:
 
     def inputs(self) -> Inputs:
         self._pack()
-        ids, person, ts, lat, lon, order = zip(*self._chunks)
+        columns = [list(parts) for parts in zip(*self._chunks)]
         self._chunks = []
-        person, ts, lat, lon, order = (np.concatenate(parts) for parts in (person, ts, lat, lon, order))
+        ids, hashes = columns[:2]
+        # Column by column, each one's chunks let go once joined: a city's pings are gigabytes.
+        person, ts, lat, lon, order = (np.concatenate(columns.pop(2)) for _ in range(5))
+        other_ids = np.array(self._other_ids, dtype=object)
+        every_id = [*ids, pa.array(other_ids, type=pa.large_string())]
         other_order = np.array([position for _, position, _ in self.others], dtype=np.int64)
-        every_id = pa.chunked_array([*ids, pa.array(self._other_ids, type=pa.large_string())])
-        every_order = np.concatenate([order, other_order])
-        arrival = np.argsort(every_order, kind="stable")
-        repeated = np.empty(len(every_order), dtype=bool)
-        repeated[arrival] = _repeats(every_id.take(pa.array(arrival)))
-        del every_id, arrival
+        arrival = np.argsort(np.concatenate([order, other_order]), kind="stable")
+        repeated = np.empty(len(arrival), dtype=bool)
+        in_arrival = np.concatenate([*hashes, _hashes(other_ids)])[arrival]
+        repeated[arrival] = _repeats(in_arrival, lambda rows: _strings_at(every_id, arrival[rows]))
+        del every_id, arrival, in_arrival
         keep_ping, keep_other = ~repeated[: len(ts)], ~repeated[len(ts):]
+        if not keep_ping.all():
+            person, ts, lat, lon, order = (column[keep_ping] for column in (person, ts, lat, lon, order))
         return Inputs(
-            person[keep_ping], np.array(self._names, dtype=object),
-            ts[keep_ping], lat[keep_ping], lon[keep_ping], order[keep_ping],
+            person, np.array(self._names, dtype=object), ts, lat, lon, order,
             [item for item, keep in zip(self.others, keep_other.tolist()) if keep],
             sorted(self.malformed, key=lambda bad: bad.line),
             int(repeated.sum()),
         )
 
 
-def _repeats(ids: pa.ChunkedArray) -> np.ndarray:
-    """True where an id was seen earlier in the array."""
-    if len(ids) == 0:
-        return np.zeros(0, dtype=bool)
-    # Dictionary codes are handed out in order of first appearance, so an id is new
-    # exactly where its code exceeds every code before it.
-    codes = ids.combine_chunks().dictionary_encode().indices.to_numpy()
-    seen_before = np.maximum.accumulate(np.concatenate([[-1], codes[:-1]]))
-    return codes <= seen_before
+def _hashes(ids: np.ndarray) -> np.ndarray:
+    """64-bit hashes of ids (a fixed key, so equal ids hash alike in every chunk)."""
+    return pd.util.hash_array(np.asarray(ids, dtype=object), categorize=False)
+
+
+def _repeats(hashes: np.ndarray, ids_at: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """True where an id was seen earlier, from the ids' hashes in arrival order.
+
+    Only rows whose hash another row shares can be repeats; their ids (`ids_at`, given
+    positions) are compared exactly. Eight bytes a row, where a dictionary of every id
+    cost gigabytes on a city of 26 M events.
+    """
+    order = np.argsort(hashes, kind="stable")
+    ordered = hashes[order]
+    equal = ordered[1:] == ordered[:-1]
+    repeated = np.zeros(len(hashes), dtype=bool)
+    if not equal.any():
+        return repeated
+    shared = np.zeros(len(hashes), dtype=bool)
+    shared[1:] |= equal
+    shared[:-1] |= equal
+    rows = np.sort(order[shared])
+    repeated[rows] = pd.Series(ids_at(rows)).duplicated().to_numpy()
+    return repeated
+
+
+def _strings_at(chunks: list[pa.Array], positions: np.ndarray) -> np.ndarray:
+    """The strings at `positions` of the chunks laid end to end."""
+    bounds = np.cumsum([0, *(len(chunk) for chunk in chunks)])
+    which = np.searchsorted(bounds, positions, side="right") - 1
+    found = np.empty(len(positions), dtype=object)
+    for chunk in np.unique(which).tolist():
+        here = which == chunk
+        found[here] = chunks[chunk].take(pa.array(positions[here] - bounds[chunk])).to_numpy(zero_copy_only=False)
+    return found
 
 
 def read_jsonl(

@@ -5,13 +5,14 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
 from scoring.events import Ping, encode_event
 from scoring.limits import LATEST
-from scoring.replay import read_events, read_jsonl, replay, replay_file
+from scoring.replay import _repeats, read_events, read_jsonl, replay, replay_file
 from scoring.rules import load_rule_set
 from scoring.synthetic import DAY, HOUR, result, visit
 from scoring.timeutil import format_rfc3339, from_epoch
@@ -177,3 +178,10 @@ def test_a_far_future_event_costs_replay_only_itself_and_now_bounds_it_as_intake
     bounded = read_events(path, now=T0 + 10 * DAY)
     assert [m.line for m in bounded.malformed] == [len(events) - 1, len(events)]
     assert bounded.malformed[0].reason.startswith("ts: 8999-12-31T00:00:00Z is more than 1d after the clock")
+
+
+def test_ids_that_share_a_hash_are_repeats_only_when_equal() -> None:
+    # Every row given the same hash: only an exact comparison of the ids can tell repeats.
+    ids = np.array(["a", "b", "a", "c", "b"], dtype=object)
+    repeated = _repeats(np.zeros(len(ids), dtype=np.uint64), lambda rows: ids[rows])
+    assert repeated.tolist() == [False, False, True, False, True]
