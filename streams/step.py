@@ -37,6 +37,7 @@ from kafka.partitioner.default import murmur2
 
 from codes import SigningKey, signing_key_at
 from codes.access import RatePolicy, keyed_ref
+from scoring.assess import Assessment, assess
 from scoring.city import CaseNotice, CityScorer
 from scoring.events import Ping
 from scoring.exposure import CaseWindow, Exposure
@@ -121,10 +122,10 @@ class WorkerConfig:
     """A loop that finishes no turn for this long is reported not ready (`/healthz`)."""
     web_port: int = 0
     """Port of /healthz, /metrics, /residents/{pseudonym}/code and /app/resident (0: no web server)."""
-    resident_secrets: list[bytes] = field(default_factory=list)
+    resident_secrets: list[bytes] = field(default_factory=list, repr=False)
     """The current resident secret, then the previous one if kept (`codes.keystore.resident_secrets`):
     they check residents' access tokens. None given: no token is accepted."""
-    reference_secret: bytes | None = None
+    reference_secret: bytes | None = field(default=None, repr=False)
     """Keys the case references workers tell each other on `cases` (`codes.access.keyed_ref`), so no
     one without it can link a contact's reasons to a case. None: the core's own references (tests)."""
     token_rate: RatePolicy = RatePolicy(per_minute=30, burst=10)
@@ -156,6 +157,9 @@ class WorkerView:
     """Every person any event has named so far: a resident who never changed level is green, not unknown."""
     rules: dict[str, RuleSet] = field(default_factory=dict)
     """Every rule set this worker knows, by ref (the words of a resident's reasons)."""
+    assess: Callable[[str, int], tuple[Assessment, RuleSet]] | None = None
+    """The core's assessment of an owned person at an event time, from the facts it holds, and
+    the rule set in force then (None until a `Step` holds the partitions)."""
 
 
 @dataclass(frozen=True)
@@ -333,9 +337,16 @@ class Step:
         view.rule_sets = [rules.ref for rules in self.history]
         view.rules = {rules.ref: rules for rules in self.history}
         view.residents = set()
+        view.assess = self.resident_assessment
         view.watermark = NEVER
         view.settled_through = NEVER
         view.ready = True
+
+    def resident_assessment(self, person: str, at: int) -> tuple[Assessment, RuleSet]:
+        """An owned person's level and reasons at event time `at` from the facts scored so far
+        (a resident's current code; green with no reasons when no fact is held)."""
+        rules = self.tracker.rules_at(at)
+        return assess(self.scorer.people.state(person), rules, at), rules
 
     def disown(self) -> None:
         """Partitions revoked: from here on another worker may own them, send nothing more for them."""
