@@ -318,9 +318,9 @@ def code_kinds(records: list[tuple[dict, int]]) -> list[str]:
     are in publish order within their partition; each is compared with the level they showed before.
 
     A contact (or area) escalation is one of two kinds: the case (designation) became known
-    after the contact, whose stays had arrived (the issue's "contact with a newly known case"),
-    or the contact went on after the case was known, so presence knows its minutes only once
-    the stay has closed (a contact max gap with no ping)."""
+    after every contact behind it, whose stays had arrived (the issue's "contact with a newly
+    known case"), or some contact went on to the moment the case was known or after, so
+    presence knows its minutes only once the stay has closed (a contact max gap with no ping)."""
     shown: dict[str, int] = {}
     kinds = []
     for record, _ in records:
@@ -331,7 +331,7 @@ def code_kinds(records: list[tuple[dict, int]]) -> list[str]:
         if level > before:
             own = any(r["rule"] in OWN_RULES and r["since"] == at for r in record["reasons"])
             contacts = [e for r in record["reasons"] for e in r.get("evidence", ()) if "last_at" in e]
-            backward = any(e["last_at"] < at for e in contacts)
+            backward = bool(contacts) and all(e["last_at"] < at for e in contacts)
             kinds.append(KINDS[0] if own else KINDS[1] if backward else KINDS[2])
         else:
             kinds.append(KINDS[3] if level < before else KINDS[4])

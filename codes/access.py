@@ -29,7 +29,7 @@ _PEER = b"healthcode peer v1"
 
 
 def _mac(secret: bytes, label: bytes, text: str) -> bytes:
-    return hmac.new(secret, label + text.encode(), hashlib.sha256).digest()
+    return hmac.new(secret, label + text.encode("utf-8", "surrogateescape"), hashlib.sha256).digest()
 
 
 def resident_token(secret: bytes, person: str) -> str:
@@ -41,7 +41,7 @@ def token_matches(secrets: Iterable[bytes], person: str, presented: str | None) 
     """True when `presented` is `person`'s token under one of `secrets` (the current one and
     any kept while tokens are rotated). Every secret is compared, in constant time, whatever
     the answer: the time taken does not tell whether the pseudonym exists or how close a guess came."""
-    given = (presented or "").encode()
+    given = (presented or "").encode("utf-8", "surrogateescape")
     matched = False
     for secret in secrets:
         matched |= hmac.compare_digest(resident_token(secret, person).encode(), given)

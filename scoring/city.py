@@ -172,6 +172,12 @@ class CityScorer:
         self._reach(notice.known_at)
         self._case(notice)
 
+    def probe_case(self, notice: CaseNotice) -> list[Exposure]:
+        """The exposures of owned persons that `case_notice(notice)` would find at once, from the
+        stays already closed, under the rules in force; nothing changes (see `PresenceIndex.probe`)."""
+        found = self.index.probe(notice.window, notice.known_at)
+        return [e for e in found if self.owns is None or self.owns(e.person)]
+
     # -- time -----------------------------------------------------------------------
 
     def advance_to(self, watermark: int, final: bool = False) -> None:

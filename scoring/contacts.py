@@ -332,6 +332,37 @@ class ContactEngine:
             if last > tally.last:
                 tally.last = last
 
+    def probe(self, person: int, start: int, end: int) -> dict[int, Tally]:
+        """The co-presence a case of `person` infectious over [start, end) has with the stays
+        already closed, by contact: what `set_source` would find backward, recording nothing.
+
+        Stays still open, and stays closing later, are not counted: a lower bound of the tallies."""
+        stays = self.stays.rows_of(np.array([person]))
+        first, last = np.maximum(stays.start, start), np.minimum(stays.end, end)
+        inside = last > first
+        cell, first, last = stays.cell[inside], first[inside], last[inside]
+        if self.include_neighbours:
+            which, cell = discs(cell)
+            first, last = first[which], last[which]
+        if self._owns is not None:
+            keep = self._owns(cell)
+            cell, first, last = cell[keep], first[keep], last[keep]
+        tallies: dict[int, Tally] = {}
+        if len(cell) == 0:
+            return tallies
+        query, found = self.stays.lookup(cell, first, last)
+        begin, finish = np.maximum(found.start, first[query]), np.minimum(found.end, last[query])
+        real = (finish > begin) & (found.owner != person)
+        contact, begin, finish = found.owner[real], begin[real], finish[real]
+        which, day, seconds = split_by_day(begin, finish, np.full(len(begin), start, dtype=np.int64))
+        for who, d, total, a, b in zip(contact[which].tolist(), day.tolist(), seconds.tolist(),
+                                      begin[which].tolist(), finish[which].tolist()):
+            tally = tallies.setdefault(who, Tally())
+            tally.seconds += total
+            tally.by_day[d] = tally.by_day.get(d, 0) + total
+            tally.first, tally.last = min(tally.first, a), max(tally.last, b)
+        return tallies
+
     def drain(self) -> list[tuple[Source, list[tuple[int, Tally | None]]]]:
         """The pairs changed since the last drain, by source: (person, tally now or None if gone)."""
         by_slot: dict[int, list[tuple[int, Tally | None]]] = {}

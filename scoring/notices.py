@@ -50,3 +50,19 @@ class CaseTracker:
         if windows == case_windows(before, rules, at):
             return []
         return [CaseNotice(window, at) for window in windows]
+
+    def peek(self, person: str, events: Sequence[Visit | TestResult]) -> list[CaseNotice]:
+        """The live case windows of `person` once `events` (not applied yet) are, if they differ
+        from the windows known now; nothing is kept (early case notices)."""
+        before = self._states.get(person) or new_state(person)
+        state = before
+        for event in sorted(events, key=lambda e: to_epoch(e.ts)):
+            state = apply(state, event, self.rules_at(to_epoch(event.ts)))
+        if state is before:
+            return []
+        at = state.latest_event_at
+        rules = self.rules_at(at)
+        windows = [window for window in case_windows(state, rules, at) if not window.retracted]
+        if windows == [window for window in case_windows(before, rules, at) if not window.retracted]:
+            return []
+        return [CaseNotice(window, at) for window in windows]

@@ -150,6 +150,27 @@ class PresenceIndex:
                 )
         return self._drain()
 
+    def probe(self, window: CaseWindow, known_at: int) -> list[Exposure]:
+        """The exposures `case(window, known_at)` would report at once from the stays already
+        closed, without learning of the case (nothing here changes): for early escalations."""
+        number = self._lookup.get_indexer([window.person])[0] if len(self._lookup) else -1
+        number = self._recent.get(window.person, number)
+        if window.retracted or number < 0:
+            return []
+        end = OPEN_END if window.infectious_until is None else window.infectious_until
+        found = []
+        for spec, engine in zip(self.specs, self._engines):
+            for who, tally in sorted(engine.probe(int(number), window.infectious_from, end).items()):
+                days = sorted(tally.by_day)
+                found.append(Exposure(
+                    exposure_id=Exposure.make_id(self._names[who], spec.kind, window.case_ref),
+                    person=self._names[who], kind=spec.kind, source=window.case_ref,
+                    first_at=tally.first, last_at=tally.last, minutes=tally.seconds / 60,
+                    minutes_by_day=tuple((day, tally.by_day[day] / 60) for day in days),
+                    known_at=max(known_at, tally.last),
+                ))
+        return found
+
     def designate(
         self,
         area_ref: str,

@@ -1,12 +1,18 @@
 """What a resident is shown about themselves: their level at a moment, and why, in words (pure).
 
-A worker publishes a record for every level change (`streams.issuing`); a resident who
-never changed level has none and is green. `standing` gives the level a resident holds at
-an event time from their latest change record: reasons whose `until` has passed by then
-have lapsed (the core's own review would publish that lapse later, once it settles the
-moment; the level is the highest left). What the resident sees of each reason is words
-(what, since, until, how to clear it early), never the evidence behind it: evidence
-names cases (references) and contact times that would let someone link a contact to a case.
+A resident's level now is the higher of two answers, so that it is never lower than what
+`hc.codes` says of them and never lags bad news:
+- what the published records say (the latest one states the level from its moment on,
+  timeline contract 2): a level falls there only once no input still in flight could keep
+  it up, so a resident is not shown green before a lapse is certain;
+- the core's assessment of the facts the worker holds, at that moment: it names every
+  reason active now, including one that began after the latest record at the same level
+  (records are published when the level changes; a second fever-clinic visit extends a
+  yellow without a new record, and the latest record's `until` has passed).
+A resident who never changed level and of whom the core holds no fact is green.
+What the resident sees of each reason is words (what, since, until, how to clear it
+early), never the evidence behind it: evidence names cases (references) and contact times
+that would let someone link a contact to a case.
 """
 
 from __future__ import annotations
@@ -15,9 +21,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from scoring.rules import LEVEL_CODE, LEVELS, PointsRule, Rule, RuleSet
+from scoring.assess import Assessment
+from scoring.rules import LEVEL_CODE, PointsRule, Rule, RuleSet
 from scoring.rulewords import clearance_words, lapse_words, signal_words
-from scoring.timeutil import parse_rfc3339
 
 GREEN = "green"
 
@@ -50,16 +56,22 @@ class Standing:
     reasons: tuple[ReasonWords, ...]
 
 
-def standing(person: str, latest: Mapping[str, Any] | None, rule_sets: Mapping[str, RuleSet],
-             current_rule_set: str, at: int) -> Standing:
-    """`person`'s level at `at` from their latest change record (`latest`; None: never changed,
-    so green under `current_rule_set`). `rule_sets` by ref give the words of each reason."""
+def standing(person: str, latest: Mapping[str, Any] | None, held: Assessment | None, held_rules: RuleSet,
+             rule_sets: Mapping[str, RuleSet], at: int) -> Standing:
+    """`person`'s level at `at`: the higher of their latest published record (`latest`; None: none
+    published) and `held`, the core's assessment at `at` of the facts it holds under `held_rules`
+    (None: no facts). `rule_sets` by ref give the words of a published record's reasons."""
+    published = GREEN if latest is None else latest["level"]
+    if held is not None and LEVEL_CODE[held.level] >= LEVEL_CODE[published]:
+        return Standing(person, held.level, held_rules.ref, at,
+                        tuple(reason_words(reason.to_dict(), held_rules) for reason in held.reasons))
     if latest is None:
-        return Standing(person, GREEN, current_rule_set, at, ())
+        return Standing(person, GREEN, held_rules.ref, at, ())
+    # The facts held no longer give this level, but the published level still holds: a lapse is
+    # published (and shown) once it is certain. Until then its reasons are the record's.
     rules = rule_sets.get(latest["rule_set"])
-    kept = [reason for reason in latest["reasons"] if reason["until"] is None or parse_rfc3339(reason["until"]) > at]
-    level = LEVELS[max((LEVEL_CODE[reason["level"]] for reason in kept), default=LEVEL_CODE[GREEN])]
-    return Standing(person, level, latest["rule_set"], at, tuple(reason_words(reason, rules) for reason in kept))
+    return Standing(person, published, latest["rule_set"], at,
+                    tuple(reason_words(reason, rules) for reason in latest["reasons"]))
 
 
 def reason_words(reason: Mapping[str, Any], rules: RuleSet | None) -> ReasonWords:

@@ -26,7 +26,8 @@ from scoring.assess import assess, fact_times
 from scoring.events import TestResult, Visit
 from scoring.people import PersonChange
 from scoring.rules import LEVEL_CODE, LEVELS, RuleSet
-from scoring.state import PersonState, apply
+from scoring.exposure import Exposure
+from scoring.state import PersonState, apply, apply_exposure
 from scoring.timeutil import format_rfc3339, parse_rfc3339, to_epoch
 
 TIMELINE_VERSION = 2
@@ -130,9 +131,10 @@ def _rule_set(lines: Sequence[Line]) -> str:
 
 def early_escalations(
     shown: Sequence[Line], state: PersonState, pending: Iterable[Visit | TestResult],
-    rules_at: Callable[[int], RuleSet], since: int,
+    rules_at: Callable[[int], RuleSet], since: int, exposures: Iterable[Exposure] = (),
 ) -> list[PersonChange]:
-    """The changes to publish now: the person's level, with the events not yet scored applied to
+    """The changes to publish now: the person's level, with the events not yet scored and the
+    `exposures` a case not yet scored has already caused (`CityScorer.probe_case`) applied to
     their state, wherever from `since` on it is above what `shown` shows.
 
     A level rises only where a fact becomes known, so those moments are assessed, in time
@@ -143,6 +145,8 @@ def early_escalations(
     speculative = state
     for event in pending:
         speculative = apply(speculative, event, rules_at(to_epoch(event.ts)))
+    for exposure in exposures:
+        speculative = apply_exposure(speculative, exposure)
     lines = list(shown)
     out: list[PersonChange] = []
     for moment in fact_times(speculative):
@@ -186,8 +190,15 @@ class Ledger:
         fold(self.settled.setdefault(change.person, []), Line(change_key(change), change))
 
     def due(self, through: int) -> list[str]:
-        """Persons shown a line after their settled timeline that it has now reached; no longer open."""
+        """Persons shown a line after their settled timeline that it has now reached (see `reconciled`)."""
         reached = [person for person, moment in self.open_from.items() if moment <= through]
         for person in reached:
             del self.open_from[person]
         return reached
+
+    def reconciled(self, person: str, through: int) -> None:
+        """The person's shown timeline agrees with the settled one up to `through`: open from the
+        first line shown after it, if any (a later early escalation is checked once reached too)."""
+        later = [line.at for line in self.showing(person) if line.at > through]
+        if later:
+            self.open_from[person] = min(self.open_from.get(person, later[0]), later[0])

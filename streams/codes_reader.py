@@ -38,3 +38,16 @@ def distinct_changes(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         fold(by_person.setdefault(record["person"], []), Line(record_key(record), record))
     lines = [line.source for timeline in by_person.values() for line in timeline]
     return sorted(lines, key=lambda r: (parse_rfc3339(r["assessed_at"]), r["person"]))
+
+
+def redundant(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Records that changed nothing their person's earlier records showed: sent twice."""
+    shown: dict[str, list[Line]] = {}
+    found = []
+    for record in records:
+        lines = shown.setdefault(record["person"], [])
+        before = list(lines)
+        fold(lines, Line(record_key(record), record))
+        if lines == before:
+            found.append(record)
+    return found

@@ -119,7 +119,7 @@ class ResidentDesk:
         now = time.monotonic()
         peer = request.headers.get(PEER_HEADER)
         # Every known word compared (a list, not a generator): no short cut to time.
-        from_peer = peer is not None and any([hmac.compare_digest(peer.encode(), known) for known in self.peers])
+        from_peer = peer is not None and any([hmac.compare_digest(peer.encode("utf-8", "surrogateescape"), known) for known in self.peers])
         if not from_peer:
             wait = self.clients.wait(request.remote or "", now)
             if wait:
@@ -143,9 +143,11 @@ class ResidentDesk:
             return await self._forward(request, partition, token or "")
         if not self.view.ready or self.view.watermark == NEVER:
             return _error(503, "this worker is catching up; try again shortly", {"Retry-After": "1"})
+        if person not in self.view.codes and person not in self.view.residents:
+            return _error(404, "no event naming you has arrived yet, so there is no code for you yet")
         answer = self._answer(person)
         if answer is None:
-            return _error(404, "no event naming you has arrived yet, so there is no code for you yet")
+            return _error(503, "no signing key is valid now; try again later", {"Retry-After": "60"})
         if form == "json" and not with_svg:
             return web.Response(body=orjson.dumps(answer), content_type="application/json", headers=_NO_STORE)
         try:
@@ -160,14 +162,14 @@ class ResidentDesk:
         return web.Response(body=image, content_type=_MEDIA[form], headers=_NO_STORE)
 
     def _answer(self, person: str) -> dict[str, Any] | None:
-        """The resident's code now: the one given recently if it still says the same, else a new one."""
+        """The resident's code now: the one given recently if it still says the same, else a new one
+        (None: no signing key is valid now)."""
         view, config = self.view, self.config
         latest = view.codes.get(person)
-        if latest is None and person not in view.residents:
-            return None
         wall = config.clock()
         at = int(wall) if config.live else view.watermark
-        now = standing(person, latest, view.rules, view.rule_set, at)
+        held, held_rules = view.assess(person, at) if view.assess else (None, view.rules[view.rule_set])
+        now = standing(person, latest, held, held_rules, view.rules, at)
         issued_at = int(wall)
         given = self.given.get(person)
         if given is not None and _same(given, now.level, now.rule_set, now.reasons) and (

@@ -37,9 +37,10 @@ from kafka.partitioner.default import murmur2
 
 from codes import SigningKey, signing_key_at
 from codes.access import RatePolicy, keyed_ref
+from scoring.assess import Assessment, assess
 from scoring.city import CaseNotice, CityScorer
 from scoring.events import Ping
-from scoring.exposure import CaseWindow
+from scoring.exposure import CaseWindow, Exposure
 from scoring.limits import EventLimits
 from scoring.notices import CaseTracker
 from scoring.people import PersonChange
@@ -121,10 +122,10 @@ class WorkerConfig:
     """A loop that finishes no turn for this long is reported not ready (`/healthz`)."""
     web_port: int = 0
     """Port of /healthz, /metrics, /residents/{pseudonym}/code and /app/resident (0: no web server)."""
-    resident_secrets: list[bytes] = field(default_factory=list)
+    resident_secrets: list[bytes] = field(default_factory=list, repr=False)
     """The current resident secret, then the previous one if kept (`codes.keystore.resident_secrets`):
     they check residents' access tokens. None given: no token is accepted."""
-    reference_secret: bytes | None = None
+    reference_secret: bytes | None = field(default=None, repr=False)
     """Keys the case references workers tell each other on `cases` (`codes.access.keyed_ref`), so no
     one without it can link a contact's reasons to a case. None: the core's own references (tests)."""
     token_rate: RatePolicy = RatePolicy(per_minute=30, burst=10)
@@ -156,6 +157,9 @@ class WorkerView:
     """Every person any event has named so far: a resident who never changed level is green, not unknown."""
     rules: dict[str, RuleSet] = field(default_factory=dict)
     """Every rule set this worker knows, by ref (the words of a resident's reasons)."""
+    assess: Callable[[str, int], tuple[Assessment, RuleSet]] | None = None
+    """The core's assessment of an owned person at an event time, from the facts it holds, and
+    the rule set in force then (None until a `Step` holds the partitions)."""
 
 
 @dataclass(frozen=True)
@@ -241,12 +245,14 @@ class Known:
         return known
 
 
-def _notice_message(notice: CaseNotice, partition: int, secret: bytes | None) -> bytes:
+def _notice_message(notice: CaseNotice, partition: int, secret: bytes | None, kind: str = "case") -> bytes:
+    """A case notice on `cases`; `kind` "early_case": a window the owner's events not yet in
+    event-time order give, for early escalations only (see `Step._early_cases`)."""
     window = notice.window
     # Keyed: the core's reference hashes the case's pseudonym and event id, which anyone could guess.
     case_ref = window.case_ref if secret is None else keyed_ref(secret, window.case_ref)
     return orjson.dumps({
-        "type": "case", "partition": partition, "known_at": notice.known_at, "case_ref": case_ref,
+        "type": kind, "partition": partition, "known_at": notice.known_at, "case_ref": case_ref,
         "person": window.person, "from": window.infectious_from, "until": window.infectious_until,
         "retracted": window.retracted,
     })
@@ -295,11 +301,17 @@ class Step:
         self.marks = Watermarks(config.lateness_s, config.idle_s)
         self.visit_marks = Watermarks(config.lateness_s, config.idle_s)
         self.reports = Reports()
-        self.ledger = Ledger(shown={person: list(lines) for person, lines in known.shown.items()})
+        # What earlier workers published is checked against the settled timeline as it is reached
+        # (an early escalation of a worker that died may not hold).
+        self.ledger = Ledger(shown={person: list(lines) for person, lines in known.shown.items()},
+                             open_from={person: lines[0].at for person, lines in known.shown.items() if lines})
         self.pending: dict[str, list[tuple[int, Any]]] = {}
         """Owned persons' events taken and not yet scored, in arrival order: early escalations count them."""
         self.dirty: dict[str, int] = {}
         """Owned persons to look at for early escalations, from which moment on."""
+        self.early_cases: dict[str, CaseNotice] = {}
+        """Cases announced early (by case reference) that scoring has not reached yet."""
+        self.early_sent: set[bytes] = set()
         self.dead_lettered = known.dead_lettered
         self.notices_seen: set[bytes] = set()
         self.progress_sent: dict[int, int] = {}
@@ -325,9 +337,16 @@ class Step:
         view.rule_sets = [rules.ref for rules in self.history]
         view.rules = {rules.ref: rules for rules in self.history}
         view.residents = set()
+        view.assess = self.resident_assessment
         view.watermark = NEVER
         view.settled_through = NEVER
         view.ready = True
+
+    def resident_assessment(self, person: str, at: int) -> tuple[Assessment, RuleSet]:
+        """An owned person's level and reasons at event time `at` from the facts scored so far
+        (a resident's current code; green with no reasons when no fact is held)."""
+        rules = self.tracker.rules_at(at)
+        return assess(self.scorer.people.state(person), rules, at), rules
 
     def disown(self) -> None:
         """Partitions revoked: from here on another worker may own them, send nothing more for them."""
@@ -432,7 +451,7 @@ class Step:
         """A case notice or a progress marker; status and anything unknown are ignored."""
         data = json_object(value)
         kind, partition = data.get("type"), data.get("partition")
-        if kind not in ("progress", "case") or not isinstance(partition, int):
+        if kind not in ("progress", "case", "early_case") or not isinstance(partition, int):
             return
         source = (self.config.topics.cases, partition)
         if kind == "progress":
@@ -440,6 +459,10 @@ class Step:
                 self.marks.progress(source, data["through"], now)
             return
         notice = _notice_of(data)
+        if kind == "early_case":
+            if notice is not None and notice.known_at > self.scored_through:
+                self.early_cases[notice.window.case_ref] = notice
+            return
         if notice is not None and value not in self.notices_seen:
             self.notices_seen.add(value)
             self.inputs.push(notice.known_at, notice)
@@ -542,6 +565,7 @@ class Step:
             _, publish = corrections(person, ledger.showing(person), ledger.settled.get(person, []), settled_at,
                                      self.horizon.publish_from)
             self._send(publish, wall, out, settled_at)
+            ledger.reconciled(person, settled_at)
 
     def _escalate(self, wall: float, out: list[Message]) -> None:
         """Every owned person given a fact or a pending event: a level above what is shown, at once."""
@@ -552,14 +576,42 @@ class Step:
             if self._mine(person):
                 self.dirty[person] = min(moment, self.dirty.get(person, moment))
         noted.clear()
+        self._announce_cases(out)
+        speculative = self._early_cases()
         for person, since in sorted(self.dirty.items()):
             state = self.scorer.people.state(person)
             after = max(through, state.settled_at if state.settled_at is not None else NEVER) + 1
             pending = [event for _, event in self.pending.get(person, ())]
             raised = early_escalations(ledger.showing(person), state, pending, self.tracker.rules_at,
-                                       max(since, after, self.horizon.publish_from))
+                                       max(since, after, self.horizon.publish_from), speculative.get(person, ()))
             self._send(raised, wall, out, through)
         self.dirty.clear()
+
+    def _announce_cases(self, out: list[Message]) -> None:
+        """Owned persons whose pending events make them a case: an early notice to every worker,
+        at once (the notice proper follows in event-time order, see `_track_cases`)."""
+        for person, waiting in self.pending.items():
+            if person not in self.dirty:
+                continue
+            for notice in self.tracker.peek(person, [event for _, event in waiting]):
+                partition = partition_of(person, self.config.partitions)
+                message = _notice_message(notice, partition, self.config.reference_secret, kind="early_case")
+                if message not in self.early_sent:
+                    self.early_sent.add(message)
+                    out.append(Message(self.config.topics.cases, None, message))
+
+    def _early_cases(self) -> dict[str, list[Exposure]]:
+        """Exposures of owned persons that cases announced early already caused, by person; each
+        such person is looked at again (presence may have closed more stays since)."""
+        for ref in [ref for ref, notice in self.early_cases.items() if notice.known_at <= self.scored_through]:
+            del self.early_cases[ref]
+        found: dict[str, list[Exposure]] = {}
+        for notice in self.early_cases.values():
+            for exposure in self.scorer.probe_case(notice):
+                found.setdefault(exposure.person, []).append(exposure)
+                moment = exposure.effective_from
+                self.dirty[exposure.person] = min(moment, self.dirty.get(exposure.person, moment))
+        return found
 
     def _mine(self, person: str) -> bool:
         return partition_of(person, self.config.partitions) in self.owned

@@ -25,6 +25,7 @@ from typing import Any
 from codes import SigningKey
 from scoring.rules import RuleSet, load_rule_set
 from simulators.publish import route
+from streams.codes_reader import redundant
 from streams.step import End, Known, Message, Output, Record, Source, Step, WorkerConfig, WorkerView, partition_of
 from streams.topics import SPECS, Topics
 
@@ -222,3 +223,11 @@ def resident_web(keys: list[SigningKey], secret: bytes, partitions: int, at: int
 
 def _default_rules() -> RuleSet:
     return load_rule_set(Path(__file__).resolve().parents[1] / "rules" / "default.yaml")
+
+
+def assert_each_record_changes_what_is_shown(records: Iterable[dict[str, Any]]) -> None:
+    """No record was sent twice: folded in order (each superseding from its moment on, see
+    `scoring.timeline`), every one changes its person's timeline (a level, reasons, or lines cut
+    off that no longer hold)."""
+    again = redundant(list(records))
+    assert not again, f"sent again without changing anything: {[(r['person'], r['assessed_at']) for r in again]}"

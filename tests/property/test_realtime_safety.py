@@ -11,8 +11,12 @@ allowed lateness, so events arrive out of event-time order. A `Step` (through
 (b) after every turn, no person is shown, at the moment of any own event already
     received (a test result, a visit), a lower level than those received own events
     alone give there: bad news is shown as soon as it arrives;
-(c) no record lowers a level already shown below what replay has there: an escalation
-    is withdrawn only when replay withdraws it too.
+(c) an escalation is withdrawn only when replay withdraws it too: every record that raised a
+    person's level at its moment raised it to no more than replay has there, unless a test
+    result or visit dated at or before that moment arrived after it (the stream had to show
+    what it had received, (b); a correcting negative known earlier may come later); and no
+    round of turns lowers a level already shown, at a moment the received events reach,
+    below what replay has there (no flip-flop).
 """
 
 from __future__ import annotations
@@ -150,6 +154,8 @@ def test_early_escalations_are_safe_and_the_published_timeline_ends_as_replays(
     drivers = [StepDriver(log, _config(), frozenset({p}), name=f"w{p}") for p in range(PARTITIONS)]
     shown: dict[str, list[Line]] = {}
     seen: dict[int, int] = {}
+    escalated: list[tuple[str, int, str, int]] = []
+    """(person, moment, level, how many events had been received) of every record that raised a level."""
     now = 0.0
     received: list[bytes] = []
 
@@ -158,10 +164,16 @@ def test_early_escalations_are_safe_and_the_published_timeline_ends_as_replays(
         (a correction is a run of records sent together: a reader stopping inside one sees a part)."""
         before = {person: list(lines) for person, lines in shown.items()}
         for record in _records(log, seen):
-            fold(shown.setdefault(record["person"], []), Line(record_key(record), record))
+            lines = shown.setdefault(record["person"], [])
+            line = Line(record_key(record), record)
+            raised = LEVEL_CODE[line.level] > LEVEL_CODE[level_at(lines, line.at)]
+            fold(lines, line)
+            if raised:
+                escalated.append((record["person"], line.at, line.level, len(received)))
+        reached = max(to_epoch(decode_event(line).ts) for line in received)
         for person, lines in shown.items():
             truth, earlier = replayed.get(person, []), before.get(person, [])
-            for moment in _breakpoints(earlier, lines, truth):
+            for moment in [m for m in _breakpoints(earlier, lines, truth) if m <= reached]:
                 now_level, then_level = LEVEL_CODE[level_at(lines, moment)], LEVEL_CODE[level_at(earlier, moment)]
                 assert now_level >= then_level or now_level >= LEVEL_CODE[level_at(truth, moment)], (
                     f"(c) {person} lowered to {level_at(lines, moment)} at {moment} where replay has "
@@ -190,3 +202,8 @@ def test_early_escalations_are_safe_and_the_published_timeline_ends_as_replays(
     final = {person: [line.key for line in timeline] for person, timeline in shown.items() if timeline}
     assert final == {person: [line.key for line in timeline] for person, timeline in replayed.items() if timeline}, \
         "(a) the published timeline is not replay's"
+    for person, moment, level, count in escalated:
+        later = [event for event in map(decode_event, received[count:]) if not isinstance(event, Ping)]
+        assert LEVEL_CODE[level_at(replayed.get(person, []), moment)] >= LEVEL_CODE[level] or any(
+            to_epoch(event.ts) <= moment for event in later), (
+            f"(c) {person} was raised to {level} at {moment}, replay has {level_at(replayed.get(person, []), moment)}")

@@ -8,7 +8,9 @@ the worker's scored event time (or now, live) and verifies at a checkpoint.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
+from datetime import datetime, timezone
 from pathlib import Path
 
 import orjson
@@ -17,12 +19,16 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from codes import Algorithm, Level, Reason, SigningKey, TrustList, generate_signing_key, verify
 from codes.access import RatePolicy, resident_token
+from scoring.events import Ping, Visit, encode_event
+from scoring.rules import load_rule_set
 from scoring.timeutil import format_rfc3339, parse_rfc3339
 from streams.step import WorkerConfig, WorkerView, partition_of
-from streams.testing import resident_web
+from streams.testing import MemoryLog, StepDriver, resident_web, settle
+from streams.topics import Topics
 from streams.web import make_app
 
 PARTITIONS = 4
+RULES = Path(__file__).resolve().parents[3] / "rules" / "default.yaml"
 AT = 1_650_000_000
 SECRET = bytes(range(32))
 GREEN, RED = "p000001", "p000002"
@@ -91,15 +97,55 @@ async def test_a_red_resident_reads_their_reasons_in_words_with_no_evidence(clie
     assert verify(answer["code"], TrustList.of([key.info]), at=AT, admit=tuple(Level)).level == "red"
 
 
-async def test_the_level_is_the_one_at_the_workers_scored_time_or_now_when_live(key: SigningKey) -> None:
+async def test_a_published_level_holds_until_a_record_lowers_it_and_live_mode_asks_at_the_clock(
+    key: SigningKey,
+) -> None:
+    # The red reason's until has passed at the worker's scored time, but no record has lowered the
+    # level yet (a lapse is published once it is certain): the resident is not shown less.
     view, config = _desk(key)
-    view.watermark = AT + 2 * 3600  # past the red reason's until: it has lapsed
+    view.watermark = AT + 2 * 3600
     async with TestClient(TestServer(make_app(view, config))) as client:
-        assert orjson.loads((await _get(client, f"/residents/{RED}/code", _auth(RED)))[1])["level"] == "green"
+        answer = orjson.loads((await _get(client, f"/residents/{RED}/code", _auth(RED)))[1])
+    assert (answer["level"], answer["as_of"]) == ("red", format_rfc3339(AT + 2 * 3600))
     view, config = _desk(key, live=True)
     view.watermark = AT + 2 * 3600  # live: the clock (AT) counts, not the watermark
     async with TestClient(TestServer(make_app(view, config))) as client:
-        assert orjson.loads((await _get(client, f"/residents/{RED}/code", _auth(RED)))[1])["level"] == "red"
+        answer = orjson.loads((await _get(client, f"/residents/{RED}/code", _auth(RED)))[1])
+    assert (answer["level"], answer["as_of"]) == ("red", format_rfc3339(AT))
+
+
+async def test_a_second_reason_at_the_same_level_keeps_the_resident_at_it_after_the_first_lapses() -> None:
+    # Two fever-clinic visits ten days apart: one yellow record (the level changed once), whose
+    # reason lapses on day 14; the second visit holds yellow to day 24 with no record of its own.
+    # Read from the latest record alone, the resident was green on day 15 (replay: yellow).
+    topics, day, start = Topics(prefix="m."), 86_400, AT - AT % 900
+    wall = start + 16 * day  # events are not accepted a day ahead of the clock
+    key = generate_signing_key(Algorithm.EDDSA, wall - 3600, wall + day)
+    rules = load_rule_set(RULES)
+    events = [Visit(event_id=f"v{n}", ts=_utc(start + n * 10 * day), person=RED, facility="h", kind="fever_clinic")
+              for n in range(2)]
+    events += [Ping(event_id=f"q{n}", ts=_utc(start + n * 6 * 3600), person=GREEN, lat=31.23, lon=121.47,
+                    source="gps") for n in range(4 * 16)]  # keeps event time moving past day 15
+    log = MemoryLog(topics, PARTITIONS)
+    log.publish([encode_event(event) for event in events])
+    config = WorkerConfig(bootstrap="memory", topics=topics, group="g", rules=rules, keys=[key],
+                          partitions=PARTITIONS, lateness_s=600, idle_s=5.0, clock=lambda: float(wall),
+                          resident_secrets=[SECRET], token_rate=_PLENTY, client_rate=_PLENTY)
+    driver = StepDriver(log, config, frozenset(range(PARTITIONS)))
+    settle([driver], start + 15 * day, float(wall), step_s=6.0)
+    published = [orjson.loads(m.value) for p in range(PARTITIONS) for m in log.logs[(topics.codes, p)]]
+    (record,) = [r for r in published if r.get("type") == "code" and r["person"] == RED]
+    assert record["level"] == "yellow" and parse_rfc3339(record["reasons"][0]["until"]) < driver.view.watermark
+    async with TestClient(TestServer(make_app(driver.view, config))) as client:
+        answer = orjson.loads((await _get(client, f"/residents/{RED}/code", _auth(RED)))[1])
+    assert answer["level"] == "yellow"
+    assert [(r["since"], r["until"]) for r in answer["reasons"]] == [
+        (format_rfc3339(start + 10 * day), format_rfc3339(start + 24 * day))
+    ]
+
+
+def _utc(at: int) -> datetime:
+    return datetime.fromtimestamp(at, timezone.utc)
 
 
 async def test_without_the_residents_own_token_the_answer_is_one_401_whether_or_not_the_pseudonym_exists(
@@ -117,6 +163,19 @@ async def test_without_the_residents_own_token_the_answer_is_one_401_whether_or_
     assert {status for status, _, _ in answers} == {401}
     assert len({body for _, body, _ in answers}) == 1
     assert {headers["WWW-Authenticate"] for _, _, headers in answers} == {'Bearer realm="healthcode"'}
+
+
+@pytest.mark.parametrize("header", [b"Authorization: Bearer \xff\xfe", b"X-Healthcode-Peer: \xff"])
+async def test_a_header_that_is_not_utf8_is_refused_like_any_wrong_credential(key: SigningKey, header: bytes) -> None:
+    server = TestServer(make_app(*_desk(key, token_rate=_PLENTY, client_rate=_PLENTY)))
+    async with server:
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(b"GET /residents/" + RED.encode() + b"/code HTTP/1.1\r\nHost: x\r\n" + header
+                     + b"\r\nConnection: close\r\n\r\n")
+        await writer.drain()
+        status_line = (await reader.readline()).strip()
+        writer.close()
+    assert status_line == b"HTTP/1.1 401 Unauthorized"
 
 
 async def test_a_resident_with_a_token_but_no_event_yet_is_told_so(client: TestClient) -> None:
