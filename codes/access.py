@@ -25,6 +25,7 @@ from dataclasses import dataclass
 SECRET_BYTES = 32
 _TOKEN = b"healthcode resident token v1\x1f"
 _REF = b"healthcode reference v1\x1f"
+_EVIDENCE = b"healthcode evidence v1\x1f"
 _PEER = b"healthcode peer v1"
 
 
@@ -62,6 +63,18 @@ def keyed_ref(secret: bytes, ref: str) -> str:
     an unkeyed hash of a case's person and event id could be recomputed by anyone who
     guesses them."""
     return _mac(secret, _REF, ref).hex()[:16]
+
+
+def evidence_ref(secret: bytes, source: str) -> str:
+    """How a code record on `hc.codes` names the source of a reason's evidence (16 hex characters).
+
+    The case notices on `hc.cases` must carry the case's pseudonym beside its keyed reference
+    (presence finds the case's stays by it), so a record citing that same reference would let
+    anyone reading both topics link a contact to the case. Keyed again under its own label, a
+    source still groups the records one case caused, and only holders of the secret can tie it
+    to a notice.
+    """
+    return _mac(secret, _EVIDENCE, source).hex()[:16]
 
 
 def peer_token(secret: bytes) -> str:
