@@ -4,10 +4,11 @@ A resident's access token is an HMAC of their pseudonym under a secret kept with
 signing keys (`codes.keystore.resident_secrets`): the authority hands it to the resident
 (`healthcode residents token`), and any worker holding the key directory can check it
 without a lookup, so a token check costs the same whether or not the pseudonym exists.
-The same secret keys the references that would otherwise let someone map a contact
-back to a case (`keyed_ref`), and the header by which workers vouch to each other for a
-request they forward (`peer_token`). Each use has its own label inside the HMAC, so no
-value of one kind is ever a value of another.
+The same secret keys the header by which workers vouch to each other for a request they
+forward (`peer_token`). Another, never rotated (`codes.keystore.reference_secret`), keys
+the references that would otherwise let someone map a contact back to a case
+(`keyed_ref`, `evidence_ref`). Each use has its own label inside the HMAC, so no value of
+one kind is ever a value of another.
 
 Rate limits are token buckets with explicit times: `RateLimits.wait` says how long a
 caller must wait, or 0 when it may go on.
