@@ -4,10 +4,11 @@ A resident's access token is an HMAC of their pseudonym under a secret kept with
 signing keys (`codes.keystore.resident_secrets`): the authority hands it to the resident
 (`healthcode residents token`), and any worker holding the key directory can check it
 without a lookup, so a token check costs the same whether or not the pseudonym exists.
-The same secret keys the references that would otherwise let someone map a contact
-back to a case (`keyed_ref`), and the header by which workers vouch to each other for a
-request they forward (`peer_token`). Each use has its own label inside the HMAC, so no
-value of one kind is ever a value of another.
+The same secret keys the header by which workers vouch to each other for a request they
+forward (`peer_token`). Another, never rotated (`codes.keystore.reference_secret`), keys
+the references that would otherwise let someone map a contact back to a case
+(`keyed_ref`, `evidence_ref`). Each use has its own label inside the HMAC, so no value of
+one kind is ever a value of another.
 
 Rate limits are token buckets with explicit times: `RateLimits.wait` says how long a
 caller must wait, or 0 when it may go on.
@@ -25,6 +26,7 @@ from dataclasses import dataclass
 SECRET_BYTES = 32
 _TOKEN = b"healthcode resident token v1\x1f"
 _REF = b"healthcode reference v1\x1f"
+_EVIDENCE = b"healthcode evidence v1\x1f"
 _PEER = b"healthcode peer v1"
 
 
@@ -62,6 +64,18 @@ def keyed_ref(secret: bytes, ref: str) -> str:
     an unkeyed hash of a case's person and event id could be recomputed by anyone who
     guesses them."""
     return _mac(secret, _REF, ref).hex()[:16]
+
+
+def evidence_ref(secret: bytes, source: str) -> str:
+    """How a code record on `hc.codes` names the source of a reason's evidence (16 hex characters).
+
+    The case notices on `hc.cases` must carry the case's pseudonym beside its keyed reference
+    (presence finds the case's stays by it), so a record citing that same reference would let
+    anyone reading both topics link a contact to the case. Keyed again under its own label, a
+    source still groups the records one case caused, and only holders of the secret can tie it
+    to a notice.
+    """
+    return _mac(secret, _EVIDENCE, source).hex()[:16]
 
 
 def peer_token(secret: bytes) -> str:

@@ -198,7 +198,7 @@ class People:
             or start > last_under_old
             or held.person in self._late
             or not supersedes(held, exposure)
-            or not level_holds(held, self.rules, held.level, start, last_under_old)
+            or not level_holds(held, self.rules, held.level, start, last_under_old, exposure.exposure_id)
         ):
             return False
         held.settled_at = last_under_old

@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 
 from codes import SigningKey, issue
+from codes.access import evidence_ref
 from scoring.exposure import opaque_ref
 from scoring.people import PersonChange
 from scoring.residents import Standing
@@ -25,18 +26,28 @@ def change_id(person: str, at: int, level: str, rule_set: str) -> str:
 
 
 def code_record(
-    change: PersonChange, key: SigningKey, *, issuer: str, issued_at: int, validity_s: int
+    change: PersonChange, key: SigningKey, *, issuer: str, issued_at: int, validity_s: int,
+    evidence_secret: bytes | None = None,
 ) -> dict[str, Any]:
-    """The `hc.codes` message for `change`, with a code valid from `issued_at` for `validity_s`."""
+    """The `hc.codes` message for `change`, with a code valid from `issued_at` for `validity_s`;
+    with `evidence_secret`, evidence sources are keyed (`codes.access.evidence_ref`)."""
     explanation = {
         "change_id": change_id(change.person, change.at, change.level, change.rule_set),
         "person": change.person,
         "level": change.level,
-        "reasons": [reason.to_dict() for reason in change.reasons],
+        "reasons": [_published(reason.to_dict(), evidence_secret) for reason in change.reasons],
         "rule_set": change.rule_set,
         "assessed_at": format_rfc3339(change.at),
     }
     return signed(explanation, key, issuer=issuer, issued_at=issued_at, validity_s=validity_s)
+
+
+def _published(reason: dict[str, Any], secret: bytes | None) -> dict[str, Any]:
+    if secret is None:
+        return reason
+    evidence = [{**item, "source": evidence_ref(secret, item["source"])} if isinstance(item.get("source"), str) else item
+                for item in reason["evidence"]]
+    return {**reason, "evidence": evidence}
 
 
 def signed(record: dict[str, Any], key: SigningKey, *, issuer: str, issued_at: int, validity_s: int) -> dict[str, Any]:

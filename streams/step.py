@@ -627,7 +627,8 @@ class Step:
             if isinstance(item, PersonChange):
                 line = Line(change_key(item), item)
                 record = {"type": "code", "timeline_version": TIMELINE_VERSION, **code_record(
-                    item, key, issuer=config.issuer, issued_at=issued_at, validity_s=config.code_validity_s
+                    item, key, issuer=config.issuer, issued_at=issued_at, validity_s=config.code_validity_s,
+                    evidence_secret=config.reference_secret,
                 )}
             else:
                 line = Line(record_key(item), item)

@@ -61,8 +61,11 @@ def _red_record(at: int, rule_set: str) -> dict:
     }
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def worker() -> Iterator[Worker]:
+    """A worker whose clock reads now when the test starts: the page judges expiry by the real
+    clock, so a worker started minutes earlier (a module's fixture on a slow run) would hand out
+    codes the page already shows as expired."""
     at = int(time.time())
     key = generate_signing_key(Algorithm.EDDSA, at - 3600, at + 86_400)
     clock = [float(at)]

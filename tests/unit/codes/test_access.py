@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from codes.access import RateLimits, RatePolicy, bearer, keyed_ref, peer_token, resident_token, token_matches
+from codes.access import (
+    RateLimits, RatePolicy, bearer, evidence_ref, keyed_ref, peer_token, resident_token, token_matches,
+)
 from codes.keystore import KeyStoreError, reference_secret, resident_secrets, rotate_resident_secret
 
 SECRET = bytes(range(32))
@@ -31,6 +33,9 @@ def test_a_token_is_not_a_keyed_reference_nor_the_peer_word_for_the_same_text() 
     assert peer_token(SECRET) not in (resident_token(SECRET, ""), peer_token(OTHER))
     assert keyed_ref(SECRET, "case-1") != keyed_ref(OTHER, "case-1")
     assert len(keyed_ref(SECRET, "case-1")) == 16
+    case_ref = keyed_ref(SECRET, "case-1")
+    assert evidence_ref(SECRET, case_ref) not in (case_ref, keyed_ref(SECRET, case_ref), evidence_ref(OTHER, case_ref))
+    assert evidence_ref(SECRET, case_ref) == evidence_ref(SECRET, case_ref)
 
 
 @pytest.mark.parametrize(("header", "token"), [

@@ -96,6 +96,24 @@ def test_two_workers_splitting_the_partitions_each_code_only_their_own_persons_a
         assert {partition_of(person, PARTITIONS) for person in driver.view.codes} <= driver.owned
 
 
+def test_no_reference_a_code_record_cites_is_one_a_case_notice_names_its_case_by(
+    city: Path, replayed: ReplayResult, signing_key: SigningKey
+) -> None:
+    # A case notice names the case's pseudonym beside its reference (presence needs it): a contact's
+    # record citing that reference would tie the contact to the case for anyone reading both topics.
+    log = _published(city)
+    driver = StepDriver(log, _config(signing_key, reference_secret=bytes(range(32))), frozenset(range(PARTITIONS)))
+    settle([driver], _last_change(replayed), WALL)
+    notices = [orjson.loads(value) for value in log.values(TOPICS.cases)]
+    named = {notice["case_ref"] for notice in notices if notice.get("type") in ("case", "early_case")}
+    cited = [item["source"] for record in _codes(log) for reason in record["reasons"]
+             for item in reason["evidence"] if item.get("signal") in ("close_contact", "companion")]
+    assert named and cited, "the city must have cases with contacts"
+    assert not named & set(cited)
+    assert len(set(cited)) < len(cited), "a source still groups the records one case caused"
+    assert _timeline(log) == [change.to_json() for change in replayed.timeline]
+
+
 def test_every_malformed_event_is_dead_lettered_once_with_its_position_by_one_worker(
     city: Path, replayed: ReplayResult, signing_key: SigningKey
 ) -> None:
