@@ -18,7 +18,7 @@ population.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -28,8 +28,13 @@ from pydantic import BaseModel
 
 from scoring.areas import AreaTimeline
 from scoring.cells import snap_all
+from scoring.celltable import Rows
 from scoring.contacts import OPEN_END, ContactEngine, Source
 from scoring.exposure import AREA, CaseWindow, ContactSpec, Exposure
+
+
+StayRows = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+"""Stays named by pseudonym, as they travel between stages: (persons, cells, starts, ends)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,12 +61,17 @@ class PresenceIndex:
         retention_s: int,
         area_kind: str | None = None,
         area_levels: Collection[str] | None = None,
+        owns: Callable[[np.ndarray], np.ndarray] | None = None,
     ) -> None:
         """`area_kind` names the spec whose stays and cells areas use (default: the finest).
 
         `area_levels`: the designation levels whose presence is looked for (default: all).
         Rules that count only high designations need not pay for medium ones: every resident
         of a designated district is co-present with it all day, a new record every tick.
+
+        `owns`: the cells this index counts co-presence in (a region partition's, see
+        `scoring.regions`); its stays then come from a person-keyed stage (`apply_stays`).
+        None: the whole city, from pings.
         """
         if not specs:
             raise ValueError("a presence index needs at least one contact spec")
@@ -69,7 +79,7 @@ class PresenceIndex:
             raise ValueError("contact kinds must be distinct")
         self.specs = tuple(specs)
         self.retention_s = retention_s
-        self._engines = [ContactEngine(s.kind, s.max_gap_s, s.include_neighbours) for s in self.specs]
+        self._engines = [ContactEngine(s.kind, s.max_gap_s, s.include_neighbours, owns) for s in self.specs]
         area_spec = max(self.specs, key=lambda s: s.resolution) if area_kind is None else self._spec(area_kind)
         self._area_engine = self._engines[self.specs.index(area_spec)]
         self._areas = AreaTimeline(area_spec.resolution)
@@ -118,6 +128,18 @@ class PresenceIndex:
         for spec, engine in zip(self.specs, self._engines):
             engine.ingest(numbers, ts, cells[spec.resolution])
         return self._drain()
+
+    def apply_stays(self, kind: str, added: StayRows, withdrawn: StayRows) -> list[Exposure]:
+        """Stays of one contact kind from a person-keyed stage (`PersonStays`): new or closed, and
+        withdrawn (a late ping split them). Returns the exposures that changed."""
+        engine = self._engines[self.specs.index(self._spec(kind))]
+        engine.apply_stays(self._rows(added), self._rows(withdrawn))
+        return self._drain()
+
+    def _rows(self, stays: StayRows) -> Rows:
+        persons, cell, start, end = stays
+        return Rows(np.asarray(cell, dtype=np.int64), self._numbers(persons) if len(persons) else
+                    np.empty(0, dtype=np.int64), np.asarray(start, dtype=np.int64), np.asarray(end, dtype=np.int64))
 
     def case(self, window: CaseWindow, known_at: int | None = None) -> list[Exposure]:
         """Learn of a case, a change of its window, or its retraction.
