@@ -27,7 +27,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -289,16 +289,10 @@ class Pipeline:
     async def close(self) -> None:
         """Close the broadcast consumer (for at most `CLOSE_TIMEOUT_S`) and drop the status file."""
         if self._wide is not None:
-            try:
-                await asyncio.wait_for(self._wide.stop(), CLOSE_TIMEOUT_S)
-            except asyncio.TimeoutError:
-                log.warning("the broadcast consumer did not close within %g s (broker unreachable?)", CLOSE_TIMEOUT_S)
+            await _closed_within(self._wide.stop(), "the broadcast consumer")
             self._wide = None
         if self._client is not None:
-            try:
-                await asyncio.wait_for(self._client.close(), CLOSE_TIMEOUT_S)
-            except asyncio.TimeoutError:
-                log.warning("the metadata client did not close within %g s", CLOSE_TIMEOUT_S)
+            await _closed_within(self._client.close(), "the metadata client")
             self._client = None
         self.drop_status()
 
@@ -534,3 +528,11 @@ def __getattr__(name: str) -> Any:
     app = Pipeline(config).app
     globals()["app"] = app
     return app
+
+
+async def _closed_within(closing: Awaitable[Any], what: str) -> None:
+    """Wait at most `CLOSE_TIMEOUT_S` for `closing`: an unreachable broker must not hold up a stop."""
+    try:
+        await asyncio.wait_for(closing, CLOSE_TIMEOUT_S)
+    except asyncio.TimeoutError:
+        log.warning("%s did not close within %g s (broker unreachable?)", what, CLOSE_TIMEOUT_S)
