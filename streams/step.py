@@ -26,7 +26,7 @@ fence). Nothing is lost, nothing is applied twice.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -135,7 +135,10 @@ class WorkerConfig:
     web_image_limit: int | None = None
     """How many QR images the web port renders at once (None: `streams.images`' default)."""
     data_dir: Path | None = None
-    """Where Faust may keep its files (default: a temporary directory)."""
+    """Where Faust may keep its files (default: a temporary directory) and the worker its
+    snapshots (`streams.snapshots`; none without a directory)."""
+    snapshot_every_s: float = 0.0
+    """How often the worker snapshots its state, in seconds between turns (0: never)."""
 
 
 @dataclass
@@ -227,22 +230,28 @@ class Known:
                 history = history_with(history, published) or history
         known = Known(history, dead_lettered=LetterLedger(config.dead_letter_retention_s),
                       pings_truncated=pings_truncated)
-        for message in codes:
-            data = json_object(message)
-            if (data.get("type") == "code" and isinstance(data.get("change_id"), str)
-                    and isinstance(data.get("person"), str)):
-                try:
-                    line = Line(record_key(data), data)
-                except (KeyError, TypeError, ValueError):
-                    continue
-                fold(known.shown.setdefault(data["person"], []), line)
-                known.codes[data["person"]] = data
+        for data, line in code_lines(codes):
+            fold(known.shown.setdefault(data["person"], []), line)
+            known.codes[data["person"]] = data
         for message in letters:
             letter = read_letter(message)
             if letter is not None:
                 known.dead_lettered.found((letter.topic, letter.partition, letter.offset))
         known.dead_lettered.loaded(letters_truncated, wall)
         return known
+
+
+def code_lines(messages: Iterable[bytes]) -> Iterator[tuple[dict[str, Any], Line]]:
+    """The code records among messages read from `codes`, each with its timeline line;
+    anything else (fences, a stranger's bytes) is passed over."""
+    for message in messages:
+        data = json_object(message)
+        if (data.get("type") == "code" and isinstance(data.get("change_id"), str)
+                and isinstance(data.get("person"), str)):
+            try:
+                yield data, Line(record_key(data), data)
+            except (KeyError, TypeError, ValueError):
+                continue
 
 
 def _notice_message(notice: CaseNotice, partition: int, secret: bytes | None, kind: str = "case") -> bytes:
@@ -291,8 +300,8 @@ class Step:
         self.history = known.history
         self.view = view if view is not None else WorkerView()
         self.scorer = CityScorer(
-            self.history, owns=lambda person: partition_of(person, config.partitions) in self.owned,
-            notices_from_outside=True,
+            # A method, not a closure: a snapshot of the step pickles it (`streams.resume`).
+            self.history, owns=self._mine, notices_from_outside=True,
         )
         self.scorer.people.noted = {}
         self.tracker = CaseTracker(self.history)
@@ -330,16 +339,21 @@ class Step:
         self.marks.track([(topics.areas, 0)], now)
         self.marks.track([(topics.cases, p) for p in range(partitions)], now, may_idle=False)
         self.visit_marks.track([(topics.visits, p) for p in owned], now)
+        self.show(known.codes, set())
+
+    def show(self, codes: dict[str, dict[str, Any]], residents: set[str]) -> None:
+        """Let the view show this step: `codes`, the latest code per owned person, and `residents`,
+        every person named so far (on a fresh start, or on resuming from a snapshot)."""
         view = self.view
-        view.codes = dict(known.codes)
-        view.owned = owned
+        view.codes = dict(codes)
+        view.owned = self.owned
         view.rule_set = self.scorer.rules.ref
         view.rule_sets = [rules.ref for rules in self.history]
         view.rules = {rules.ref: rules for rules in self.history}
-        view.residents = set()
+        view.residents = residents
         view.assess = self.resident_assessment
-        view.watermark = NEVER
-        view.settled_through = NEVER
+        view.watermark = self.scored_through
+        view.settled_through = self.final_at
         view.ready = True
 
     def resident_assessment(self, person: str, at: int) -> tuple[Assessment, RuleSet]:
@@ -381,6 +395,10 @@ class Step:
     def position(self, source: Source) -> int | None:
         """The offset of the next record of `source` to take (None: no record taken and no start known)."""
         return self._next.get(source, self._starts.get(source))
+
+    def positions(self) -> dict[Source, int]:
+        """Per input partition, the offset of the next record to take (what a snapshot covers)."""
+        return {source: self.position(source) or 0 for source in {*self._starts, *self._next}}
 
     def advance(self, now: float, wall: float, ends: Mapping[Source, End], read_ms: float) -> Output:
         """Release what the watermarks allow to the core; the messages this turn sends.
