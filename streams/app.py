@@ -31,6 +31,7 @@ import threading
 import time
 import uuid
 from collections.abc import Awaitable, Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +44,7 @@ from faust.types import TP
 from faust.web.drivers.aiohttp import Web as AiohttpWeb
 
 from streams import metrics
-from streams.fence import fence_key, read_to_fence, write_fences
+from streams.fence import fence_key, new_fence, read_to_fence
 from streams.health import Health
 from streams.resume import caught_up, image, log_facts, restored, settings_of, software, store_directory
 from streams.snapshots import Snapshot, SnapshotStore, Unusable, digest, made_by, unusable
@@ -84,6 +85,17 @@ def write_status(path: Path, data: bytes) -> None:
     except BaseException:
         Path(partial).unlink(missing_ok=True)
         raise
+
+
+@dataclass(frozen=True)
+class _Pending:
+    """A snapshot taken, waiting for the broker to say where its fences on `codes` went."""
+
+    snapshot: Snapshot
+    fences: dict[int, Awaitable[Any]]
+    """Per owned partition, the fence's send (its record metadata)."""
+    fence: str
+    """The fences' digest (`streams.snapshots.digest`)."""
 
 
 class RebuildingConsumer(faust_aiokafka.Consumer):
@@ -164,13 +176,15 @@ class Pipeline:
         """Per input partition, the offset after the last message ever read: its log never ends
         below that unless the broker lost data. Kept across rebuilds, which read it again."""
         self.topics_present = True
-        self.may_resume = config.data_dir is not None
+        self.may_resume = config.data_dir is not None and config.snapshot_every_s > 0
         """Until this process has built a step: a fresh process resumes from a snapshot if it can,
         while a worker that starts over (lost data, a new rule set) rebuilds from the start."""
         self.tails: dict[Source, tuple[int, str]] = {}
         """Per input partition, the offset and digest of the last record read (what a snapshot notes)."""
         self.snapshot_due = time.monotonic() + config.snapshot_every_s
         self._made: dict[frozenset[int], str] = {}
+        self._keeping: asyncio.Task[None] | None = None
+        """The latest snapshot's writing."""
         self.snapshot_covers: dict[Source, int] = {}
         """The input offsets of the last snapshot taken (or resumed from)."""
         self.rebuild_pending = False
@@ -344,12 +358,14 @@ class Pipeline:
                     "; ".join(reasons) or "none taken yet")
         return None
 
-    async def _snapshot(self, step: Step) -> Snapshot | None:
-        """A snapshot of `step` between turns, once everything sent is on the broker (None: not due)."""
-        config = self.config
+    async def _snapshot(self, step: Step) -> _Pending | None:
+        """A snapshot of `step` between turns, its fences on their way (None: not due)."""
+        config, codes = self.config, self.config.topics.codes
         now = time.monotonic()
         if not config.snapshot_every_s or config.data_dir is None or now < self.snapshot_due:
             return None
+        if self._keeping is not None and not self._keeping.done():
+            return None  # the previous one is still being written
         self.snapshot_due = now + config.snapshot_every_s
         began = time.perf_counter()
         positions = step.positions()
@@ -357,18 +373,28 @@ class Pipeline:
             return None  # nothing read since the last one: it would hold the same
         self.snapshot_covers = dict(positions)
         tails = {source: tail for source, (offset, tail) in self.tails.items() if positions.get(source) == offset + 1}
-        await self.app.producer.flush()
-        # The owned codes partitions up to here: what the step's ledger knows. A resume reads on from there.
-        fences = await write_fences(_FenceProducer(self.app), config.topics.codes, step.owned, self.name)
-        for partition, (offset, fence) in fences.items():
-            positions[(config.topics.codes, partition)] = offset
-            tails[(config.topics.codes, partition)] = digest(fence_key(self.name), fence)
+        # A fence after everything the step sent to its codes partitions (one producer keeps a
+        # partition's order): what the step's ledger knows ends there, a resume reads on from it.
+        # Not awaited here: the turn goes on while the broker acknowledges it.
+        fence = new_fence()
+        fences = {p: await self.app.producer.send(codes, fence_key(self.name), fence, p, None, None)
+                  for p in sorted(step.owned)}
         snapshot = Snapshot(positions, tails, self._made_by(step.owned), config.clock(), image(step))
         metrics.SNAPSHOT_PAUSE.observe(time.perf_counter() - began)
-        return snapshot
+        return _Pending(snapshot, fences, digest(fence_key(self.name), fence))
 
-    async def _keep(self, snapshot: Snapshot, owned: frozenset[int]) -> None:
-        """Write `snapshot` to disk, off the event loop; a disk problem is logged, never fatal."""
+    async def _keep(self, pending: _Pending, owned: frozenset[int]) -> None:
+        """Once its fences are written, write the snapshot to disk off the event loop; a disk or
+        broker problem is logged, never fatal (the previous snapshot stays the latest)."""
+        codes = self.config.topics.codes
+        try:
+            written = {p: (await sent).offset + 1 for p, sent in pending.fences.items()}
+        except KafkaError as error:
+            log.warning("a snapshot is dropped: its fence on %s was not written: %s", codes, error)
+            return
+        snapshot = replace(pending.snapshot,
+                           offsets={**pending.snapshot.offsets, **{(codes, p): o for p, o in written.items()}},
+                           tails={**pending.snapshot.tails, **{(codes, p): pending.fence for p in written}})
         try:
             await asyncio.to_thread(self._store(owned).write, snapshot)
         except OSError as error:
@@ -392,8 +418,12 @@ class Pipeline:
 
     async def _wide_consumer(self) -> AIOKafkaConsumer:
         if self._wide is None:
+            # Earliest: a partition assigned before it is sought (a rebuild looks for a snapshot
+            # first) must not be reset to a reported end offset, which the embedded broker
+            # under-reports: the step would wait for ever for the records before it.
             wide = AIOKafkaConsumer(bootstrap_servers=self.config.bootstrap, enable_auto_commit=False,
-                                    max_poll_records=self.config.batch_size, fetch_max_wait_ms=FETCH_WAIT_MS)
+                                    max_poll_records=self.config.batch_size, fetch_max_wait_ms=FETCH_WAIT_MS,
+                                    auto_offset_reset="earliest")
             await wide.start()
             wide.assign([TopicPartition(topic, p) for topic, p in self._wide_sources()])
             self._wide = wide
@@ -523,7 +553,8 @@ class Pipeline:
                 return
             snapshot = await self._snapshot(step)
         if snapshot is not None:
-            await self._keep(snapshot, step.owned)
+            # Written while the worker goes on: the fences' acknowledgements and the disk.
+            self._keeping = asyncio.create_task(self._keep(snapshot, step.owned))
 
     def _ends(self, step: Step) -> dict[Source, End]:
         wide = self._wide

@@ -26,12 +26,17 @@ async def write_fences(producer: Any, topic: str, partitions: frozenset[int], wr
     topic, and one key per writer lets compaction keep only each writer's latest fence.
     Fences (anyone's) are JSON objects of type `fence`; readers of these topics skip them.
     """
-    fence = orjson.dumps({"type": FENCE, "id": uuid.uuid4().hex})
+    fence = new_fence()
     written = {}
     for partition in partitions:
         sent = await producer.send_and_wait(topic, fence, key=fence_key(writer), partition=partition)
         written[partition] = (sent.offset + 1, fence)
     return written
+
+
+def new_fence() -> bytes:
+    """A fence no one wrote before."""
+    return orjson.dumps({"type": FENCE, "id": uuid.uuid4().hex})
 
 
 def fence_key(writer: str) -> bytes:

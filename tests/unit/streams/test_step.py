@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
@@ -21,9 +22,10 @@ from simulators.run import Simulation
 from streams.codes_reader import distinct_changes
 from streams.deadletter import read_letter
 from streams.issuing import timeline_entry
-from streams.step import Known, Record, Step, WorkerConfig, partition_of
+from streams.step import Known, Record, Step, WorkerConfig, WorkerView, partition_of
 from scoring.timeline import record_key
-from streams.snapshots import unusable
+from streams.resume import restored
+from streams.snapshots import Unusable, unusable
 from streams.testing import MemoryLog, StepDriver, assert_each_record_changes_what_is_shown, settle
 from streams.topics import Topics
 
@@ -193,6 +195,15 @@ def test_a_worker_resumed_from_a_snapshot_taken_mid_stream_sends_what_one_going_
     assert [(c["person"], record_key(c)) for c in _codes(resumed_log)] == [
         (c["person"], record_key(c)) for c in _codes(straight_log)]
     assert _timeline(resumed_log) == [change.to_json() for change in replayed.timeline]
+
+
+@pytest.mark.parametrize("state, reason", [
+    (b"not a pickle", "state unreadable: UnpicklingError: "),
+    (pickle.dumps(({"a": 1}, {}, set())), "state holds a dict, not a step"),
+])
+def test_a_state_that_is_no_step_is_unusable_with_a_reason(signing_key: SigningKey, state: bytes, reason: str) -> None:
+    with pytest.raises(Unusable, match="^" + reason):
+        restored(state, _config(signing_key), WorkerView(), "w", 0.0)
 
 
 def test_a_snapshot_holds_no_signing_key_nor_secret(signing_key: SigningKey) -> None:
