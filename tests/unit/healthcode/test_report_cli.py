@@ -51,7 +51,7 @@ def backtest(city, tmp_path_factory):
     outcome = run(
         "rules", "compare", DEFAULT, POINTS,
         "--events", str(city / "events.parquet"), "--truth", str(city / "truth.parquet"),
-        "--report", str(where / "report.html"), "--csv", str(where / "metrics.csv"), "--workers", "2",
+        "--report", str(where / "report.html"), "--csv", str(where / "metrics.csv"), "--jobs", "2",
     )  # fmt: skip
     return outcome, where
 
@@ -86,7 +86,7 @@ def test_parallel_and_sequential_replays_give_the_same_figures(backtest, city, t
     _, where = backtest
     outcome = run(
         "rules", "compare", DEFAULT, POINTS, "--events", str(city / "events.parquet"),
-        "--truth", str(city / "truth.parquet"), "--csv", str(tmp_path / "metrics.csv"), "--workers", "1",
+        "--truth", str(city / "truth.parquet"), "--csv", str(tmp_path / "metrics.csv"), "--jobs", "1",
     )  # fmt: skip
     assert outcome.exit_code == 0, outcome.output
     assert (tmp_path / "metrics.csv").read_text() == (where / "metrics.csv").read_text()
