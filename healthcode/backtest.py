@@ -41,14 +41,16 @@ if TYPE_CHECKING:
 # Peak memory (max RSS) of one job's process, measured on mild-outbreak cities: a replay's
 # peak is its read (Parquet into columns) and grows with the events, 506 MB at 0.87 M events,
 # 637-674 MB at 1.75 M, 1,015 MB at 3.49 M, 3.94 GB at 26.2 M (the bench); a simulation's grows
-# with the residents (241 MB at 1,000, 279 MB at 2,000, whatever the days). The estimates
-# below lie above every one of those.
+# with the residents (241 MB at 1,000, 279 MB at 2,000, whatever the days); a comparison's
+# is its level timelines, small beside the events (48 and 57 MB above its fork at 0.87 M and
+# 3.49 M events). The estimates below lie above every one of those.
 PROCESS_BYTES = 400_000_000
 """A job's process before its own data: the interpreter, numpy, pandas, pyarrow (about 190 MB), with room."""
 REPLAY_BYTES_PER_EVENT = 200
 SIMULATION_BYTES_PER_RESIDENT = 50_000
+COMPARE_BYTES_PER_EVENT = 20
 JSONL_BYTES_PER_EVENT = 100
-"""Fewer than any event's line has: a JSONL file's size over this is more events than it holds."""
+"""Fewer than an event's line has (a simulated city's shortest is 133 bytes): a JSONL file's size over this is more events than it holds."""
 
 
 @dataclass(frozen=True)
@@ -75,11 +77,11 @@ class Backtest:
     """The simulated city the events (and truth) came from, when the files name it."""
 
 
-def event_period(inputs: Inputs) -> Period:
-    """[first event time, last event time + 1 s) of the events read."""
+def event_period(inputs: Inputs, events: Path) -> Period:
+    """[first event time, last event time + 1 s) of the events read from `events`."""
     times = np.concatenate([inputs.ping_ts, np.array([moment for moment, _, _ in inputs.others], dtype=np.int64)])
     if times.size == 0:
-        raise EnvironmentProblem("the events file holds no valid event")
+        raise EnvironmentProblem(f"{events} holds no valid event")
     return Period(int(times.min()), int(times.max()) + 1)
 
 
@@ -188,7 +190,7 @@ def replay_city(ruleset: Path, events: Path, truth: Path | None, period: Period 
     """Replay one rule set over one city's events, after checking that the truth is the events' own."""
     files = named(events, truth)
     inputs = _read(events)
-    span = event_period(inputs)
+    span = event_period(inputs, events)
     if files.people is not None:
         reason = truth_mismatch(files.events, files.truth, inputs.persons(), files.people["person"].tolist(), span, period)
         if reason is not None:
@@ -227,6 +229,11 @@ def _labelled(replays: list[Replayed], rulesets: list[Path]) -> dict[str, pd.Dat
 def replay_peak(events: int) -> int:
     """Estimated peak memory of a replay of `events` events."""
     return PROCESS_BYTES + REPLAY_BYTES_PER_EVENT * events
+
+
+def compare_peak(events: int) -> int:
+    """Estimated peak memory of comparing the replays of a city of `events` events."""
+    return PROCESS_BYTES + COMPARE_BYTES_PER_EVENT * events
 
 
 def simulation_peak(residents: int) -> int:
@@ -325,7 +332,7 @@ class CitiesPlan:
         self.jobs.append(
             Job(("compare", index),
                 lambda done: compare_city(self.rulesets, [done[key] for key in replays], files(done)[1], self.period, examples),
-                replay_peak(events), (*needs, *replays), what=f"compare city {index + 1}")  # fmt: skip
+                compare_peak(events), (*needs, *replays), what=f"compare city {index + 1}")  # fmt: skip
         )
 
     def slots(self, requested: int, available: int | None = None) -> Slots:

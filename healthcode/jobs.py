@@ -18,6 +18,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import threading
 import traceback
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -142,6 +143,7 @@ def run_jobs(jobs: Sequence[Job], slots: int, finished: Callable[[Job], None] | 
         return plan.done
     running: dict[Connection, _Running] = {}
     started: set[Key] = set()
+    interrupt = _Interrupt()
     try:
         while len(plan.done) < len(plan.jobs):
             while len(running) < slots:
@@ -151,7 +153,8 @@ def run_jobs(jobs: Sequence[Job], slots: int, finished: Callable[[Job], None] | 
                 started.add(job.key)
                 entry = _start(job, plan.done)
                 running[entry.connection] = entry
-            for connection in wait(list(running)):
+            for connection in wait([*running, interrupt.reader]):
+                interrupt.check()
                 entry = running[connection]  # type: ignore[index]
                 plan.done[entry.job.key] = _outcome(entry)  # a failure leaves it in `running`, to be reaped
                 del running[connection]  # type: ignore[arg-type]
@@ -159,7 +162,40 @@ def run_jobs(jobs: Sequence[Job], slots: int, finished: Callable[[Job], None] | 
                     finished(entry.job)
         return plan.done
     finally:
+        interrupt.close()
         _stop(list(running.values()))
+
+
+class _Interrupt:
+    """Ctrl-C taken as a flag and a byte on a pipe the pool waits on, raised between jobs.
+
+    Python's own handler raises KeyboardInterrupt wherever the parent is; inside a fork's
+    hooks it is swallowed ("Exception ignored"), and the run went on to the end.
+    """
+
+    def __init__(self) -> None:
+        self.reader, self.writer = os.pipe()
+        os.set_blocking(self.writer, False)
+        self.interrupted = False
+        self.previous: Any = None
+        self.wakeup = -1
+        if threading.current_thread() is threading.main_thread():  # only the main thread may take signals
+            self.previous = signal.signal(signal.SIGINT, self._take)
+            self.wakeup = signal.set_wakeup_fd(self.writer, warn_on_full_buffer=False)
+
+    def _take(self, signum: int, frame: object) -> None:
+        self.interrupted = True
+
+    def check(self) -> None:
+        if self.interrupted:
+            raise KeyboardInterrupt
+
+    def close(self) -> None:
+        if self.previous is not None:
+            signal.set_wakeup_fd(self.wakeup)
+            signal.signal(signal.SIGINT, self.previous)
+        os.close(self.reader)
+        os.close(self.writer)
 
 
 def _start(job: Job, done: Results) -> _Running:
