@@ -8,10 +8,10 @@
 - Recovery rebuilds: Faust seeks an assigned partition to its committed offset, so
   the consumer here (`RebuildingConsumer`) overrides `seek_to_committed` to read the
   fenced topics (`streams.fence`), start a fresh `Step` and seek every input to its
-  beginning instead. A process started anew first looks for a snapshot of its
-  partitions' state (`streams.snapshots`, taken every `snapshot_every_s` between
-  turns): if the broker still holds what it read, the worker resumes from it and
-  seeks every input to the snapshot's offsets (`streams.resume`). No Faust table or changelog holds state (on the embedded broker
+  beginning instead. An assignment first looks for a snapshot of its partitions'
+  state (`streams.snapshots`, taken every `snapshot_every_s` between turns): if the
+  broker still holds what it read, the worker resumes from it and seeks every input
+  to the snapshot's offsets (`streams.resume`). No Faust table or changelog holds state (on the embedded broker
   their recovery loses updates, see ../shared/FAUST-ON-TANSU.md), and sends are
   at-least-once: duplicates are avoided by the fenced read of `codes`.
 - Faust's web server serves /healthz, /metrics, /residents/{pseudonym}/code and /app/resident
@@ -176,9 +176,10 @@ class Pipeline:
         """Per input partition, the offset after the last message ever read: its log never ends
         below that unless the broker lost data. Kept across rebuilds, which read it again."""
         self.topics_present = True
-        self.may_resume = config.data_dir is not None and config.snapshot_every_s > 0
-        """Until this process has built a step: a fresh process resumes from a snapshot if it can,
-        while a worker that starts over (lost data, a new rule set) rebuilds from the start."""
+        self.snapshots = config.data_dir is not None and config.snapshot_every_s > 0
+        self.may_resume = self.snapshots
+        """An assignment resumes from a snapshot if it can; a start over because the broker lost
+        data or a new rule set arrived rebuilds from the start (until the next rebalance)."""
         self.tails: dict[Source, tuple[int, str]] = {}
         """Per input partition, the offset and digest of the last record read (what a snapshot notes)."""
         self.snapshot_due = time.monotonic() + config.snapshot_every_s
@@ -223,6 +224,7 @@ class Pipeline:
         self.app.on_partitions_assigned.connect(self._on_assigned)
 
     async def _on_revoked(self, app: Any, revoked: Any, **_: Any) -> None:
+        self.may_resume = self.snapshots
         # From here on another worker may own them: publish nothing more for their persons.
         if self.step is not None:
             self.step.disown()
@@ -306,7 +308,6 @@ class Pipeline:
 
     def _built(self) -> None:
         self.view.health.rebuilt()
-        self.may_resume = False
         self.snapshot_due = time.monotonic() + self.config.snapshot_every_s
 
     def _store(self, owned: frozenset[int]) -> SnapshotStore:
@@ -362,7 +363,7 @@ class Pipeline:
         """A snapshot of `step` between turns, its fences on their way (None: not due)."""
         config, codes = self.config, self.config.topics.codes
         now = time.monotonic()
-        if not config.snapshot_every_s or config.data_dir is None or now < self.snapshot_due:
+        if not self.snapshots or now < self.snapshot_due:
             return None
         if self._keeping is not None and not self._keeping.done():
             return None  # the previous one is still being written
@@ -388,6 +389,9 @@ class Pipeline:
         broker problem is logged, never fatal (the previous snapshot stays the latest)."""
         codes = self.config.topics.codes
         try:
+            # Everything the step sent before the snapshot must be on the broker: a resume does
+            # not send again what the snapshot's state says was sent (case notices, letters, codes).
+            await self.app.producer.flush()
             written = {p: (await sent).offset + 1 for p, sent in pending.fences.items()}
         except KafkaError as error:
             log.warning("a snapshot is dropped: its fence on %s was not written: %s", codes, error)
@@ -504,6 +508,7 @@ class Pipeline:
     def _lost(self, what: str) -> None:
         """The broker lost data: rebuild from what it has once every topic is there; say so once."""
         self.rebuild_pending = True
+        self.may_resume = False
         self.read_through.clear()
         if self.view.health.data_lost:
             return
@@ -550,6 +555,7 @@ class Pipeline:
             await self._send(output)
             if step.new_rules:
                 self.rebuild_pending = True
+                self.may_resume = False
                 return
             snapshot = await self._snapshot(step)
         if snapshot is not None:

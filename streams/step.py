@@ -20,7 +20,8 @@ Topology (see README "The pipeline"):
 Recovery is by rebuilding: a new `Step` for every assignment (or new rule set) is fed
 its inputs from the beginning again (the core is deterministic) and does not send a
 change already on `codes` nor dead-letter a position twice (`Known`, read up to a
-fence). Nothing is lost, nothing is applied twice.
+fence). Nothing is lost, nothing is applied twice. A worker process restarted with the
+same partitions resumes instead from a snapshot of its `Step` (`streams.resume`).
 """
 
 from __future__ import annotations
