@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
 import orjson
 import pandas as pd
 import pyarrow.parquet as pq
@@ -75,10 +74,10 @@ def _replay_one(path: str) -> Replayed:
 
 def event_period(inputs: Inputs) -> Period:
     """[first event time, last event time + 1 s) of the events read."""
-    times = np.concatenate([inputs.ping_ts, np.array([moment for moment, _, _ in inputs.others], dtype=np.int64)])
-    if times.size == 0:
+    span = inputs.span()
+    if span is None:
         raise EnvironmentProblem("the events file holds no valid event")
-    return Period(int(times.min()), int(times.max()) + 1)
+    return Period(span[0], span[1] + 1)
 
 
 def replay_all(inputs: Inputs, rulesets: list[Path], workers: int, advance: Advance | None = None) -> list[Replayed]:
