@@ -6,7 +6,8 @@ the command adds the cities to simulate, progress bars, the table, the CSV and t
 
 from __future__ import annotations
 
-import os
+import shutil
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -14,32 +15,23 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
 import healthcode
-from healthcode.backtest import CitiesBacktest, backtest_cities, simulate_cities
+from healthcode.backtest import CitiesBacktest, CitiesPlan, Simulate
 from healthcode.cli.common import err, out, shown
 from healthcode.cli.rules import rules_app
 from healthcode.errors import EnvironmentProblem
+from healthcode.jobs import cores
 from healthcode.rulefiles import load_rules
 from scoring.compare import Period
 from scoring.compare_cities import Cities
-from scoring.replay import input_size
 from scoring.rulewords import diff_rule_sets
 from scoring.timeutil import format_rfc3339, parse_rfc3339
 
 if TYPE_CHECKING:
     from simulators.config import SimulationConfig
-
-
-def _read_size(events: Path) -> tuple[str, int | None]:
-    """What reading progress counts (JSONL bytes, Parquet rows) and the total, when known."""
-    unit = "rows" if events.suffix == ".parquet" else "bytes"
-    try:
-        return unit, input_size(events)
-    except (OSError, ValueError):
-        return unit, None  # the read itself reports the problem
 
 
 def compare_command(
@@ -54,7 +46,7 @@ def compare_command(
     csv: Optional[Path] = typer.Option(None, "--csv", help="write the metrics as CSV (one city: one column per rule set; several: mean, interval, difference per rule set)"),
     start: Optional[str] = typer.Option(None, "--start", help="period start, RFC 3339 (default: the run's, or the first event)"),
     end: Optional[str] = typer.Option(None, "--end", help="period end, RFC 3339 (default: the run's, or the last event)"),
-    workers: int = typer.Option(0, "--workers", min=0, help="replays at once (default: one per rule set, at most the CPU count)"),
+    jobs: int = typer.Option(0, "--jobs", "-j", min=0, help="jobs at once (simulate a city, replay a rule set over a city, compare a city): default one per core this process may use; fewer when memory is short"),
     examples: int = typer.Option(5, "--examples", min=0, help="example persons shown in the report"),
     confidence: float = typer.Option(0.9, "--confidence", min=0.5, max=0.999, help="confidence of the intervals over several cities"),
 ) -> None:
@@ -77,18 +69,17 @@ def compare_command(
         raise typer.BadParameter("which events? give --events, or --seeds with --sim-config", param_hint="--events")
     rules = [load_rules(path) for path in rulesets]  # a broken rule set fails before anything is simulated or read
     began = time.perf_counter()
-    workers = workers or min(len(rulesets), os.cpu_count() or 1)
-    pairs = [(path, truth[index] if truth else None) for index, path in enumerate(events)]
     config = _simulation_config(sim_config, seed) if seeds else None
-    # The simulated cities live only as long as their replays, unless --sim-out keeps them.
+    # The simulated cities (and events read from stdin) live only as long as the run, unless --sim-out keeps them.
     with tempfile.TemporaryDirectory(prefix="healthcode-compare-") as scratch:
-        bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err)
-        with bar:
-            if config is not None:
-                simulating = bar.add_task(f"simulating {seeds} cities (seeds {config.seed} to {config.seed + seeds - 1})", total=seeds)
-                directory = sim_out if sim_out is not None else Path(scratch)
-                pairs += simulate_cities(config, seeds, directory, lambda done: bar.update(simulating, completed=done))
-            backtest = _run(bar, rulesets, pairs, period, workers, examples, confidence)
+        pairs = [(_spooled(path, Path(scratch)), truth[index] if truth else None) for index, path in enumerate(events)]
+        simulate = None if config is None else Simulate(config, seeds, sim_out if sim_out is not None else Path(scratch))
+        plan = CitiesPlan(rulesets, pairs, period, examples, confidence, simulate)
+        slots = plan.slots(jobs or cores())
+        if slots.reason is not None:
+            err.print(f"[yellow]note:[/] {slots.reason}", soft_wrap=True)
+        backtest = _run(plan, slots.count, len(rulesets), config)
+    pairs = backtest.pairs
     cities = backtest.cities
     seconds = time.perf_counter() - began
     out.print(_metrics_table(cities))
@@ -109,7 +100,8 @@ def compare_command(
     if report is not None:
         from healthcode.report import render_report
 
-        kept = pairs if sim_out is not None else pairs[: len(events)]
+        given: list[tuple[Path, Path | None]] = [(path, truth[index] if truth else None) for index, path in enumerate(events)]
+        kept = given + (pairs[len(events):] if sim_out is not None else [])
         provenance = {
             "rule sets": "; ".join(f"{r.ref} sha256 {r.content_hash} ({path})" for r, path in zip(rules, rulesets)),
             "tool": f"healthcode {healthcode.__version__}",
@@ -123,37 +115,29 @@ def compare_command(
         _write(report, lambda path: path.write_text(html, encoding="utf-8"))
         out.print(f"report written to {shown(report)}")
 
-def _run(
-    bar: Progress,
-    rulesets: list[Path],
-    pairs: list[tuple[Path, Path | None]],
-    period: Period | None,
-    workers: int,
-    examples: int,
-    confidence: float,
-) -> CitiesBacktest:
-    """Backtest every city with one bar for the cities and one for the current city's read and replays."""
-    several = len(pairs) > 1
-    cities = bar.add_task(f"backtesting {len(pairs)} cities", total=len(pairs)) if several else None
-    unit, total = _read_size(pairs[0][0])
-    reading = bar.add_task(f"reading events ({unit})", total=total)
-    replaying = bar.add_task(f"replaying {len(rulesets)} rule set(s), {workers} at a time", total=len(rulesets))
-    current = [0]
 
-    def advance(index: int, stage: str, done: int) -> None:
-        if index != current[0]:  # the next city: its read and replays start over
-            current[0] = index
-            if cities is not None:
-                bar.update(cities, completed=index)
-            unit, total = _read_size(pairs[index][0])
-            bar.reset(reading, total=total, description=f"reading events ({unit})")
-            bar.reset(replaying)
-        bar.update(reading if stage == "read" else replaying, completed=done)
+def _run(plan: CitiesPlan, slots: int, rulesets: int, config: SimulationConfig | None) -> CitiesBacktest:
+    """Run the backtest's jobs with one bar for the whole run: jobs done of all, and the time left."""
+    simulated = f", {config.residents:,} residents x {config.days} days simulated" if config is not None else ""
+    what = f"{plan.cities} {'city' if plan.cities == 1 else 'cities'} x {rulesets} rule set(s){simulated}: {len(plan.jobs)} jobs, {slots} at a time"
+    # The speed over the whole run, not the last 30 s: jobs end seconds or minutes apart.
+    bar = Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("jobs"), TimeElapsedColumn(),
+        TextColumn("left"), TimeRemainingColumn(), console=err, speed_estimate_period=24 * 3600,
+    )  # fmt: skip
+    with bar:
+        task = bar.add_task(what, total=len(plan.jobs))
+        return plan.run(slots, lambda job: bar.advance(task))
 
-    backtest = backtest_cities(rulesets, pairs, period, workers, examples, advance, confidence)
-    if cities is not None:
-        bar.update(cities, completed=len(pairs))
-    return backtest
+
+def _spooled(events: Path, scratch: Path) -> Path:
+    """Events from stdin are copied to a file: each replay reads the city on its own."""
+    if str(events) != "-":
+        return events
+    copy = scratch / "stdin-events.jsonl"
+    with open(copy, "wb") as sink:
+        shutil.copyfileobj(sys.stdin.buffer, sink)
+    return copy
 
 
 def _simulation_config(path: Path, seed: int | None) -> SimulationConfig:

@@ -1,8 +1,14 @@
 """`healthcode rules compare` as an epidemiologist runs it on a small simulated city."""
 
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pandas as pd
+import psutil
 import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
@@ -51,7 +57,7 @@ def backtest(city, tmp_path_factory):
     outcome = run(
         "rules", "compare", DEFAULT, POINTS,
         "--events", str(city / "events.parquet"), "--truth", str(city / "truth.parquet"),
-        "--report", str(where / "report.html"), "--csv", str(where / "metrics.csv"), "--workers", "2",
+        "--report", str(where / "report.html"), "--csv", str(where / "metrics.csv"), "--jobs", "2",
     )  # fmt: skip
     return outcome, where
 
@@ -86,7 +92,7 @@ def test_parallel_and_sequential_replays_give_the_same_figures(backtest, city, t
     _, where = backtest
     outcome = run(
         "rules", "compare", DEFAULT, POINTS, "--events", str(city / "events.parquet"),
-        "--truth", str(city / "truth.parquet"), "--csv", str(tmp_path / "metrics.csv"), "--workers", "1",
+        "--truth", str(city / "truth.parquet"), "--csv", str(tmp_path / "metrics.csv"), "--jobs", "1",
     )  # fmt: skip
     assert outcome.exit_code == 0, outcome.output
     assert (tmp_path / "metrics.csv").read_text() == (where / "metrics.csv").read_text()
@@ -222,6 +228,7 @@ def test_several_event_and_truth_pairs_give_means_intervals_and_differences(two_
     outcome = run("rules", "compare", DEFAULT, POINTS, *pairs, "--csv", str(tmp_path / "summary.csv"))
     assert outcome.exit_code == 0, outcome.output
     assert "over 2 cities: mean [90% interval]" in outcome.output
+    assert "2 cities x 2 rule set(s): 6 jobs, " in outcome.output  # one bar for the whole run
     assert "points@1.0.0 - baseline" in outcome.output
     assert "seed 21: " in outcome.output and "seed 22: " in outcome.output
     summary = pd.read_csv(tmp_path / "summary.csv")
@@ -229,6 +236,54 @@ def test_several_event_and_truth_pairs_give_means_intervals_and_differences(two_
     restricted = summary[(summary["metric"] == "persons ever restricted")].set_index("rule_set")
     assert restricted.loc["default@1.0.0", "cities"] == 2
     assert restricted.loc["default@1.0.0", "low"] <= restricted.loc["default@1.0.0", "mean"] <= restricted.loc["default@1.0.0", "high"]
+
+
+def frames(comparison):
+    return [comparison.metrics, comparison.shares, comparison.level_shares, comparison.disagreements, comparison.examples, comparison.leak_and_cost]
+
+
+def test_two_cities_by_two_rule_sets_give_the_same_report_data_two_jobs_at_a_time_as_one(two_small):
+    from healthcode.backtest import backtest_cities
+
+    pairs = [(city / "events.parquet", city / "truth.parquet") for city in two_small]
+    one, two = (backtest_cities([Path(DEFAULT), Path(POINTS)], pairs, jobs=jobs).cities for jobs in (1, 2))
+    assert two.names == one.names == ("seed 21", "seed 22")
+    for ours, theirs in [(two.summary, one.summary), (two.per_city, one.per_city), (two.level_shares, one.level_shares), (two.leak_and_cost, one.leak_and_cost)]:
+        pd.testing.assert_frame_equal(ours, theirs)
+    for ours, theirs in zip(two.comparisons, one.comparisons):
+        assert (ours.period, ours.population, ours.rule_sets) == (theirs.period, theirs.population, theirs.rule_sets)
+        for mine, other in zip(frames(ours), frames(theirs)):
+            pd.testing.assert_frame_equal(mine, other)
+    restricted = one.summary[one.summary["metric"] == "persons ever restricted"]
+    assert len(restricted) >= 2 and (restricted["mean"] > 0).any()  # figures, not empty frames alike
+
+
+def test_a_bad_city_among_good_ones_stops_the_run_with_one_line_and_leaves_no_process(two_small, tmp_path):
+    bad = tmp_path / "events.parquet"
+    pd.DataFrame({"person": ["p1"], "x": [1]}).to_parquet(bad)
+    cities = [two_small[0] / "events.parquet", bad, two_small[1] / "events.parquet"]
+    outcome = run("rules", "compare", DEFAULT, POINTS, *(arg for path in cities for arg in ("--events", str(path))), "--jobs", "2")
+    message = refusal(outcome)
+    assert message == f"{bad} holds no valid event"
+    assert psutil.Process().children(recursive=True) == []
+
+
+def test_ctrl_c_stops_every_job_and_exits_at_once(tmp_path):
+    config = tmp_path / "small.yaml"
+    config.write_text("residents: 400\ndays: 3\nseed: 5\n")
+    command = [sys.executable, "-m", "healthcode.cli.main", "rules", "compare", DEFAULT, POINTS, "--seeds", "4", "--sim-config", str(config), "--jobs", "2"]
+    # A group of its own, as a shell gives a command: Ctrl-C signals the whole group, jobs too.
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=tmp_path, start_new_session=True)
+    jobs = []
+    while not jobs and process.poll() is None:
+        time.sleep(0.01)
+        jobs = psutil.Process(process.pid).children(recursive=True)
+    assert jobs, "the run ended before a job started"
+    os.killpg(process.pid, signal.SIGINT)
+    _, errors = process.communicate(timeout=120)
+    assert process.returncode == 130, errors  # typer's exit for Ctrl-C
+    assert b"Traceback" not in errors
+    assert not any(job.is_running() and job.status() != psutil.STATUS_ZOMBIE for job in jobs)
 
 
 def test_seeds_simulate_cities_of_a_configuration(tmp_path):
