@@ -9,7 +9,7 @@ are fed in event-time order (arrival order among equal times).
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,7 @@ import pyarrow as pa
 from scoring.city import CityScorer
 from scoring.events import AreaRisk, EventError, Ping, TestResult, Visit, decode_event
 from scoring.limits import EventLimits, latest_accepted, limit_breach, time_breach
-from scoring.people import PersonChange, sorted_changes
+from scoring.people import GREEN, PersonChange, sorted_changes
 from scoring.rules import RuleSet
 from scoring.timeutil import to_epoch
 
@@ -77,6 +77,7 @@ class ReplayResult:
     """A replay's level timeline and what it saw."""
 
     timeline: list[PersonChange]
+    """A line per change of a person's level or of their set of active reasons, in timeline order."""
     rule_set: str
     events: int
     pings: int
@@ -381,8 +382,20 @@ def replay_file(
     return replay(read_events(source, progress), rules, until)
 
 
+def level_changes(timeline: Iterable[PersonChange]) -> list[PersonChange]:
+    """The lines of a timeline (in order) that change their person's level; the others change only
+    the set of active reasons (timeline contract 3, `scoring.timeline`)."""
+    level: dict[str, str] = {}
+    found = []
+    for change in timeline:
+        if change.level != level.get(change.person, GREEN):
+            found.append(change)
+        level[change.person] = change.level
+    return found
+
+
 def write_timeline(changes: list[PersonChange], out: Path) -> None:
-    """One JSON object per level change, in timeline order."""
+    """One JSON object per timeline line (a change of level or of reasons), in timeline order."""
     with open(out, "wb") as handle:
         for change in changes:
             handle.write(orjson.dumps(change.to_json()))
