@@ -435,6 +435,8 @@ class Pipeline:
 
     async def close(self) -> None:
         """Close the broadcast consumer (for at most `CLOSE_TIMEOUT_S`) and drop the status file."""
+        if self._keeping is not None:
+            self._keeping.cancel()  # a snapshot not yet on disk: the previous one stays the latest
         if self._wide is not None:
             await _closed_within(self._wide.stop(), "the broadcast consumer")
             self._wide = None
