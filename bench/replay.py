@@ -29,7 +29,7 @@ import orjson
 import pyarrow.parquet as pq
 
 from healthcode.simsettings import load_simulation_config
-from scoring.replay import read_events, replay
+from scoring.replay import level_changes, read_events, replay
 from scoring.rules import load_rule_set
 from simulators.config import SimulationConfig
 from simulators.output import write_run
@@ -85,7 +85,8 @@ def measure(path: Path, parse, city: str = "") -> Measured:  # type: ignore[no-u
     result, score_s = _timed(lambda: replay(inputs, rules))
     cpu = time.process_time() - cpu
     total = read_s + score_s
-    print(f"  events: {rows:,}; level changes: {len(result.timeline):,}; exposures: {result.exposures:,}")
+    print(f"  events: {rows:,}; level changes: {len(level_changes(result.timeline)):,} "
+          f"(timeline lines: {len(result.timeline):,}); exposures: {result.exposures:,}")
     print(f"  parse only (baseline):      {rows / parse_s:>12,.0f} events/s  ({parse_s:.2f} s)")
     print(f"  read + validate:            {rows / read_s:>12,.0f} events/s  ({read_s:.2f} s)")
     print(f"  scoring core after reading: {rows / score_s:>12,.0f} events/s  ({score_s:.2f} s)")

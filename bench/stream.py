@@ -48,7 +48,7 @@ embedded broker this bench starts itself.
    restored into a `People` under `rules/default.yaml` and settled to just before the
    switch (not timed); then `People.rescore(points.yaml, at)` is timed against the batch
    path on the same states (`scoring.batch`: pack, evaluate, full assessments of the
-   changed only), and signing the changed persons' code records
+   persons restricted before or after only), and signing the changed persons' code records
    (`streams.issuing.code_record`, which calls `codes.issue`) with a throwaway Ed25519 key.
 
     .venv/bin/python -m bench.stream            # 2,000 residents x 3 days; 30 s paced; 100,000 persons (--only latency: one part)
@@ -73,7 +73,7 @@ from prometheus_client import REGISTRY
 
 from codes import Algorithm, SigningKey, generate_signing_key
 from healthcode.broker import EmbeddedBroker
-from scoring.batch import changed_assessments, pack_states, rescore_packed
+from scoring.batch import pack_states, rescore_packed, restricted_assessments
 from scoring.people import People
 from scoring.rules import LEVEL_CODE, load_rule_set
 from scoring.synthetic import synthetic_states
@@ -528,6 +528,7 @@ def rule_change(size: Size, key: SigningKey) -> None:
     print(f"persons: {size.persons:,} synthetic, restored and settled under {old.ref} "
           f"in {time.perf_counter() - start:.1f} s")
     previous = np.array([LEVEL_CODE[state.level] for state in states], dtype=np.int8)
+    before = [(state.level, state.reasons) for state in states]
 
     start = time.perf_counter()
     changes = people.rescore(new, AT)
@@ -535,7 +536,8 @@ def rule_change(size: Size, key: SigningKey) -> None:
 
     start = time.perf_counter()
     levels = rescore_packed(pack_states(states), new, AT)
-    changed = changed_assessments(states, new, AT, levels, previous)
+    restricted = restricted_assessments(states, new, AT, levels, previous)
+    changed = [index for index, assessment in restricted.items() if assessment.status != before[index]]
     batch_s = time.perf_counter() - start
 
     issued_at = int(time.time())
@@ -545,10 +547,10 @@ def rule_change(size: Size, key: SigningKey) -> None:
     sign_s = time.perf_counter() - start
 
     same = {c.person for c in changes} == {states[i].person for i in changed}
-    print(f"  switch {old.ref} -> {new.ref}: {len(changes):,} persons changed level "
+    print(f"  switch {old.ref} -> {new.ref}: {len(changes):,} persons changed level or reasons "
           f"(batch path finds the same persons: {'yes' if same else 'NO'})")
     print(f"  People.rescore (what the worker runs): {people_s:.2f} s, {size.persons / people_s:,.0f} persons/s")
-    print(f"  batch path (pack + evaluate + assess the changed): {batch_s:.2f} s, "
+    print(f"  batch path (pack + evaluate + assess the restricted): {batch_s:.2f} s, "
           f"{size.persons / batch_s:,.0f} persons/s")
     print(f"  ratio People.rescore / batch path time: {people_s / batch_s:.1f}")
     if changes:

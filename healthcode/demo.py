@@ -28,7 +28,7 @@ from codes.keystore import resident_secrets, save_key
 from healthcode.broker import EmbeddedBroker
 from healthcode.workers import WorkerProcess, settled, wait_until
 from scoring.events import EventError, decode_event
-from scoring.replay import replay_file, write_timeline
+from scoring.replay import level_changes, replay_file, write_timeline
 from scoring.rules import RuleSet, load_rule_set
 from scoring.timeutil import format_rfc3339, to_epoch
 from simulators.config import FaultConfig, SimulationConfig
@@ -149,7 +149,7 @@ def run_demo(
     (workdir / "codes.jsonl").write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in records))
     summary.replay_agrees = published == [c.to_json() for c in expected] and not redundant(records)
     summary.codes_by_level = Counter(r["level"] for r in records)
-    summary.changed_at_switch = sum(1 for c in expected if c.at == switch)
+    summary.changed_at_switch = sum(1 for c in level_changes(expected) if c.at == switch)
     say(f"{len(records):,} codes published; replay of the recorded file under the same rules agrees: "
         f"{'yes' if summary.replay_agrees else 'NO'}")
     _check_fetched(workdir, fetched, key, summary, say)

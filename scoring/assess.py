@@ -7,8 +7,10 @@ gives the answer the system would have had then with everything that had arrived
 Every rule yields *activations*: intervals [since, end) during which a trigger gives
 the rule's level. `end` is the earliest of the rule's window and its clearance
 alternatives, computed from facts known at `at`; when it lies in the future it is the
-`until` of the reason. The level is the highest active level; `next_review_at` is the
-first `end` at which that level changes, so time-driven changes are exact to the second.
+`until` of the reason. The level is the highest active level. A timeline has a line
+wherever the level or the set of active rules changes (`Status`); `next_review_at` is
+the first `until` of a reason, the earliest moment either can change without a new fact,
+so time-driven changes are exact to the second.
 """
 
 from __future__ import annotations
@@ -50,6 +52,18 @@ class Reason:
         }
 
 
+ReasonSet = tuple[str, ...]
+"""The active reasons of a level: the ids of every rule that gives the person a level now (the
+top level's and lower ones), in the order reasons are listed. Their `since`, `until` and
+evidence are not part of it: an ongoing contact's record is re-issued every tick with a later
+last contact, moving its reason's `until` each time, and a timeline line per such move would
+be a record per contact per tick on `hc.codes`. Nor is the level a points rule gives while
+another rule holds the person's level (the reason's own `level` field says it)."""
+
+Status = tuple[str, ReasonSet]
+"""What a timeline line states: the level and its reason set. A line is due where either changes."""
+
+
 @dataclass(frozen=True, slots=True)
 class Assessment:
     """A person's level at event time `at`, every reason for it, and when to look again."""
@@ -58,11 +72,16 @@ class Assessment:
     level: str
     reasons: tuple[Reason, ...]
     next_review_at: int | None
-    """The earliest event time at which the level changes if no new event arrives."""
+    """The earliest event time at which the level or a reason may change if no new event arrives
+    (a reason lapses or the level its rule gives falls: the first `until` of a reason)."""
 
     @property
-    def rule_ids(self) -> tuple[str, ...]:
+    def rule_ids(self) -> ReasonSet:
         return tuple(reason.rule for reason in self.reasons)
+
+    @property
+    def status(self) -> Status:
+        return (self.level, self.rule_ids)
 
     def to_dict(self) -> dict:
         """JSON-ready, times as RFC 3339 UTC text."""
@@ -76,7 +95,7 @@ class Assessment:
 
 @dataclass(frozen=True, slots=True)
 class LevelChange:
-    """The level became `level` at event time `at`."""
+    """At event time `at` the level became `level`, or its set of active reasons became `reasons`' rules."""
 
     at: int
     level: str
@@ -167,7 +186,7 @@ def exposure_counts(rule: Rule, exposure: Exposure) -> bool:
 def _triggers(rule: Rule, state: PersonState, rules: RuleSet, at: int) -> Iterator[tuple[int, int, Trigger]]:
     """(since, clock, fact) of every trigger of `rule` known at `at` (evidence is built only for active ones).
 
-    Lazily: the proofs of `level_holds` stop at the first trigger that settles them, and a
+    Lazily: the proofs of `status_holds` stop at the first trigger that settles them, and a
     person in an outbreak holds dozens of exposures, met once per exposure record.
     """
     if rule.signal == CASE:
@@ -308,53 +327,63 @@ def _reasons(active: list[Activation]) -> tuple[Reason, ...]:
     return tuple(sorted(reasons, key=lambda reason: (-LEVEL_CODE[reason.level], order[reason.rule])))
 
 
-def _next_change(active: list[Activation], level: int) -> int | None:
-    for end in sorted({activation.end for activation in active}):
-        after = max((a.level for a in active if a.end > end), default=0)
-        if after != level:
-            return end
-    return None
-
-
 def assess(state: PersonState, rules: RuleSet, at: int) -> Assessment:
     """The person's level at event time `at` under `rules`, with every active reason."""
     active = activations(state, rules, at)
     level = max((activation.level for activation in active), default=0)
-    return Assessment(at=at, level=LEVELS[level], reasons=_reasons(active), next_review_at=_next_change(active, level))
+    reasons = _reasons(active)
+    # A reason's `until` is when the last of its rule's activations at the level it gives ends: until
+    # the first of them, no rule lapses nor gives less, so neither the level nor the reason set changes.
+    review = min((reason.until for reason in reasons if reason.until is not None), default=None)
+    return Assessment(at=at, level=LEVELS[level], reasons=reasons, next_review_at=review)
 
 
-def level_holds(state: PersonState, rules: RuleSet, level: str, start: int, end: int, likely: str | None = None) -> bool:
-    """True when the level is provably `level` at every moment of (start, end] (facts as in `state`).
+def status_holds(
+    state: PersonState, rules: RuleSet, status: Status, start: int, end: int, likely: str | None = None
+) -> bool:
+    """True when the level and the reason set are provably `status` at every moment of (start, end] (facts as in `state`).
 
     Exact, not a heuristic. With no test or visit becoming known in the span (only they
-    can end an activation early: clearances, corrections), an activation at `start + 1`
-    that lasts past `end` holds the level up; and no trigger known by `end` (nor a points
-    score adding every exposure live in the span, weights being never negative) reaches
-    higher. A settle over such a span finds nothing to report. `likely` is the id of an
-    exposure to try first as the trigger holding the level up (the answer is the same).
+    can end an activation early: clearances, corrections), each rule is settled on its own:
+    a rule among `status`'s reasons needs an activation at `start + 1` that lasts past
+    `end`, any other no trigger known by `end` active at any moment of the span; a points
+    rule may not reach another threshold either (its score adding every exposure live in
+    the span, weights being never negative). A settle over such a span finds nothing to
+    report. `likely` is the id of an exposure to try first as the trigger holding a reason
+    up (the answer is the same).
     """
     if any(start < fact.known_at <= end for fact in state.tests.values()):
         return False
     if any(start < visit.at <= end for visit in state.visits.values()):
         return False
-    code = LEVEL_CODE[level]
-    if code > 0 and not _lasting(state, rules, code, start + 1, end, likely):
-        return False
-    return code == len(LEVELS) - 1 or highest_reachable(state, rules, start, end) <= code
-
-
-def _lasting(state: PersonState, rules: RuleSet, code: int, at: int, end: int, likely: str | None = None) -> bool:
-    """True when an activation at `at` of level `code` or higher lasts past `end`."""
+    level, reasons = status
+    held, at, found = set(reasons), start + 1, 0
     for rule in rules.rules:
-        if LEVEL_CODE[rule.level] >= code and any(
-            since <= at and max(at, end) < trigger_end(rule, clock, state, at)
-            for since, clock, _ in _likely_first(rule, state, rules, at, likely)
-        ):
-            return True
+        if rule.id not in held:
+            if _reachable(rule, state, rules, start, end):
+                return False
+        elif not _lasting(rule, state, rules, at, end, likely):
+            return False
+        else:
+            found = max(found, LEVEL_CODE[rule.level])
+    for points in rules.points_rules:
+        high = _points_reachable(points, state, start, end, rules.case.infectious_before // 86400)
+        if points.id not in held:
+            if high > 0:
+                return False
+        elif not any(a.level == high and a.end > end for a in points_activations(points, state, rules, at)):
+            return False  # it may lapse, or give another level, within the span
+        else:
+            found = max(found, high)
+    known = {rule.id for rule in rules.rules} | {points.id for points in rules.points_rules}
+    return held <= known and found == LEVEL_CODE[level]
+
+
+def _lasting(rule: Rule, state: PersonState, rules: RuleSet, at: int, end: int, likely: str | None) -> bool:
+    """True when an activation of `rule` at `at` lasts past `end`."""
     return any(
-        activation.level >= code and activation.end > end
-        for points in rules.points_rules
-        for activation in points_activations(points, state, rules, at)
+        since <= at and max(at, end) < trigger_end(rule, clock, state, at)
+        for since, clock, _ in _likely_first(rule, state, rules, at, likely)
     )
 
 
@@ -372,29 +401,27 @@ def _likely_first(
     yield from _triggers(rule, state, rules, at)
 
 
-def highest_reachable(state: PersonState, rules: RuleSet, start: int, end: int) -> int:
-    """An upper bound of the level code in (start, end], when no test or visit becomes known in it."""
+def _reachable(rule: Rule, state: PersonState, rules: RuleSet, start: int, end: int) -> bool:
+    """True when some trigger of `rule` may be active in (start, end] (no test or visit becoming known in it)."""
+    return any(
+        max(since, start + 1) < trigger_end(rule, clock, state, end) for since, clock, _ in _triggers(rule, state, rules, end)
+    )
+
+
+def _points_reachable(points: PointsRule, state: PersonState, start: int, end: int, before_days: int) -> int:
+    """An upper bound of the level code `points` gives in (start, end]: every exposure live in it, summed."""
+    total = sum(
+        exposure_points(points, exposure, before_days)
+        for exposure in state.exposures.values()
+        if not exposure.retracted
+        and exposure.kind in points.kind_weights
+        and exposure.effective_from <= end
+        and exposure.last_at + points.window > start + 1
+    )
     high = 0
-    for rule in rules.rules:
-        code = LEVEL_CODE[rule.level]
-        if code > high and any(
-            max(since, start + 1) < trigger_end(rule, clock, state, end)
-            for since, clock, _ in _triggers(rule, state, rules, end)
-        ):
-            high = code
-    before_days = rules.case.infectious_before // 86400
-    for points in rules.points_rules:
-        total = sum(
-            exposure_points(points, exposure, before_days)
-            for exposure in state.exposures.values()
-            if not exposure.retracted
-            and exposure.kind in points.kind_weights
-            and exposure.effective_from <= end
-            and exposure.last_at + points.window > start + 1
-        )
-        for name, threshold in (("yellow", points.thresholds.yellow), ("red", points.thresholds.red)):
-            if threshold is not None and total >= int(round(threshold * MILLI)):
-                high = max(high, LEVEL_CODE[name])
+    for name, threshold in (("yellow", points.thresholds.yellow), ("red", points.thresholds.red)):
+        if threshold is not None and total >= int(round(threshold * MILLI)):
+            high = max(high, LEVEL_CODE[name])
     return high
 
 
@@ -407,15 +434,15 @@ def fact_times(state: PersonState) -> list[int]:
 
 
 def timeline(
-    state: PersonState, rules: RuleSet, start: int, end: int, level_before: str | None = None
+    state: PersonState, rules: RuleSet, start: int, end: int, before: Status | None = None
 ) -> list[LevelChange]:
-    """The level changes in (start, end], in time order, from the facts in `state`.
+    """The changes of level or of reason set in (start, end], in time order, from the facts in `state`.
 
-    Changes come from facts becoming known (their event times) and from decay
-    (`next_review_at`), so each is exact to the second. With `level_before`, a change
-    at `start` itself is reported too when the level there differs from it.
+    Changes come from facts becoming known (their event times) and from reasons lapsing
+    (`next_review_at`), so each is exact to the second. With `before`, a change at `start`
+    itself is reported too when the status there differs from it.
     """
-    return timeline_to(state, rules, start, end, level_before)[0]
+    return timeline_to(state, rules, start, end, before)[0]
 
 
 def timeline_to(
@@ -423,27 +450,27 @@ def timeline_to(
     rules: RuleSet,
     start: int,
     end: int,
-    level_before: str | None = None,
-    level_at_start: str | None = None,
+    before: Status | None = None,
+    at_start: Status | None = None,
 ) -> tuple[list[LevelChange], Assessment]:
     """`timeline`, and the assessment in force at `end` (its `next_review_at` says when to look again).
 
-    `level_at_start` continues from a level already established at `start` (reported
+    `at_start` continues from a status already established at `start` (reported
     before): nothing is reported at `start`, and later moments are compared with it.
     """
     current = assess(state, rules, start)
     changes = []
-    if level_before is not None and current.level != level_before:
+    if before is not None and current.status != before:
         changes.append(LevelChange(start, current.level, current.reasons))
-    level = current.level if level_at_start is None else level_at_start
-    following, in_force = continue_timeline(state, rules, current, level, start, end)
+    status = current.status if at_start is None else at_start
+    following, in_force = continue_timeline(state, rules, current, status, start, end)
     return changes + following, in_force
 
 
 def continue_timeline(
-    state: PersonState, rules: RuleSet, current: Assessment, level: str, start: int, end: int
+    state: PersonState, rules: RuleSet, current: Assessment, status: Status, start: int, end: int
 ) -> tuple[list[LevelChange], Assessment]:
-    """The level changes in (start, end] of a person at `level` at `start`.
+    """The changes in (start, end] of a person whose status at `start` is `status`.
 
     `current` is the assessment in force at `start`: one made there, or an earlier one
     kept by an owner that knows no fact became known in between (so it need not assess
@@ -462,7 +489,7 @@ def continue_timeline(
         while index < len(pending) and pending[index] <= moment:
             index += 1
         following = assess(state, rules, moment)
-        if following.level != level:
+        if following.status != status:
             changes.append(LevelChange(moment, following.level, following.reasons))
-            level = following.level
+            status = following.status
         current = following

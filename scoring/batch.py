@@ -5,8 +5,8 @@ states' fact records (`scoring.records`) into flat column arrays once (a person 
 per fact, rule-set independent);
 `rescore_packed` evaluates any rule set over them with numpy, following exactly the
 semantics documented in `scoring.assess`: the same triggers, clock starts, windows,
-clearance alternatives and integer points arithmetic. Only levels come out; the few
-persons whose level changed get their reasons from `assess` (`changed_assessments`).
+clearance alternatives and integer points arithmetic. Only levels come out; persons
+restricted before or after get their reasons from `assess` (`restricted_assessments`).
 """
 
 from __future__ import annotations
@@ -321,8 +321,11 @@ def rescore(states: Sequence[PersonState], rules: RuleSet, at: int) -> np.ndarra
     return rescore_packed(packed, rules, at)
 
 
-def changed_assessments(
+def restricted_assessments(
     states: Sequence[PersonState], rules: RuleSet, at: int, levels: np.ndarray, previous: np.ndarray
 ) -> dict[int, Assessment]:
-    """Full assessments (with reasons) of the persons whose level code differs from `previous`."""
-    return {int(index): assess(states[index], rules, at) for index in np.flatnonzero(levels != previous)}
+    """Full assessments (with reasons) of the persons not green at `levels` or at `previous`.
+
+    The others are green under both with no reason; these may keep their level and still
+    change their reasons (rules of another id), which only an assessment tells."""
+    return {int(index): assess(states[index], rules, at) for index in np.flatnonzero((levels > 0) | (previous > 0))}

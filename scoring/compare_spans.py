@@ -1,14 +1,17 @@
 """Level timelines as spans of time, and person-time summed over buckets.
 
-A *timeline* is what a replay produces: one row per level change, ordered by time then
-person, with the columns
+A *timeline* is what a replay produces: one row per change of a person's level or of the
+set of rules giving it (a reason starting or lapsing at the same level), ordered by time
+then person, with the columns
 
 - `person` (str), `at` (int epoch seconds), `level` (`green`, `yellow`, `red`),
 - `reasons`: the ids of the rules active from that change on (a tuple of str).
 
 A person's level before their first change is green. A *span* is the stretch of time
 between two changes of one person, cut to the observation period: every metric of a
-comparison is a sum or a minimum over spans, so they are computed once here.
+comparison is a sum or a minimum over spans, so they are computed once here (a change of
+reasons alone splits a span in two at the same level: the sums stay, and each part names
+the rules active in it).
 """
 
 from __future__ import annotations
@@ -47,7 +50,7 @@ class Period:
 
 
 def timeline_frame(changes: Iterable[Mapping]) -> pd.DataFrame:
-    """A timeline DataFrame from level changes as JSON objects (as `healthcode replay` writes them).
+    """A timeline DataFrame from timeline lines as JSON objects (as `healthcode replay` writes them).
 
     Each object has `person`, `at` (RFC 3339), `level`, `reasons` ([{"rule": ...}, ...])
     and optionally `rule_set`; `at` becomes epoch seconds, `reasons` a tuple of rule ids.

@@ -4,10 +4,11 @@ A `PersonState` is an order-independent store of facts, each with the event time
 which it became known; `assess` only counts what was known at the moment asked. So
 facts may be applied in any order, and a person's level changes are *settled* later,
 in event-time order, with `timeline`: from the last settled moment up to a moment
-before which nothing more can arrive. The one exception is an exposure record that
+before which nothing more can arrive. A change is a new level or a new set of active
+reasons (`scoring.assess.Status`). The one exception is an exposure record that
 supersedes an earlier one (minutes grew, or it was retracted): the earlier record is
 settled up to the moment the new one takes effect before it is replaced (by proof
-rather than by assessment when the level provably holds until then, see `level_holds`:
+rather than by assessment when the level and reasons provably hold until then, see `status_holds`:
 cities with an outbreak bring a new record per contact every tick).
 
 Replay and the stream drive this same class; they differ only in how they learn
@@ -27,13 +28,14 @@ from scoring.assess import (
     Assessment,
     LevelChange,
     Reason,
+    Status,
     assess,
     continue_timeline,
     fact_times,
-    level_holds,
+    status_holds,
     timeline_to,
 )
-from scoring.batch import changed_assessments
+from scoring.batch import restricted_assessments
 from scoring.batch import rescore as batch_rescore
 from scoring.cases import case_windows
 from scoring.events import Ping, TestResult, Visit
@@ -47,7 +49,8 @@ GREEN = "green"
 
 @dataclass(frozen=True, slots=True)
 class PersonChange:
-    """One line of a level timeline: `person`'s level became `level` at event time `at`."""
+    """One line of a level timeline: at event time `at`, `person`'s level became `level`, or the set
+    of rules giving it became `reasons`' (a reason started or lapsed while the level stayed)."""
 
     person: str
     at: int
@@ -198,7 +201,7 @@ class People:
             or start > last_under_old
             or held.person in self._late
             or not supersedes(held, exposure)
-            or not level_holds(held, self.rules, held.level, start, last_under_old, exposure.exposure_id)
+            or not status_holds(held, self.rules, _status(held), start, last_under_old, exposure.exposure_id)
         ):
             return False
         held.settled_at = last_under_old
@@ -257,9 +260,10 @@ class People:
     def rescore(self, rules: RuleSet, at: int) -> list[PersonChange]:
         """Switch to `rules` at event time `at`: settle under the old set, then reassess everyone.
 
-        The batch path (numpy over all states) finds whose level changes; only those are
-        assessed one by one for their reasons. The others continue from their level and
-        find their next moment when next settled.
+        The batch path (numpy over all states) finds every person's level; those restricted
+        under either rule set are assessed one by one for their reasons (the new rules may
+        name others at the same level); the rest stay green with none. Persons whose status
+        stays continue from it and find their next moment when next settled.
         """
         changes = self.settle_all(at - 1)
         self.rules = rules
@@ -268,16 +272,16 @@ class People:
             return changes
         levels = batch_rescore(states, rules, at)
         previous = np.array([LEVEL_CODE[state.level] for state in states], dtype=levels.dtype)
-        changed = changed_assessments(states, rules, at, levels, previous)
+        restricted = restricted_assessments(states, rules, at, levels, previous)
         self._in_force.clear()
         for index, state in enumerate(states):
             state.settled_at = at
-            assessment = changed.get(index)
-            if assessment is None:
+            assessment = restricted.get(index)
+            if assessment is None or assessment.status == _status(state):
                 self._schedule(state.person, at + 1)
                 continue
             changes.append(PersonChange(state.person, at, assessment.level, assessment.reasons, rules.ref))
-            state.level, state.level_at = assessment.level, at
+            state.level, state.reasons, state.level_at = assessment.level, assessment.rule_ids, at
             self._schedule_next(state.person, at, assessment.next_review_at)
         return changes
 
@@ -299,14 +303,15 @@ class People:
             self._late.discard(person)
             found, in_force = self._reassess(state, start, until)
         elif known is not None:
-            found, in_force = continue_timeline(state, self.rules, known, state.level, start, until)
+            found, in_force = continue_timeline(state, self.rules, known, _status(state), start, until)
         else:
-            found, in_force = timeline_to(state, self.rules, start, until, level_at_start=state.level)
+            found, in_force = timeline_to(state, self.rules, start, until, at_start=_status(state))
         changes = [PersonChange(person, c.at, c.level, c.reasons, self.rules.ref) for c in found]
         # People owns its states outright, so settling updates them in place (it is hot).
         state.settled_at = until
         if changes:
-            state.level, state.level_at = changes[-1].level, changes[-1].at
+            last = changes[-1]
+            state.level, state.reasons, state.level_at = last.level, tuple(r.rule for r in last.reasons), last.at
         self._in_force[person] = in_force
         self._replaced_at(state, until)  # what is in force at the settled moment is all it can need
         if self._due_at.get(person, until + 1) <= until:
@@ -318,11 +323,11 @@ class People:
         """The changes in [start, until] of a person given a late fact: `start` is assessed again."""
         replaced = self._replaced_at(state, start)
         if not replaced:
-            return timeline_to(state, self.rules, start, until, level_before=state.level)
+            return timeline_to(state, self.rules, start, until, before=_status(state))
         as_then = replace(state, exposures={**state.exposures, **replaced}, records=None)
         current = assess(as_then, self.rules, start)
-        found = [LevelChange(start, current.level, current.reasons)] if current.level != state.level else []
-        following, in_force = continue_timeline(state, self.rules, current, current.level, start, until)
+        found = [LevelChange(start, current.level, current.reasons)] if current.status != _status(state) else []
+        following, in_force = continue_timeline(state, self.rules, current, current.status, start, until)
         return found + following, in_force
 
     def _replaced_at(self, state: PersonState, moment: int) -> dict[str, Exposure]:
@@ -357,6 +362,11 @@ class People:
             return
         self._due_at[person] = moment
         heapq.heappush(self._due, (moment, person))
+
+
+def _status(state: PersonState) -> Status:
+    """The level and reason set last reported for the person."""
+    return (state.level, state.reasons)
 
 
 def _still_in_force(assessment: Assessment, state: PersonState, start: int) -> bool:

@@ -3,11 +3,11 @@
 A resident's level now is the higher of two answers, so that it is never lower than what
 `hc.codes` says of them and never lags bad news:
 - what the published records say (the latest one states the level from its moment on,
-  timeline contract 2): a level falls there only once no input still in flight could keep
+  timeline contract 3): a level falls there only once no input still in flight could keep
   it up, so a resident is not shown green before a lapse is certain;
 - the core's assessment of the facts the worker holds, at that moment: it names every
-  reason active now, including one that began after the latest record at the same level
-  (records are published when the level changes; a second fever-clinic visit extends a
+  reason active now, with its `until` as the facts give it now (records are published when
+  the level or the set of active rules changes; a second fever-clinic visit extends a
   yellow without a new record, and the latest record's `until` has passed).
 A resident who never changed level and of whom the core holds no fact is green.
 What the resident sees of each reason is words (what, since, until, how to clear it

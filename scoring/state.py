@@ -72,6 +72,8 @@ class PersonState:
     """Facts whose clock start is before this are forgotten and not re-admitted."""
     level: str = "green"
     """The level last published for this person (kept by the stream; `assess` ignores it)."""
+    reasons: tuple[str, ...] = ()
+    """The ids of the rules giving that level and any lower one (`scoring.assess.ReasonSet`)."""
     level_at: int | None = None
     settled_at: int | None = None
     """The event time up to which this person's level changes have been worked out."""
@@ -107,6 +109,7 @@ class PersonState:
             "e": self.latest_event_at,
             "h": self.horizon,
             "l": self.level,
+            "r": list(self.reasons),
             "la": self.level_at,
             "sa": self.settled_at,
         }
@@ -124,6 +127,7 @@ class PersonState:
             latest_event_at=data["e"],
             horizon=data["h"],
             level=data["l"],
+            reasons=tuple(data.get("r", ())),
             level_at=data["la"],
             settled_at=data.get("sa"),
         )

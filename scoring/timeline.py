@@ -1,10 +1,13 @@
-"""Published timelines (contract version 2): bad news at once, good news when certain, the past corrected.
+"""Published timelines (contract version 3): bad news at once, good news when certain, the past corrected.
 
 A person's records are read in the order they were published; each states the level
-(and its reasons) from its moment `at` on and supersedes whatever an earlier record said
+and its reasons from its moment `at` on and supersedes whatever an earlier record said
 from that moment on. Folding them so gives the person's timeline; a record restating the
-level already in force adds no line (`fold`). Replay's timeline is the definition of the
-right answer: once the inputs are complete, the fold of everything published equals it.
+level and the set of active reasons already in force adds no line (`fold`; the set is the
+ids of the rules giving a level, `scoring.assess.ReasonSet`: a record whose reasons differ
+only in `since`, `until` or evidence is a restatement). Replay's timeline, a line per
+change of level or of reason set, is the definition of the right answer: once the inputs
+are complete, the fold of everything published equals it.
 
 Two kinds of knowledge make the records (`Ledger` keeps both per person):
 - the *settled* timeline: every change up to a moment before which no input can still
@@ -13,7 +16,8 @@ Two kinds of knowledge make the records (`Ledger` keeps both per person):
   the settled level from the first moment the two differ (`corrections`).
 - *early escalations*: a level that the facts already held raise at some moment after the
   settled one (`early_escalations`). More facts can only add to it, so
-  it is shown at once; it is never lowered before the settled timeline reaches it.
+  it is shown at once; it is never lowered before the settled timeline reaches it. A reason
+  starting or lapsing at the same level is not bad news: it follows the settled timeline.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from scoring.assess import assess, fact_times
+from scoring.assess import Status, assess, fact_times
 from scoring.events import TestResult, Visit
 from scoring.people import PersonChange
 from scoring.rules import LEVEL_CODE, LEVELS, RuleSet
@@ -30,9 +34,10 @@ from scoring.exposure import Exposure
 from scoring.state import PersonState, apply, apply_exposure
 from scoring.timeutil import format_rfc3339, parse_rfc3339, to_epoch
 
-TIMELINE_VERSION = 2
+TIMELINE_VERSION = 3
 """1: a record per level change, in time order. 2: records supersede from their moment on
-(early escalations, corrections of the past); the fold of a person's records is the timeline."""
+(early escalations, corrections of the past); the fold of a person's records is the timeline.
+3: also a record where the set of active reasons changes at the same level."""
 
 GREEN = "green"
 TOP = LEVELS[-1]
@@ -70,13 +75,18 @@ class Line:
     def level(self) -> str:
         return self.key[1]
 
+    @property
+    def status(self) -> Status:
+        """The level and the ids of the rules giving it: what a restatement leaves as it is."""
+        return (self.key[1], tuple(reason[0] for reason in self.key[2]))
+
 
 def fold(lines: list[Line], line: Line) -> None:
     """Apply one record to a person's timeline in place: it supersedes everything from its moment on."""
     while lines and lines[-1].at >= line.at:
         lines.pop()
-    if lines and lines[-1].level == line.level:
-        return  # a restatement: the level in force goes on
+    if lines and lines[-1].status == line.status:
+        return  # a restatement: the level and reasons in force go on
     if not lines and line.level == GREEN:
         return  # nothing shown is green
     lines.append(line)

@@ -30,8 +30,9 @@ def distinct_changes(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
     Each person's records are read in the order given (publish order: a person's records
     share one partition); a record supersedes what earlier ones said from its moment on,
-    and one restating the level in force adds no line (`scoring.timeline`, contract
-    version 2). Re-issues of a change restate it.
+    and one restating the level and the set of active rules in force adds no line, whatever
+    its reasons' `since`/`until` (`scoring.timeline`, contract version 3: a line per change
+    of level or of reasons, as replay's). Re-issues of a change restate it.
     """
     by_person: dict[str, list[Line]] = {}
     for record in records:
@@ -41,7 +42,8 @@ def distinct_changes(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def redundant(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Records that changed nothing their person's earlier records showed: sent twice."""
+    """Records that changed nothing their person's earlier records showed (no level, no set of
+    reasons, no line cut off): sent twice."""
     shown: dict[str, list[Line]] = {}
     found = []
     for record in records:

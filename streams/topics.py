@@ -32,7 +32,7 @@ SPECS: tuple[TopicSpec, ...] = (
     TopicSpec("areas", "area id", "area risk designations", partitioned=False),
     TopicSpec("rules", "rule set id", "published rule sets", partitioned=False, compacted=True),
     TopicSpec("cases", "origin partition", "case notices and case progress, read by every worker", partitioned=False),
-    TopicSpec("codes", "person", "signed health codes, one per level change or re-issue"),
+    TopicSpec("codes", "person", "signed health codes, one per change of level or reasons, correction or re-issue"),
     TopicSpec("dead-letter", "source topic", "rejected messages with their reason", partitioned=False),
 )
 

@@ -11,7 +11,7 @@ from rich.table import Table
 from healthcode.cli.common import err, out, read_event_file
 from healthcode.rulefiles import load_rules
 from healthcode.errors import EnvironmentProblem
-from scoring.replay import replay, write_timeline
+from scoring.replay import level_changes, replay, write_timeline
 from scoring.timeutil import parse_rfc3339
 
 _SHOWN_MALFORMED = 50
@@ -28,12 +28,13 @@ def replay_command(
         "HEALTHCODE_EVENT_TIME_AHEAD are skipped, as the stream would have dead-lettered them",
     ),
 ) -> None:
-    """Replay EVENTS through the scoring core and write one line per level change.
+    """Replay EVENTS through the scoring core and write one line per change of a level or of its reasons.
 
     Example: `healthcode replay sim/events.jsonl --rules rules/default.yaml --out timeline.jsonl --summary`
 
     Each line of the timeline is {"person", "at", "level", "reasons", "rule_set"},
-    ordered by `at` then `person`; a person is green before their first line.
+    ordered by `at` then `person`; a person is green before their first line. A line
+    whose level is the person's previous one changes the set of active rules only.
     Malformed lines, and events outside the configured time and area limits, are skipped
     and reported with their line numbers on stderr; duplicate event ids are applied once.
     """
@@ -46,9 +47,11 @@ def replay_command(
         write_timeline(result.timeline, out_path)
     except OSError as error:
         raise EnvironmentProblem(f"cannot write {out_path}: {error.strerror or error}") from None
+    changed = len(level_changes(result.timeline))
     err.print(
         f"{result.events:,} events ({result.pings:,} pings), {len(result.malformed):,} malformed skipped, "
-        f"{result.duplicates:,} duplicates applied once; {len(result.timeline):,} level changes -> {out_path}"
+        f"{result.duplicates:,} duplicates applied once; {len(result.timeline):,} timeline lines "
+        f"({changed:,} level changes, {len(result.timeline) - changed:,} of reasons only) -> {out_path}"
     )
     if summary:
         table = Table("level", "persons at the end", title=f"replay under {result.rule_set}")
@@ -56,7 +59,8 @@ def replay_command(
             table.add_row(level, f"{count:,}")
         out.print(table)
         out.print(f"exposures found: {result.exposures:,}")
-        out.print(f"level changes: {len(result.timeline):,}")
+        out.print(f"level changes: {changed:,}")
+        out.print(f"changes of reasons only (the level staying): {len(result.timeline) - changed:,}")
 
 
 def _moment(text: str | None, option: str) -> int | None:

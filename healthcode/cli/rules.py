@@ -230,7 +230,7 @@ def explain_command(
         for item in reason.to_dict()["evidence"]:
             out.print("    " + shown(", ".join(f"{key}={value}" for key, value in item.items())))
     if result.next_review_at is not None:
-        out.print(f"  next change (if nothing new arrives): {format_rfc3339(result.next_review_at)}")
+        out.print(f"  next change of level or reasons (if nothing new arrives): {format_rfc3339(result.next_review_at)}")
     out.print("[dim]exposures (contacts, areas) are not included: they come from the presence index[/]")
 
 

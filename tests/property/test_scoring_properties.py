@@ -5,7 +5,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from scoring.assess import assess, level_holds, timeline
+from scoring.assess import assess, status_holds, timeline
 from scoring.batch import rescore
 from scoring.rules import LEVEL_CODE, LEVELS, load_rule_set
 from scoring.state import apply, apply_exposure, new_state
@@ -133,34 +133,38 @@ def test_the_timeline_gives_the_level_at_every_moment(event_list, exposure_list,
     state = build(event_list, exposure_list, rules)
     start, end = T0 - DAY, T0 + SPAN_HOURS * HOUR + 45 * DAY
     changes = timeline(state, rules, start, end)
-    initial = assess(state, rules, start).level
+    initial = assess(state, rules, start)
     for probe in probes:
-        level = initial
+        status = initial.status
         for change in changes:
             if change.at <= probe:
-                level = change.level
-        assert assess(state, rules, probe).level == level
-    assert all(a.level != b.level for a, b in zip(changes, changes[1:]))
+                status = (change.level, tuple(reason.rule for reason in change.reasons))
+        assert assess(state, rules, probe).status == status
+    statuses = [(c.level, tuple(r.rule for r in c.reasons)) for c in changes]
+    assert all(a != b for a, b in zip(statuses, statuses[1:]))
     assert all(change.level in LEVELS for change in changes)
 
 
 @fast
 @given(events, exposures, rule_sets, moments)
-def test_next_review_is_exactly_when_the_level_changes_with_no_new_event(event_list, exposure_list, rules, at):
+def test_next_review_is_exactly_when_a_reason_lapses_or_gives_less_with_no_new_event(event_list, exposure_list, rules, at):
     state = build([e for e in event_list if e.ts.timestamp() <= at], [x for x in exposure_list if x.first_at <= at], rules)
     now = assess(state, rules, at)
     if now.next_review_at is None:
         assert now.level == "green"
         return
-    assert assess(state, rules, now.next_review_at - 1).level == now.level
-    assert assess(state, rules, now.next_review_at).level != now.level
+    before = assess(state, rules, now.next_review_at - 1)
+    assert before.status == now.status
+    then = assess(state, rules, now.next_review_at)
+    given = {reason.rule: reason.level for reason in then.reasons}
+    assert then.status != now.status or any(given[r.rule] != r.level for r in before.reasons)
 
 
 @fast
 @given(events, exposures, rule_sets, moments, st.integers(min_value=0, max_value=72))
-def test_a_level_proven_to_hold_over_a_span_holds_at_every_moment_of_it(event_list, exposure_list, rules, start, hours_long):
+def test_a_status_proven_to_hold_over_a_span_holds_at_every_moment_of_it(event_list, exposure_list, rules, start, hours_long):
     state = build(event_list, exposure_list, rules)
     end = start + hours_long * HOUR
-    level = assess(state, rules, start + 1).level
-    if level_holds(state, rules, level, start, end):
-        assert timeline(state, rules, start + 1, end, level_before=level) == []
+    status = assess(state, rules, start + 1).status
+    if status_holds(state, rules, status, start, end):
+        assert timeline(state, rules, start + 1, end, before=status) == []

@@ -86,7 +86,8 @@ def test_replay_exits_0_and_writes_one_line_per_level_change(reference) -> None:
 
 def test_replay_reports_what_it_read_on_stderr(reference) -> None:
     stderr = reference[0].stderr.decode()
-    assert "22 events (21 pings), 0 malformed skipped, 0 duplicates applied once; 2 level changes" in stderr
+    assert ("22 events (21 pings), 0 malformed skipped, 0 duplicates applied once; 2 timeline lines "
+            "(2 level changes, 0 of reasons only)") in stderr
 
 
 def test_summary_prints_persons_per_level_and_the_exposures_found(reference) -> None:
@@ -96,6 +97,7 @@ def test_summary_prints_persons_per_level_and_the_exposures_found(reference) -> 
     # `k` was both a close contact (same ~100 m cell) and a companion (same ~800 m cell) of `c`.
     assert "exposures found: 2" in stdout
     assert "level changes: 2" in stdout
+    assert "changes of reasons only (the level staying): 0" in stdout
 
 
 def test_without_summary_nothing_is_printed_on_stdout(events_jsonl, tmp_path) -> None:

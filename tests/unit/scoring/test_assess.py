@@ -3,7 +3,7 @@
 import json
 from pathlib import Path
 
-from scoring.assess import assess, earliest_negatives, level_holds, timeline
+from scoring.assess import assess, earliest_negatives, status_holds, timeline
 from scoring.cases import case_windows, is_case, was_corrected
 from scoring.rules import load_rule_set
 from scoring.state import apply, apply_exposure, new_state
@@ -75,12 +75,19 @@ def test_the_level_is_the_highest_and_every_active_rule_is_a_reason_highest_firs
     assert assessment.rule_ids == ("close_contact", "fever_clinic")
 
 
-def test_next_review_is_when_the_level_changes_not_when_a_lower_reason_ends():
+def test_next_review_is_when_a_reason_lapses_a_lower_one_included():
     state = state_of(
         visit("p", T0, "fever_clinic"),
         exposures=[exposure("p", "close_contact", "case-a", T0, T0 + HOUR, 60.0)],
     )
-    assert assess(state, DEFAULT, T0 + 2 * HOUR).next_review_at == T0 + HOUR + 14 * DAY
+    assert assess(state, DEFAULT, T0 + 2 * HOUR).next_review_at == T0 + 14 * DAY
+    assert assess(state, DEFAULT, T0 + 14 * DAY).rule_ids == ("close_contact",)
+
+
+def test_next_review_is_not_when_one_of_two_triggers_of_a_rule_ends():
+    state = state_of(exposures=[exposure("p", "close_contact", "case-a", T0, T0 + HOUR, 60.0),
+                                exposure("p", "close_contact", "case-b", T0, T0 + 2 * HOUR, 60.0)])
+    assert assess(state, DEFAULT, T0 + 3 * HOUR).next_review_at == T0 + 2 * HOUR + 14 * DAY
 
 
 def test_timeline_lists_every_level_change_exact_to_the_second():
@@ -104,7 +111,7 @@ def test_timeline_lists_every_level_change_exact_to_the_second():
 def test_timeline_reports_a_change_at_its_start_against_the_level_before():
     state = state_of(visit("p", T0, "fever_clinic"))
     assert timeline(state, DEFAULT, T0, T0 + DAY) == []
-    [change] = timeline(state, DEFAULT, T0, T0 + DAY, level_before="green")
+    [change] = timeline(state, DEFAULT, T0, T0 + DAY, before=("green", ()))
     assert (change.at, change.level) == (T0, "yellow")
 
 
@@ -155,31 +162,46 @@ def test_the_same_engine_runs_both_shipped_rule_sets_on_one_state():
     assert assess(state, POINTS, T0 + HOUR).level == "yellow"
 
 
-def test_a_close_contact_holds_red_over_a_span_while_later_records_arrive():
+RED_CONTACT = ("red", ("close_contact",))
+
+
+def test_a_close_contact_holds_red_and_its_reason_over_a_span_while_later_records_arrive():
     state = apply_exposure(new_state("p"), exposure("p", "close_contact", "case-a", T0, T0 + 1800, 30.0))
     state = apply_exposure(state, exposure("p", "companion", "case-b", T0 + HOUR, T0 + 2 * HOUR, 5.0))
-    assert level_holds(state, DEFAULT, "red", T0 + 1800, T0 + 3 * HOUR)
-    assert not level_holds(state, DEFAULT, "yellow", T0 + 1800, T0 + 3 * HOUR)
+    assert status_holds(state, DEFAULT, RED_CONTACT, T0 + 1800, T0 + 3 * HOUR)
+    assert not status_holds(state, DEFAULT, ("yellow", ("close_contact",)), T0 + 1800, T0 + 3 * HOUR)
+    assert not status_holds(state, DEFAULT, ("red", ("close_contact", "companion")), T0 + 1800, T0 + 3 * HOUR)
+
+
+def test_red_is_not_proven_over_a_span_in_which_a_lower_reason_starts_or_lapses():
+    contact = exposure("p", "close_contact", "case-a", T0, T0 + 1800, 30.0)
+    companion = exposure("p", "companion", "case-b", T0 + HOUR, T0 + 2 * HOUR, 11.0)
+    state = apply_exposure(apply_exposure(new_state("p"), contact), companion)
+    assert not status_holds(state, DEFAULT, RED_CONTACT, T0 + 1800, T0 + 3 * HOUR)
+    both = ("red", ("close_contact", "companion"))
+    assert status_holds(state, DEFAULT, both, T0 + 2 * HOUR, T0 + 3 * HOUR)
+    assert not status_holds(state, DEFAULT, both, T0 + 2 * HOUR, T0 + 2 * HOUR + 8 * DAY)
 
 
 def test_a_level_is_not_proven_over_a_span_in_which_a_test_becomes_known():
     state = apply_exposure(new_state("p"), exposure("p", "close_contact", "case-a", T0, T0 + 1800, 30.0))
     state = apply(state, result("p", T0 + HOUR, T0 + 2 * HOUR, positive=False), DEFAULT)
-    assert not level_holds(state, DEFAULT, "red", T0 + 1800, T0 + 3 * HOUR)
+    assert not status_holds(state, DEFAULT, RED_CONTACT, T0 + 1800, T0 + 3 * HOUR)
 
 
 def test_green_holds_only_while_no_record_in_the_span_reaches_a_threshold():
     short = exposure("p", "companion", "case-a", T0, T0 + 600, 10.0)
     state = apply_exposure(new_state("p"), short)
-    assert level_holds(state, DEFAULT, "green", T0, T0 + 3 * HOUR)
+    assert status_holds(state, DEFAULT, ("green", ()), T0, T0 + 3 * HOUR)
     later = exposure("p", "companion", "case-b", T0 + 2 * HOUR, T0 + 3 * HOUR, 11.0)
     grown = apply_exposure(state, later)
-    assert not level_holds(grown, DEFAULT, "green", T0, T0 + 3 * HOUR)
-    assert level_holds(grown, DEFAULT, "green", T0, T0 + 2 * HOUR - 1)
+    assert not status_holds(grown, DEFAULT, ("green", ()), T0, T0 + 3 * HOUR)
+    assert status_holds(grown, DEFAULT, ("green", ()), T0, T0 + 2 * HOUR - 1)
 
 
 def test_a_points_score_holds_its_level_until_a_record_could_lift_it():
     state = apply_exposure(new_state("p"), exposure("p", "close_contact", "case-a", T0, T0 + HOUR, 20.0, minutes_by_day=((2, 20.0),)))
-    assert level_holds(state, POINTS, "yellow", T0 + HOUR, T0 + 2 * HOUR)
+    scored = ("yellow", ("exposure_score",))
+    assert status_holds(state, POINTS, scored, T0 + HOUR, T0 + 2 * HOUR)
     grown = apply_exposure(state, exposure("p", "close_contact", "case-b", T0 + 90 * 60, T0 + 2 * HOUR, 50.0, minutes_by_day=((2, 50.0),)))
-    assert not level_holds(grown, POINTS, "yellow", T0 + HOUR, T0 + 2 * HOUR)
+    assert not status_holds(grown, POINTS, scored, T0 + HOUR, T0 + 2 * HOUR)

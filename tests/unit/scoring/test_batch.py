@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from scoring.assess import assess
-from scoring.batch import changed_assessments, pack_states, rescore, rescore_packed
+from scoring.batch import pack_states, rescore, rescore_packed, restricted_assessments
 from scoring.rules import LEVEL_CODE, load_rule_set
 from scoring.state import PersonState, ResultFact, new_state
 from scoring.synthetic import DAY, synthetic_states
@@ -43,14 +43,15 @@ def test_an_empty_batch_and_persons_without_facts_are_green():
     assert rescore([new_state("a"), new_state("b")], rules, AT).tolist() == [0, 0]
 
 
-def test_only_persons_whose_level_changed_get_full_assessments():
+def test_only_persons_restricted_under_either_rule_set_get_full_assessments():
     default = load_rule_set(ROOT / "default.yaml")
     points = load_rule_set(ROOT / "points.yaml")
     states = synthetic_states(400, AT, seed=5)
     before, after = rescore(states, default, AT), rescore(states, points, AT)
-    changed = changed_assessments(states, points, AT, after, before)
-    assert set(changed) == set(np.flatnonzero(before != after).tolist())
-    assert all(LEVEL_CODE[assessment.level] == after[index] for index, assessment in changed.items())
+    restricted = restricted_assessments(states, points, AT, after, before)
+    assert set(restricted) == set(np.flatnonzero((before > 0) | (after > 0)).tolist())
+    assert set(np.flatnonzero(before != after).tolist()) < set(restricted)
+    assert all(LEVEL_CODE[assessment.level] == after[index] for index, assessment in restricted.items())
 
 
 def test_a_state_built_directly_is_packed_from_its_facts():

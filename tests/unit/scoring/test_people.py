@@ -321,3 +321,79 @@ def test_a_record_superseding_one_that_still_holds_changes_nothing_in_between() 
     grown = replace(old, last_at=T0 + 2 * DAY, minutes=40.0, known_at=T0 + 2 * DAY)
     changes = people.apply_exposure(old) + people.apply_exposure(grown) + people.settle(T0 + 30 * DAY)
     assert [(c.at - T0, c.level) for c in changes] == [(HOUR, "red"), (16 * DAY, "green")]
+
+
+def _lines(changes: list[PersonChange], person: str) -> list[tuple[int, str, list[str]]]:
+    return [(c.at, c.level, [r.rule for r in c.reasons]) for c in changes if c.person == person]
+
+
+@pytest.fixture
+def feverish_companion(people) -> People:
+    """Yellow from a fever clinic visit at T0; a 12-minute companion of a case an hour later, known a day later."""
+    people.apply_event(visit("feverish", T0, "fever_clinic"))
+    people.apply_exposure(_contact("feverish", T0 + HOUR, 12, known_at=T0 + DAY, kind="companion"))
+    return people
+
+
+COMPANION_LAPSES = T0 + HOUR + 12 * MINUTE + 7 * DAY
+
+
+def test_a_second_reason_at_the_same_level_and_its_lapse_are_lines_of_their_own(feverish_companion) -> None:
+    assert _lines(feverish_companion.settle(T0 + 30 * DAY), "feverish") == [
+        (T0, "yellow", ["fever_clinic"]),
+        (T0 + DAY, "yellow", ["companion", "fever_clinic"]),
+        (COMPANION_LAPSES, "yellow", ["fever_clinic"]),
+        (T0 + 14 * DAY, "green", []),
+    ]
+
+
+def test_reason_lines_come_the_same_whether_settled_in_small_steps_or_at_once(feverish_companion) -> None:
+    whole = People(DEFAULT)
+    whole.apply_event(visit("feverish", T0, "fever_clinic"))
+    whole.apply_exposure(_contact("feverish", T0 + HOUR, 12, known_at=T0 + DAY, kind="companion"))
+    stepped = []
+    for moment in range(T0, T0 + 30 * DAY, 7 * HOUR):
+        stepped += feverish_companion.settle(moment)
+    assert sorted_changes(stepped) == sorted_changes(whole.settle(T0 + 30 * DAY))
+
+
+def test_a_reason_below_the_level_lapsing_is_a_line_though_the_level_stays(people) -> None:
+    people.apply_exposure(_contact("contact", T0, 20, known_at=T0 + HOUR))
+    people.apply_exposure(_contact("contact", T0, 12, known_at=T0 + HOUR, kind="companion"))
+    assert _lines(people.settle(T0 + 30 * DAY), "contact") == [
+        (T0 + HOUR, "red", ["close_contact", "companion"]),
+        (T0 + 12 * MINUTE + 7 * DAY, "red", ["close_contact"]),
+        (T0 + 20 * MINUTE + 14 * DAY, "green", []),
+    ]
+
+
+def test_a_superseding_record_does_not_skip_a_reason_that_starts_before_it_takes_effect(people) -> None:
+    # Red from a close contact; a companion of another case starts on day 2 (the level stays red); the
+    # contact's record is superseded on day 10. Settling up to day 10 by proving the level holds would
+    # lose the companion's line.
+    contact = _contact("contact", T0, 20, known_at=T0 + HOUR)
+    people.apply_exposure(contact)
+    changes = people.settle(T0 + HOUR)
+    companion = replace(exposure("contact", "companion", "case-2", T0 + DAY, T0 + DAY + 12 * MINUTE, 12.0),
+                        known_at=T0 + 2 * DAY)
+    changes += people.apply_exposure(companion)
+    changes += people.apply_exposure(replace(contact, last_at=T0 + 10 * DAY, minutes=40.0, known_at=T0 + 10 * DAY))
+    changes += people.settle(T0 + 40 * DAY)
+    assert _lines(changes, "contact") == [
+        (T0 + HOUR, "red", ["close_contact"]),
+        (T0 + 2 * DAY, "red", ["close_contact", "companion"]),
+        (T0 + DAY + 12 * MINUTE + 7 * DAY, "red", ["close_contact"]),
+        (T0 + 24 * DAY, "green", []),
+    ]
+
+
+def test_rescore_reports_a_person_whose_reasons_differ_under_the_new_rules_at_the_same_level(people) -> None:
+    # A case who was also a companion of another case: red under both rule sets, but 20 companion
+    # minutes (weight 0.1 under points) are no reason under points.
+    people.apply_event(result("case", T0, T0 + 6 * HOUR, positive=True))
+    people.apply_exposure(_contact("case", T0 - DAY, 20, known_at=T0 + 6 * HOUR, kind="companion"))
+    switch = T0 + 3 * DAY
+    changes = people.rescore(POINTS, switch)
+    assert [(c.level, [r.rule for r in c.reasons]) for c in changes if c.at == switch and c.person == "case"] == [
+        ("red", ["confirmed_case"])
+    ]

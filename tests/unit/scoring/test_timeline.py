@@ -1,15 +1,17 @@
-"""The published timeline, version 2: records supersede from their moment on (`scoring.timeline`)."""
+"""The published timeline, version 3: records supersede from their moment on, a line per change of level or of
+reasons (`scoring.timeline`)."""
 
 from __future__ import annotations
 
 from datetime import datetime, timezone
 from pathlib import Path
 
+from scoring.assess import Reason
 from scoring.events import Visit
 from scoring.people import PersonChange
 from scoring.rules import load_rule_set
 from scoring.state import new_state
-from scoring.timeline import Line, change_key, corrections, early_escalations, fold, level_at
+from scoring.timeline import TIMELINE_VERSION, Line, change_key, corrections, early_escalations, fold, level_at
 
 P = "p-1"
 RULES = "default@1.0.0"
@@ -81,3 +83,25 @@ def test_an_escalation_is_published_only_above_what_is_shown_and_later_higher_li
     assert [(c.at, c.level) for c in raised] == [(10, "yellow"), (30, "red")]
     assert early_escalations(_folded((5, "yellow")), new_state(P), [visit], lambda at: rules, since=0) == []
     assert early_escalations([], new_state(P), [visit], lambda at: rules, since=11) == [], "before `since`"
+
+
+def _with(at: int, level: str, *rules: tuple[str, int]) -> Line:
+    """A line at `at` whose reasons are the rules given, each with its `until`."""
+    reasons = tuple(Reason(rule, level, 0, until, ()) for rule, until in rules)
+    change = PersonChange(P, at, level, reasons, RULES)
+    return Line(change_key(change), change)
+
+
+def test_a_record_naming_another_set_of_rules_at_the_same_level_is_a_line_and_a_later_until_is_none() -> None:
+    lines: list[Line] = []
+    fold(lines, _with(10, "yellow", ("fever_clinic", 100)))
+    fold(lines, _with(20, "yellow", ("fever_clinic", 200)))  # the visit's reason goes on longer: a restatement
+    assert [line.at for line in lines] == [10]
+    fold(lines, _with(30, "yellow", ("companion", 80), ("fever_clinic", 100)))  # a second reason starts
+    fold(lines, _with(80, "yellow", ("fever_clinic", 100)))  # and lapses, the level staying
+    assert [(line.at, line.status) for line in lines] == [
+        (10, ("yellow", ("fever_clinic",))),
+        (30, ("yellow", ("companion", "fever_clinic"))),
+        (80, ("yellow", ("fever_clinic",))),
+    ]
+    assert TIMELINE_VERSION == 3

@@ -9,9 +9,10 @@ import orjson
 import pytest
 
 from codes import Algorithm, SigningKey, generate_signing_key
-from scoring.events import TestResult, Visit, encode_event
+from scoring.events import Ping, TestResult, Visit, encode_event
 from scoring.replay import ReplayResult, replay_file
 from scoring.rules import load_rule_set
+from scoring.timeline import TIMELINE_VERSION
 from scoring.timeutil import format_rfc3339
 from simulators.config import FaultConfig, SimulationConfig
 from simulators.output import write_run
@@ -254,8 +255,48 @@ def test_a_positive_test_is_published_red_on_the_turn_it_is_taken_not_once_the_w
     output = driver.turn(0.0, WALL)
     codes = [orjson.loads(m.value) for m in output.messages if m.topic == TOPICS.codes]
     assert [(c["person"], c["level"], c["assessed_at"], c["timeline_version"]) for c in codes] == [
-        ("p-early", "red", format_rfc3339(at), 2)
+        ("p-early", "red", format_rfc3339(at), TIMELINE_VERSION)
     ]
     assert driver.view.watermark < at, "published before the watermark reached the test"
     settle([driver], at, WALL, start=1.0)
     assert len(_codes(log)) == 1, "settling the same red published it again"
+
+
+def _ping(person: str, at: int, lat: float = 30.66, lon: float = 104.06) -> bytes:
+    return encode_event(Ping(event_id=f"ping-{person}-{at}", ts=datetime.fromtimestamp(at, timezone.utc),
+                             person=person, lat=lat, lon=lon, source="gps"))
+
+
+def test_a_reason_starting_and_lapsing_at_the_same_level_is_published_and_the_stream_equals_replay(
+    signing_key: SigningKey, tmp_path: Path,
+) -> None:
+    # Yellow from a fever clinic visit; twenty minutes some 200 m from a case an hour later make a companion
+    # (the same ~800 m cell, not the same ~100 m one), known when the case's test is: still yellow, with a
+    # second reason, which lapses 7 days after the contact while the visit's goes on (14 days).
+    at = 1_650_000_000
+    lines = [encode_event(Visit(event_id="fever-1", ts=datetime.fromtimestamp(at, timezone.utc), person="p-fever",
+                                facility="h1", kind="fever_clinic"))]
+    lines += [_ping(person, at + 3600 + 60 * minute, lat=lat) for minute in range(21)
+              for person, lat in (("p-case", 30.658), ("p-fever", 30.66))]
+    lines.append(encode_event(TestResult(
+        event_id="test-1", ts=datetime.fromtimestamp(at + DAY, timezone.utc), person="p-case",
+        sampled_at=datetime.fromtimestamp(at + 2 * 3600, timezone.utc), test="pcr", result="positive")))
+    lines.append(_ping("p-elsewhere", at + 16 * DAY, lat=31.0))  # moves event time past every lapse
+    events = tmp_path / "events.jsonl"
+    events.write_bytes(b"\n".join(lines) + b"\n")
+    replayed = replay_file(events, load_rule_set(RULES))
+    changes = [c for c in replayed.timeline if c.person == "p-fever"]
+    assert [(c.level, [r.rule for r in c.reasons]) for c in changes] == [
+        ("yellow", ["fever_clinic"]), ("yellow", ["companion", "fever_clinic"]), ("yellow", ["fever_clinic"]),
+        ("green", []),
+    ]
+    companion = changes[1].reasons[0]
+    assert [c.at for c in changes] == [at, at + DAY, companion.until, at + 14 * DAY]
+    log = MemoryLog(TOPICS, PARTITIONS)
+    log.publish(lines)
+    config = _config(signing_key, lateness_s=600)
+    drivers = [StepDriver(log, config, frozenset({0}), name="first"), StepDriver(log, config, frozenset({1, 2}))]
+    settle(drivers, _last_change(replayed), WALL)
+    assert_each_record_changes_what_is_shown(_codes(log))
+    assert _timeline(log) == [change.to_json() for change in replayed.timeline]
+    assert {record["timeline_version"] for record in _codes(log)} == {TIMELINE_VERSION}
