@@ -22,12 +22,21 @@ A worker that scores only some persons (`owns`) still feeds presence every ping
 (contacts cross partitions) but keeps state only for the persons it owns. With
 `notices_from_outside`, case windows come only through `case_notice` (a stream
 broadcasts them, see `scoring.notices`), not from the person events fed here.
+
+The scorer is a time loop and a people side around a presence side (`Presence`):
+`LocalPresence` holds the indexes in this process (replay, and today's worker); a
+pipeline split by region runs the same loop in every stage with another presence
+side (`scoring.regions`), so every stage makes the same presence calls at the same
+event times, and the scoring stage gets, for each call, what one index would have found.
+Presence forgets at event-time day boundaries (`EXPIRE_EVERY_S`), whatever the flushes
+each stage happened to make, so every stage forgets the same things.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Protocol
 
 import numpy as np
 
@@ -35,7 +44,7 @@ from scoring.areas import RISK_LEVELS, too_many_cells
 from scoring.events import AreaRisk, Ping, TestResult, Visit
 from scoring.exposure import AREA, CaseWindow, ContactSpec, Exposure
 from scoring.people import People, PersonChange
-from scoring.presence import PresenceIndex
+from scoring.presence import PresenceIndex, area_resolution
 from scoring.rules import RuleSet
 from scoring.timeutil import to_epoch
 
@@ -80,6 +89,133 @@ class CityCounts:
     """(event id, reason) of designations too large to fill at a rule set's resolution, ignored."""
 
 
+@dataclass(frozen=True)
+class IndexPlan:
+    """One presence index: a distinct contact definition among the rule sets, and what it keeps."""
+
+    specs: tuple[ContactSpec, ...]
+    retention_s: int
+    area_levels: tuple[str, ...]
+    """The designation levels some rule set of this index counts: presence looks only for those."""
+
+
+def index_plans(history: Sequence[RuleSet]) -> list[IndexPlan]:
+    """The indexes a rule history needs, in order of first use (an index is named by its position)."""
+    history = sorted(history, key=lambda r: r.valid_from)
+    plans: dict[tuple[ContactSpec, ...], IndexPlan] = {}
+    for rule_set in history:
+        specs = tuple(rule_set.contact_specs())
+        if specs in plans:
+            continue
+        sharing = [r for r in history if tuple(r.contact_specs()) == specs]
+        levels = tuple(level for level in RISK_LEVELS if any(r.counts_exposure(AREA, level) for r in sharing))
+        plans[specs] = IndexPlan(specs, max(r.retention_s for r in sharing), levels)
+    return list(plans.values())
+
+
+Found = dict[int, list[Exposure]]
+"""Exposures that changed, by index (position in `index_plans`)."""
+
+
+class Presence(Protocol):
+    """What the time loop asks of presence, index by index (see `LocalPresence`)."""
+
+    def add_pings(self, persons: np.ndarray, ts: np.ndarray, lat: np.ndarray, lon: np.ndarray) -> None:
+        """Pings of one tick (all earlier than the boundary the loop is at), kept until `flush`."""
+
+    def buffered(self) -> bool:
+        """Pings are waiting for the next flush (the loop then steps, it does not skip)."""
+
+    def flush(self, before: int, watermark: int) -> tuple[Found, Found]:
+        """Take in the pings earlier than `before`, then let time reach `watermark`: what each phase found."""
+
+    def designate(self, event: AreaRisk, now: int, until: int | None) -> Found:
+        """An area designation (one every index can hold, see `too_many_cells`)."""
+
+    def case(self, window: CaseWindow, known_at: int) -> Found:
+        """A case window, told at `known_at`."""
+
+    def probe(self, index: int, window: CaseWindow, known_at: int) -> list[Exposure]:
+        """What `case` would find at once in `index`, changing nothing (`PresenceIndex.probe`)."""
+
+    def expire(self, day: int) -> None:
+        """Forget what no rule looks back to from `day` (a day boundary) any more."""
+
+    def exposures(self, index: int) -> list[Exposure]:
+        """The current exposure of every pair `index` holds."""
+
+    def next_change(self) -> int | None:
+        """The earliest event time at which a flush could find something (None: none until new input)."""
+
+    @property
+    def area_cells_filled(self) -> int:
+        """Cells the designations filled, in every index held here."""
+
+
+PingColumns = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+"""Pings as (persons, ts, lat, lon) arrays."""
+
+
+class PingBuffer:
+    """Pings held until the flush of their tick (`Presence.add_pings`)."""
+
+    def __init__(self) -> None:
+        self._pings: list[PingColumns] = []
+
+    def add_pings(self, persons: np.ndarray, ts: np.ndarray, lat: np.ndarray, lon: np.ndarray) -> None:
+        self._pings.append((persons, ts, lat, lon))
+
+    def buffered(self) -> bool:
+        return bool(self._pings)
+
+    def ready(self, before: int) -> PingColumns | None:
+        """The pings earlier than `before`, no longer held (None: there are none)."""
+        ready = [part for part in self._pings if len(part[1]) and part[1][0] < before]
+        if not ready:
+            return None
+        self._pings = [part for part in self._pings if not (len(part[1]) and part[1][0] < before)]
+        persons, ts, lat, lon = (np.concatenate([part[column] for part in ready]) for column in range(4))
+        return persons, ts, lat, lon
+
+
+class LocalPresence(PingBuffer):
+    """Every index in this process, fed the pings themselves: replay's presence."""
+
+    def __init__(self, plans: Sequence[IndexPlan]) -> None:
+        super().__init__()
+        self.indexes = [PresenceIndex(p.specs, p.retention_s, area_levels=p.area_levels) for p in plans]
+
+    def flush(self, before: int, watermark: int) -> tuple[Found, Found]:
+        pings = self.ready(before)
+        ingested = {} if pings is None else {i: index.ingest_batch(*pings) for i, index in enumerate(self.indexes)}
+        return ingested, {i: index.advance(watermark) for i, index in enumerate(self.indexes)}
+
+    def designate(self, event: AreaRisk, now: int, until: int | None) -> Found:
+        return {i: index.designate(event.area, event.level, event.geometry, now, until)
+                for i, index in enumerate(self.indexes)}
+
+    def case(self, window: CaseWindow, known_at: int) -> Found:
+        # The loop stamps `known_at` itself (`known_at()`), from when the case first became known.
+        return {i: index.case(window) for i, index in enumerate(self.indexes)}
+
+    def probe(self, index: int, window: CaseWindow, known_at: int) -> list[Exposure]:
+        return self.indexes[index].probe(window, known_at)
+
+    def expire(self, day: int) -> None:
+        for index in self.indexes:
+            index.expire(day)
+
+    def exposures(self, index: int) -> list[Exposure]:
+        return self.indexes[index].exposures()
+
+    def next_change(self) -> int | None:
+        return min((m for index in self.indexes if (m := index.next_change()) is not None), default=None)
+
+    @property
+    def area_cells_filled(self) -> int:
+        return sum(index.areas.cells_filled for index in self.indexes)
+
+
 class CityScorer:
     """Score a city from events fed in event-time order (ties in any order)."""
 
@@ -90,26 +226,23 @@ class CityScorer:
         owns: Callable[[str], bool] | None = None,
         notices_from_outside: bool = False,
         tick_s: int = DEFAULT_TICK_S,
+        presence: Callable[[list[IndexPlan]], Presence] = LocalPresence,
     ) -> None:
+        """`presence` makes the presence side from the indexes the rules need (default: in this process)."""
         history = sorted([rules] if isinstance(rules, RuleSet) else rules, key=lambda r: r.valid_from)
         self.rules = history[0]
         self._upcoming = history[1:]
         self.people = People(self.rules)
-        self._indexes: dict[tuple[ContactSpec, ...], PresenceIndex] = {}
-        for rule_set in history:
-            specs = tuple(rule_set.contact_specs())
-            sharing = [r for r in history if tuple(r.contact_specs()) == specs]
-            # Presence looks only for designation levels some rule set of this index counts.
-            levels = [level for level in RISK_LEVELS if any(r.counts_exposure(AREA, level) for r in sharing)]
-            self._indexes.setdefault(specs, PresenceIndex(specs, max(r.retention_s for r in sharing), area_levels=levels))
-        self.index = self._indexes[tuple(self.rules.contact_specs())]
-        self.max_gap = max((spec.max_gap_s for specs in self._indexes for spec in specs), default=0)
+        self.plans = index_plans(history)
+        self.presence = presence(self.plans)
+        self.index = self._index_of(self.rules)
+        """The index of the rules in force: only its exposures reach people."""
+        self.max_gap = max((spec.max_gap_s for plan in self.plans for spec in plan.specs), default=0)
         self.tick_s = tick_s
         self.owns = owns
         self.notices_from_outside = notices_from_outside
         self.counts = CityCounts()
         self._source_known: dict[str, int] = {}
-        self._pings: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
         self._boundary: int | None = None
         self._latest: int | None = None
         self._expired_at: int | None = None
@@ -129,7 +262,7 @@ class CityScorer:
         while start < len(ts):
             self._reach(int(ts[start]))
             end = int(np.searchsorted(ts, self._boundary, side="left")) if self._boundary is not None else len(ts)
-            self._pings.append((persons[start:end], ts[start:end], lat[start:end], lon[start:end]))
+            self.presence.add_pings(persons[start:end], ts[start:end], lat[start:end], lon[start:end])
             start = end
         # `_reach` saw only the first ping of each tick; `finish` settles up to the last one.
         last = int(ts[-1])
@@ -149,8 +282,7 @@ class CityScorer:
                 self.counts.refused.append((event.event_id, refusal))
                 return
             until = None if event.valid_until is None else to_epoch(event.valid_until)
-            for index in self._indexes.values():
-                found = index.designate(event.area, event.level, event.geometry, now, until)
+            for index, found in self.presence.designate(event, now, until).items():
                 for exposure in found:
                     self._source_known.setdefault(exposure.source, now)
                 self._deliver(index, found, now)
@@ -164,7 +296,7 @@ class CityScorer:
         # Checked for every index first, so that no index takes a designation another cannot.
         if event.level not in RISK_LEVELS:
             return None
-        problems = (too_many_cells(event.geometry, index.areas.resolution) for index in self._indexes.values())
+        problems = (too_many_cells(event.geometry, area_resolution(plan.specs)) for plan in self.plans)
         return next((problem for problem in problems if problem is not None), None)
 
     def case_notice(self, notice: CaseNotice) -> None:
@@ -175,7 +307,7 @@ class CityScorer:
     def probe_case(self, notice: CaseNotice) -> list[Exposure]:
         """The exposures of owned persons that `case_notice(notice)` would find at once, from the
         stays already closed, under the rules in force; nothing changes (see `PresenceIndex.probe`)."""
-        found = self.index.probe(notice.window, notice.known_at)
+        found = self.presence.probe(self.index, notice.window, notice.known_at)
         return [e for e in found if self.owns is None or self.owns(e.person)]
 
     # -- time -----------------------------------------------------------------------
@@ -197,7 +329,7 @@ class CityScorer:
     @property
     def area_cells_filled(self) -> int:
         """Cells every designation filled so far, in every index: the work areas cost."""
-        return sum(index.areas.cells_filled for index in self._indexes.values())
+        return self.presence.area_cells_filled
 
     def take_changes(self) -> list[PersonChange]:
         """The level changes settled since the last call."""
@@ -236,30 +368,24 @@ class CityScorer:
         nothing, so the loop above jumps over such stretches rather than stepping through
         them: its cost follows the events and level changes, not the span of event time
         they cover (one event dated 9999 must not cost 280 million ticks). Presence expiry,
-        which ran once an event-time day in the skipped stretch, is done once, at the last
-        of those moments: expiry only ever deletes more with a later cutoff, and nothing
-        arrived in between, so the state is what stepping would have left.
+        which ran at each day boundary in the skipped stretch, is done once, at the last
+        of them: expiry only ever deletes more with a later cutoff, and nothing arrived in
+        between, so the state is what stepping would have left.
         """
-        if self._pings:
+        if self.presence.buffered():
             return
         candidates = [limit - limit % self.tick_s]  # the last tick at or before `limit`
-        for index in self._indexes.values():
-            closes = index.next_change()
-            if closes is not None:
-                candidates.append(self._tick_at_or_after(closes))
+        closes = self.presence.next_change()
+        if closes is not None:
+            candidates.append(self._tick_at_or_after(closes))
         due = self.people.next_due()
         if due is not None:
             candidates.append(self._tick_at_or_after(due + self.tick_s + self.max_gap + 1))
         target = min(candidates)
         if target <= self._boundary:
             return
-        if self._expired_at is not None:
-            expiry = self._tick_at_or_after(self._expired_at + EXPIRE_EVERY_S)
-            if expiry < target:
-                last = expiry + (target - 1 - expiry) // EXPIRE_EVERY_S * EXPIRE_EVERY_S
-                self._expired_at = last
-                for index in self._indexes.values():
-                    index.expire(last)
+        # Stepping would have expired at the day of the last tick skipped.
+        self._expire(target - self.tick_s)
         self._boundary = target
 
     def _settled(self, through: int) -> None:
@@ -274,46 +400,49 @@ class CityScorer:
         self._flush(at, at)
         self._changes += self.people.settle_all(at - 1)
         self._settled(at - 1)
-        self.index = self._indexes[tuple(rules.contact_specs())]
+        self.index = self._index_of(rules)
         current = [
             replace(e, known_at=known_at(e, self._source_known.get(e.source), at))
-            for e in self.index.exposures()
+            for e in self.presence.exposures(self.index)
             if self.owns is None or self.owns(e.person)
         ]
         self.people.replace_exposures(current)
         self.rules = rules
         self._changes += self.people.rescore(rules, at)
 
+    def _index_of(self, rules: RuleSet) -> int:
+        specs = tuple(rules.contact_specs())
+        return next(i for i, plan in enumerate(self.plans) if plan.specs == specs)
+
     def _flush(self, before: int, watermark: int) -> None:
         """Ingest buffered pings earlier than `before`, let presence time reach `watermark`."""
-        ready = [part for part in self._pings if len(part[1]) and part[1][0] < before]
-        if ready:
-            self._pings = [part for part in self._pings if not (len(part[1]) and part[1][0] < before)]
-            persons = np.concatenate([part[0] for part in ready])
-            ts = np.concatenate([part[1] for part in ready])
-            lat = np.concatenate([part[2] for part in ready])
-            lon = np.concatenate([part[3] for part in ready])
-            for index in self._indexes.values():
-                self._deliver(index, index.ingest_batch(persons, ts, lat, lon), watermark)
-        for index in self._indexes.values():
-            self._deliver(index, index.advance(watermark), watermark)
-        # Presence past the rules' longest window is deleted: the privacy promise and the memory bound.
-        # Once an event-time day is enough for both, and scanning the tables every tick is not cheap.
-        if self._expired_at is None or watermark - self._expired_at >= EXPIRE_EVERY_S:
-            self._expired_at = watermark
-            for index in self._indexes.values():
-                index.expire(watermark)
+        ingested, advanced = self.presence.flush(before, watermark)
+        for found in (ingested, advanced):
+            for index, exposures in found.items():
+                self._deliver(index, exposures, watermark)
+        self._expire(watermark)
+
+    def _expire(self, moment: int) -> None:
+        """Presence past the rules' longest window is deleted: the privacy promise and the memory bound.
+
+        Once an event-time day is enough for both (scanning the tables every tick is not cheap);
+        at day boundaries, so that every stage of a split pipeline forgets the same things.
+        """
+        day = moment - moment % EXPIRE_EVERY_S
+        if self._expired_at is None or day > self._expired_at:
+            self._expired_at = day
+            self.presence.expire(day)
 
     # -- presence and people ---------------------------------------------------------
 
     def _case(self, notice: CaseNotice) -> None:
         self._source_known.setdefault(notice.window.case_ref, notice.known_at)
-        for index in self._indexes.values():
-            self._deliver(index, index.case(notice.window), notice.known_at)
+        for index, found in self.presence.case(notice.window, notice.known_at).items():
+            self._deliver(index, found, notice.known_at)
 
-    def _deliver(self, index: PresenceIndex, exposures: list[Exposure], now: int) -> None:
+    def _deliver(self, index: int, exposures: list[Exposure], now: int) -> None:
         # Indexes of rules not (yet) in force keep their own exposures until a switch.
-        if index is not self.index:
+        if index != self.index:
             return
         if self.owns is not None:
             exposures = [e for e in exposures if self.owns(e.person)]

@@ -52,6 +52,11 @@ class PresenceStats:
     """Bytes of the stay and presence arrays (the part that grows with population x window)."""
 
 
+def area_resolution(specs: Sequence[ContactSpec]) -> int:
+    """The resolution an index fills designations at by default: its finest contact cells'."""
+    return max(spec.resolution for spec in specs)
+
+
 class PresenceIndex:
     """Contacts with cases and presence in risk areas, from pings."""
 
@@ -133,13 +138,11 @@ class PresenceIndex:
         """Stays of one contact kind from a person-keyed stage (`PersonStays`): new or closed, and
         withdrawn (a late ping split them). Returns the exposures that changed."""
         engine = self._engines[self.specs.index(self._spec(kind))]
-        engine.apply_stays(self._rows(added), self._rows(withdrawn))
+        # Numbered in one lookup: a lookup costs about a millisecond however few names it asks for.
+        numbers = self._numbers(np.concatenate([added[0], withdrawn[0]])) if len(added[0]) + len(withdrawn[0]) else \
+            np.empty(0, dtype=np.int64)
+        engine.apply_stays(_rows(added, numbers[:len(added[0])]), _rows(withdrawn, numbers[len(added[0]):]))
         return self._drain()
-
-    def _rows(self, stays: StayRows) -> Rows:
-        persons, cell, start, end = stays
-        return Rows(np.asarray(cell, dtype=np.int64), self._numbers(persons) if len(persons) else
-                    np.empty(0, dtype=np.int64), np.asarray(start, dtype=np.int64), np.asarray(end, dtype=np.int64))
 
     def case(self, window: CaseWindow, known_at: int | None = None) -> list[Exposure]:
         """Learn of a case, a change of its window, or its retraction.
@@ -242,20 +245,24 @@ class PresenceIndex:
         closes = [moment for engine in self._engines if (moment := engine.next_close()) is not None]
         return min(closes, default=None)
 
-    def expire(self, watermark: int) -> None:
+    def expire(self, watermark: int) -> list[tuple[str, str]]:
         """Delete presence that ended before `watermark` minus each kind's look-back (at most the retention).
 
         Cases and designations that ended before then are forgotten too: their
         exposures are final and are not withdrawn. Late pings older than that are
         not kept. Calling this as the watermark moves (it may be less often than
-        `advance`) bounds memory by window x active population.
+        `advance`) bounds memory by window x active population. Returns the (kind, source
+        ref) of the sources forgotten.
         """
+        gone = []
         for spec, engine in zip(self.specs, self._engines):
             cutoff = watermark - min(spec.lookback_s, self.retention_s)
             for forgotten in engine.expire(cutoff):
                 self._emitted.pop(forgotten, None)
+                gone.append(forgotten)
             if engine is self._area_engine:
                 self._areas.forget_ended(cutoff)
+        return gone
 
     # -- outputs ------------------------------------------------------------------
 
@@ -336,6 +343,12 @@ class PresenceIndex:
             number = self._recent[person] = len(self._names)
             self._names.append(person)
         return number
+
+
+def _rows(stays: StayRows, numbers: np.ndarray) -> Rows:
+    _, cell, start, end = stays
+    return Rows(np.asarray(cell, dtype=np.int64), numbers, np.asarray(start, dtype=np.int64),
+                np.asarray(end, dtype=np.int64))
 
 
 def _order(exposure: Exposure) -> tuple[str, str, str]:
