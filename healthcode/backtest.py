@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
 import orjson
 import pandas as pd
 import pyarrow.parquet as pq
@@ -79,10 +78,10 @@ class Backtest:
 
 def event_period(inputs: Inputs, events: Path) -> Period:
     """[first event time, last event time + 1 s) of the events read from `events`."""
-    times = np.concatenate([inputs.ping_ts, np.array([moment for moment, _, _ in inputs.others], dtype=np.int64)])
-    if times.size == 0:
+    span = inputs.span()
+    if span is None:
         raise EnvironmentProblem(f"{events} holds no valid event")
-    return Period(int(times.min()), int(times.max()) + 1)
+    return Period(span[0], span[1] + 1)
 
 
 def read_truth(path: Path) -> pd.DataFrame:

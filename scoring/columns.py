@@ -31,15 +31,16 @@ def _true(mask: pa.Array) -> np.ndarray:
     return np.asarray(pc.fill_null(mask, False).to_numpy(zero_copy_only=False), dtype=bool)
 
 
-def ping_rows(batch: pa.RecordBatch) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(ok, person, ts, lat, lon, event_id): `ok` marks the valid pings; the rest are theirs only.
+def ping_rows(batch: pa.RecordBatch) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(ok, ts, event_id): `ok` marks the valid pings; times and ids are theirs only (`ping_columns`
+    reads the rest).
 
     Times are whole epoch seconds (sub-second parts dropped, as `to_epoch` does).
     """
     names = batch.schema.names
     rows = batch.num_rows
     if not set(_REQUIRED) <= set(names) or any(pa.types.is_null(batch.column(n).type) for n in _REQUIRED):
-        return (np.zeros(rows, dtype=bool), *(np.array([], dtype=t) for t in (object, np.int64, float, float, object)))
+        return np.zeros(rows, dtype=bool), np.array([], dtype=np.int64), np.array([], dtype=object)
     ok = _true(pc.equal(_strings(batch.column("type")), "ping"))
     for name in names:
         if name not in PING_FIELDS:
@@ -48,15 +49,13 @@ def ping_rows(batch: pa.RecordBatch) -> tuple[np.ndarray, np.ndarray, np.ndarray
     lengths = pc.utf8_length(event_id)
     ok &= _true(pc.and_(pc.greater_equal(lengths, 1), pc.less_equal(lengths, 64)))
     ok &= _true(pc.match_substring_regex(event_id, PRINTABLE))
-    person = _strings(batch.column("person"))
-    ok &= _true(pc.match_substring_regex(person, _PERSON))
-    lat = batch.column("lat").to_numpy(zero_copy_only=False).astype(np.float64)
-    lon = batch.column("lon").to_numpy(zero_copy_only=False).astype(np.float64)
+    ok &= _true(pc.match_substring_regex(_strings(batch.column("person")), _PERSON))
+    lat, lon = (_floats(batch.column(name)) for name in ("lat", "lon"))
     with np.errstate(invalid="ignore"):
         ok &= np.isfinite(lat) & (lat >= -90) & (lat <= 90) & np.isfinite(lon) & (lon >= -180) & (lon <= 180)
     if "accuracy_m" in names:
         accuracy = batch.column("accuracy_m")
-        values = accuracy.to_numpy(zero_copy_only=False).astype(np.float64)
+        values = _floats(accuracy)
         present = _true(pc.is_valid(accuracy))
         with np.errstate(invalid="ignore"):
             ok &= ~present | (np.isfinite(values) & (values >= 0) & (values <= 100_000))
@@ -66,17 +65,35 @@ def ping_rows(batch: pa.RecordBatch) -> tuple[np.ndarray, np.ndarray, np.ndarray
     if not pa.types.is_timestamp(ts_column.type) or ts_column.type.tz is None:
         ok[:] = False
     candidates = np.flatnonzero(ok)
-    seconds = pc.cast(ts_column.take(pa.array(candidates)), pa.timestamp("s", tz="UTC"), safe=False)
-    seconds = seconds.cast(pa.int64()).to_numpy(zero_copy_only=False)
+    seconds = _seconds(ts_column, candidates)
     # A time no RFC 3339 text can state is for the models to reject with their reason.
     keep = (seconds >= _FIRST_SECOND) & (seconds <= _LAST_SECOND)
     ok[candidates[~keep]] = False
     chosen = pa.array(candidates[keep])
+    return ok, seconds[keep], np.asarray(event_id.take(chosen).to_numpy(zero_copy_only=False), dtype=object)
+
+
+def ping_columns(batch: pa.RecordBatch, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(person, ts, lat, lon) of the rows at `rows`, which `ping_rows` found to be valid pings.
+
+    Only the rows asked for are decoded: replay reads a file's pings again, batch by
+    batch, rather than holding them (see `scoring.replay`).
+    """
+    chosen = pa.array(rows, type=pa.int64())
+    person = _strings(batch.column("person").take(chosen))
     return (
-        ok,
-        np.asarray(person.take(chosen).to_numpy(zero_copy_only=False), dtype=object),
-        seconds[keep].astype(np.int64),
-        lat[ok],
-        lon[ok],
-        np.asarray(event_id.take(chosen).to_numpy(zero_copy_only=False), dtype=object),
+        np.asarray(person.to_numpy(zero_copy_only=False), dtype=object),
+        _seconds(batch.column("ts"), rows),
+        _floats(batch.column("lat").take(chosen)),
+        _floats(batch.column("lon").take(chosen)),
     )
+
+
+def _floats(column: pa.Array) -> np.ndarray:
+    return column.to_numpy(zero_copy_only=False).astype(np.float64)
+
+
+def _seconds(ts_column: pa.Array, rows: np.ndarray) -> np.ndarray:
+    """Whole epoch seconds of a timestamp column at `rows`."""
+    seconds = pc.cast(ts_column.take(pa.array(rows, type=pa.int64())), pa.timestamp("s", tz="UTC"), safe=False)
+    return seconds.cast(pa.int64()).to_numpy(zero_copy_only=False).astype(np.int64)

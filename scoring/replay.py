@@ -38,38 +38,117 @@ class Malformed:
     reason: str
 
 
-@dataclass
-class Inputs:
-    """Valid events of a file, split for speed: pings as columns, the rest as models.
+@dataclass(frozen=True)
+class PingBatch:
+    """Valid pings of a stretch of the input, in arrival order."""
 
-    Pings are held as numbers, persons as codes into `names`: a city's file is tens of
-    millions of pings, and a Python string per ping is what made a replay's memory
-    grow with the file (10 GB for a month of 10,000 residents).
+    persons: np.ndarray
+    """Pseudonyms (object array)."""
+    ts: np.ndarray
+    lat: np.ndarray
+    lon: np.ndarray
+    order: np.ndarray
+    """Arrival position of each ping, to break ties with other events deterministically."""
+    later: int | None
+    """No ping of a later batch is earlier than this (None: no ping follows)."""
+
+
+_NONE = int(np.iinfo(np.int64).max)
+"""The least ping time of a stretch without pings."""
+
+_Held = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+"""Pings held as columns: (person code, ts, lat, lon, arrival position)."""
+
+
+@dataclass
+class Pings:
+    """The valid pings of an input, given batch by batch in arrival order, as often as asked.
+
+    Pings decoded one by one (JSON lines, odd Parquet rows) are held as columns,
+    persons as codes into `names`. The pings of a Parquet file that its columns give
+    directly are not held: each pass reads the file again, taking the rows reading
+    kept (one bit a row), so memory follows a batch, not the file. With the least
+    time of each stretch of input, replay knows how far event time is complete.
     """
 
-    ping_person: np.ndarray
-    """The person of each ping: an index into `names` (int32)."""
     names: np.ndarray
-    """Pseudonyms (object array), each once."""
-    ping_ts: np.ndarray
-    ping_lat: np.ndarray
-    ping_lon: np.ndarray
-    ping_order: np.ndarray
-    """Arrival position of each ping, to break ties with other events deterministically."""
+    held: _Held
+    stretches: list[tuple[int, int]]
+    """(last position, least ping time) of each stretch of input, in order."""
+    file: Path | None = None
+    kept: np.ndarray | None = None
+    """Packed bits (little bit order) by row of `file`: the row is a ping to replay."""
+
+    def batches(self) -> Iterator[PingBatch]:
+        ends = np.array([end for end, _ in self.stretches], dtype=np.int64)
+        floors = np.array([*(floor for _, floor in self.stretches), _NONE], dtype=np.int64)
+        least = np.minimum.accumulate(floors[::-1])[::-1]
+        for last, (person, ts, lat, lon, order) in self._parts():
+            # A stretch not wholly given yet may still hold an earlier ping.
+            later = int(least[int(np.searchsorted(ends, last, side="right"))])
+            yield PingBatch(person, ts, lat, lon, order, None if later == _NONE else later)
+
+    def _parts(self) -> Iterator[tuple[int, tuple[np.ndarray, ...]]]:
+        """(last position, columns) of successive stretches."""
+        held = self.held
+        if self.file is None or self.kept is None or not self.kept.any():
+            first = 0
+            for last, _ in self.stretches:
+                end = int(np.searchsorted(held[4], last, side="right"))
+                yield last, (self.names[held[0][first:end]], *(column[first:end] for column in held[1:]))
+                first = end
+            return
+        import pyarrow.parquet as pq
+
+        from scoring.columns import ping_columns
+
+        first = 0
+        for batch in pq.ParquetFile(self.file).iter_batches(batch_size=_BATCH, columns=_PING_COLUMNS):
+            end = first + batch.num_rows
+            bits = np.unpackbits(self.kept[first // 8: -(-end // 8)], bitorder="little")
+            rows = np.flatnonzero(bits[first % 8: first % 8 + batch.num_rows])
+            person, ts, lat, lon = ping_columns(batch, rows)
+            lo, hi = (int(at) for at in np.searchsorted(held[4], [first, end], side="right"))
+            yield end, (
+                np.concatenate([person, self.names[held[0][lo:hi]]]),
+                *(np.concatenate([mine, column[lo:hi]]) for mine, column in zip((ts, lat, lon, rows + first + 1), held[1:])),
+            )
+            first = end
+
+
+_PING_COLUMNS = ["person", "ts", "lat", "lon"]
+
+
+@dataclass
+class Inputs:
+    """Valid events of a file: pings batch by batch (`pings`), the rest as models."""
+
+    pings: Pings
     others: list[tuple[int, int, Visit | TestResult | AreaRisk]]
     """(event time, arrival position, event)."""
+    ping_count: int
     malformed: list[Malformed] = field(default_factory=list)
     duplicates: int = 0
 
     @property
     def count(self) -> int:
-        return len(self.ping_ts) + len(self.others)
+        return self.ping_count + len(self.others)
 
     def persons(self) -> set[str]:
         """Every person a valid event names (a ping, a visit, a test result)."""
-        persons = set(self.names[np.unique(self.ping_person)].tolist())
+        persons: set[str] = set()
+        for batch in self.pings.batches():
+            persons.update(pd.unique(batch.persons).tolist())
         persons.update(event.person for _, _, event in self.others if not isinstance(event, AreaRisk))
         return persons
+
+    def span(self) -> tuple[int, int] | None:
+        """(first, last) time of the valid events; None when there are none."""
+        times = [(int(batch.ts.min()), int(batch.ts.max())) for batch in self.pings.batches() if len(batch.ts)]
+        times += [(moment, moment) for moment, _, _ in self.others]
+        if not times:
+            return None
+        return min(first for first, _ in times), max(last for _, last in times)
 
 
 @dataclass
@@ -89,112 +168,165 @@ class ReplayResult:
     """Persons at each level at the end."""
 
 
-_CHUNK = 500_000
-"""Pings decoded one by one (JSONL) are packed into columns this many at a time."""
+_BATCH = 500_000
+"""Parquet rows read at a time; JSON lines are a stretch of input until this many pings."""
+
+_OTHER, _HELD, _READ = 0, 1, 2
+"""What a valid event is: not a ping, a ping held as columns, a ping read again from the file."""
+
+
+@dataclass
+class _Stretch:
+    """The valid events of a stretch of input in arrival order, as far as de-duplication needs them."""
+
+    base: int
+    """The least position in the stretch."""
+    offsets: np.ndarray
+    """Position of each event, less `base` (uint32: a stretch is far shorter than 4 G rows)."""
+    hashes: np.ndarray
+    kinds: np.ndarray
+    ids: pa.Array | None
+    """The ids themselves when held (JSON lines); None: they are read again from the file."""
 
 
 class _Collector:
-    """Accumulates decoded events into `Inputs`; repeated event ids are dropped at the end.
+    """Checks decoded events against the limits and finds repeated event ids, first copy kept.
 
-    Pings arrive as column chunks (Parquet) or one by one (JSONL); de-duplication runs
-    once over all ids in arrival order, so the first copy of an event is the one kept.
-    Ids are kept as Arrow strings and persons as codes, a few bytes a ping.
+    Events come in stretches (a Parquet batch, or JSON lines up to `_BATCH` pings):
+    pings given as columns, or any event one by one. Of each valid event only the 64-bit
+    hash of its id and its position are kept (and the id, for JSON lines), so repeats
+    are found once, over the whole input in arrival order, in 12 bytes an event.
     """
 
-    def __init__(self, limits: EventLimits, now: int | None) -> None:
+    def __init__(self, limits: EventLimits, now: int | None, hold_ids: bool) -> None:
         self.limits = limits
         self.now = now
+        self.hold_ids = hold_ids
         self.malformed: list[Malformed] = []
-        self._chunks: list[tuple[pa.Array, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
-        self._codes: dict[str, int] = {}
-        self._names: list[str] = []
-        self._ids: list[str] = []
-        self._person: list[str] = []
-        self._ts: list[int] = []
-        self._lat: list[float] = []
-        self._lon: list[float] = []
-        self._order: list[int] = []
         self.others: list[tuple[int, int, Any]] = []
-        self._other_ids: list[str] = []
+        self._stretches: list[_Stretch] = []
+        self._floors: list[tuple[int, int]] = []
+        self._read: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self._singles: list[tuple[int, str, int]] = []
+        self._pings: list[Ping] = []
+        self._ping_positions: list[int] = []
+        self._codes: dict[str, int] = {}
+        self._held: list[_Held] = []
 
     def add(self, position: int, event: Ping | Visit | TestResult | AreaRisk) -> None:
+        """An event decoded on its own (pings among them are held as columns)."""
         breach = limit_breach(event, self.limits, self.now)
         if breach is not None:
             self.malformed.append(Malformed(position, breach.reason))
             return
         if isinstance(event, Ping):
-            self._ids.append(event.event_id)
-            self._person.append(event.person)
-            self._ts.append(to_epoch(event.ts))
-            self._lat.append(event.lat)
-            self._lon.append(event.lon)
-            self._order.append(position)
-            if len(self._ids) >= _CHUNK:
-                self._pack()
+            self._pings.append(event)
+            self._ping_positions.append(position)
+            self._singles.append((position, event.event_id, _HELD))
         else:
-            self._other_ids.append(event.event_id)
             self.others.append((to_epoch(event.ts), position, event))
+            self._singles.append((position, event.event_id, _OTHER))
 
-    def add_pings(self, ids: np.ndarray, person: np.ndarray, ts: np.ndarray, lat: np.ndarray, lon: np.ndarray,
-                  order: np.ndarray) -> None:
+    @property
+    def pending_pings(self) -> int:
+        return len(self._pings)
+
+    def add_pings(self, ids: np.ndarray, ts: np.ndarray, order: np.ndarray) -> None:
+        """Valid pings read as columns (ids, times, positions), to be read again from the file."""
         out = (ts < self.limits.earliest) | (ts > latest_accepted(self.limits, self.now))
         for row, seconds in zip(order[out].tolist(), ts[out].tolist()):
             breach = time_breach("ts", seconds, self.limits, self.now)
             assert breach is not None  # `out` is the same test, on the whole column
             self.malformed.append(Malformed(row, breach.reason))
-        keep = ~out
-        kept = ids[keep]
-        self._chunks.append(
-            (pa.array(kept, type=pa.large_string()), _hashes(kept), self._code(person[keep]), ts[keep], lat[keep],
-             lon[keep], order[keep])
-        )
+        self._read.append((ids[~out], ts[~out], order[~out]))
 
-    def _code(self, person: np.ndarray) -> np.ndarray:
-        """Codes (int32) of pseudonyms, new ones numbered in order of first sight."""
-        codes, uniques = pd.factorize(person)
-        known = np.empty(len(uniques), dtype=np.int32)
-        for index, name in enumerate(uniques.tolist()):
-            code = self._codes.get(name)
-            if code is None:
-                code = self._codes[name] = len(self._names)
-                self._names.append(name)
-            known[index] = code
-        return known[codes] if len(codes) else np.empty(0, dtype=np.int32)
+    def end_stretch(self, last: int) -> None:
+        """The events added since the last call were a stretch ending at position `last`."""
+        pings, self._pings = self._pings, []
+        held_ts = np.array([to_epoch(ping.ts) for ping in pings], dtype=np.int64)
+        if pings:
+            self._held.append((
+                np.array([self._codes.setdefault(ping.person, len(self._codes)) for ping in pings], dtype=np.int32),
+                held_ts,
+                np.array([ping.lat for ping in pings], dtype=np.float64),
+                np.array([ping.lon for ping in pings], dtype=np.float64),
+                np.array(self._ping_positions, dtype=np.int64),
+            ))
+        self._ping_positions = []
+        read, self._read = self._read, []
+        singles, self._singles = self._singles, []
+        floors = [int(ts.min()) for _, ts, _ in read if len(ts)] + ([int(held_ts.min())] if len(held_ts) else [])
+        self._floors.append((last, min(floors, default=_NONE)))
+        ids = np.concatenate([np.empty(0, dtype=object), *(ids for ids, _, _ in read),
+                              np.array([event_id for _, event_id, _ in singles], dtype=object)])
+        if len(ids) == 0:
+            return
+        positions = np.concatenate([np.empty(0, dtype=np.int64), *(order for _, _, order in read),
+                                    np.array([position for position, _, _ in singles], dtype=np.int64)])
+        kinds = np.concatenate([np.full(sum(len(order) for _, _, order in read), _READ, dtype=np.int8),
+                                np.array([kind for _, _, kind in singles], dtype=np.int8)])
+        arrival = np.argsort(positions, kind="stable")
+        ids, positions, kinds = ids[arrival], positions[arrival], kinds[arrival]
+        base = int(positions[0])
+        self._stretches.append(_Stretch(base, (positions - base).astype(np.uint32), _hashes(ids), kinds,
+                                        pa.array(ids, type=pa.large_string()) if self.hold_ids else None))
 
-    def _pack(self) -> None:
-        """Move the pings decoded one by one into a column chunk."""
-        self.add_pings(
-            np.array(self._ids, dtype=object), np.array(self._person, dtype=object),
-            np.array(self._ts, dtype=np.int64), np.array(self._lat, dtype=np.float64),
-            np.array(self._lon, dtype=np.float64), np.array(self._order, dtype=np.int64),
-        )
-        for column in (self._ids, self._person, self._ts, self._lat, self._lon, self._order):
-            column.clear()
+    def inputs(self, rows: int, file: Path | None = None) -> Inputs:
+        """What was read; `rows` of `file` (a Parquet file's, to read again), or none."""
+        stretches, self._stretches = self._stretches, []
+        hashes = np.concatenate([np.empty(0, dtype=np.uint64), *(part.hashes for part in stretches)])
+        bounds = np.cumsum([0, *(len(part.hashes) for part in stretches)])
 
-    def inputs(self) -> Inputs:
-        self._pack()
-        columns = [list(parts) for parts in zip(*self._chunks)]
-        self._chunks = []
-        ids, hashes = columns[:2]
-        # Column by column, each one's chunks let go once joined: a city's pings are gigabytes.
-        person, ts, lat, lon, order = (np.concatenate(columns.pop(2)) for _ in range(5))
-        other_ids = np.array(self._other_ids, dtype=object)
-        every_id = [*ids, pa.array(other_ids, type=pa.large_string())]
-        other_order = np.array([position for _, position, _ in self.others], dtype=np.int64)
-        arrival = np.argsort(np.concatenate([order, other_order]), kind="stable")
-        repeated = np.empty(len(arrival), dtype=bool)
-        in_arrival = np.concatenate([*hashes, _hashes(other_ids)])[arrival]
-        repeated[arrival] = _repeats(in_arrival, lambda rows: _strings_at(every_id, arrival[rows]))
-        del every_id, arrival, in_arrival
-        keep_ping, keep_other = ~repeated[: len(ts)], ~repeated[len(ts):]
-        if not keep_ping.all():
-            person, ts, lat, lon, order = (column[keep_ping] for column in (person, ts, lat, lon, order))
-        return Inputs(
-            person, np.array(self._names, dtype=object), ts, lat, lon, order,
-            [item for item, keep in zip(self.others, keep_other.tolist()) if keep],
-            sorted(self.malformed, key=lambda bad: bad.line),
-            int(repeated.sum()),
-        )
+        def ids_at(at: np.ndarray) -> np.ndarray:
+            if self.hold_ids:
+                return _strings_at([part.ids for part in stretches if part.ids is not None], at)
+            which = np.searchsorted(bounds, at, side="right") - 1
+            positions = np.array([stretches[w].base + int(stretches[w].offsets[i - bounds[w]])
+                                  for w, i in zip(which.tolist(), at.tolist())], dtype=np.int64)
+            return _ids_in(file, positions) if file is not None else np.empty(0, dtype=object)
+
+        repeated = _repeats(hashes, ids_at)
+        del hashes
+        kept = np.zeros(rows, dtype=bool)
+        held_repeated, other_repeated = [], []
+        read_count = 0
+        for part, first in zip(stretches, bounds.tolist()):
+            again = repeated[first: first + len(part.hashes)]
+            read = (part.kinds == _READ) & ~again
+            kept[part.offsets[read].astype(np.int64) + part.base - 1] = True
+            read_count += int(read.sum())
+            held_repeated.append(again[part.kinds == _HELD])
+            other_repeated.append(again[part.kinds == _OTHER])
+        held = _join(self._held, np.concatenate([np.empty(0, dtype=bool), *held_repeated]))
+        others_again = np.concatenate([np.empty(0, dtype=bool), *other_repeated]).tolist()
+        others = [item for item, again in zip(self.others, others_again) if not again]
+        pings = Pings(np.array(list(self._codes), dtype=object), held, self._floors, file,
+                      np.packbits(kept, bitorder="little") if file is not None else None)
+        return Inputs(pings, others, read_count + len(held[0]), sorted(self.malformed, key=lambda bad: bad.line),
+                      int(repeated.sum()))
+
+
+def _join(parts: list[_Held], repeated: np.ndarray) -> _Held:
+    """The held pings as one set of columns, without the repeats."""
+    empty = (np.int32, np.int64, np.float64, np.float64, np.int64)
+    columns = tuple(np.concatenate([np.empty(0, dtype=kind), *(part[index] for part in parts)])
+                    for index, kind in enumerate(empty))
+    return tuple(column[~repeated] for column in columns) if repeated.any() else columns  # type: ignore[return-value]
+
+
+def _ids_in(path: Path, positions: np.ndarray) -> np.ndarray:
+    """The event ids of a Parquet file's rows at `positions` (1-based, increasing)."""
+    import pyarrow.parquet as pq
+
+    found = []
+    first = 0
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=_BATCH, columns=["event_id"]):
+        end = first + batch.num_rows
+        here = positions[(positions > first) & (positions <= end)] - first - 1
+        if len(here):
+            found.append(np.asarray(batch.column(0).take(pa.array(here)).to_numpy(zero_copy_only=False), dtype=object))
+        first = end
+    return np.concatenate([np.empty(0, dtype=object), *found])
 
 
 def _hashes(ids: np.ndarray) -> np.ndarray:
@@ -206,19 +338,16 @@ def _repeats(hashes: np.ndarray, ids_at: Callable[[np.ndarray], np.ndarray]) -> 
     """True where an id was seen earlier, from the ids' hashes in arrival order.
 
     Only rows whose hash another row shares can be repeats; their ids (`ids_at`, given
-    positions) are compared exactly. Eight bytes a row, where a dictionary of every id
-    cost gigabytes on a city of 26 M events.
+    rows in increasing order) are compared exactly. A sorted copy of the hashes is all
+    else it needs, where a dictionary of every id cost gigabytes on a city of 26 M events.
     """
-    order = np.argsort(hashes, kind="stable")
-    ordered = hashes[order]
-    equal = ordered[1:] == ordered[:-1]
+    ordered = np.sort(hashes)
+    shared = np.unique(ordered[1:][ordered[1:] == ordered[:-1]])
+    del ordered
     repeated = np.zeros(len(hashes), dtype=bool)
-    if not equal.any():
+    if not len(shared):
         return repeated
-    shared = np.zeros(len(hashes), dtype=bool)
-    shared[1:] |= equal
-    shared[:-1] |= equal
-    rows = np.sort(order[shared])
+    rows = np.flatnonzero(pd.Series(hashes).isin(shared).to_numpy())
     repeated[rows] = pd.Series(ids_at(rows)).duplicated().to_numpy()
     return repeated
 
@@ -238,8 +367,9 @@ def read_jsonl(
     lines: Iterator[bytes], progress: Progress | None = None, limits: EventLimits = EventLimits(), now: int | None = None
 ) -> Inputs:
     """Decode JSON lines (1-based numbering for reports); events beyond `limits` at clock `now` are malformed."""
-    collector = _Collector(limits, now)
+    collector = _Collector(limits, now, hold_ids=True)
     consumed = 0
+    number = 0
     for number, line in enumerate(lines, start=1):
         consumed += len(line)
         if progress is not None and number % 50_000 == 0:
@@ -252,9 +382,12 @@ def read_jsonl(
             collector.malformed.append(Malformed(number, error.reason))
             continue
         collector.add(number, event)
+        if collector.pending_pings >= _BATCH:
+            collector.end_stretch(number)
+    collector.end_stretch(number)
     if progress is not None:
         progress(consumed)
-    return collector.inputs()
+    return collector.inputs(0)
 
 
 def read_parquet(
@@ -265,12 +398,12 @@ def read_parquet(
 
     import pyarrow.parquet as pq
 
-    collector = _Collector(limits, now)
+    collector = _Collector(limits, now, hold_ids=False)
     position = 0
-    for batch in pq.ParquetFile(path).iter_batches(batch_size=500_000):
-        ok, person, ts, lat, lon, ids = ping_rows(batch)
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=_BATCH):
+        ok, ts, ids = ping_rows(batch)
         rows = np.arange(position + 1, position + batch.num_rows + 1)
-        collector.add_pings(ids, person, ts, lat, lon, rows[ok])
+        collector.add_pings(ids, ts, rows[ok])
         for index in np.flatnonzero(~ok).tolist():
             row = position + index + 1
             try:
@@ -285,9 +418,10 @@ def read_parquet(
                 continue
             collector.add(row, event)
         position += batch.num_rows
+        collector.end_stretch(position)
         if progress is not None:
             progress(position)
-    return collector.inputs()
+    return collector.inputs(position, path)
 
 
 def _without_nulls(record: dict[str, Any]) -> dict[str, Any]:
@@ -336,26 +470,41 @@ def read_events(
 def replay(inputs: Inputs, rules: RuleSet | Sequence[RuleSet], until: int | None = None) -> ReplayResult:
     """Score every person over `inputs` in event-time order, up to `until` if given.
 
-    Several rule sets each take effect at their `valid_from`.
+    Several rule sets each take effect at their `valid_from`. Pings come batch by batch
+    in arrival order and wait only until no later batch can hold an earlier one, so the
+    pings held follow how far the input is out of time order, not its length; the core
+    sees them in (time, arrival) order, and before another event of the same time.
     """
     scorer = CityScorer(rules)
-    order = np.lexsort((inputs.ping_order, inputs.ping_ts))
-    ping_ts = inputs.ping_ts[order]
-    persons, lat, lon = inputs.ping_person[order], inputs.ping_lat[order], inputs.ping_lon[order]
-    del order
-    names = inputs.names
     others = sorted(inputs.others, key=lambda item: (item[0], item[1]))
     if until is not None:
         others = [item for item in others if item[0] <= until]
-        cut = int(np.searchsorted(ping_ts, until, side="right"))
-        ping_ts, persons, lat, lon = ping_ts[:cut], persons[:cut], lat[:cut], lon[:cut]
-    start = 0
-    for moment, _, event in others:
-        end = int(np.searchsorted(ping_ts, moment, side="right"))
-        scorer.add_pings(names[persons[start:end]], ping_ts[start:end], lat[start:end], lon[start:end])
-        start = end
+    names, ts, lat, lon, order = (np.empty(0, dtype=kind) for kind in (object, np.int64, np.float64, np.float64, np.int64))
+    pings = 0
+    following = 0
+    for batch in inputs.pings.batches():
+        columns = [np.concatenate(pair) for pair in zip((names, ts, lat, lon, order),
+                                                          (batch.persons, batch.ts, batch.lat, batch.lon, batch.order))]
+        if until is not None:
+            columns = [column[columns[1] <= until] for column in columns]
+        arranged = np.lexsort((columns[4], columns[1]))
+        names, ts, lat, lon, order = (column[arranged] for column in columns)
+        complete = len(ts) if batch.later is None else int(np.searchsorted(ts, batch.later, side="left"))
+        horizon = None if batch.later is None else batch.later
+        # Pings before `horizon` are all here, and so is every ping at or before another event's time before it.
+        start = 0
+        while following < len(others) and (horizon is None or others[following][0] < horizon):
+            moment, _, event = others[following]
+            end = int(np.searchsorted(ts[:complete], moment, side="right"))
+            scorer.add_pings(names[start:end], ts[start:end], lat[start:end], lon[start:end])
+            start = end
+            scorer.add_event(event)
+            following += 1
+        scorer.add_pings(names[start:complete], ts[start:complete], lat[start:complete], lon[start:complete])
+        pings += complete
+        names, ts, lat, lon, order = (column[complete:] for column in (names, ts, lat, lon, order))
+    for _, _, event in others[following:]:
         scorer.add_event(event)
-    scorer.add_pings(names[persons[start:]], ping_ts[start:], lat[start:], lon[start:])
     timeline = sorted_changes(scorer.finish(until))
     final: dict[str, str] = {}
     for change in timeline:
@@ -367,7 +516,7 @@ def replay(inputs: Inputs, rules: RuleSet | Sequence[RuleSet], until: int | None
         timeline=timeline,
         rule_set=scorer.rules.ref,
         events=inputs.count,
-        pings=len(ping_ts),
+        pings=pings,
         malformed=inputs.malformed,
         duplicates=inputs.duplicates,
         exposures=len(scorer.counts.exposed_pairs),

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import orjson
 import pyarrow as pa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from scoring.columns import ping_rows
+from scoring.columns import ping_columns, ping_rows
 from scoring.events import EventError, Ping, decode_event
 from scoring.timeutil import to_epoch
 
@@ -173,7 +174,9 @@ def _model(record: dict) -> Ping | None:
 
 
 def _check(batch: pa.RecordBatch, built_valid: list[bool]) -> None:
-    ok, person, ts, lat, lon, event_id = ping_rows(batch)
+    ok, ts, event_id = ping_rows(batch)
+    person, read_ts, lat, lon = ping_columns(batch, np.flatnonzero(ok))
+    assert read_ts.tolist() == ts.tolist()
     models = [_model(record) for record in batch.to_pylist()]
     for row, (accepted, model, valid) in enumerate(zip(ok.tolist(), models, built_valid)):
         shown = batch.slice(row, 1).to_pylist()

@@ -12,10 +12,11 @@ import pytest
 
 from scoring.events import Ping, encode_event
 from scoring.limits import LATEST
+from scoring import replay as replay_module
 from scoring.replay import _repeats, read_events, read_jsonl, replay, replay_file
 from scoring.rules import load_rule_set
 from scoring.synthetic import DAY, HOUR, result, visit
-from scoring.timeutil import format_rfc3339, from_epoch
+from scoring.timeutil import format_rfc3339, from_epoch, to_epoch
 
 RULES = load_rule_set(Path(__file__).resolve().parents[3] / "rules" / "default.yaml")
 T0 = 1_648_800_000  # 2022-04-01T08:00:00Z
@@ -185,3 +186,44 @@ def test_ids_that_share_a_hash_are_repeats_only_when_equal() -> None:
     ids = np.array(["a", "b", "a", "c", "b"], dtype=object)
     repeated = _repeats(np.zeros(len(ids), dtype=np.uint64), lambda rows: ids[rows])
     assert repeated.tolist() == [False, False, True, False, True]
+
+
+def _parquet(tmp_path: Path, events: list, name: str = "events.parquet") -> Path:
+    rows = [e.model_dump() for e in events]
+    columns = sorted({key for row in rows for key in row})
+    pq.write_table(pa.table({name: [row.get(name) for row in rows] for name in columns}), tmp_path / name)
+    return tmp_path / name
+
+
+def _late_and_repeated(outbreak: list) -> list:
+    """The outbreak in a file order a stream would see: pings up to an hour late, some sent twice."""
+    late = sorted(outbreak, key=lambda e: to_epoch(e.ts) + (3600 if e.event_id.startswith("k") else 0))
+    return late[:7] + late[2:4] + late[7:] + late[20:21]
+
+
+def test_a_parquet_file_is_read_batch_by_batch_and_late_rows_wait_only_as_long_as_needed(
+    tmp_path, outbreak, monkeypatch
+) -> None:
+    monkeypatch.setattr(replay_module, "_BATCH", 5)
+    inputs = read_events(_parquet(tmp_path, _late_and_repeated(outbreak)))
+    assert inputs.duplicates == 3
+    batches = list(inputs.pings.batches())
+    assert len(batches) > 4 and all(len(batch.ts) <= 5 for batch in batches)
+    for index, batch in enumerate(batches):
+        following = np.concatenate([np.empty(0, dtype=np.int64), *(later.ts for later in batches[index + 1:])])
+        if batch.later is None:
+            assert len(following) == 0
+        else:
+            assert following.min() == batch.later  # a bound, and the tightest one: nothing waits longer
+    timeline = [c.to_json() for c in replay(inputs, RULES).timeline]
+    assert timeline == [c.to_json() for c in replay_file(_write(tmp_path, outbreak), RULES).timeline]
+
+
+def test_json_lines_are_replayed_stretch_by_stretch_alike(tmp_path, outbreak, monkeypatch) -> None:
+    monkeypatch.setattr(replay_module, "_BATCH", 5)
+    inputs = read_events(_write(tmp_path, _late_and_repeated(outbreak), "late.jsonl"))
+    assert inputs.duplicates == 3
+    assert len(list(inputs.pings.batches())) > 4
+    monkeypatch.setattr(replay_module, "_BATCH", 500_000)
+    expected = replay_file(_write(tmp_path, outbreak), RULES)
+    assert [c.to_json() for c in replay(inputs, RULES).timeline] == [c.to_json() for c in expected.timeline]
