@@ -22,10 +22,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from codes import SigningKey
 from scoring.rules import RuleSet, load_rule_set
 from simulators.publish import route
-from streams.codes_reader import redundant
+from streams.codes_reader import distinct_changes, redundant
+from streams.issuing import timeline_entry
 from streams.stages import RegionStep, StaysStep
 from streams.step import End, Known, Message, Output, Record, Source, Step, WorkerConfig, WorkerView, partition_of
 from streams.topics import SPECS, STAGE_SPECS, Topics
@@ -72,6 +75,15 @@ class MemoryLog:
     def values(self, topic: str) -> list[bytes]:
         """Every value on `topic`, partition by partition (what a fenced read finds)."""
         return [r.value or b"" for (name, _), log in sorted(self.logs.items()) if name == topic for r in log]
+
+    def codes(self) -> list[dict[str, Any]]:
+        """Every code record on `codes`, partition by partition."""
+        records = [orjson.loads(value) for value in self.values(self.topics.codes)]
+        return [record for record in records if record.get("type") == "code"]
+
+    def timeline(self) -> list[dict[str, Any]]:
+        """The level timeline the code records publish (as `healthcode codes tail` folds them)."""
+        return [timeline_entry(record) for record in distinct_changes(self.codes())]
 
 
 SCORING, STAYS, PRESENCE = "scoring", "stays", "presence"

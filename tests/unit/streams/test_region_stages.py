@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import orjson
 import pytest
 
 from codes import Algorithm, SigningKey, generate_signing_key
@@ -16,8 +15,6 @@ from scoring.rules import load_rule_set
 from simulators.config import SimulationConfig
 from simulators.output import write_run
 from simulators.run import Simulation
-from streams.codes_reader import distinct_changes
-from streams.issuing import timeline_entry
 from streams.eventtime import NEVER
 from streams.stages import CityClock
 from streams.step import WorkerConfig, partition_of
@@ -58,14 +55,6 @@ def _published(city: Path) -> MemoryLog:
     return log
 
 
-def _codes(log: MemoryLog) -> list[dict]:
-    return [orjson.loads(v) for v in log.values(TOPICS.codes) if orjson.loads(v).get("type") == "code"]
-
-
-def _timeline(log: MemoryLog) -> list[dict]:
-    return [timeline_entry(record) for record in distinct_changes(_codes(log))]
-
-
 def _last_change(replayed: ReplayResult) -> int:
     return max(change.at for change in replayed.timeline)
 
@@ -100,8 +89,8 @@ def test_two_workers_splitting_ping_region_and_person_partitions_publish_the_rep
     drivers = _workers(log, _config(signing_key))
     settle(drivers, _last_change(replayed), WALL)
     assert replayed.timeline, "the city must restrict someone"
-    assert_each_record_changes_what_is_shown(_codes(log))
-    assert _timeline(log) == [change.to_json() for change in replayed.timeline]
+    assert_each_record_changes_what_is_shown(log.codes())
+    assert log.timeline() == [change.to_json() for change in replayed.timeline]
     assert _unasked(drivers) == []
     # Each ping is processed once, by the stays stage of its partition.
     pings = {p: sum(1 for r in log.logs[(TOPICS.pings, p)] if b'"ping"' in (r.value or b"")) for p in range(PARTITIONS)}
@@ -119,15 +108,15 @@ def test_a_worker_killed_mid_run_and_rebuilt_from_the_start_changes_nothing(
     log = _published(city)
     drivers = _workers(log, _config(signing_key))
     now = 0.0
-    while len(_codes(log)) < len(replayed.timeline) // 2:
+    while len(log.codes()) < len(replayed.timeline) // 2:
         for driver in drivers:
             driver.turn(now, WALL, limit=500)
         now += 0.5
         assert now < 1000, "the first half of the timeline must be published"
     drivers[dies].kill(now)  # what it sent stays on the log, and is sent again
     settle(drivers, _last_change(replayed), WALL, start=now)
-    assert_each_record_changes_what_is_shown(_codes(log))
-    assert _timeline(log) == [change.to_json() for change in replayed.timeline]
+    assert_each_record_changes_what_is_shown(log.codes())
+    assert log.timeline() == [change.to_json() for change in replayed.timeline]
     assert _unasked(drivers) == [], "what a rebuilt stage sent again is taken once"
 
 
@@ -147,7 +136,7 @@ def test_scoring_does_not_pass_a_region_partition_that_has_not_reported_however_
     assert settled == [None] * len(settled)
     assert [driver.view.watermark for driver in drivers[4:]] == [NEVER, NEVER]
     settle(drivers, _last_change(replayed), WALL, start=100.0)
-    assert _timeline(log) == [change.to_json() for change in replayed.timeline]
+    assert log.timeline() == [change.to_json() for change in replayed.timeline]
 
 
 def test_the_city_clock_decides_a_final_once_every_reporter_is_idle() -> None:
