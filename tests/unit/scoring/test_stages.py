@@ -32,11 +32,19 @@ def inputs(tmp_path_factory: pytest.TempPathFactory) -> Inputs:
     return read_events(write_run(Simulation(CITY), tmp_path_factory.mktemp("city")))
 
 
+def _pings(inputs: Inputs) -> tuple[np.ndarray, ...]:
+    """Every ping of a (small) city as columns: names, times, lat, lon, arrival positions."""
+    batches = list(inputs.pings.batches())
+    return tuple(np.concatenate([getattr(batch, column) for batch in batches])
+                 for column in ("persons", "ts", "lat", "lon", "order"))
+
+
 def _history(inputs: Inputs) -> list[RuleSet]:
     """Default switching to points half way: two contact definitions (two indexes), points' with
     ring-1 neighbours (stays by a region border go to both regions)."""
     default = load_rule_set(RULES / "default.yaml")
-    middle = int((inputs.ping_ts.min() + inputs.ping_ts.max()) // 2)
+    ts = _pings(inputs)[1]
+    middle = int((ts.min() + ts.max()) // 2)
     points = yaml.safe_load((RULES / "points.yaml").read_text())
     points["valid_from"] = format_rfc3339(middle + 123)  # not on a tick: the switch flushes on its own
     return [default, RuleSet.from_mapping(points, "points.yaml")]
@@ -49,10 +57,10 @@ def _never(person: str) -> bool:
 def split(inputs: Inputs, history: list[RuleSet], ping_partitions: int, region_partitions: int):
     """The timeline the scoring stage settles, with every stage fed all its inputs at once; how
     many partial exposures each region partition sent; the scoring stage's presence side."""
-    names = inputs.names[inputs.ping_person]
-    order = np.lexsort((inputs.ping_order, inputs.ping_ts))
+    names, ts, lat, lon, arrival = _pings(inputs)
+    order = np.lexsort((arrival, ts))
     others = sorted(inputs.others, key=lambda item: (item[0], item[1]))
-    end = max(int(inputs.ping_ts.max()), max(moment for moment, _, _ in others))
+    end = max(int(ts.max()), max(moment for moment, _, _ in others))
     plans = index_plans(history)
 
     # Stays: each ping partition's persons (keyed by person, as on `pings`).
@@ -61,7 +69,7 @@ def split(inputs: Inputs, history: list[RuleSet], ping_partitions: int, region_p
         mine = order[[zlib.crc32(name.encode()) % ping_partitions == partition for name in names[order]]]
         scorer = CityScorer(history, owns=_never, presence=StaysPresence)
         for chunk in np.array_split(mine, 7):  # batches of any size: the loop cuts them into ticks
-            scorer.add_pings(names[chunk], inputs.ping_ts[chunk], inputs.ping_lat[chunk], inputs.ping_lon[chunk])
+            scorer.add_pings(names[chunk], ts[chunk], lat[chunk], lon[chunk])
         scorer.advance_to(end, final=True)
         stays.append(scorer.presence)
 
