@@ -78,9 +78,8 @@ def job_slots(requested: int, peaks: Sequence[int], available: int) -> Slots:
         return Slots(wanted)
     count = max(1, fitting)
     need = f"the largest job may need {_gb(largest)}, and {MEMORY_SHARE:.0%} of the {_gb(available)} available is {_gb(budget)}"
-    if fitting == 0:
-        return Slots(1, f"running 1 job at a time, not {requested}: {need}; it may not fit")
-    return Slots(count, f"running {count} jobs at a time, not {requested}: {need}")
+    jobs = "1 job" if count == 1 else f"{count} jobs"
+    return Slots(count, f"running {jobs} at a time, not {requested}: {need}" + ("; it may not fit" if fitting == 0 else ""))
 
 
 def _gb(size: int) -> str:

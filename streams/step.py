@@ -495,12 +495,16 @@ class Step:
             return
         notice = notice_of(data)
         if kind == "early_case":
-            if notice is not None and notice.known_at > self.scored_through:
-                self.early_cases[notice.window.case_ref] = notice
+            self._hear_early(notice)
             return
         if notice is not None and value not in self.notices_seen:
             self.notices_seen.add(value)
             self.inputs.push(notice.known_at, notice)
+
+    def _hear_early(self, notice: CaseNotice | None) -> None:
+        """A case announced early: looked for among this worker's persons until scoring reaches it."""
+        if notice is not None and notice.known_at > self.scored_through:
+            self.early_cases[notice.window.case_ref] = notice
 
     def _floor(self, wall: float) -> int:
         """Live mode: no watermark is below the wall clock minus the allowed lateness."""
@@ -653,6 +657,8 @@ class Step:
                 if message not in self.early_sent:
                     self.early_sent.add(message)
                     out.append(Message(self.config.topics.cases, None, message))
+                    # This worker's own contacts of the case need not wait for the message to come back.
+                    self._hear_early(_notice_of(orjson.loads(message)))
 
     def _early_cases(self) -> dict[str, list[Exposure]]:
         """Exposures of owned persons that cases announced early already caused, by person; each
