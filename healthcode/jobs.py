@@ -153,7 +153,9 @@ def run_jobs(jobs: Sequence[Job], slots: int, finished: Callable[[Job], None] | 
                 entry = _start(job, plan.done)
                 running[entry.connection] = entry
             for connection in wait([*running, interrupt.reader]):
-                interrupt.check()
+                if connection == interrupt.reader:
+                    interrupt.check()  # Ctrl-C; any other signal with a handler only woke the wait
+                    continue
                 entry = running[connection]  # type: ignore[index]
                 plan.done[entry.job.key] = _outcome(entry)  # a failure leaves it in `running`, to be reaped
                 del running[connection]  # type: ignore[arg-type]
@@ -175,6 +177,7 @@ class _Interrupt:
     def __init__(self) -> None:
         self.reader, self.writer = os.pipe()
         os.set_blocking(self.writer, False)
+        os.set_blocking(self.reader, False)
         self.interrupted = False
         self.previous: Any = None
         self.wakeup = -1
@@ -186,6 +189,8 @@ class _Interrupt:
         self.interrupted = True
 
     def check(self) -> None:
+        """Raise KeyboardInterrupt after Ctrl-C; else empty the pipe, which other signals write to too."""
+        os.read(self.reader, 4096)
         if self.interrupted:
             raise KeyboardInterrupt
 
@@ -208,6 +213,7 @@ def _start(job: Job, done: Results) -> _Running:
 
 def _child(job: Job, done: Results, sending: Connection) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group; the parent stops the jobs
+    signal.set_wakeup_fd(-1)  # the parent's pipe for Ctrl-C is the parent's
     die_with_parent()
     try:
         outcome: tuple[str, Any] = ("ok", job.run(done))

@@ -109,3 +109,19 @@ def buggy(done):
 def test_a_bug_in_a_job_is_raised_with_the_jobs_traceback():
     with pytest.raises(JobFailed, match="(?s)the job to compare failed:.*KeyError: 'missing'"):
         run_jobs([Job("a", buggy, GB, what="compare"), Job("b", lambda done: 1, GB)], 2)
+
+
+def signals_the_pool(done):
+    os.kill(os.getppid(), signal.SIGUSR1)
+    time.sleep(0.5)  # the pool wakes while this job still runs
+    return "done"
+
+
+def test_a_signal_other_than_ctrl_c_does_not_stop_the_pool():
+    taken = []
+    previous = signal.signal(signal.SIGUSR1, lambda signum, frame: taken.append(signum))
+    try:
+        assert run_jobs([Job("a", signals_the_pool, GB), Job("b", lambda done: 2, GB)], 2) == {"a": "done", "b": 2}
+    finally:
+        signal.signal(signal.SIGUSR1, previous)
+    assert taken == [signal.SIGUSR1]
