@@ -221,7 +221,10 @@ def _child(job: Job, done: Results, sending: Connection) -> None:
         outcome = ("expected", (type(error), str(error), error.exit_code))
     except BaseException:  # noqa: BLE001 - a bug: its traceback goes to the parent, which raises it
         outcome = ("bug", traceback.format_exc())
-    sending.send(outcome)
+    try:
+        sending.send(outcome)
+    except Exception:  # noqa: BLE001 - a result that cannot be pickled is a bug too
+        sending.send(("bug", traceback.format_exc()))
     sending.close()
 
 
@@ -236,7 +239,8 @@ def _outcome(entry: _Running) -> Any:
         entry.process.join()
         code = entry.process.exitcode
         ended = f"signal {-code} ({signal.Signals(-code).name})" if code is not None and code < 0 else f"exit code {code}"
-        raise EnvironmentProblem(f"the job to {entry.job.what or entry.job.key} ended with {ended} before it finished (out of memory?)") from None
+        guess = " (out of memory?)" if code == -signal.SIGKILL else ""  # the kernel's OOM killer sends SIGKILL
+        raise EnvironmentProblem(f"the job to {entry.job.what or entry.job.key} ended with {ended} before it finished{guess}") from None
     finally:
         entry.connection.close()
     entry.process.join()
