@@ -658,7 +658,7 @@ class Step:
                     self.early_sent.add(message)
                     out.append(Message(self.config.topics.cases, None, message))
                     # This worker's own contacts of the case need not wait for the message to come back.
-                    self._hear_early(_notice_of(orjson.loads(message)))
+                    self._hear_early(notice_of(orjson.loads(message)))
 
     def _early_cases(self) -> dict[str, list[Exposure]]:
         """Exposures of owned persons that cases announced early already caused, by person; each
