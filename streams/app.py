@@ -370,7 +370,7 @@ class Pipeline:
                     wide.seek(TopicPartition(topic, partition), offset)
             self.step = step
             self._built()
-            self.snapshot_covers = step.positions()
+            self.snapshot_covers = step.positions.covered()
             metrics.RESUMES.inc()
             metrics.snapshot_taken(snapshot.taken_at)
             log.warning("resumed from snapshot %s taken %.0f s ago: replaying only what follows it",
@@ -390,7 +390,7 @@ class Pipeline:
             return None  # the previous one is still being written
         self.snapshot_due = now + config.snapshot_every_s
         began = time.perf_counter()
-        positions = step.positions()
+        positions = step.positions.covered()
         if positions == self.snapshot_covers:
             return None  # nothing read since the last one: it would hold the same
         self.snapshot_covers = dict(positions)

@@ -268,6 +268,16 @@ def test_a_bad_city_among_good_ones_stops_the_run_with_one_line_and_leaves_no_pr
     assert psutil.Process().children(recursive=True) == []
 
 
+def test_events_from_stdin_are_read_by_every_replay_and_named_as_stdin(tmp_path):
+    out = tmp_path / "city"
+    assert run("simulate", "--residents", "40", "--days", "1", "--seed", "4", "--out", str(out)).exit_code == 0
+    piped = (out / "events.jsonl").read_bytes()
+    outcome = runner.invoke(app, ["rules", "compare", DEFAULT, POINTS, "--events", "-", "--jobs", "2"], input=piped, env={"COLUMNS": "250"})
+    assert outcome.exit_code == 0, outcome.output
+    assert f"-: {len(piped.splitlines()):,} events (0 malformed" in outcome.output
+    assert "persons differing from baseline" in outcome.output
+
+
 def test_short_memory_runs_fewer_jobs_and_says_why(city, monkeypatch):
     import healthcode.backtest
 

@@ -22,7 +22,6 @@ from simulators.output import write_run
 from simulators.run import Simulation
 from streams.codes_reader import distinct_changes
 from streams.deadletter import read_letter
-from streams.issuing import timeline_entry
 from streams.step import Known, Record, Step, WorkerConfig, WorkerView, partition_of
 from scoring.timeline import record_key
 from streams.resume import restored
@@ -68,11 +67,11 @@ def _published(city: Path) -> MemoryLog:
 
 
 def _codes(log: MemoryLog) -> list[dict]:
-    return [orjson.loads(value) for value in log.values(TOPICS.codes) if orjson.loads(value).get("type") == "code"]
+    return log.codes()
 
 
 def _timeline(log: MemoryLog) -> list[dict]:
-    return [timeline_entry(record) for record in distinct_changes(_codes(log))]
+    return log.timeline()
 
 
 def _last_change(replayed: ReplayResult) -> int:
