@@ -98,12 +98,10 @@ class Pings:
                 yield last, (self.names[held[0][first:end]], *(column[first:end] for column in held[1:]))
                 first = end
             return
-        import pyarrow.parquet as pq
-
         from scoring.columns import ping_columns
 
         first = 0
-        for batch in pq.ParquetFile(self.file).iter_batches(batch_size=_BATCH, columns=_PING_COLUMNS):
+        for batch in _batches(self.file, _PING_COLUMNS):
             end = first + batch.num_rows
             bits = np.unpackbits(self.kept[first // 8: -(-end // 8)], bitorder="little")
             rows = np.flatnonzero(bits[first % 8: first % 8 + batch.num_rows])
@@ -316,17 +314,24 @@ def _join(parts: list[_Held], repeated: np.ndarray) -> _Held:
 
 def _ids_in(path: Path, positions: np.ndarray) -> np.ndarray:
     """The event ids of a Parquet file's rows at `positions` (1-based, increasing)."""
-    import pyarrow.parquet as pq
-
     found = []
     first = 0
-    for batch in pq.ParquetFile(path).iter_batches(batch_size=_BATCH, columns=["event_id"]):
+    for batch in _batches(path, ["event_id"]):
         end = first + batch.num_rows
         here = positions[(positions > first) & (positions <= end)] - first - 1
         if len(here):
             found.append(np.asarray(batch.column(0).take(pa.array(here)).to_numpy(zero_copy_only=False), dtype=object))
         first = end
     return np.concatenate([np.empty(0, dtype=object), *found])
+
+
+def _batches(path: Path, columns: list[str] | None = None) -> Iterator[pa.RecordBatch]:
+    """A Parquet file's rows, `_BATCH` at a time (only `columns`, when given)."""
+    import pyarrow.parquet as pq
+
+    # Without pre-buffering: pyarrow keeps every pre-buffered column chunk until the file is
+    # closed, 20 bytes a row on a city's file, the reading's whole peak.
+    return pq.ParquetFile(path, pre_buffer=False).iter_batches(batch_size=_BATCH, columns=columns)
 
 
 def _hashes(ids: np.ndarray) -> np.ndarray:
@@ -396,11 +401,9 @@ def read_parquet(
     """Decode a Parquet file with the contract's columns; pings are checked column-wise (limits as `read_jsonl`)."""
     from scoring.columns import ping_rows
 
-    import pyarrow.parquet as pq
-
     collector = _Collector(limits, now, hold_ids=False)
     position = 0
-    for batch in pq.ParquetFile(path).iter_batches(batch_size=_BATCH):
+    for batch in _batches(path):
         ok, ts, ids = ping_rows(batch)
         rows = np.arange(position + 1, position + batch.num_rows + 1)
         collector.add_pings(ids, ts, rows[ok])
