@@ -272,7 +272,6 @@ class _Collector:
     def inputs(self, rows: int, file: Path | None = None) -> Inputs:
         """What was read; `rows` of `file` (a Parquet file's, to read again), or none."""
         stretches, self._stretches = self._stretches, []
-        hashes = np.concatenate([np.empty(0, dtype=np.uint64), *(part.hashes for part in stretches)])
         bounds = np.cumsum([0, *(len(part.hashes) for part in stretches)])
 
         def ids_at(at: np.ndarray) -> np.ndarray:
@@ -283,8 +282,7 @@ class _Collector:
                                   for w, i in zip(which.tolist(), at.tolist())], dtype=np.int64)
             return _ids_in(file, positions) if file is not None else np.empty(0, dtype=object)
 
-        repeated = _repeats(hashes, ids_at)
-        del hashes
+        repeated = _repeats([part.hashes for part in stretches], ids_at)
         kept = np.zeros(rows, dtype=bool)
         held_repeated, other_repeated = [], []
         read_count = 0
@@ -339,19 +337,25 @@ def _hashes(ids: np.ndarray) -> np.ndarray:
     return pd.util.hash_array(np.asarray(ids, dtype=object), categorize=False)
 
 
-def _repeats(hashes: np.ndarray, ids_at: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
-    """True where an id was seen earlier, from the ids' hashes in arrival order.
+def _repeats(parts: Sequence[np.ndarray], ids_at: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """True where an id was seen earlier, from the ids' hashes in arrival order, in parts.
 
     Only rows whose hash another row shares can be repeats; their ids (`ids_at`, given
-    rows in increasing order) are compared exactly. A sorted copy of the hashes is all
+    rows in increasing order) are compared exactly. One sorted copy of the hashes is all
     else it needs, where a dictionary of every id cost gigabytes on a city of 26 M events.
     """
-    ordered = np.sort(hashes)
+    ordered = np.concatenate([np.empty(0, dtype=np.uint64), *parts])
+    ordered.sort()
     shared = np.unique(ordered[1:][ordered[1:] == ordered[:-1]])
+    repeated = np.zeros(len(ordered), dtype=bool)
     del ordered
-    repeated = np.zeros(len(hashes), dtype=bool)
     if not len(shared):
         return repeated
+    first = np.cumsum([0, *(len(part) for part in parts)])
+    rows = np.concatenate([np.flatnonzero(pd.Series(part).isin(shared).to_numpy()) + start
+                           for part, start in zip(parts, first.tolist())])
+    repeated[rows] = pd.Series(ids_at(rows)).duplicated().to_numpy()
+    return repeated
     rows = np.flatnonzero(pd.Series(hashes).isin(shared).to_numpy())
     repeated[rows] = pd.Series(ids_at(rows)).duplicated().to_numpy()
     return repeated
