@@ -17,6 +17,10 @@ city, or of a shorter run, is refused (`scoring.compare_match`).
 
 from __future__ import annotations
 
+import os
+import shutil
+import sys
+import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -301,11 +305,13 @@ class CitiesPlan:
         _refuse_twins([named(events, truth).events for events, truth in pairs])  # before any job
         self.rulesets = rulesets
         self.given = list(pairs)
+        self.stdin: Path | None = None
         self.period = period
         self.confidence = confidence
         self.cities = len(pairs) + (simulate.count if simulate is not None else 0)
         self.jobs: list[Job] = []
-        for index, pair in enumerate(pairs):
+        for index, (events, truth) in enumerate(pairs):
+            pair = (self._spooled(events), truth)
             self._city(index, lambda done, pair=pair: pair, file_events(pair[0]), None, examples)
         if simulate is not None:
             residents, events = simulate.config.residents, simulated_events(simulate.config)
@@ -334,6 +340,17 @@ class CitiesPlan:
                 compare_peak(events), (*needs, *replays), what=f"compare city {index + 1}")  # fmt: skip
         )
 
+    def _spooled(self, events: Path) -> Path:
+        """Events from stdin (`-`) go to a file first: each replay reads its city on its own."""
+        if str(events) != "-":
+            return events
+        if self.stdin is None:
+            descriptor, name = tempfile.mkstemp(prefix="healthcode-stdin-", suffix=".jsonl")
+            with os.fdopen(descriptor, "wb") as sink:
+                shutil.copyfileobj(sys.stdin.buffer, sink)
+            self.stdin = Path(name)
+        return self.stdin
+
     def slots(self, requested: int, available: int | None = None) -> Slots:
         """How many of the jobs to run at once for `requested` (see `job_slots`)."""
         return job_slots(requested, [job.peak for job in self.jobs], available_memory() if available is None else available)
@@ -345,6 +362,8 @@ class CitiesPlan:
             done = run_jobs(self.jobs, slots, finished)
         finally:
             _last_read = None  # a notebook keeps the results, not the last city's events
+            if self.stdin is not None:
+                self.stdin.unlink(missing_ok=True)
         backtests: list[Backtest] = [done[("compare", index)] for index in range(self.cities)]
         pairs = self.given + [done[("simulate", index)] for index in range(len(self.given), self.cities)]
         _refuse_twins([backtest.city for backtest in backtests])  # a given city may be one simulated here

@@ -78,9 +78,8 @@ def job_slots(requested: int, peaks: Sequence[int], available: int) -> Slots:
         return Slots(wanted)
     count = max(1, fitting)
     need = f"the largest job may need {_gb(largest)}, and {MEMORY_SHARE:.0%} of the {_gb(available)} available is {_gb(budget)}"
-    if fitting == 0:
-        return Slots(1, f"running 1 job at a time, not {requested}: {need}; it may not fit")
-    return Slots(count, f"running {count} jobs at a time, not {requested}: {need}")
+    jobs = "1 job" if count == 1 else f"{count} jobs"
+    return Slots(count, f"running {jobs} at a time, not {requested}: {need}" + ("; it may not fit" if fitting == 0 else ""))
 
 
 def _gb(size: int) -> str:
@@ -154,7 +153,9 @@ def run_jobs(jobs: Sequence[Job], slots: int, finished: Callable[[Job], None] | 
                 entry = _start(job, plan.done)
                 running[entry.connection] = entry
             for connection in wait([*running, interrupt.reader]):
-                interrupt.check()
+                if connection == interrupt.reader:
+                    interrupt.check()  # Ctrl-C; any other signal with a handler only woke the wait
+                    continue
                 entry = running[connection]  # type: ignore[index]
                 plan.done[entry.job.key] = _outcome(entry)  # a failure leaves it in `running`, to be reaped
                 del running[connection]  # type: ignore[arg-type]
@@ -176,6 +177,7 @@ class _Interrupt:
     def __init__(self) -> None:
         self.reader, self.writer = os.pipe()
         os.set_blocking(self.writer, False)
+        os.set_blocking(self.reader, False)
         self.interrupted = False
         self.previous: Any = None
         self.wakeup = -1
@@ -187,6 +189,8 @@ class _Interrupt:
         self.interrupted = True
 
     def check(self) -> None:
+        """Raise KeyboardInterrupt after Ctrl-C; else empty the pipe, which other signals write to too."""
+        os.read(self.reader, 4096)
         if self.interrupted:
             raise KeyboardInterrupt
 
@@ -209,6 +213,7 @@ def _start(job: Job, done: Results) -> _Running:
 
 def _child(job: Job, done: Results, sending: Connection) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group; the parent stops the jobs
+    signal.set_wakeup_fd(-1)  # the parent's pipe for Ctrl-C is the parent's
     die_with_parent()
     try:
         outcome: tuple[str, Any] = ("ok", job.run(done))
@@ -216,7 +221,10 @@ def _child(job: Job, done: Results, sending: Connection) -> None:
         outcome = ("expected", (type(error), str(error), error.exit_code))
     except BaseException:  # noqa: BLE001 - a bug: its traceback goes to the parent, which raises it
         outcome = ("bug", traceback.format_exc())
-    sending.send(outcome)
+    try:
+        sending.send(outcome)
+    except Exception:  # noqa: BLE001 - a result that cannot be pickled is a bug too
+        sending.send(("bug", traceback.format_exc()))
     sending.close()
 
 
@@ -231,7 +239,8 @@ def _outcome(entry: _Running) -> Any:
         entry.process.join()
         code = entry.process.exitcode
         ended = f"signal {-code} ({signal.Signals(-code).name})" if code is not None and code < 0 else f"exit code {code}"
-        raise EnvironmentProblem(f"the job to {entry.job.what or entry.job.key} ended with {ended} before it finished (out of memory?)") from None
+        guess = " (out of memory?)" if code == -signal.SIGKILL else ""  # the kernel's OOM killer sends SIGKILL
+        raise EnvironmentProblem(f"the job to {entry.job.what or entry.job.key} ended with {ended} before it finished{guess}") from None
     finally:
         entry.connection.close()
     entry.process.join()

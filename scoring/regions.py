@@ -371,6 +371,10 @@ class RegionPresence:
         """Stays a ping partition sent for flush phase `call` (the ping partitions' in any order)."""
         self._stays.setdefault(call, {}).setdefault(index, []).extend(changes)
 
+    def pending(self) -> list[CallKey]:
+        """Flushes stays were sent for that the loop has not made (none once it has passed them all)."""
+        return sorted(self._stays, key=repr)
+
     def take(self) -> tuple[list[tuple[CallKey, int, list[Exposure]]], list[tuple[int, int, list[tuple[str, str]]]]]:
         """The partial exposures found since the last call, (call, index, exposures), and the
         sources forgotten, (day, index, (kind, ref)...)."""

@@ -38,12 +38,13 @@ from kafka.partitioner.default import murmur2
 from codes import SigningKey, signing_key_at
 from codes.access import RatePolicy, keyed_ref
 from scoring.assess import Assessment, assess
-from scoring.city import CaseNotice, CityScorer
+from scoring.city import CaseNotice, CityScorer, LocalPresence, index_plans
 from scoring.events import Ping
 from scoring.exposure import CaseWindow, Exposure
 from scoring.limits import EventLimits
 from scoring.notices import CaseTracker
 from scoring.people import PersonChange
+from scoring.regions import RemotePresence
 from scoring.rules import RuleSet
 from scoring.timeline import (
     TIMELINE_VERSION, Ledger, Line, change_key, corrections, early_escalations, fold, record_key,
@@ -60,6 +61,7 @@ from streams.letters import LetterLedger
 from streams.reading import json_object
 from streams.rulebook import history_with, read_rule_set
 from streams.topics import Topics
+from streams.wire import Exposures
 
 WORKER_STATUS = "worker"
 STATUS_EVERY_S = 2.0
@@ -136,6 +138,9 @@ class WorkerConfig:
     """How many QR images the web port renders at once (None: `streams.images`' default)."""
     data_dir: Path | None = None
     """Where Faust may keep its files (default: a temporary directory)."""
+    stages: bool = False
+    """Presence runs in stages of its own (`streams.stages`): stays per ping partition, presence
+    per region partition; this worker's `Step` scores from what they send on `exposures`."""
 
 
 @dataclass
@@ -258,7 +263,7 @@ def _notice_message(notice: CaseNotice, partition: int, secret: bytes | None, ki
     })
 
 
-def _notice_of(data: dict[str, Any]) -> CaseNotice | None:
+def notice_of(data: dict[str, Any]) -> CaseNotice | None:
     """The case notice a `cases` message holds; None for anything else (a stranger's message)."""
     try:
         window = CaseWindow(data["case_ref"], data["person"], data["from"], data["until"], data["retracted"])
@@ -269,6 +274,34 @@ def _notice_of(data: dict[str, Any]) -> CaseNotice | None:
               window.retracted, notice.known_at)
     types = (str, str, int, (int, type(None)), bool, int)
     return notice if all(isinstance(v, t) for v, t in zip(fields, types)) else None
+
+
+class Positions:
+    """Where each input partition's replay starts, and the offset of the next record to take.
+
+    A record of a partition is ignored until the one at its start arrives, and a record at
+    an offset already taken is ignored (a client may deliver again what it fetched before a seek).
+    """
+
+    def __init__(self, starts: Mapping[Source, int] | None) -> None:
+        self._starts = dict(starts or {})
+        self._next: dict[Source, int] = {}
+
+    def fresh(self, record: Record) -> bool:
+        """Take `record` (True), or ignore it."""
+        source = (record.topic, record.partition)
+        start = self._starts.get(source)
+        expected = self._next.get(source, start)
+        if start is not None and source not in self._next and record.offset != start:
+            return False
+        if expected is not None and record.offset < expected:
+            return False
+        self._next[source] = record.offset + 1
+        return True
+
+    def position(self, source: Source) -> int | None:
+        """The offset of the next record of `source` to take (None: no record taken and no start known)."""
+        return self._next.get(source, self._starts.get(source))
 
 
 class Step:
@@ -290,10 +323,13 @@ class Step:
         self.owned = owned
         self.history = known.history
         self.view = view if view is not None else WorkerView()
+        remote = RemotePresence(index_plans(self.history)) if config.stages else None
         self.scorer = CityScorer(
             self.history, owns=lambda person: partition_of(person, config.partitions) in self.owned,
-            notices_from_outside=True,
+            notices_from_outside=True, presence=LocalPresence if remote is None else lambda plans: remote,
         )
+        self.exposures = None if remote is None else Exposures(config.partitions, owned, remote)
+        """Staged (`config.stages`): the presence stage's answers, taken from `exposures`."""
         self.scorer.people.noted = {}
         self.tracker = CaseTracker(self.history)
         self.inputs = TimeOrder()
@@ -315,6 +351,7 @@ class Step:
         self.dead_lettered = known.dead_lettered
         self.notices_seen: set[bytes] = set()
         self.progress_sent: dict[int, int] = {}
+        self.reported: dict[int, dict[str, Any]] = {}
         self.final_at = NEVER
         self.horizon = RebuildHorizon(max(rules.retention_s for rules in self.history), known.pings_truncated)
         self.scored_through = NEVER
@@ -323,10 +360,14 @@ class Step:
         self.new_rules = False
         """A rule set not in the history arrived: the shell must start over (a new `Step`)."""
         self._outbox: list[Message] = []
-        self._starts = dict(starts or {})
-        self._next: dict[Source, int] = {}
+        self.positions = Positions(starts)
         topics, partitions = config.topics, config.partitions
-        self.marks.track([(topics.pings, p) for p in range(partitions)], now)
+        if self.exposures is None:
+            self.marks.track([(topics.pings, p) for p in range(partitions)], now)
+        else:
+            # Presence is as far as every region partition (a partition of `stays`) has reported on
+            # `exposures`: progress, never an end offset.
+            self.marks.track([(topics.stays, r) for r in range(partitions)], now, may_idle=False)
         self.marks.track([(topics.areas, 0)], now)
         self.marks.track([(topics.cases, p) for p in range(partitions)], now, may_idle=False)
         self.visit_marks.track([(topics.visits, p) for p in owned], now)
@@ -364,23 +405,12 @@ class Step:
         """Consumed records, in their partitions' order; `now` is the worker's monotonic clock,
         `wall` the wall clock (it caps the intake clock events are judged at)."""
         for record in records:
-            if self._fresh(record):
+            if self.positions.fresh(record):
                 self._take(record, now, wall)
-
-    def _fresh(self, record: Record) -> bool:
-        source = (record.topic, record.partition)
-        start = self._starts.get(source)
-        expected = self._next.get(source, start)
-        if start is not None and source not in self._next and record.offset != start:
-            return False
-        if expected is not None and record.offset < expected:
-            return False
-        self._next[source] = record.offset + 1
-        return True
 
     def position(self, source: Source) -> int | None:
         """The offset of the next record of `source` to take (None: no record taken and no start known)."""
-        return self._next.get(source, self._starts.get(source))
+        return self.positions.position(source)
 
     def advance(self, now: float, wall: float, ends: Mapping[Source, End], read_ms: float) -> Output:
         """Release what the watermarks allow to the core; the messages this turn sends.
@@ -411,6 +441,11 @@ class Step:
         topics = self.config.topics
         if record.topic == topics.cases:
             self._take_case_message(record.value, now)
+            return
+        if record.topic == topics.exposures and self.exposures is not None:
+            heard = self.exposures.take(record.partition, record.value)
+            if heard is not None:
+                self.marks.progress((topics.stays, heard[0]), heard[1], now)
             return
         if record.topic == topics.rules:
             published = read_rule_set(record.value or b"")
@@ -458,14 +493,18 @@ class Step:
             if isinstance(data.get("through"), int):
                 self.marks.progress(source, data["through"], now)
             return
-        notice = _notice_of(data)
+        notice = notice_of(data)
         if kind == "early_case":
-            if notice is not None and notice.known_at > self.scored_through:
-                self.early_cases[notice.window.case_ref] = notice
+            self._hear_early(notice)
             return
         if notice is not None and value not in self.notices_seen:
             self.notices_seen.add(value)
             self.inputs.push(notice.known_at, notice)
+
+    def _hear_early(self, notice: CaseNotice | None) -> None:
+        """A case announced early: looked for among this worker's persons until scoring reaches it."""
+        if notice is not None and notice.known_at > self.scored_through:
+            self.early_cases[notice.window.case_ref] = notice
 
     def _floor(self, wall: float) -> int:
         """Live mode: no watermark is below the wall clock minus the allowed lateness."""
@@ -481,10 +520,17 @@ class Step:
             for notice in self.tracker.apply(event):
                 origin = partition_of(notice.window.person, partitions)
                 out.append(Message(topics.cases, None, _notice_message(notice, origin, self.config.reference_secret)))
+        report: dict[str, Any] = {}
+        if self.exposures is not None:
+            # For the city clock (`streams.stages.CityClock`): the newest visit or designation read, and idle.
+            areas = self.marks.clocks[(topics.areas, 0)].max_ts
+            report = {"newest": max(self.visit_marks.newest(), areas),
+                      "idle": self.visit_marks.idle(now) and self.marks.idle(now) and len(self.own_events) == 0}
         for partition in sorted(self.owned):
-            if through > self.progress_sent.get(partition, NEVER):
-                self.progress_sent[partition] = through
-                message = {"type": "progress", "partition": partition, "through": through}
+            if through > self.progress_sent.get(partition, NEVER) or report != self.reported.get(partition, report):
+                self.progress_sent[partition] = max(through, self.progress_sent.get(partition, NEVER))
+                self.reported[partition] = report
+                message = {"type": "progress", "partition": partition, "through": through, **report}
                 out.append(Message(topics.cases, None, orjson.dumps(message)))
 
     def _score(self, now: float, wall: float, out: list[Message]) -> int | None:
@@ -492,8 +538,33 @@ class Step:
         watermark = self.marks.aligned(now, floor=self._floor(wall))
         if watermark == NEVER:
             return None
+        settled = None
+        if self.exposures is not None:
+            # Staged: the finals are the regions' (decided once upstream), made in order as reached.
+            for moment in [m for m in self.exposures.finals() if self.final_at < m <= watermark]:
+                self._release(moment)
+                self.scorer.advance_to(moment, final=True)
+                self.final_at = settled = moment
         # A bounded step keeps the event loop (and the group heartbeat) responsive.
-        released, watermark = self.inputs.release(watermark, limit=4 * self.config.batch_size)
+        watermark = self._release(watermark, limit=4 * self.config.batch_size)
+        # In live mode the wall clock completes ticks; settling a partial one early would
+        # make the rest of it late.
+        final = (
+            self.exposures is None and not self.config.live and self.marks.idle(now)
+            and watermark >= self.marks.newest() and len(self.inputs) == 0 and watermark > self.final_at
+        )
+        if final:
+            self.final_at = settled = watermark
+        self.scorer.advance_to(watermark, final=final)
+        self.view.watermark = watermark
+        self.view.rule_set = self.scorer.rules.ref
+        metrics.WATERMARK_LAG.set(max(0, self.marks.newest() - watermark))
+        self._publish(self.scorer.take_changes(), wall, out)
+        return settled
+
+    def _release(self, watermark: int, limit: int | None = None) -> int:
+        """Feed the core the inputs up to `watermark` (about `limit` at most); how far that completes."""
+        released, watermark = self.inputs.release(watermark, limit=limit)
         pings: list[Ping] = []
         for _, item in released:
             if isinstance(item, Ping):
@@ -508,20 +579,7 @@ class Step:
                 self._scored(item)
         self._feed_pings(pings)
         self.scored_through = max(self.scored_through, watermark)
-        # In live mode the wall clock completes ticks; settling a partial one early would
-        # make the rest of it late.
-        final = (
-            not self.config.live and self.marks.idle(now) and watermark >= self.marks.newest()
-            and len(self.inputs) == 0 and watermark > self.final_at
-        )
-        if final:
-            self.final_at = watermark
-        self.scorer.advance_to(watermark, final=final)
-        self.view.watermark = watermark
-        self.view.rule_set = self.scorer.rules.ref
-        metrics.WATERMARK_LAG.set(max(0, self.marks.newest() - watermark))
-        self._publish(self.scorer.take_changes(), wall, out)
-        return watermark if final else None
+        return watermark
 
     def _scored(self, event: Any) -> None:
         """An owned person's event reached the core: no longer pending."""
@@ -599,6 +657,8 @@ class Step:
                 if message not in self.early_sent:
                     self.early_sent.add(message)
                     out.append(Message(self.config.topics.cases, None, message))
+                    # This worker's own contacts of the case need not wait for the message to come back.
+                    self._hear_early(notice_of(orjson.loads(message)))
 
     def _early_cases(self) -> dict[str, list[Exposure]]:
         """Exposures of owned persons that cases announced early already caused, by person; each

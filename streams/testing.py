@@ -22,12 +22,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from codes import SigningKey
 from scoring.rules import RuleSet, load_rule_set
 from simulators.publish import route
-from streams.codes_reader import redundant
+from streams.codes_reader import distinct_changes, redundant
+from streams.issuing import timeline_entry
+from streams.stages import RegionStep, StaysStep
 from streams.step import End, Known, Message, Output, Record, Source, Step, WorkerConfig, WorkerView, partition_of
-from streams.topics import SPECS, Topics
+from streams.topics import SPECS, STAGE_SPECS, Topics
 
 
 @dataclass
@@ -39,7 +43,7 @@ class MemoryLog:
     logs: dict[Source, list[Record]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        for spec in SPECS:
+        for spec in SPECS + STAGE_SPECS:
             count = self.partitions if spec.partitioned else 1
             for partition in range(count):
                 self.logs[(self.topics.name(spec.role), partition)] = []
@@ -72,30 +76,61 @@ class MemoryLog:
         """Every value on `topic`, partition by partition (what a fenced read finds)."""
         return [r.value or b"" for (name, _), log in sorted(self.logs.items()) if name == topic for r in log]
 
+    def codes(self) -> list[dict[str, Any]]:
+        """Every code record on `codes`, partition by partition."""
+        records = [orjson.loads(value) for value in self.values(self.topics.codes)]
+        return [record for record in records if record.get("type") == "code"]
+
+    def timeline(self) -> list[dict[str, Any]]:
+        """The level timeline the code records publish (as `healthcode codes tail` folds them)."""
+        return [timeline_entry(record) for record in distinct_changes(self.codes())]
+
+
+SCORING, STAYS, PRESENCE = "scoring", "stays", "presence"
+"""What a `StepDriver` runs: the scoring `Step`, or a stage of presence split by region (`streams.stages`)."""
+
 
 class StepDriver:
-    """One worker's `Step` on a `MemoryLog`: the Faust shell's loop with no Kafka and a test's clock."""
+    """One worker's `Step` on a `MemoryLog`: the Faust shell's loop with no Kafka and a test's clock.
+
+    `role` STAYS or PRESENCE drives a stage of presence split by region instead, for the
+    `owned` partitions of `pings` or `stays` (SCORING with `config.stages` scores from `exposures`).
+    """
 
     def __init__(self, log: MemoryLog, config: WorkerConfig, owned: frozenset[int], name: str = "driver",
-                 now: float = 0.0) -> None:
-        self.log, self.config, self.owned, self.name = log, config, owned, name
+                 now: float = 0.0, role: str = SCORING) -> None:
+        self.log, self.config, self.owned, self.name, self.role = log, config, owned, name, role
         self.view = WorkerView()
         self.step = self._assigned(now)
 
     def _sources(self) -> list[Source]:
         topics = self.config.topics
-        wide = [source for source in self.log.logs if source[0] in (topics.pings, topics.areas, topics.cases,
-                                                                    topics.rules)]
-        return wide + [(topics.visits, p) for p in sorted(self.owned)]
+        broadcast = {SCORING: (topics.areas, topics.cases, topics.rules), STAYS: (topics.cases, topics.rules),
+                     PRESENCE: (topics.areas, topics.cases, topics.rules)}[self.role]
+        if self.role == SCORING and not self.config.stages:
+            broadcast += (topics.pings,)
+        owned = {SCORING: [topics.visits] + ([topics.exposures] if self.config.stages else []),
+                 STAYS: [topics.pings], PRESENCE: [topics.stays]}[self.role]
+        wide = [source for source in self.log.logs if source[0] in broadcast]
+        return wide + [(topic, p) for topic in owned for p in sorted(self.owned)]
 
-    def _assigned(self, now: float) -> Step:
-        """A fresh `Step`, as on an assignment: what the fenced topics hold, every input from offset 0."""
+    def _assigned(self, now: float) -> Step | StaysStep | RegionStep:
+        """A fresh step, as on an assignment: what the fenced topics hold, every input from offset 0."""
         topics = self.config.topics
-        codes = [r.value or b"" for p in self.owned for r in self.log.logs[(topics.codes, p)]]
+        codes = [r.value or b"" for p in self.owned for r in self.log.logs[(topics.codes, p)]] \
+            if self.role == SCORING else []
         known = Known.read(self.config, self.log.values(topics.rules), codes,
                            self.log.values(topics.dead_letter), wall=self.config.clock())
-        return Step(self.config, self.name, self.owned, known, now, self.view,
-                    starts={source: 0 for source in self._sources()})
+        starts = {source: 0 for source in self._sources()}
+        if self.role == STAYS:
+            return StaysStep(self.config, known.history, self.owned, known.dead_lettered, now, starts)
+        if self.role == PRESENCE:
+            return RegionStep(self.config, known.history, self.owned, now, starts)
+        return Step(self.config, self.name, self.owned, known, now, self.view, starts=starts)
+
+    def kill(self, now: float) -> None:
+        """The worker died and another took its partitions: a fresh step rebuilds from offset 0."""
+        self.step = self._assigned(now)
 
     def decide(self, now: float, wall: float, limit: int | None = None) -> Output:
         """Take what is unread (at most `limit` records per partition) and advance; nothing is sent."""
@@ -122,13 +157,14 @@ def settle(drivers: list[StepDriver], through: int, wall: float, start: float = 
     """Turn every driver, the clock moving `step_s` per round, until each has settled through `through`.
 
     Returns the clock reading then; raises AssertionError if `turns` rounds were not enough.
+    Stage drivers (`role` STAYS, PRESENCE) are turned too; only scoring drivers settle.
     """
     now = start
-    settled = {id(driver): -1 << 62 for driver in drivers}
+    settled = {id(driver): -1 << 62 for driver in drivers if driver.role == SCORING}
     for _ in range(turns):
         for driver in drivers:
             output = driver.turn(now, wall)
-            if output.settled_through is not None:
+            if output.settled_through is not None and driver.role == SCORING:
                 settled[id(driver)] = output.settled_through
         if all(value >= through for value in settled.values()):
             return now

@@ -36,8 +36,16 @@ SPECS: tuple[TopicSpec, ...] = (
     TopicSpec("dead-letter", "source topic", "rejected messages with their reason", partitioned=False),
 )
 
+STAGE_SPECS: tuple[TopicSpec, ...] = (
+    TopicSpec("stays", "region partition (explicit)", "stay changes from the stays stage to the presence stage",
+              presence=True),
+    TopicSpec("exposures", "person partition (explicit)", "partial exposures from the presence stage to scoring",
+              presence=True),
+)
+"""The internal topics of presence split by region (`streams.stages`); not created until workers run the stages."""
+
 _EVENT_ROLE = {"ping": "pings", "visit": "visits", "test_result": "visits", "area_risk": "areas"}
-_ROLES = frozenset(spec.role for spec in SPECS)
+_ROLES = frozenset(spec.role for spec in SPECS + STAGE_SPECS)
 
 
 @dataclass(frozen=True)
@@ -79,6 +87,14 @@ class Topics:
     @property
     def dead_letter(self) -> str:
         return self.name("dead-letter")
+
+    @property
+    def stays(self) -> str:
+        return self.name("stays")
+
+    @property
+    def exposures(self) -> str:
+        return self.name("exposures")
 
     def for_event(self, event_type: str) -> str:
         """The input topic an event of this contract-v1 type is published to."""

@@ -6,8 +6,6 @@ the command adds the cities to simulate, progress bars, the table, the CSV and t
 
 from __future__ import annotations
 
-import shutil
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -70,9 +68,9 @@ def compare_command(
     rules = [load_rules(path) for path in rulesets]  # a broken rule set fails before anything is simulated or read
     began = time.perf_counter()
     config = _simulation_config(sim_config, seed) if seeds else None
-    # The simulated cities (and events read from stdin) live only as long as the run, unless --sim-out keeps them.
+    # The simulated cities live only as long as the run, unless --sim-out keeps them.
     with tempfile.TemporaryDirectory(prefix="healthcode-compare-") as scratch:
-        pairs = [(_spooled(path, Path(scratch)), truth[index] if truth else None) for index, path in enumerate(events)]
+        pairs = [(path, truth[index] if truth else None) for index, path in enumerate(events)]
         simulate = None if config is None else Simulate(config, seeds, sim_out if sim_out is not None else Path(scratch))
         plan = CitiesPlan(rulesets, pairs, period, examples, confidence, simulate)
         slots = plan.slots(jobs or cores())
@@ -100,8 +98,7 @@ def compare_command(
     if report is not None:
         from healthcode.report import render_report
 
-        given: list[tuple[Path, Path | None]] = [(path, truth[index] if truth else None) for index, path in enumerate(events)]
-        kept = given + (pairs[len(events):] if sim_out is not None else [])
+        kept = pairs if sim_out is not None else pairs[: len(events)]
         provenance = {
             "rule sets": "; ".join(f"{r.ref} sha256 {r.content_hash} ({path})" for r, path in zip(rules, rulesets)),
             "tool": f"healthcode {healthcode.__version__}",
@@ -128,16 +125,6 @@ def _run(plan: CitiesPlan, slots: int, rulesets: int, config: SimulationConfig |
     with bar:
         task = bar.add_task(what, total=len(plan.jobs))
         return plan.run(slots, lambda job: bar.advance(task))
-
-
-def _spooled(events: Path, scratch: Path) -> Path:
-    """Events from stdin are copied to a file: each replay reads the city on its own."""
-    if str(events) != "-":
-        return events
-    copy = scratch / "stdin-events.jsonl"
-    with open(copy, "wb") as sink:
-        shutil.copyfileobj(sys.stdin.buffer, sink)
-    return copy
 
 
 def _simulation_config(path: Path, seed: int | None) -> SimulationConfig:

@@ -97,7 +97,7 @@ def killed(done):
 
 
 def test_a_job_killed_by_the_kernel_is_an_environment_problem_that_says_so():
-    with pytest.raises(EnvironmentProblem, match="the job to replay it ended with signal 9 \\(SIGKILL\\) before it finished"):
+    with pytest.raises(EnvironmentProblem, match="the job to replay it ended with signal 9 \\(SIGKILL\\) before it finished \\(out of memory\\?\\)$"):
         run_jobs([Job("a", killed, GB, what="replay it"), Job("b", lambda done: 1, GB)], 2)
     assert psutil.Process().children(recursive=True) == []
 
@@ -106,6 +106,32 @@ def buggy(done):
     return {}["missing"]
 
 
+def unpicklable(done):
+    return lambda: None
+
+
+def test_a_result_that_cannot_be_sent_back_is_a_bug_with_its_traceback():
+    with pytest.raises(JobFailed, match="(?s)the job to compare failed:.*(pickle|Pickl)"):
+        run_jobs([Job("a", unpicklable, GB, what="compare"), Job("b", lambda done: 1, GB)], 2)
+    assert psutil.Process().children(recursive=True) == []
+
+
 def test_a_bug_in_a_job_is_raised_with_the_jobs_traceback():
     with pytest.raises(JobFailed, match="(?s)the job to compare failed:.*KeyError: 'missing'"):
         run_jobs([Job("a", buggy, GB, what="compare"), Job("b", lambda done: 1, GB)], 2)
+
+
+def signals_the_pool(done):
+    os.kill(os.getppid(), signal.SIGUSR1)
+    time.sleep(0.5)  # the pool wakes while this job still runs
+    return "done"
+
+
+def test_a_signal_other_than_ctrl_c_does_not_stop_the_pool():
+    taken = []
+    previous = signal.signal(signal.SIGUSR1, lambda signum, frame: taken.append(signum))
+    try:
+        assert run_jobs([Job("a", signals_the_pool, GB), Job("b", lambda done: 2, GB)], 2) == {"a": "done", "b": 2}
+    finally:
+        signal.signal(signal.SIGUSR1, previous)
+    assert taken == [signal.SIGUSR1]

@@ -268,6 +268,27 @@ def test_a_bad_city_among_good_ones_stops_the_run_with_one_line_and_leaves_no_pr
     assert psutil.Process().children(recursive=True) == []
 
 
+def test_events_from_stdin_are_read_by_every_replay_and_named_as_stdin(tmp_path):
+    out = tmp_path / "city"
+    assert run("simulate", "--residents", "40", "--days", "1", "--seed", "4", "--out", str(out)).exit_code == 0
+    piped = (out / "events.jsonl").read_bytes()
+    outcome = runner.invoke(app, ["rules", "compare", DEFAULT, POINTS, "--events", "-", "--jobs", "2"], input=piped, env={"COLUMNS": "250"})
+    assert outcome.exit_code == 0, outcome.output
+    assert f"-: {len(piped.splitlines()):,} events (0 malformed" in outcome.output
+    assert "persons differing from baseline" in outcome.output
+
+
+def test_short_memory_runs_fewer_jobs_and_says_why(city, monkeypatch):
+    import healthcode.backtest
+
+    monkeypatch.setattr(healthcode.backtest, "available_memory", lambda: 1_000_000_000)
+    outcome = run("rules", "compare", DEFAULT, POINTS, "--events", str(city / "events.parquet"), "--jobs", "3")
+    assert outcome.exit_code == 0, outcome.output
+    # A replay of this small city is estimated at 0.4 GB: 80% of 1 GB holds one, not three.
+    assert "note: running 1 job at a time, not 3: the largest job may need 0.4 GB, and 80% of the 1.0 GB available is 0.8 GB" in outcome.output
+    assert "1 city x 2 rule set(s): 3 jobs, 1 at a time" in outcome.output
+
+
 def test_ctrl_c_stops_every_job_and_exits_at_once(tmp_path):
     config = tmp_path / "small.yaml"
     config.write_text("residents: 400\ndays: 3\nseed: 5\n")

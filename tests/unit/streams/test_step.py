@@ -19,7 +19,6 @@ from simulators.output import write_run
 from simulators.run import Simulation
 from streams.codes_reader import distinct_changes
 from streams.deadletter import read_letter
-from streams.issuing import timeline_entry
 from streams.step import Known, Record, Step, WorkerConfig, partition_of
 from streams.testing import MemoryLog, StepDriver, assert_each_record_changes_what_is_shown, settle
 from streams.topics import Topics
@@ -62,11 +61,11 @@ def _published(city: Path) -> MemoryLog:
 
 
 def _codes(log: MemoryLog) -> list[dict]:
-    return [orjson.loads(value) for value in log.values(TOPICS.codes) if orjson.loads(value).get("type") == "code"]
+    return log.codes()
 
 
 def _timeline(log: MemoryLog) -> list[dict]:
-    return [timeline_entry(record) for record in distinct_changes(_codes(log))]
+    return log.timeline()
 
 
 def _last_change(replayed: ReplayResult) -> int:
@@ -300,3 +299,25 @@ def test_a_reason_starting_and_lapsing_at_the_same_level_is_published_and_the_st
     assert_each_record_changes_what_is_shown(_codes(log))
     assert _timeline(log) == [change.to_json() for change in replayed.timeline]
     assert {record["timeline_version"] for record in _codes(log)} == {TIMELINE_VERSION}
+
+
+def test_a_contact_of_a_case_the_same_worker_announces_is_published_red_on_the_turn_the_test_is_taken(
+    signing_key: SigningKey,
+) -> None:
+    # Half an hour side by side, then apart; the case's positive result comes two hours later. The worker
+    # that announces the case early (`early_case` on `cases`) need not wait for its own message to come back.
+    at = 1_650_000_000
+    together = [_ping(person, at + 60 * minute) for minute in range(31) for person in ("p-case", "p-near")]
+    apart = [_ping(person, at + 60 * minute, lat=lat) for minute in range(40, 150, 5)
+             for person, lat in (("p-case", 31.0), ("p-near", 32.0))]
+    log = MemoryLog(TOPICS, PARTITIONS)
+    log.publish(together + apart)
+    driver = StepDriver(log, _config(signing_key, lateness_s=600), frozenset(range(PARTITIONS)))
+    now = settle([driver], at + 3600, WALL)
+    assert _codes(log) == []
+    log.publish([encode_event(TestResult(
+        event_id="test-1", ts=datetime.fromtimestamp(at + 3 * 3600, timezone.utc), person="p-case",
+        sampled_at=datetime.fromtimestamp(at + 2 * 3600, timezone.utc), test="pcr", result="positive"))])
+    output = driver.turn(now + 1, WALL)
+    codes = [orjson.loads(m.value) for m in output.messages if m.topic == TOPICS.codes]
+    assert sorted((c["person"], c["level"]) for c in codes) == [("p-case", "red"), ("p-near", "red")]

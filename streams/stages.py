@@ -1,0 +1,397 @@
+"""The pipeline in three stages, without Kafka: presence split by region.
+
+- **stays**, per `pings` partition (persons): pings in event-time order through replay's
+  time loop (`CityScorer` with `StaysPresence`) into stay changes, sent on `stays` to the
+  region partitions they reach (`RegionMap.routes`), many per message;
+- **presence**, per `stays` partition (a hash of H3 regions): the stays of every ping
+  partition, case notices and designations through the same loop (`RegionPresence`) into
+  partial exposures, sent on `exposures` to the person partitions they concern;
+- **scoring**, per person partition: `streams.step.Step` with `RemotePresence`, which sums
+  the regions' partial exposures call by call.
+
+Every stage runs the same time loop on the same calls, so the scoring stage settles
+replay's timeline (`tests/unit/scoring/test_stages.py` for the core). What travels between
+stages makes that hold in a stream:
+- progress: each message of a stage carries how far (`through`) its sender's loop has
+  advanced; a stage advances only as far as every upstream partition has reported, and
+  progress is only ever reported, never inferred from an internal topic's end offset
+  (the embedded broker under-reports those, see `streams.eventtime.Reports`);
+- finals: an idle stream settles its unfinished tick (a flush at the newest event time).
+  All stays partitions must make that flush at the same moment, so it is decided once, by
+  a rule every reader of `cases` (one partition, one order) evaluates alike (`CityClock`):
+  stays partitions report there how far they have read their pings and whether they are
+  idle, as person partitions report their visits; when every report says idle, the final
+  is at the newest event time reported. Stays partitions do not pass the clock, and carry
+  the finals they made downstream with their progress;
+- rebuilds: every stage rebuilds from offset 0 on assignment and sends again what it sent
+  before. A call's messages are a function of the inputs, so a receiver keeps, per sender,
+  the furthest progress it has received and skips the calls due by then (`due`).
+
+Each stage keeps its state per input partition (`PingPartition`, `RegionPartition`): no
+clock readings, no clients, so a later snapshot can be (state, input offsets) per partition.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import orjson
+
+from scoring.city import CaseNotice, CityScorer, index_plans
+from scoring.events import AreaRisk, Ping
+from scoring.regions import RegionMap, RegionPresence, StaysPresence, region_resolution
+from scoring.rules import RuleSet
+from scoring.timeutil import to_epoch
+from streams import metrics
+from streams.deadletter import DEAD_LETTERED, Rejected
+from streams.eventtime import NEVER, Reports, TimeOrder, Watermarks
+from streams.intake import intake_clock, triage
+from streams.letters import LetterLedger
+from streams.reading import json_object
+from streams.rulebook import history_with, read_rule_set
+from streams.step import End, Message, Output, Positions, Record, Source, WorkerConfig, notice_of, partition_of
+from streams.wire import Upstream, call_of, exposure_json, stays_json, stays_of
+
+
+def _never(person: str) -> bool:
+    return False
+
+
+# -- the city clock: finals decided once -----------------------------------------------
+
+
+@dataclass
+class Report:
+    """A reporter's latest word on `cases`: how far it has read, the newest event time, idle or not."""
+
+    through: int = NEVER
+    newest: int = NEVER
+    idle: bool = False
+
+
+@dataclass
+class CityClock:
+    """The moments of the final flushes, as every reader of `cases` decides them alike.
+
+    Reporters: every `pings` partition (its stays stage) and every person partition (its
+    scoring stage, for visits and designations). A final is made at the newest event time
+    reported once every reporter's latest report says idle, at most once per moment.
+    `through`: no final can be decided before it (every reporter has read that far), so a
+    stage that does not pass it never misses one.
+    """
+
+    partitions: int
+    reports: dict[tuple[str, int], Report] = field(default_factory=dict)
+    finals: list[int] = field(default_factory=list)
+
+    def read(self, data: dict[str, Any]) -> None:
+        """A message of `cases`: reports count, anything else is passed over."""
+        kind, partition = data.get("type"), data.get("partition")
+        if kind not in ("pings", "progress") or not isinstance(partition, int):
+            return
+        through, newest, idle = data.get("through"), data.get("newest", NEVER), data.get("idle", False)
+        if not (isinstance(through, int) and isinstance(newest, int) and isinstance(idle, bool)):
+            return
+        report = self.reports.setdefault((str(kind), partition), Report())
+        # A rebuilding reporter reads again from the start: its progress never goes back.
+        report.through, report.newest, report.idle = max(report.through, through), max(report.newest, newest), idle
+        expected = {(kind, p) for kind in ("pings", "progress") for p in range(self.partitions)}
+        if expected <= self.reports.keys() and all(self.reports[r].idle for r in expected):
+            moment = max(self.reports[r].newest for r in expected)
+            if moment != NEVER and (not self.finals or moment > self.finals[-1]):
+                self.finals.append(moment)
+
+    def through(self) -> int:
+        passed = [self.reports.get((kind, p), Report()).through for kind in ("pings", "progress")
+                  for p in range(self.partitions)]
+        return max(min(passed), self.finals[-1] if self.finals else NEVER)
+
+
+# -- stays ------------------------------------------------------------------------------
+
+
+@dataclass
+class PingPartition:
+    """The stays stage's state for one `pings` partition."""
+
+    scorer: CityScorer
+    pings: TimeOrder = field(default_factory=TimeOrder)
+    through: int = NEVER
+    """How far its time loop has advanced (sent downstream as progress)."""
+    finals: int = 0
+    """How many of the clock's finals it has made."""
+    reported: tuple[int, int, bool] | None = None
+    sent: int = NEVER
+    """The progress last sent downstream."""
+
+
+class StaysStep:
+    """The stays stage for some `pings` partitions: pings in, stays on `stays` out."""
+
+    def __init__(self, config: WorkerConfig, history: list[RuleSet], owned: frozenset[int],
+                 dead_lettered: LetterLedger, now: float, starts: Mapping[Source, int] | None = None) -> None:
+        self.config, self.history, self.owned = config, history, owned
+        plans = index_plans(history)
+        self.regions = RegionMap(region_resolution(spec for plan in plans for spec in plan.specs))
+        self.clock = CityClock(config.partitions)
+        self.dead_lettered = dead_lettered
+        self.parts = {p: PingPartition(CityScorer(history, owns=_never, presence=StaysPresence)) for p in owned}
+        self.marks = {p: Watermarks(config.lateness_s, config.idle_s) for p in owned}
+        for p, marks in self.marks.items():
+            marks.track([(config.topics.pings, p)], now)
+        self.reports = Reports()
+        self.positions = Positions(starts)
+        self.new_rules = False
+        self.pings_processed = 0
+        """Valid pings taken (each once per assignment): the presence work this step does."""
+        self._letters: list[Message] = []
+
+    def take(self, records: Iterable[Record], now: float, wall: float) -> None:
+        topics = self.config.topics
+        for record in records:
+            if not self.positions.fresh(record):
+                continue
+            if record.topic == topics.cases:
+                self.clock.read(json_object(record.value))
+            elif record.topic == topics.rules:
+                published = read_rule_set(record.value or b"")
+                self.new_rules |= published is not None and history_with(self.history, published) is not None
+            elif record.topic == topics.pings and record.partition in self.parts:
+                self._take_ping(record, now, wall)
+
+    def _take_ping(self, record: Record, now: float, wall: float) -> None:
+        outcome = triage(record.value, record.topic, record.partition, record.offset, record.key,
+                         now=intake_clock(record.timestamp_ms, wall), limits=self.config.limits)
+        if isinstance(outcome, Rejected):
+            position = (record.topic, record.partition, record.offset)
+            if self.dead_lettered.due(position, record.timestamp_ms):
+                self._letters.append(Message(self.config.topics.dead_letter, outcome.topic.encode(), outcome.to_bytes()))
+                DEAD_LETTERED.labels(outcome.topic, outcome.kind).inc()
+            return
+        assert isinstance(outcome, Ping)
+        ts = to_epoch(outcome.ts)
+        metrics.events_in("ping").inc()
+        self.pings_processed += 1
+        self.marks[record.partition].saw((record.topic, record.partition), ts, now)
+        self.parts[record.partition].pings.push(ts, outcome)
+
+    def advance(self, now: float, wall: float, ends: Mapping[Source, End], read_ms: float) -> Output:
+        """Report how far each partition has read, run each loop as far as the clock allows, send its stays."""
+        topics = self.config.topics
+        out, self._letters = list(self._letters), []
+        self.reports.saw(read_ms, max((m.newest() for m in self.marks.values()), default=NEVER))
+        for p in sorted(self.parts):
+            source = (topics.pings, p)
+            end = ends.get(source)
+            if end is not None:
+                position = self.positions.position(source)
+                done = end.highwater is not None and position is not None and position >= end.highwater
+                self.marks[p].caught_up(source, self.reports.vouched(source, end.answered_ms) if done else None)
+            self._report(p, now, out)
+            self._run(p, now, out)
+        return Output(out)
+
+    def _report(self, p: int, now: float, out: list[Message]) -> None:
+        marks, part = self.marks[p], self.parts[p]
+        report = (marks.aligned(now), marks.newest(), marks.idle(now))
+        if report != part.reported:
+            part.reported = report
+            through, newest, idle = report
+            out.append(Message(self.config.topics.cases, None, orjson.dumps(
+                {"type": "pings", "partition": p, "through": through, "newest": newest, "idle": idle})))
+
+    def _run(self, p: int, now: float, out: list[Message]) -> None:
+        part = self.parts[p]
+        target = min(self.marks[p].aligned(now), self.clock.through())
+        made: list[int] = []
+        while part.finals < len(self.clock.finals):
+            final = self.clock.finals[part.finals]
+            self._feed(part, final)
+            part.scorer.advance_to(final, final=True)
+            part.through = max(part.through, final)
+            part.finals += 1
+            made.append(final)
+        if target > part.through:
+            self._feed(part, target)
+            part.scorer.advance_to(target)
+            part.through = target
+        presence = part.scorer.presence
+        assert isinstance(presence, StaysPresence)
+        routed: dict[int, list[list[Any]]] = {}
+        for call, index, changes in presence.take():
+            by_partition: dict[int, list[dict[str, Any]]] = {}
+            for change in changes:
+                for q, piece in change.by_partition(self.regions, self.config.partitions).items():
+                    by_partition.setdefault(q, []).append(stays_json(piece))
+            for q, pieces in by_partition.items():
+                routed.setdefault(q, []).append([list(call), index, pieces])
+        if part.through == part.sent and not routed and not made:
+            return
+        part.sent = part.through
+        # Every region partition hears of the progress, with or without stays of its own.
+        for q in range(self.config.partitions):
+            message = {"from": p, "calls": routed.get(q, []), "through": part.through, "finals": made}
+            out.append(Message(self.config.topics.stays, None, orjson.dumps(message), partition=q))
+
+    def _feed(self, part: PingPartition, through: int) -> None:
+        released, _ = part.pings.release(through)
+        if not released:
+            return
+        pings = [ping for _, ping in released]
+        part.scorer.add_pings(np.array([p.person for p in pings], dtype=object),
+                              np.array([to_epoch(p.ts) for p in pings], dtype=np.int64),
+                              np.array([p.lat for p in pings]), np.array([p.lon for p in pings]))
+
+    def position(self, source: Source) -> int | None:
+        return self.positions.position(source)
+
+
+# -- presence by region -----------------------------------------------------------------
+
+
+@dataclass
+class RegionPartition:
+    """The presence stage's state for one region partition."""
+
+    scorer: CityScorer
+    presence: RegionPresence
+    upstream: dict[int, Upstream]
+    inputs: TimeOrder = field(default_factory=TimeOrder)
+    """Case notices and designations, until the loop reaches them."""
+    through: int = NEVER
+    finals: list[int] = field(default_factory=list)
+    sent: int = NEVER
+    """The progress last sent downstream."""
+
+
+class RegionStep:
+    """The presence stage for some region partitions: stays, cases and designations in,
+    partial exposures on `exposures` out (one message per person partition per turn)."""
+
+    def __init__(self, config: WorkerConfig, history: list[RuleSet], owned: frozenset[int], now: float,
+                 starts: Mapping[Source, int] | None = None) -> None:
+        self.config, self.history, self.owned = config, history, owned
+        self.plans = index_plans(history)
+        self.specs = {spec.kind: spec for plan in self.plans for spec in plan.specs}
+        regions = RegionMap(region_resolution(spec for plan in self.plans for spec in plan.specs))
+        self.parts: dict[int, RegionPartition] = {}
+        for r in owned:
+            presence = RegionPresence(self.plans, regions.partition_owner(r, config.partitions))
+            scorer = CityScorer(history, owns=_never, notices_from_outside=True,
+                                presence=lambda plans, presence=presence: presence)
+            self.parts[r] = RegionPartition(scorer, presence, {p: Upstream() for p in range(config.partitions)})
+        topics = config.topics
+        # Designations and case progress, as the scoring stage tracks them (`Step`).
+        self.marks = Watermarks(config.lateness_s, config.idle_s)
+        self.marks.track([(topics.areas, 0)], now)
+        self.marks.track([(topics.cases, q) for q in range(config.partitions)], now, may_idle=False)
+        self.reports = Reports()
+        self.positions = Positions(starts)
+        self.notices_seen: set[bytes] = set()
+        self.new_rules = False
+
+    def position(self, source: Source) -> int | None:
+        return self.positions.position(source)
+
+    def take(self, records: Iterable[Record], now: float, wall: float) -> None:
+        topics = self.config.topics
+        for record in records:
+            if not self.positions.fresh(record):
+                continue
+            if record.topic == topics.stays and record.partition in self.parts:
+                self._take_stays(self.parts[record.partition], json_object(record.value))
+            elif record.topic == topics.cases:
+                self._take_case(record.value, now)
+            elif record.topic == topics.areas:
+                outcome = triage(record.value, record.topic, record.partition, record.offset, record.key,
+                                 now=intake_clock(record.timestamp_ms, wall), limits=self.config.limits)
+                if isinstance(outcome, AreaRisk):  # rejected ones are the scoring stage's to dead-letter
+                    ts = to_epoch(outcome.ts)
+                    self.marks.saw((topics.areas, 0), ts, now)
+                    for part in self.parts.values():
+                        part.inputs.push(ts, outcome)
+            elif record.topic == topics.rules:
+                published = read_rule_set(record.value or b"")
+                self.new_rules |= published is not None and history_with(self.history, published) is not None
+
+    def _take_stays(self, part: RegionPartition, data: dict[str, Any]) -> None:
+        origin, through = data.get("from"), data.get("through")
+        if not isinstance(origin, int) or origin not in part.upstream or not isinstance(through, int):
+            return
+        upstream = part.upstream[origin]
+        for raw_call, index, pieces in data.get("calls", []):
+            call = call_of(raw_call)
+            if upstream.fresh(call):
+                part.presence.receive(call, index, [stays_of(piece, self.specs) for piece in pieces])
+        upstream.finals.update(data.get("finals", []))
+        upstream.through = max(upstream.through, through)
+
+    def _take_case(self, value: bytes | None, now: float) -> None:
+        data = json_object(value)
+        kind, partition = data.get("type"), data.get("partition")
+        if kind == "progress" and isinstance(partition, int) and isinstance(data.get("through"), int):
+            self.marks.progress((self.config.topics.cases, partition), data["through"], now)
+        elif kind == "case" and value not in self.notices_seen:
+            notice = notice_of(data)
+            if notice is not None:
+                self.notices_seen.add(value or b"")
+                for part in self.parts.values():
+                    part.inputs.push(notice.known_at, notice)
+
+    def advance(self, now: float, wall: float, ends: Mapping[Source, End], read_ms: float) -> Output:
+        topics = self.config.topics
+        self.reports.saw(read_ms, self.marks.newest())
+        end = ends.get((topics.areas, 0))
+        if end is not None:
+            position = self.positions.position((topics.areas, 0))
+            done = end.highwater is not None and position is not None and position >= end.highwater
+            self.marks.caught_up((topics.areas, 0), self.reports.vouched((topics.areas, 0), end.answered_ms)
+                                 if done else None)
+        out: list[Message] = []
+        for r in sorted(self.parts):
+            self._run(r, self.parts[r], now, out)
+        return Output(out)
+
+    def _run(self, r: int, part: RegionPartition, now: float, out: list[Message]) -> None:
+        stays = min(upstream.through for upstream in part.upstream.values())
+        target = min(stays, self.marks.aligned(now))
+        agreed = set.intersection(*(upstream.finals for upstream in part.upstream.values()))
+        made: list[int] = []
+        for final in sorted(moment for moment in agreed if moment not in part.finals and moment <= stays):
+            self._feed(part, final)
+            part.scorer.advance_to(final, final=True)
+            part.finals.append(final)
+            part.through = max(part.through, final)
+            made.append(final)
+        if target > part.through:
+            self._feed(part, target)
+            part.scorer.advance_to(target)
+            part.through = target
+        partials, forgotten = part.presence.take()
+        routed: dict[int, list[list[Any]]] = {}
+        for call, index, exposures in partials:
+            by_person: dict[int, list[dict[str, Any]]] = {}
+            for exposure in exposures:
+                by_person.setdefault(partition_of(exposure.person, self.config.partitions), []).append(
+                    exposure_json(exposure))
+            for q, found in by_person.items():
+                routed.setdefault(q, []).append([list(call), index, found])
+        if part.through == part.sent and not routed and not made and not forgotten:
+            return
+        part.sent = part.through
+        lost = [[day, index, [list(source) for source in sources]] for day, index, sources in forgotten]
+        for q in range(self.config.partitions):
+            message = {"from": r, "calls": routed.get(q, []), "forgotten": lost, "through": part.through,
+                       "finals": made}
+            out.append(Message(self.config.topics.exposures, None, orjson.dumps(message), partition=q))
+
+    def _feed(self, part: RegionPartition, through: int) -> None:
+        released, _ = part.inputs.release(through)
+        for _, item in released:
+            if isinstance(item, CaseNotice):
+                part.scorer.case_notice(item)
+            else:
+                part.scorer.add_event(item)
