@@ -5,6 +5,7 @@ is replay's."""
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 
 import pytest
@@ -92,6 +93,11 @@ def test_two_workers_splitting_ping_region_and_person_partitions_publish_the_rep
     assert_each_record_changes_what_is_shown(log.codes())
     assert log.timeline() == [change.to_json() for change in replayed.timeline]
     assert _unasked(drivers) == []
+    # A stage's state is kept per input partition and pickles (a snapshot can be state + offsets per partition).
+    for driver in drivers[:4]:
+        for state in driver.step.parts.values():
+            again = pickle.loads(pickle.dumps(state))
+            assert again.through == state.through and again.scorer.settled_through == state.scorer.settled_through
     # Each ping is processed once, by the stays stage of its partition.
     pings = {p: sum(1 for r in log.logs[(TOPICS.pings, p)] if b'"ping"' in (r.value or b"")) for p in range(PARTITIONS)}
     processed = [driver.step.pings_processed for driver in drivers[:2]]
