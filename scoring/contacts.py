@@ -29,6 +29,7 @@ from scoring.stays import StayStage
 DAY_S = 86_400
 OPEN_END = np.iinfo(np.int64).max
 """End of a window still open (a case not yet isolated, a designation without end)."""
+EVERY_DAY = int(np.iinfo(np.int64).min)
 
 
 @dataclass(slots=True)
@@ -57,6 +58,9 @@ class Tally:
     first: int = OPEN_END
     last: int = 0
     by_day: dict[int, int] = field(default_factory=dict)
+    changed_from: int = EVERY_DAY
+    """The earliest day whose seconds changed since the tally was last reported (a new tally: every day).
+    The reader resets it (to `OPEN_END`) when it reports the tally."""
 
 
 def split_by_day(
@@ -327,6 +331,8 @@ class ContactEngine:
             self._changed.add((s, who))
             tally.seconds += total
             tally.by_day[d] = tally.by_day.get(d, 0) + total
+            if d < tally.changed_from:
+                tally.changed_from = d
             if first < tally.first:
                 tally.first = first
             if last > tally.last:

@@ -18,6 +18,7 @@ population.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -29,7 +30,7 @@ from pydantic import BaseModel
 from scoring.areas import AreaTimeline
 from scoring.cells import snap_all
 from scoring.celltable import Rows
-from scoring.contacts import OPEN_END, ContactEngine, Source
+from scoring.contacts import EVERY_DAY, OPEN_END, ContactEngine, Source, Tally
 from scoring.exposure import AREA, CaseWindow, ContactSpec, Exposure
 
 
@@ -295,8 +296,6 @@ class PresenceIndex:
                             del emitted[who]
                             out.append(replace(previous, retracted=True))
                         continue
-                    by_day = tally.by_day
-                    days = by_day if len(by_day) == 1 else sorted(by_day)
                     exposure = Exposure(
                         exposure_id=previous.exposure_id if previous else Exposure.make_id(
                             self._names[who], source.kind, source.ref
@@ -307,7 +306,7 @@ class PresenceIndex:
                         first_at=tally.first,
                         last_at=tally.last,
                         minutes=tally.seconds / 60,
-                        minutes_by_day=tuple([(day, by_day[day] / 60) for day in days]),
+                        minutes_by_day=_minutes_by_day(tally, previous),
                         level=source.level,
                         known_at=None if source.known_at is None else max(source.known_at, tally.last),
                     )
@@ -327,7 +326,8 @@ class PresenceIndex:
 
     def _numbers(self, persons: Sequence[str] | np.ndarray) -> np.ndarray:
         names = np.asarray(persons, dtype=object)
-        numbers = self._lookup.get_indexer(names).astype(np.int64)
+        # An object index: given a bare array, pandas would first convert it to its string dtype.
+        numbers = self._lookup.get_indexer(pd.Index(names, dtype=object)).astype(np.int64)
         missing = numbers < 0
         if missing.any():
             codes, uniques = pd.factorize(names[missing])
@@ -343,6 +343,26 @@ class PresenceIndex:
             number = self._recent[person] = len(self._names)
             self._names.append(person)
         return number
+
+
+def _minutes_by_day(tally: Tally, previous: Exposure | None) -> tuple[tuple[int, float], ...]:
+    """The tally's minutes by day, sorted; reporting it (`changed_from` is reset).
+
+    A pair co-present all day is reported every tick with one day grown: the days before
+    the first one changed are taken from the pair's previous record rather than rebuilt.
+    """
+    by_day = tally.by_day
+    since, tally.changed_from = tally.changed_from, OPEN_END
+    if previous is None or since == EVERY_DAY:
+        days = by_day if len(by_day) == 1 else sorted(by_day)
+        return tuple([(day, by_day[day] / 60) for day in days])
+    before = previous.minutes_by_day
+    kept = bisect_left(before, (since,))
+    if len(by_day) == len(before):  # no new day: the changed ones are the previous record's last
+        changed = [day for day, _ in before[kept:]]
+    else:
+        changed = sorted(day for day in by_day if day >= since)
+    return before[:kept] + tuple([(day, by_day[day] / 60) for day in changed])
 
 
 def _rows(stays: StayRows, numbers: np.ndarray) -> Rows:

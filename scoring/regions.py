@@ -78,8 +78,7 @@ class RegionMap:
 
     def owner(self, owned: Iterable[int]) -> Callable[[np.ndarray], np.ndarray]:
         """The `owns` test of a partition holding regions `owned`: which cells it counts in."""
-        mine = np.array(sorted(set(owned)), dtype=np.int64)
-        return lambda cells: np.isin(self.region_of(cells), mine)
+        return RegionCells(self, np.array(sorted(set(owned)), dtype=np.int64))
 
     def partition_of(self, regions: np.ndarray, partitions: int) -> np.ndarray:
         """The region partition (of `partitions`) each region belongs to: a hash of the region.
@@ -92,7 +91,33 @@ class RegionMap:
 
     def partition_owner(self, partition: int, partitions: int) -> Callable[[np.ndarray], np.ndarray]:
         """The `owns` test of region partition `partition`: the cells of its regions."""
-        return lambda cells: self.partition_of(self.region_of(cells), partitions) == partition
+        return PartitionCells(self, partition, partitions)
+
+
+# The `owns` tests are objects, not closures: a partition's state pickles (for snapshots).
+
+
+@dataclass(frozen=True)
+class RegionCells:
+    """Cells in some regions."""
+
+    regions: RegionMap
+    owned: np.ndarray
+
+    def __call__(self, cells: np.ndarray) -> np.ndarray:
+        return np.isin(self.regions.region_of(cells), self.owned)
+
+
+@dataclass(frozen=True)
+class PartitionCells:
+    """Cells whose region hashes to one region partition (`RegionMap.partition_of`)."""
+
+    regions: RegionMap
+    partition: int
+    partitions: int
+
+    def __call__(self, cells: np.ndarray) -> np.ndarray:
+        return self.regions.partition_of(self.regions.region_of(cells), self.partitions) == self.partition
 
 
 class StayPartition:

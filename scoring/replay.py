@@ -98,12 +98,10 @@ class Pings:
                 yield last, (self.names[held[0][first:end]], *(column[first:end] for column in held[1:]))
                 first = end
             return
-        import pyarrow.parquet as pq
-
         from scoring.columns import ping_columns
 
         first = 0
-        for batch in pq.ParquetFile(self.file).iter_batches(batch_size=_BATCH, columns=_PING_COLUMNS):
+        for batch in _batches(self.file, _PING_COLUMNS):
             end = first + batch.num_rows
             bits = np.unpackbits(self.kept[first // 8: -(-end // 8)], bitorder="little")
             rows = np.flatnonzero(bits[first % 8: first % 8 + batch.num_rows])
@@ -274,7 +272,6 @@ class _Collector:
     def inputs(self, rows: int, file: Path | None = None) -> Inputs:
         """What was read; `rows` of `file` (a Parquet file's, to read again), or none."""
         stretches, self._stretches = self._stretches, []
-        hashes = np.concatenate([np.empty(0, dtype=np.uint64), *(part.hashes for part in stretches)])
         bounds = np.cumsum([0, *(len(part.hashes) for part in stretches)])
 
         def ids_at(at: np.ndarray) -> np.ndarray:
@@ -285,8 +282,7 @@ class _Collector:
                                   for w, i in zip(which.tolist(), at.tolist())], dtype=np.int64)
             return _ids_in(file, positions) if file is not None else np.empty(0, dtype=object)
 
-        repeated = _repeats(hashes, ids_at)
-        del hashes
+        repeated = _repeats([part.hashes for part in stretches], ids_at)
         kept = np.zeros(rows, dtype=bool)
         held_repeated, other_repeated = [], []
         read_count = 0
@@ -316,11 +312,9 @@ def _join(parts: list[_Held], repeated: np.ndarray) -> _Held:
 
 def _ids_in(path: Path, positions: np.ndarray) -> np.ndarray:
     """The event ids of a Parquet file's rows at `positions` (1-based, increasing)."""
-    import pyarrow.parquet as pq
-
     found = []
     first = 0
-    for batch in pq.ParquetFile(path).iter_batches(batch_size=_BATCH, columns=["event_id"]):
+    for batch in _batches(path, ["event_id"]):
         end = first + batch.num_rows
         here = positions[(positions > first) & (positions <= end)] - first - 1
         if len(here):
@@ -329,24 +323,39 @@ def _ids_in(path: Path, positions: np.ndarray) -> np.ndarray:
     return np.concatenate([np.empty(0, dtype=object), *found])
 
 
+def _batches(path: Path, columns: list[str] | None = None) -> Iterator[pa.RecordBatch]:
+    """A Parquet file's rows, `_BATCH` at a time (only `columns`, when given)."""
+    import pyarrow.parquet as pq
+
+    # Without pre-buffering: pyarrow keeps every pre-buffered column chunk until the file is
+    # closed, 20 bytes a row on a city's file, the reading's whole peak.
+    return pq.ParquetFile(path, pre_buffer=False).iter_batches(batch_size=_BATCH, columns=columns)
+
+
 def _hashes(ids: np.ndarray) -> np.ndarray:
     """64-bit hashes of ids (a fixed key, so equal ids hash alike in every chunk)."""
     return pd.util.hash_array(np.asarray(ids, dtype=object), categorize=False)
 
 
-def _repeats(hashes: np.ndarray, ids_at: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
-    """True where an id was seen earlier, from the ids' hashes in arrival order.
+def _repeats(parts: Sequence[np.ndarray], ids_at: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """True where an id was seen earlier, from the ids' hashes in arrival order, in parts.
 
     Only rows whose hash another row shares can be repeats; their ids (`ids_at`, given
-    rows in increasing order) are compared exactly. A sorted copy of the hashes is all
+    rows in increasing order) are compared exactly. One sorted copy of the hashes is all
     else it needs, where a dictionary of every id cost gigabytes on a city of 26 M events.
     """
-    ordered = np.sort(hashes)
+    ordered = np.concatenate([np.empty(0, dtype=np.uint64), *parts])
+    ordered.sort()
     shared = np.unique(ordered[1:][ordered[1:] == ordered[:-1]])
+    repeated = np.zeros(len(ordered), dtype=bool)
     del ordered
-    repeated = np.zeros(len(hashes), dtype=bool)
     if not len(shared):
         return repeated
+    first = np.cumsum([0, *(len(part) for part in parts)])
+    rows = np.concatenate([np.flatnonzero(pd.Series(part).isin(shared).to_numpy()) + start
+                           for part, start in zip(parts, first.tolist())])
+    repeated[rows] = pd.Series(ids_at(rows)).duplicated().to_numpy()
+    return repeated
     rows = np.flatnonzero(pd.Series(hashes).isin(shared).to_numpy())
     repeated[rows] = pd.Series(ids_at(rows)).duplicated().to_numpy()
     return repeated
@@ -396,11 +405,9 @@ def read_parquet(
     """Decode a Parquet file with the contract's columns; pings are checked column-wise (limits as `read_jsonl`)."""
     from scoring.columns import ping_rows
 
-    import pyarrow.parquet as pq
-
     collector = _Collector(limits, now, hold_ids=False)
     position = 0
-    for batch in pq.ParquetFile(path).iter_batches(batch_size=_BATCH):
+    for batch in _batches(path):
         ok, ts, ids = ping_rows(batch)
         rows = np.arange(position + 1, position + batch.num_rows + 1)
         collector.add_pings(ids, ts, rows[ok])

@@ -547,7 +547,8 @@ class Step:
             report = {"newest": max(self.visit_marks.newest(), areas),
                       "idle": self.visit_marks.idle(now) and self.marks.idle(now) and len(self.own_events) == 0}
         for partition in sorted(self.owned):
-            if through > self.progress_sent.get(partition, NEVER) or report != self.reported.get(partition, report):
+            told = self.exposures is not None and report != self.reported.get(partition)
+            if through > self.progress_sent.get(partition, NEVER) or told:
                 self.progress_sent[partition] = max(through, self.progress_sent.get(partition, NEVER))
                 self.reported[partition] = report
                 message = {"type": "progress", "partition": partition, "through": through, **report}
@@ -685,6 +686,8 @@ class Step:
         such person is looked at again (presence may have closed more stays since)."""
         for ref in [ref for ref, notice in self.early_cases.items() if notice.known_at <= self.scored_through]:
             del self.early_cases[ref]
+        if self.exposures is not None:
+            self.exposures.forget_probes(self.scored_through)
         found: dict[str, list[Exposure]] = {}
         for notice in self.early_cases.values():
             for exposure in self.scorer.probe_case(notice):

@@ -184,7 +184,7 @@ def test_a_far_future_event_costs_replay_only_itself_and_now_bounds_it_as_intake
 def test_ids_that_share_a_hash_are_repeats_only_when_equal() -> None:
     # Every row given the same hash: only an exact comparison of the ids can tell repeats.
     ids = np.array(["a", "b", "a", "c", "b"], dtype=object)
-    repeated = _repeats(np.zeros(len(ids), dtype=np.uint64), lambda rows: ids[rows])
+    repeated = _repeats([np.zeros(2, dtype=np.uint64), np.zeros(3, dtype=np.uint64)], lambda rows: ids[rows])
     assert repeated.tolist() == [False, False, True, False, True]
 
 
