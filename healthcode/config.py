@@ -69,6 +69,9 @@ class Settings(BaseSettings):
     stall_timeout: float = Field(
         DEFAULT_STALL_TIMEOUT_S, gt=0, description="seconds without a finished loop turn after which a worker is not ready"
     )
+    snapshot_every: float = Field(
+        30.0, ge=0, description="seconds between a worker's snapshots of its state (0: none; recovery then rebuilds)"
+    )
     rules_file: Path = Field(Path("rules/default.yaml"), description="rule set used until one is published")
     web_image_limit: int = Field(
         16, ge=1, description="QR images a worker's web port renders or queues at once; more are answered 429"

@@ -346,7 +346,10 @@ class CityScorer:
     def _reach(self, moment: int) -> None:
         self._latest = moment if self._latest is None else max(self._latest, moment)
         if self._boundary is None:
-            self._boundary = (moment // self.tick_s + 1) * self.tick_s
+            # A presence side fed from upstream may hold flushes from before the first moment fed here.
+            pending = self.presence.next_change()
+            start = moment if pending is None else min(moment, pending - 1)
+            self._boundary = (start // self.tick_s + 1) * self.tick_s
         while True:
             switch = self._upcoming[0].valid_from if self._upcoming else None
             if switch is not None and switch <= moment and switch < self._boundary:

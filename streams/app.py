@@ -8,7 +8,10 @@
 - Recovery rebuilds: Faust seeks an assigned partition to its committed offset, so
   the consumer here (`RebuildingConsumer`) overrides `seek_to_committed` to read the
   fenced topics (`streams.fence`), start a fresh `Step` and seek every input to its
-  beginning instead. No Faust table or changelog holds state (on the embedded broker
+  beginning instead. An assignment first looks for a snapshot of its partitions'
+  state (`streams.snapshots`, taken every `snapshot_every_s` between turns): if the
+  broker still holds what it read, the worker resumes from it and seeks every input
+  to the snapshot's offsets (`streams.resume`). No Faust table or changelog holds state (on the embedded broker
   their recovery loses updates, see ../shared/FAUST-ON-TANSU.md), and sends are
   at-least-once: duplicates are avoided by the fenced read of `codes`.
 - Faust's web server serves /healthz, /metrics, /residents/{pseudonym}/code and /app/resident
@@ -28,6 +31,7 @@ import threading
 import time
 import uuid
 from collections.abc import Awaitable, Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -40,8 +44,10 @@ from faust.types import TP
 from faust.web.drivers.aiohttp import Web as AiohttpWeb
 
 from streams import metrics
-from streams.fence import read_to_fence
+from streams.fence import fence_key, new_fence, read_to_fence
 from streams.health import Health
+from streams.resume import caught_up, image, log_facts, restored, settings_of, software, store_directory
+from streams.snapshots import Snapshot, SnapshotStore, Unusable, digest, made_by, unusable
 from streams.step import End, Known, Output, Record, Source, Step, WorkerConfig, WorkerView
 from streams.topics import SPECS
 from streams.web import add_routes
@@ -82,6 +88,17 @@ def write_status(path: Path, data: bytes) -> None:
         raise
 
 
+@dataclass(frozen=True)
+class _Pending:
+    """A snapshot taken, waiting for the broker to say where its fences on `codes` went."""
+
+    snapshot: Snapshot
+    fences: dict[int, Awaitable[Any]]
+    """Per owned partition, the fence's send (its record metadata)."""
+    fence: str
+    """The fences' digest (`streams.snapshots.digest`)."""
+
+
 class QuickFetchThread(faust_aiokafka.AIOKafkaConsumerThread):
     """Faust's consumer thread, its broker holding an empty fetch `FETCH_WAIT_MS`, not Faust's fixed 1.5 s.
 
@@ -116,9 +133,10 @@ class RebuildingConsumer(faust_aiokafka.Consumer):
         committed = dict(await super().seek_to_committed())
         pipeline: Pipeline = self.app.pipeline  # type: ignore[attr-defined]
         visits = {tp for tp in self.assignment() if tp.topic == pipeline.config.topics.visits}
-        starts = dict(await self.earliest_offsets(*visits)) if visits else {}
-        await pipeline.rebuild(frozenset(tp.partition for tp in visits),
-                               {(tp.topic, tp.partition): offset for tp, offset in starts.items()})
+        earliest = dict(await self.earliest_offsets(*visits)) if visits else {}
+        offsets = await pipeline.rebuild(frozenset(tp.partition for tp in visits),
+                                         {(tp.topic, tp.partition): offset for tp, offset in earliest.items()})
+        starts = {TP(topic, partition): offset for (topic, partition), offset in offsets.items()}
         if starts:
             await self.seek_wait(starts)
         # What Faust takes as committed from here: acks of the replayed offsets count again.
@@ -179,6 +197,18 @@ class Pipeline:
         """Per input partition, the offset after the last message ever read: its log never ends
         below that unless the broker lost data. Kept across rebuilds, which read it again."""
         self.topics_present = True
+        self.snapshots = config.data_dir is not None and config.snapshot_every_s > 0
+        self.may_resume = self.snapshots
+        """An assignment resumes from a snapshot if it can; a start over because the broker lost
+        data or a new rule set arrived rebuilds from the start (until the next rebalance)."""
+        self.tails: dict[Source, tuple[int, str]] = {}
+        """Per input partition, the offset and digest of the last record read (what a snapshot notes)."""
+        self.snapshot_due = time.monotonic() + config.snapshot_every_s
+        self._made: dict[frozenset[int], str] = {}
+        self._keeping: asyncio.Task[None] | None = None
+        """The latest snapshot's writing."""
+        self.snapshot_covers: dict[Source, int] = {}
+        """The input offsets of the last snapshot taken (or resumed from)."""
         self.rebuild_pending = False
         """Start over at the next turn: the broker lost data, a new rule set, or a rebuild cut short."""
         topics = config.topics
@@ -215,6 +245,7 @@ class Pipeline:
         self.app.on_partitions_assigned.connect(self._on_assigned)
 
     async def _on_revoked(self, app: Any, revoked: Any, **_: Any) -> None:
+        self.may_resume = self.snapshots
         # From here on another worker may own them: publish nothing more for their persons.
         if self.step is not None:
             self.step.disown()
@@ -234,26 +265,30 @@ class Pipeline:
                 Record(m.topic, m.partition, m.offset, m.key, m.value, int(m.timestamp * 1000))
                 for m in (event.message for event in events)
             ]
-            self._saw(records)
             async with self._turn:
+                # Under the turn's lock: a snapshot sees what is read and what the step took alike.
+                self._saw(records)
                 if self.step is not None:
                     self.step.take(records, time.monotonic(), self.config.clock())
 
-    async def rebuild(self, owned: frozenset[int], starts: Mapping[Source, int]) -> None:
-        """Start over for an assignment: what the fenced topics hold, every broadcast input from its start."""
+    async def rebuild(self, owned: frozenset[int], starts: Mapping[Source, int]) -> Mapping[Source, int]:
+        """Start over for an assignment: from a snapshot, or from what the fenced topics hold and
+        every input from its start (`starts`: the owned visits partitions'); where the owned
+        visits partitions are to be read from."""
         async with self._turn:
             if self.step is not None:
                 self.step.disown()
             self.step = None
             self.view.ready = False
             try:
-                await self._build(owned, starts)
+                return await self._build(owned, starts)
             except RebuildDeferred as deferred:
                 log.warning("rebuild deferred: %s", deferred)
                 self.rebuild_pending = True
+                return starts
 
-    async def _build(self, owned: frozenset[int], starts: Mapping[Source, int]) -> None:
-        """The fresh `Step`, once the broker has every topic and the fenced reads met their fences."""
+    async def _build(self, owned: frozenset[int], starts: Mapping[Source, int]) -> Mapping[Source, int]:
+        """The `Step`, once the broker has every topic and the fenced reads met their fences."""
         config, topics = self.config, self.config.topics
         # The probe may not have seen yet that the topics are gone; a fence written now
         # would create them with the broker's defaults (and the embedded broker then
@@ -267,7 +302,12 @@ class Pipeline:
             self._lost(f"topic {', '.join(missing)} gone")
             raise RebuildDeferred(f"topic {', '.join(missing)} gone")
         self.topics_present = True
+        self.tails.clear()
         wide = await self._wide_consumer()
+        if self.may_resume:
+            resumed = await self._resume(owned, wide)
+            if resumed is not None:
+                return resumed
         partitions = [TopicPartition(topic, p) for topic, p in self._wide_sources()]
         await wide.seek_to_beginning(*partitions)
         letters_tp = TopicPartition(topics.dead_letter, 0)
@@ -283,11 +323,114 @@ class Pipeline:
         wide_starts = {(tp.topic, tp.partition): offset for tp, offset in beginnings.items() if tp != letters_tp}
         self.step = Step(config, self.name, owned, known, time.monotonic(), self.view,
                          starts={**wide_starts, **starts})
-        self.view.health.rebuilt()
+        self._built()
         metrics.REBUILDS.inc()
+        return starts
 
-    async def _read_to_fence(self, topic: str, partitions: frozenset[int]) -> list[bytes]:
-        fenced = read_to_fence(_FenceProducer(self.app), self.config.bootstrap, topic, partitions, self.name)
+    def _built(self) -> None:
+        self.view.health.rebuilt()
+        self.snapshot_due = time.monotonic() + self.config.snapshot_every_s
+
+    def _store(self, owned: frozenset[int]) -> SnapshotStore:
+        assert self.config.data_dir is not None
+        return SnapshotStore(store_directory(self.config.data_dir, self.config.group, owned))
+
+    def _made_by(self, owned: frozenset[int]) -> str:
+        """What makes a state of `owned` (the software read once per partition set)."""
+        if owned not in self._made:
+            self._made[owned] = made_by(settings_of(self.config, owned), software())
+        return self._made[owned]
+
+    async def _resume(self, owned: frozenset[int], wide: AIOKafkaConsumer) -> Mapping[Source, int] | None:
+        """The latest snapshot of `owned`'s state the broker still backs, resumed from, caught up with
+        what was sent after it and every input sought to its offsets: where the owned visits
+        partitions are to be read from. None (and one line why) when there is none."""
+        config, topics = self.config, self.config.topics
+        store, made = self._store(owned), await asyncio.to_thread(self._made_by, owned)
+        reasons = []
+        for path in store.newest_first():
+            try:
+                snapshot = await asyncio.to_thread(store.load, path)
+                try:
+                    holding = await log_facts(config.bootstrap, snapshot.offsets)
+                except (KafkaError, OSError, asyncio.TimeoutError) as error:
+                    raise RebuildDeferred(f"the broker does not answer: {error}") from None
+                reason = unusable(snapshot, made, holding)
+                if reason is not None:
+                    raise Unusable(reason)
+                step = restored(snapshot.state, config, self.view, self.name, time.monotonic())
+            except Unusable as why:
+                reasons.append(f"{path.name}: {why}")
+                continue
+            fenced = {p: snapshot.offsets[(topics.codes, p)] for p in owned}
+            codes = await self._read_to_fence(topics.codes, owned, fenced) if owned else []
+            caught_up(step, codes, await self._read_to_fence(topics.dead_letter, frozenset({0})))
+            for (topic, partition), offset in snapshot.offsets.items():
+                if topic not in (topics.visits, topics.codes):
+                    wide.seek(TopicPartition(topic, partition), offset)
+            self.step = step
+            self._built()
+            self.snapshot_covers = step.positions.covered()
+            metrics.RESUMES.inc()
+            metrics.snapshot_taken(snapshot.taken_at)
+            log.warning("resumed from snapshot %s taken %.0f s ago: replaying only what follows it",
+                        path, config.clock() - snapshot.taken_at)
+            return {source: offset for source, offset in snapshot.offsets.items() if source[0] == topics.visits}
+        log.warning("no usable snapshot in %s, rebuilding from the start: %s", store.directory,
+                    "; ".join(reasons) or "none taken yet")
+        return None
+
+    async def _snapshot(self, step: Step) -> _Pending | None:
+        """A snapshot of `step` between turns, its fences on their way (None: not due)."""
+        config, codes = self.config, self.config.topics.codes
+        now = time.monotonic()
+        if not self.snapshots or now < self.snapshot_due:
+            return None
+        if self._keeping is not None and not self._keeping.done():
+            return None  # the previous one is still being written
+        self.snapshot_due = now + config.snapshot_every_s
+        began = time.perf_counter()
+        positions = step.positions.covered()
+        if positions == self.snapshot_covers:
+            return None  # nothing read since the last one: it would hold the same
+        self.snapshot_covers = dict(positions)
+        tails = {source: tail for source, (offset, tail) in self.tails.items() if positions.get(source) == offset + 1}
+        # A fence after everything the step sent to its codes partitions (one producer keeps a
+        # partition's order): what the step's ledger knows ends there, a resume reads on from it.
+        # Not awaited here: the turn goes on while the broker acknowledges it.
+        fence = new_fence()
+        fences = {p: await self.app.producer.send(codes, fence_key(self.name), fence, p, None, None)
+                  for p in sorted(step.owned)}
+        snapshot = Snapshot(positions, tails, self._made_by(step.owned), config.clock(), image(step))
+        metrics.SNAPSHOT_PAUSE.observe(time.perf_counter() - began)
+        return _Pending(snapshot, fences, digest(fence_key(self.name), fence))
+
+    async def _keep(self, pending: _Pending, owned: frozenset[int]) -> None:
+        """Once its fences are written, write the snapshot to disk off the event loop; a disk or
+        broker problem is logged, never fatal (the previous snapshot stays the latest)."""
+        codes = self.config.topics.codes
+        try:
+            # Everything the step sent before the snapshot must be on the broker: a resume does
+            # not send again what the snapshot's state says was sent (case notices, letters, codes).
+            await self.app.producer.flush()
+            written = {p: (await sent).offset + 1 for p, sent in pending.fences.items()}
+        except KafkaError as error:
+            log.warning("a snapshot is dropped: its fence on %s was not written: %s", codes, error)
+            return
+        snapshot = replace(pending.snapshot,
+                           offsets={**pending.snapshot.offsets, **{(codes, p): o for p, o in written.items()}},
+                           tails={**pending.snapshot.tails, **{(codes, p): pending.fence for p in written}})
+        try:
+            await asyncio.to_thread(self._store(owned).write, snapshot)
+        except OSError as error:
+            log.warning("cannot write a snapshot in %s: %s", self._store(owned).directory, error.strerror)
+            return
+        metrics.snapshot_taken(snapshot.taken_at)
+        metrics.SNAPSHOT_BYTES.set(len(snapshot.state))
+
+    async def _read_to_fence(self, topic: str, partitions: frozenset[int],
+                             starts: Mapping[int, int] | None = None) -> list[bytes]:
+        fenced = read_to_fence(_FenceProducer(self.app), self.config.bootstrap, topic, partitions, self.name, starts)
         try:
             return await asyncio.wait_for(fenced, FENCE_TIMEOUT_S)
         except asyncio.TimeoutError:
@@ -300,8 +443,12 @@ class Pipeline:
 
     async def _wide_consumer(self) -> AIOKafkaConsumer:
         if self._wide is None:
+            # Earliest: a partition assigned before it is sought (a rebuild looks for a snapshot
+            # first) must not be reset to a reported end offset, which the embedded broker
+            # under-reports: the step would wait for ever for the records before it.
             wide = AIOKafkaConsumer(bootstrap_servers=self.config.bootstrap, enable_auto_commit=False,
-                                    max_poll_records=self.config.batch_size, fetch_max_wait_ms=FETCH_WAIT_MS)
+                                    max_poll_records=self.config.batch_size, fetch_max_wait_ms=FETCH_WAIT_MS,
+                                    auto_offset_reset="earliest")
             await wide.start()
             wide.assign([TopicPartition(topic, p) for topic, p in self._wide_sources()])
             self._wide = wide
@@ -309,6 +456,8 @@ class Pipeline:
 
     async def close(self) -> None:
         """Close the broadcast consumer (for at most `CLOSE_TIMEOUT_S`) and drop the status file."""
+        if self._keeping is not None:
+            self._keeping.cancel()  # a snapshot not yet on disk: the previous one stays the latest
         if self._wide is not None:
             await _closed_within(self._wide.stop(), "the broadcast consumer")
             self._wide = None
@@ -327,9 +476,16 @@ class Pipeline:
         return self.config.status_dir / f"{self.name}.json"
 
     def _saw(self, records: list[Record]) -> None:
+        last: dict[Source, Record] = {}
         for record in records:
             source = (record.topic, record.partition)
             self.read_through[source] = max(self.read_through.get(source, 0), record.offset + 1)
+            if source not in last or record.offset > last[source].offset:
+                last[source] = record
+        # One digest per partition and batch: what a snapshot notes of the record before its offset.
+        for source, record in last.items():
+            if record.offset >= self.tails.get(source, (-1, ""))[0]:
+                self.tails[source] = (record.offset, digest(record.key, record.value))
 
     async def _missing_topics(self) -> list[str]:
         """The worker's topics the broker does not have (a metadata request, bounded in time)."""
@@ -375,6 +531,7 @@ class Pipeline:
     def _lost(self, what: str) -> None:
         """The broker lost data: rebuild from what it has once every topic is there; say so once."""
         self.rebuild_pending = True
+        self.may_resume = False
         self.read_through.clear()
         if self.view.health.data_lost:
             return
@@ -421,6 +578,12 @@ class Pipeline:
             await self._send(output)
             if step.new_rules:
                 self.rebuild_pending = True
+                self.may_resume = False
+                return
+            snapshot = await self._snapshot(step)
+        if snapshot is not None:
+            # Written while the worker goes on: the fences' acknowledgements and the disk.
+            self._keeping = asyncio.create_task(self._keep(snapshot, step.owned))
 
     def _ends(self, step: Step) -> dict[Source, End]:
         wide = self._wide

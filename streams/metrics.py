@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from functools import lru_cache
 
 from prometheus_client import Counter, Gauge, Histogram
@@ -19,7 +20,21 @@ LATE_EVENTS = Counter("healthcode_late_events", "Events older than the watermark
 CODES_ISSUED = Counter("healthcode_codes_issued", "Codes published on the codes topic, by level", ["level"])
 CODES_SERVED = Counter("healthcode_codes_served", "Codes signed for residents who asked for theirs", ["level"])
 WATERMARK_LAG = Gauge("healthcode_watermark_lag_seconds", "Newest event time seen minus the aligned watermark")
-REBUILDS = Counter("healthcode_rebuilds", "Times the worker rebuilt its state for a new assignment")
+REBUILDS = Counter("healthcode_rebuilds", "Times the worker rebuilt its state from the start of its inputs")
+RESUMES = Counter("healthcode_snapshot_resumes", "Times the worker resumed from a snapshot instead of rebuilding")
+SNAPSHOT_AGE = Gauge("healthcode_snapshot_age_seconds",
+                     "Seconds since the last snapshot this worker wrote or resumed from was taken (-1: none)")
+SNAPSHOT_AGE.set(-1)
+SNAPSHOT_PAUSE = Histogram(
+    "healthcode_snapshot_pause_seconds", "Time a snapshot holds up the worker's turn (sends flushed, fences, pickling)",
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5),
+)
+SNAPSHOT_BYTES = Gauge("healthcode_snapshot_bytes", "Size of the state in the latest snapshot written")
+
+
+def snapshot_taken(at: float) -> None:
+    """The state held was in a snapshot taken at `at` (epoch seconds): its age from now on."""
+    SNAPSHOT_AGE.set_function(lambda: time.time() - at)
 BROKER_UP = Gauge("healthcode_broker_up", "1 while the broker answers the worker's metadata requests, else 0")
 BROKER_DATA_LOSSES = Counter(
     "healthcode_broker_data_losses",

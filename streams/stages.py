@@ -42,7 +42,7 @@ import orjson
 
 from scoring.city import CaseNotice, CityScorer, index_plans
 from scoring.events import AreaRisk, Ping
-from scoring.regions import RegionMap, RegionPresence, StaysPresence, region_resolution
+from scoring.regions import CallKey, RegionMap, RegionPresence, StaysPresence, case_call, region_resolution
 from scoring.rules import RuleSet
 from scoring.timeutil import to_epoch
 from streams import metrics
@@ -105,9 +105,12 @@ class CityClock:
                 self.finals.append(moment)
 
     def through(self) -> int:
-        passed = [self.reports.get((kind, p), Report()).through for kind in ("pings", "progress")
-                  for p in range(self.partitions)]
-        return max(min(passed), self.finals[-1] if self.finals else NEVER)
+        """No final is decided before this: how far every reporter that is not idle has read (an
+        idle one holds nothing back: whatever it reads next, the final waits for it to be idle again)."""
+        reports = [self.reports.get((kind, p), Report()) for kind in ("pings", "progress") for p in range(self.partitions)]
+        busy = [report.through for report in reports if not report.idle]
+        passed = min(busy) if busy else max(report.newest for report in reports)
+        return max(passed, self.finals[-1] if self.finals else NEVER)
 
 
 # -- stays ------------------------------------------------------------------------------
@@ -265,6 +268,8 @@ class RegionPartition:
     finals: list[int] = field(default_factory=list)
     sent: int = NEVER
     """The progress last sent downstream."""
+    probed: dict[tuple[CallKey, int, int], list[dict[str, Any]]] = field(default_factory=dict)
+    """The last answer sent to each early case, by (call, index, person partition)."""
 
 
 class RegionStep:
@@ -291,6 +296,8 @@ class RegionStep:
         self.reports = Reports()
         self.positions = Positions(starts)
         self.notices_seen: set[bytes] = set()
+        self.early: dict[str, CaseNotice] = {}
+        """Cases announced early (`early_case`), by reference, that the loops have not reached yet."""
         self.new_rules = False
 
     def position(self, source: Source) -> int | None:
@@ -334,6 +341,10 @@ class RegionStep:
         kind, partition = data.get("type"), data.get("partition")
         if kind == "progress" and isinstance(partition, int) and isinstance(data.get("through"), int):
             self.marks.progress((self.config.topics.cases, partition), data["through"], now)
+        elif kind == "early_case":
+            notice = notice_of(data)
+            if notice is not None:
+                self.early[notice.window.case_ref] = notice
         elif kind == "case" and value not in self.notices_seen:
             notice = notice_of(data)
             if notice is not None:
@@ -370,6 +381,7 @@ class RegionStep:
             self._feed(part, target)
             part.scorer.advance_to(target)
             part.through = target
+        probes = self._probe(part)
         partials, forgotten = part.presence.take()
         routed: dict[int, list[list[Any]]] = {}
         for call, index, exposures in partials:
@@ -379,14 +391,39 @@ class RegionStep:
                     exposure_json(exposure))
             for q, found in by_person.items():
                 routed.setdefault(q, []).append([list(call), index, found])
-        if part.through == part.sent and not routed and not made and not forgotten:
+        if part.through == part.sent and not routed and not made and not forgotten and not probes:
             return
         part.sent = part.through
         lost = [[day, index, [list(source) for source in sources]] for day, index, sources in forgotten]
         for q in range(self.config.partitions):
             message = {"from": r, "calls": routed.get(q, []), "forgotten": lost, "through": part.through,
-                       "finals": made}
+                       "finals": made, "probes": probes.get(q, [])}
             out.append(Message(self.config.topics.exposures, None, orjson.dumps(message), partition=q))
+
+    def _probe(self, part: RegionPartition) -> dict[int, list[list[Any]]]:
+        """What each early case the loop has not reached finds at once in this partition's cells
+        (`PresenceIndex.probe`), by person partition, where it differs from the answer last sent."""
+        for ref in [ref for ref, notice in self.early.items()
+                    if all(notice.known_at <= p.through for p in self.parts.values())]:
+            del self.early[ref]
+        answers: dict[tuple[CallKey, int, int], list[dict[str, Any]]] = {}
+        for notice in self.early.values():
+            if notice.known_at <= part.through:
+                continue
+            call = case_call("probe", notice.window, notice.known_at)
+            for index in range(len(self.plans)):
+                for exposure in part.presence.probe(index, notice.window, notice.known_at):
+                    q = partition_of(exposure.person, self.config.partitions)
+                    answers.setdefault((call, index, q), []).append(exposure_json(exposure))
+        asked = {case_call("probe", notice.window, notice.known_at) for notice in self.early.values()}
+        changed: dict[int, list[list[Any]]] = {}
+        for key in sorted(set(answers) | {key for key in part.probed if key[0] in asked}, key=repr):
+            found = answers.get(key, [])
+            if part.probed.get(key, []) != found:
+                call, index, q = key
+                changed.setdefault(q, []).append([list(call), index, found])
+        part.probed = answers
+        return changed
 
     def _feed(self, part: RegionPartition, through: int) -> None:
         released, _ = part.inputs.release(through)

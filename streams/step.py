@@ -20,13 +20,14 @@ Topology (see README "The pipeline"):
 Recovery is by rebuilding: a new `Step` for every assignment (or new rule set) is fed
 its inputs from the beginning again (the core is deterministic) and does not send a
 change already on `codes` nor dead-letter a position twice (`Known`, read up to a
-fence). Nothing is lost, nothing is applied twice.
+fence). Nothing is lost, nothing is applied twice. A worker process restarted with the
+same partitions resumes instead from a snapshot of its `Step` (`streams.resume`).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -137,7 +138,10 @@ class WorkerConfig:
     web_image_limit: int | None = None
     """How many QR images the web port renders at once (None: `streams.images`' default)."""
     data_dir: Path | None = None
-    """Where Faust may keep its files (default: a temporary directory)."""
+    """Where Faust may keep its files (default: a temporary directory) and the worker its
+    snapshots (`streams.snapshots`; none without a directory)."""
+    snapshot_every_s: float = 0.0
+    """How often the worker snapshots its state, in seconds between turns (0: never)."""
     stages: bool = False
     """Presence runs in stages of its own (`streams.stages`): stays per ping partition, presence
     per region partition; this worker's `Step` scores from what they send on `exposures`."""
@@ -232,22 +236,28 @@ class Known:
                 history = history_with(history, published) or history
         known = Known(history, dead_lettered=LetterLedger(config.dead_letter_retention_s),
                       pings_truncated=pings_truncated)
-        for message in codes:
-            data = json_object(message)
-            if (data.get("type") == "code" and isinstance(data.get("change_id"), str)
-                    and isinstance(data.get("person"), str)):
-                try:
-                    line = Line(record_key(data), data)
-                except (KeyError, TypeError, ValueError):
-                    continue
-                fold(known.shown.setdefault(data["person"], []), line)
-                known.codes[data["person"]] = data
+        for data, line in code_lines(codes):
+            fold(known.shown.setdefault(data["person"], []), line)
+            known.codes[data["person"]] = data
         for message in letters:
             letter = read_letter(message)
             if letter is not None:
                 known.dead_lettered.found((letter.topic, letter.partition, letter.offset))
         known.dead_lettered.loaded(letters_truncated, wall)
         return known
+
+
+def code_lines(messages: Iterable[bytes]) -> Iterator[tuple[dict[str, Any], Line]]:
+    """The code records among messages read from `codes`, each with its timeline line;
+    anything else (fences, a stranger's bytes) is passed over."""
+    for message in messages:
+        data = json_object(message)
+        if (data.get("type") == "code" and isinstance(data.get("change_id"), str)
+                and isinstance(data.get("person"), str)):
+            try:
+                yield data, Line(record_key(data), data)
+            except (KeyError, TypeError, ValueError):
+                continue
 
 
 def _notice_message(notice: CaseNotice, partition: int, secret: bytes | None, kind: str = "case") -> bytes:
@@ -303,6 +313,10 @@ class Positions:
         """The offset of the next record of `source` to take (None: no record taken and no start known)."""
         return self._next.get(source, self._starts.get(source))
 
+    def covered(self) -> dict[Source, int]:
+        """Per partition, the offset of the next record to take (what a snapshot covers)."""
+        return {source: self.position(source) or 0 for source in {*self._starts, *self._next}}
+
 
 class Step:
     """One assignment's decisions: `take` records as they come, `advance` on every turn."""
@@ -325,8 +339,9 @@ class Step:
         self.view = view if view is not None else WorkerView()
         remote = RemotePresence(index_plans(self.history)) if config.stages else None
         self.scorer = CityScorer(
-            self.history, owns=lambda person: partition_of(person, config.partitions) in self.owned,
-            notices_from_outside=True, presence=LocalPresence if remote is None else lambda plans: remote,
+            # A method, not a closure: a snapshot of the step pickles it (`streams.resume`).
+            self.history, owns=self._mine, notices_from_outside=True,
+            presence=LocalPresence if remote is None else lambda plans: remote,
         )
         self.exposures = None if remote is None else Exposures(config.partitions, owned, remote)
         """Staged (`config.stages`): the presence stage's answers, taken from `exposures`."""
@@ -371,16 +386,21 @@ class Step:
         self.marks.track([(topics.areas, 0)], now)
         self.marks.track([(topics.cases, p) for p in range(partitions)], now, may_idle=False)
         self.visit_marks.track([(topics.visits, p) for p in owned], now)
+        self.show(known.codes, set())
+
+    def show(self, codes: dict[str, dict[str, Any]], residents: set[str]) -> None:
+        """Let the view show this step: `codes`, the latest code per owned person, and `residents`,
+        every person named so far (on a fresh start, or on resuming from a snapshot)."""
         view = self.view
-        view.codes = dict(known.codes)
-        view.owned = owned
+        view.codes = dict(codes)
+        view.owned = self.owned
         view.rule_set = self.scorer.rules.ref
         view.rule_sets = [rules.ref for rules in self.history]
         view.rules = {rules.ref: rules for rules in self.history}
-        view.residents = set()
+        view.residents = residents
         view.assess = self.resident_assessment
-        view.watermark = NEVER
-        view.settled_through = NEVER
+        view.watermark = self.scored_through
+        view.settled_through = self.final_at
         view.ready = True
 
     def resident_assessment(self, person: str, at: int) -> tuple[Assessment, RuleSet]:
@@ -527,7 +547,8 @@ class Step:
             report = {"newest": max(self.visit_marks.newest(), areas),
                       "idle": self.visit_marks.idle(now) and self.marks.idle(now) and len(self.own_events) == 0}
         for partition in sorted(self.owned):
-            if through > self.progress_sent.get(partition, NEVER) or report != self.reported.get(partition, report):
+            told = self.exposures is not None and report != self.reported.get(partition)
+            if through > self.progress_sent.get(partition, NEVER) or told:
                 self.progress_sent[partition] = max(through, self.progress_sent.get(partition, NEVER))
                 self.reported[partition] = report
                 message = {"type": "progress", "partition": partition, "through": through, **report}
@@ -665,6 +686,8 @@ class Step:
         such person is looked at again (presence may have closed more stays since)."""
         for ref in [ref for ref, notice in self.early_cases.items() if notice.known_at <= self.scored_through]:
             del self.early_cases[ref]
+        if self.exposures is not None:
+            self.exposures.forget_probes(self.scored_through)
         found: dict[str, list[Exposure]] = {}
         for notice in self.early_cases.values():
             for exposure in self.scorer.probe_case(notice):

@@ -30,6 +30,8 @@ from simulators.publish import route
 from streams.codes_reader import distinct_changes, redundant
 from streams.issuing import timeline_entry
 from streams.stages import RegionStep, StaysStep
+from streams.resume import caught_up, image, restored
+from streams.snapshots import LogFacts, Snapshot, digest
 from streams.step import End, Known, Message, Output, Record, Source, Step, WorkerConfig, WorkerView, partition_of
 from streams.topics import SPECS, STAGE_SPECS, Topics
 
@@ -72,6 +74,16 @@ class MemoryLog:
         for message in messages:
             self.append(message.topic, message.key, message.value, message.partition)
 
+    def facts(self, offsets: dict[Source, int]) -> dict[Source, LogFacts]:
+        """What the log holds of each partition in `offsets`, as `streams.resume.log_facts` asks a broker."""
+        return {source: LogFacts(0, len(self.logs[source]), self.digest_at(source, offset - 1))
+                for source, offset in offsets.items() if source in self.logs}
+
+    def digest_at(self, source: Source, offset: int) -> str | None:
+        """The digest of the record at `offset` of `source` (None: no such record)."""
+        log = self.logs[source]
+        return digest(log[offset].key, log[offset].value) if 0 <= offset < len(log) else None
+
     def values(self, topic: str) -> list[bytes]:
         """Every value on `topic`, partition by partition (what a fenced read finds)."""
         return [r.value or b"" for (name, _), log in sorted(self.logs.items()) if name == topic for r in log]
@@ -98,10 +110,31 @@ class StepDriver:
     """
 
     def __init__(self, log: MemoryLog, config: WorkerConfig, owned: frozenset[int], name: str = "driver",
-                 now: float = 0.0, role: str = SCORING) -> None:
+                 now: float = 0.0, role: str = SCORING, snapshot: Snapshot | None = None) -> None:
+        """A worker assigned `owned`; with `snapshot`, resuming from it (`streams.snapshots.unusable`
+        decides whether one may be resumed from)."""
         self.log, self.config, self.owned, self.name, self.role = log, config, owned, name, role
         self.view = WorkerView()
-        self.step = self._assigned(now)
+        self.step = self._assigned(now) if snapshot is None else self._resumed(snapshot, now)
+
+    def snapshot(self, made_by: str) -> Snapshot:
+        """A snapshot of the step, as the Faust shell takes one between turns: its inputs' offsets,
+        and the owned partitions' end on `codes` (where a fence would go: all it sent is before it)."""
+        assert isinstance(self.step, Step), "snapshots are of the scoring step (stages get theirs with the stream stages)"
+        codes = self.config.topics.codes
+        offsets = {**self.step.positions.covered(), **{(codes, p): len(self.log.logs[(codes, p)]) for p in self.owned}}
+        tails = {source: tail for source, offset in offsets.items()
+                 if (tail := self.log.digest_at(source, offset - 1)) is not None}
+        return Snapshot(offsets, tails, made_by, self.config.clock(), image(self.step))
+
+    def _resumed(self, snapshot: Snapshot, now: float) -> Step:
+        """The step `snapshot` holds, told what was sent since: the owned partitions' codes after
+        the snapshot's offsets, and every dead letter."""
+        step = restored(snapshot.state, self.config, self.view, self.name, now)
+        codes = self.config.topics.codes
+        after = [r.value or b"" for p in sorted(self.owned) for r in self.log.logs[(codes, p)][snapshot.offsets[(codes, p)]:]]
+        caught_up(step, after, self.log.values(self.config.topics.dead_letter))
+        return step
 
     def _sources(self) -> list[Source]:
         topics = self.config.topics

@@ -73,6 +73,8 @@ class Exposures:
     def __init__(self, partitions: int, owned: frozenset[int], presence: RemotePresence) -> None:
         self.presence = presence
         self.upstream = {(q, r): Upstream() for q in owned for r in range(partitions)}
+        self._probes: dict[tuple[CallKey, int, int], dict[int, list[Exposure]]] = {}
+        """Early cases' answers: by (call, index, region partition), then person partition."""
 
     def take(self, partition: int, value: bytes | None) -> tuple[int, int] | None:
         """One message of person partition `partition`; (region partition, how far every owned
@@ -90,9 +92,20 @@ class Exposures:
         for day, index, sources in data.get("forgotten", []):
             if upstream.fresh(("expire", day)):
                 self.presence.receive_forgotten(day, index, [(kind, ref) for kind, ref in sources])
+        for raw_call, index, found in data.get("probes", []):
+            # Speculative and replaced as stays close: the latest answer of each partition counts.
+            key = (call_of(raw_call), index, origin)
+            self._probes.setdefault(key, {})[partition] = [exposure_of(e) for e in found]
+            self.presence.receive_probe(origin, key[0], index, [e for q in sorted(self._probes[key])
+                                                                 for e in self._probes[key][q]])
         upstream.finals.update(data.get("finals", []))
         upstream.through = max(upstream.through, through)
         return origin, min(u.through for (_, r), u in self.upstream.items() if r == origin)
+
+    def forget_probes(self, through: int) -> None:
+        """Early cases known by `through` are scored now: their answers are no longer asked for."""
+        self._probes = {key: parts for key, parts in self._probes.items() if int(key[0][1]) > through}  # type: ignore[call-overload]
+        self.presence.forget_probes(through)
 
     def finals(self) -> list[int]:
         """The finals every region partition has made, in order."""

@@ -99,6 +99,7 @@ def configured_worker(web_port: int = 0, rules: Path | None = None, data_dir: Pa
         web_port=web_port,
         web_image_limit=settings.web_image_limit,
         data_dir=data_dir or settings.data_dir,
+        snapshot_every_s=settings.snapshot_every,
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import time
+from urllib.request import urlopen
 
 from healthcode.broker import EmbeddedBroker
 from healthcode.workers import settled, wait_until
@@ -53,6 +54,34 @@ def test_when_one_of_two_workers_dies_the_other_takes_its_partitions_and_the_res
     time.sleep(2.0)
     first.kill()
     _settled([second], _through(replayed), partitions)
+    records, timeline = _published(broker, published_city.topics)
+    assert_each_record_changes_what_is_shown(records)
+    assert timeline == [c.to_json() for c in replayed.timeline]
+
+
+def _metric(worker, name: str) -> float:
+    with urlopen(f"http://127.0.0.1:{worker.port}/metrics", timeout=5) as answer:
+        samples = [line.split() for line in answer.read().decode().splitlines() if line.startswith(name + " ")]
+    return float(samples[0][1]) if samples else 0.0
+
+
+def test_a_worker_killed_after_a_snapshot_resumes_from_it_and_the_result_is_exact(
+    broker: EmbeddedBroker, published_city, replayed, key_dir, unique, worker_processes, settings_for, partitions,
+    tmp_path,
+) -> None:
+    settings = settings_for(broker.bootstrap, published_city.topics, f"g{unique}", key_dir)
+    settings |= {"HEALTHCODE_CONFIG": "", "HEALTHCODE_DATA_DIR": str(tmp_path / "data"), "HEALTHCODE_SNAPSHOT_EVERY": "1"}
+    first = worker_processes(settings)
+    deadline = time.monotonic() + 120
+    while not list((tmp_path / "data" / "snapshots").glob("*/*/snapshot-*.bin")):
+        first.check_running()
+        assert time.monotonic() < deadline, "no snapshot written"
+        time.sleep(0.1)
+    first.kill()
+    again = worker_processes(settings)
+    _settled([again], _through(replayed), partitions)
+    assert _metric(again, "healthcode_snapshot_resumes_total") == 1
+    assert _metric(again, "healthcode_rebuilds_total") == 0
     records, timeline = _published(broker, published_city.topics)
     assert_each_record_changes_what_is_shown(records)
     assert timeline == [c.to_json() for c in replayed.timeline]

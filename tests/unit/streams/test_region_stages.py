@@ -6,11 +6,14 @@ is replay's."""
 from __future__ import annotations
 
 import pickle
+from dataclasses import replace
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 
 from codes import Algorithm, SigningKey, generate_signing_key
+from scoring.events import Ping, TestResult, encode_event
 from scoring.replay import ReplayResult, replay_file
 from scoring.rules import load_rule_set
 from simulators.config import SimulationConfig
@@ -145,11 +148,42 @@ def test_scoring_does_not_pass_a_region_partition_that_has_not_reported_however_
     assert log.timeline() == [change.to_json() for change in replayed.timeline]
 
 
+def _ping(person: str, at: int, lat: float = 30.66, lon: float = 104.06) -> bytes:
+    return encode_event(Ping(event_id=f"ping-{person}-{at}", ts=datetime.fromtimestamp(at, timezone.utc),
+                             person=person, lat=lat, lon=lon, source="gps"))
+
+
+def test_a_contact_of_a_case_is_published_red_from_the_regions_answer_before_the_test_is_scored(
+    signing_key: SigningKey,
+) -> None:
+    # Half an hour side by side, then apart; the case's positive result comes two hours later. Its
+    # early notice reaches the regions, which answer from the stays already closed (a probe).
+    at = 1_650_000_000
+    together = [_ping(person, at + 60 * minute) for minute in range(31) for person in ("p-case", "p-near")]
+    apart = [_ping(person, at + 60 * minute, lat=lat) for minute in range(40, 150, 5)
+             for person, lat in (("p-case", 31.0), ("p-near", 32.0))]
+    log = MemoryLog(TOPICS, PARTITIONS)
+    log.publish(together + apart)
+    config = replace(_config(signing_key), lateness_s=600)
+    drivers = _workers(log, config)
+    now = settle(drivers, at + 3600, WALL)
+    assert log.codes() == []
+    log.publish([encode_event(TestResult(
+        event_id="test-1", ts=datetime.fromtimestamp(at + 3 * 3600, timezone.utc), person="p-case",
+        sampled_at=datetime.fromtimestamp(at + 2 * 3600, timezone.utc), test="pcr", result="positive"))])
+    for _ in range(2):  # the early notice to the regions, their answer back: no time passes
+        for driver in drivers:
+            driver.turn(now + 1, WALL)
+    assert sorted((c["person"], c["level"]) for c in log.codes()) == [("p-case", "red"), ("p-near", "red")]
+    assert all(driver.step.scored_through < at + 3 * 3600 for driver in drivers[4:]), "not from scoring the test"
+
+
 def test_the_city_clock_decides_a_final_once_every_reporter_is_idle() -> None:
     clock = CityClock(partitions=1)
+    assert clock.through() == NEVER
     clock.read({"type": "pings", "partition": 0, "through": 90, "newest": 100, "idle": False})
     clock.read({"type": "progress", "partition": 0, "through": 120, "newest": 120, "idle": True})
-    assert clock.finals == [] and clock.through() == 90
+    assert clock.finals == [] and clock.through() == 90  # an idle reporter holds nothing back
     clock.read({"type": "pings", "partition": 0, "through": 100, "newest": 100, "idle": True})
     assert clock.finals == [120] and clock.through() == 120
     # A rebuilding reporter starts again from nothing: nothing goes back, no final twice.

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import pickle
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
 import orjson
 import pytest
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 
 from codes import Algorithm, SigningKey, generate_signing_key
 from scoring.events import Ping, TestResult, Visit, encode_event
@@ -19,7 +22,10 @@ from simulators.output import write_run
 from simulators.run import Simulation
 from streams.codes_reader import distinct_changes
 from streams.deadletter import read_letter
-from streams.step import Known, Record, Step, WorkerConfig, partition_of
+from streams.step import Known, Record, Step, WorkerConfig, WorkerView, partition_of
+from scoring.timeline import record_key
+from streams.resume import restored
+from streams.snapshots import Unusable, unusable
 from streams.testing import MemoryLog, StepDriver, assert_each_record_changes_what_is_shown, settle
 from streams.topics import Topics
 
@@ -160,6 +166,55 @@ def test_a_worker_that_dies_half_way_is_replaced_with_nothing_lost_or_sent_twice
     settle([StepDriver(log, config, frozenset(range(PARTITIONS)), name="successor")], _last_change(replayed), WALL)
     assert_each_record_changes_what_is_shown(_codes(log))
     assert _timeline(log) == [change.to_json() for change in replayed.timeline]
+
+
+def test_a_worker_resumed_from_a_snapshot_taken_mid_stream_sends_what_one_going_on_sends(
+    city: Path, replayed: ReplayResult, signing_key: SigningKey
+) -> None:
+    config, everything, last = _config(signing_key), frozenset(range(PARTITIONS)), _last_change(replayed)
+
+    def run(driver: StepDriver, turn: int, until: Callable[[], bool]) -> int:
+        # A few hundred records a partition per turn: the stream goes on for many turns.
+        while not until():
+            driver.turn(float(turn), WALL, limit=300)
+            turn += 1
+        return turn
+
+    straight_log, resumed_log = _published(city), _published(city)
+    straight = StepDriver(straight_log, config, everything, name="w")
+    run(straight, 0, lambda: straight.step.final_at >= last)
+    dying = StepDriver(resumed_log, config, everything, name="w")
+    turn = run(dying, 0, lambda: bool(_codes(resumed_log)))
+    snapshot, codes_then = dying.snapshot("test"), len(_codes(resumed_log))
+    turn = run(dying, turn, lambda: len(_codes(resumed_log)) >= 2 * codes_then)  # it sent more, then died
+    assert unusable(snapshot, "test", resumed_log.facts(snapshot.offsets)) is None
+    successor = StepDriver(resumed_log, config, everything, name="w", now=float(turn), snapshot=snapshot)
+    assert successor.step.position((TOPICS.pings, 0)) == snapshot.offsets[(TOPICS.pings, 0)] > 0
+    run(successor, turn, lambda: successor.step.final_at >= last)
+    assert 0 < codes_then < 2 * codes_then < len(replayed.timeline)
+    assert [(c["person"], record_key(c)) for c in _codes(resumed_log)] == [
+        (c["person"], record_key(c)) for c in _codes(straight_log)]
+    assert _timeline(resumed_log) == [change.to_json() for change in replayed.timeline]
+
+
+@pytest.mark.parametrize("state, reason", [
+    (b"not a pickle", "state unreadable: UnpicklingError: "),
+    (pickle.dumps(({"a": 1}, {}, set())), "state holds a dict, not a step"),
+])
+def test_a_state_that_is_no_step_is_unusable_with_a_reason(signing_key: SigningKey, state: bytes, reason: str) -> None:
+    with pytest.raises(Unusable, match="^" + reason):
+        restored(state, _config(signing_key), WorkerView(), "w", 0.0)
+
+
+def test_a_snapshot_holds_no_signing_key_nor_secret(signing_key: SigningKey) -> None:
+    secret = b"reference-secret-0123456789abcdef"
+    log = MemoryLog(TOPICS, PARTITIONS)
+    _fever_visit(log, int(WALL) - DAY)
+    driver = StepDriver(log, _config(signing_key, reference_secret=secret), frozenset(range(PARTITIONS)))
+    settle([driver], int(WALL) - DAY, WALL)
+    state = driver.snapshot("test").state
+    private = signing_key.private_key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
+    assert secret not in state and private not in state
 
 
 def test_records_delivered_again_or_from_before_the_replay_start_are_ignored(signing_key: SigningKey) -> None:
