@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import os
 import tempfile
 import threading
@@ -93,6 +94,8 @@ class _Pending:
     """A snapshot taken, waiting for the broker to say where its fences on `codes` went."""
 
     snapshot: Snapshot
+    owned: frozenset[int]
+    """The partitions whose state it is (the step's may be revoked while its fences are sent)."""
     fences: dict[int, Awaitable[Any]]
     """Per owned partition, the fence's send (its record metadata)."""
     fence: str
@@ -246,6 +249,9 @@ class Pipeline:
 
     async def _on_revoked(self, app: Any, revoked: Any, **_: Any) -> None:
         self.may_resume = self.snapshots
+        # A disowned step owns nothing: its snapshot would be filed, and resumed, as a worker's
+        # owning nothing. The next assignment's build sets the next one due.
+        self.snapshot_due = math.inf
         # From here on another worker may own them: publish nothing more for their persons.
         if self.step is not None:
             self.step.disown()
@@ -395,17 +401,19 @@ class Pipeline:
             return None  # nothing read since the last one: it would hold the same
         self.snapshot_covers = dict(positions)
         tails = {source: tail for source, (offset, tail) in self.tails.items() if positions.get(source) == offset + 1}
+        # Taken before the fences' sends: a revocation while they are awaited disowns the step.
+        owned = step.owned
+        snapshot = Snapshot(positions, tails, self._made_by(owned), config.clock(), image(step))
         # A fence after everything the step sent to its codes partitions (one producer keeps a
         # partition's order): what the step's ledger knows ends there, a resume reads on from it.
         # Not awaited here: the turn goes on while the broker acknowledges it.
         fence = new_fence()
         fences = {p: await self.app.producer.send(codes, fence_key(self.name), fence, p, None, None)
-                  for p in sorted(step.owned)}
-        snapshot = Snapshot(positions, tails, self._made_by(step.owned), config.clock(), image(step))
+                  for p in sorted(owned)}
         metrics.SNAPSHOT_PAUSE.observe(time.perf_counter() - began)
-        return _Pending(snapshot, fences, digest(fence_key(self.name), fence))
+        return _Pending(snapshot, owned, fences, digest(fence_key(self.name), fence))
 
-    async def _keep(self, pending: _Pending, owned: frozenset[int]) -> None:
+    async def _keep(self, pending: _Pending) -> None:
         """Once its fences are written, write the snapshot to disk off the event loop; a disk or
         broker problem is logged, never fatal (the previous snapshot stays the latest)."""
         codes = self.config.topics.codes
@@ -421,9 +429,9 @@ class Pipeline:
                            offsets={**pending.snapshot.offsets, **{(codes, p): o for p, o in written.items()}},
                            tails={**pending.snapshot.tails, **{(codes, p): pending.fence for p in written}})
         try:
-            await asyncio.to_thread(self._store(owned).write, snapshot)
+            await asyncio.to_thread(self._store(pending.owned).write, snapshot)
         except OSError as error:
-            log.warning("cannot write a snapshot in %s: %s", self._store(owned).directory, error.strerror)
+            log.warning("cannot write a snapshot in %s: %s", self._store(pending.owned).directory, error.strerror)
             return
         metrics.snapshot_taken(snapshot.taken_at)
         metrics.SNAPSHOT_BYTES.set(len(snapshot.state))
@@ -583,7 +591,7 @@ class Pipeline:
             snapshot = await self._snapshot(step)
         if snapshot is not None:
             # Written while the worker goes on: the fences' acknowledgements and the disk.
-            self._keeping = asyncio.create_task(self._keep(snapshot, step.owned))
+            self._keeping = asyncio.create_task(self._keep(snapshot))
 
     def _ends(self, step: Step) -> dict[Source, End]:
         wide = self._wide

@@ -1,0 +1,58 @@
+"""A worker's snapshot is of the partitions it owns: never of a step whose partitions were revoked."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from codes import Algorithm, generate_signing_key
+from scoring.rules import load_rule_set
+from streams.app import Pipeline
+from streams.resume import restored
+from streams.step import WorkerConfig, WorkerView
+from streams.testing import MemoryLog, StepDriver
+from streams.topics import Topics
+
+RULES = Path(__file__).resolve().parents[3] / "rules" / "default.yaml"
+TOPICS = Topics(prefix="t.")
+OWNED = frozenset({0, 1})
+
+
+def _pipeline(tmp_path: Path) -> tuple[Pipeline, WorkerConfig]:
+    key = generate_signing_key(Algorithm.EDDSA, 0, 2_000_000_000)
+    config = WorkerConfig(bootstrap="127.0.0.1:9", topics=TOPICS, group="g", rules=load_rule_set(RULES), keys=[key],
+                          partitions=2, data_dir=tmp_path, snapshot_every_s=1.0, clock=lambda: 1_700_000_000.0)
+    pipeline = Pipeline(config)
+    pipeline.step = StepDriver(MemoryLog(TOPICS, 2), config, OWNED, name=pipeline.name).step
+    pipeline.snapshot_due = 0.0
+    return pipeline, config
+
+
+def test_no_snapshot_is_taken_of_a_step_whose_partitions_were_revoked(tmp_path: Path) -> None:
+    # Its state would be filed as a worker's owning nothing, and a step owning nothing resumed from it.
+    async def taken() -> Any:
+        pipeline, _ = _pipeline(tmp_path)
+        await pipeline._on_revoked(pipeline.app, set())
+        return await pipeline._snapshot(pipeline.step)
+
+    assert asyncio.run(taken()) is None
+
+
+def test_partitions_revoked_while_a_snapshot_writes_its_fences_leave_it_a_snapshot_of_the_owned_step(
+    tmp_path: Path,
+) -> None:
+    async def taken() -> Any:
+        pipeline, config = _pipeline(tmp_path)
+
+        async def send(*_: Any) -> asyncio.Future[None]:
+            # The rebalance runs while the turn waits for the producer.
+            await pipeline._on_revoked(pipeline.app, set())
+            return asyncio.get_running_loop().create_future()
+
+        pipeline.app.producer.send = send  # type: ignore[method-assign]
+        pending = await pipeline._snapshot(pipeline.step)
+        step = restored(pending.snapshot.state, config, WorkerView(), "w", 0.0)
+        return pending.owned, sorted(pending.fences), step.owned, pending.snapshot.made_by == pipeline._made_by(OWNED)
+
+    assert asyncio.run(taken()) == (OWNED, [0, 1], OWNED, True)
