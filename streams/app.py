@@ -374,17 +374,25 @@ class Pipeline:
             for (topic, partition), offset in snapshot.offsets.items():
                 if topic not in (topics.visits, topics.codes):
                     wide.seek(TopicPartition(topic, partition), offset)
-            self.step = step
-            self._built()
-            self.snapshot_covers = step.positions.covered()
-            metrics.RESUMES.inc()
-            metrics.snapshot_taken(snapshot.taken_at)
+            self._resumed(step, snapshot)
             log.warning("resumed from snapshot %s taken %.0f s ago: replaying only what follows it",
                         path, config.clock() - snapshot.taken_at)
             return {source: offset for source, offset in snapshot.offsets.items() if source[0] == topics.visits}
         log.warning("no usable snapshot in %s, rebuilding from the start: %s", store.directory,
                     "; ".join(reasons) or "none taken yet")
         return None
+
+    def _resumed(self, step: Step, snapshot: Snapshot) -> None:
+        """`step`, restored from `snapshot`, is the worker's from here."""
+        self.step = step
+        self._built()
+        self.snapshot_covers = step.positions.covered()
+        # What the snapshot read before each offset: the next snapshot notes it again for the
+        # partitions not read since (rules, areas, a quiet partition), else it would be unusable.
+        self.tails.update({source: (snapshot.offsets[source] - 1, tail) for source, tail in snapshot.tails.items()
+                           if source in snapshot.offsets})
+        metrics.RESUMES.inc()
+        metrics.snapshot_taken(snapshot.taken_at)
 
     async def _snapshot(self, step: Step) -> _Pending | None:
         """A snapshot of `step` between turns, its fences on their way (None: not due)."""

@@ -1,4 +1,4 @@
-"""A worker's snapshot is of the partitions it owns: never of a step whose partitions were revoked."""
+"""The worker's snapshots: of the partitions it owns (never of a revoked step), and usable again after a resume."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from codes import Algorithm, generate_signing_key
 from scoring.rules import load_rule_set
 from streams.app import Pipeline
 from streams.resume import restored
+from streams.snapshots import unusable
 from streams.step import WorkerConfig, WorkerView
 from streams.testing import MemoryLog, StepDriver
 from streams.topics import Topics
@@ -56,3 +57,33 @@ def test_partitions_revoked_while_a_snapshot_writes_its_fences_leave_it_a_snapsh
         return pending.owned, sorted(pending.fences), step.owned, pending.snapshot.made_by == pipeline._made_by(OWNED)
 
     assert asyncio.run(taken()) == (OWNED, [0, 1], OWNED, True)
+
+
+def test_a_snapshot_taken_after_a_resume_is_usable_though_some_partitions_were_not_read_since(tmp_path: Path) -> None:
+    # The areas partition is read before the first snapshot and never again: the second must still
+    # say which record precedes its offset there.
+    async def taken() -> Any:
+        pipeline, config = _pipeline(tmp_path)
+        log = MemoryLog(TOPICS, 2)
+        log.append(TOPICS.areas, None, b'{"type": "area"}', 0)
+        driver = StepDriver(log, config, OWNED, name=pipeline.name)
+        driver.turn(0.0, 1_700_000_000.0)
+        first = driver.snapshot(pipeline._made_by(OWNED))
+        step = restored(first.state, config, pipeline.view, pipeline.name, 1.0)
+        pipeline._resumed(step, first)
+        ping = log.append(TOPICS.pings, b"p-1", b'{"type": "ping"}', 0)
+        pipeline._saw([ping])
+        step.take([ping], 2.0, 1_700_000_000.0)
+
+        async def send(*_: Any) -> asyncio.Future[None]:
+            return asyncio.get_running_loop().create_future()
+
+        pipeline.app.producer.send = send  # type: ignore[method-assign]
+        pipeline.snapshot_due = 0.0
+        second = (await pipeline._snapshot(step)).snapshot
+        return first, second, unusable(second, pipeline._made_by(OWNED), log.facts(second.offsets))
+
+    first, second, reason = asyncio.run(taken())
+    assert first.offsets[(TOPICS.areas, 0)] == second.offsets[(TOPICS.areas, 0)] == 1
+    assert second.offsets[(TOPICS.pings, 0)] == first.offsets[(TOPICS.pings, 0)] + 1
+    assert reason is None
