@@ -35,6 +35,8 @@ from streams.step import STATUS_EVERY_S, Step, WorkerConfig, WorkerView, code_li
 
 PROBE_WITHIN_S = 10.0
 """How long the broker may take to show the records before a snapshot's offsets."""
+NAMED_WITHIN = 120
+"""The longest partition list a snapshot directory's name spells out."""
 STAGE = "worker"
 """Today's one stage: whole-city presence and the persons of the owned partitions."""
 
@@ -87,6 +89,10 @@ def caught_up(step: Step, codes: Iterable[bytes], letters: Iterable[bytes]) -> N
 def store_directory(data_dir: Path, group: str, owned: frozenset[int]) -> Path:
     """Where the snapshots of this stage for this partition set live."""
     partitions = ".".join(str(p) for p in sorted(owned)) or "none"
+    if len(partitions) > NAMED_WITHIN:
+        # A file name has at most 255 bytes (the rebuild of a worker owning 100 partitions raised on its
+        # directory's name): a larger set is named by its size and a digest of the list.
+        partitions = f"{len(owned)}-{digest(None, partitions.encode())}"
     return data_dir / "snapshots" / group / f"{STAGE}-p{partitions}"
 
 

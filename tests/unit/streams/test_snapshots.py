@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from streams.resume import store_directory
 from streams.snapshots import (
     FORMAT_VERSION, LogFacts, Snapshot, SnapshotStore, Unusable, decode, digest, encode, unusable,
 )
@@ -80,3 +81,14 @@ def test_the_store_refuses_a_file_others_could_have_written_and_says_why(tmp_pat
     path.unlink()
     with pytest.raises(Unusable, match=f"^cannot read {path.name}: No such file or directory$"):
         store.load(path)
+
+
+def test_a_worker_owning_many_partitions_keeps_its_snapshots_in_a_directory_it_can_name(tmp_path: Path) -> None:
+    # A file name has at most 255 bytes: "worker-p0.1.2....99" has 297.
+    many, others = frozenset(range(100)), frozenset(range(1, 101))
+    store = SnapshotStore(store_directory(tmp_path, "g", many))
+    assert store.newest_first() == []
+    written = store.write(SNAPSHOT)
+    assert store.newest_first() == [written] and store.load(written) == SNAPSHOT
+    assert store_directory(tmp_path, "g", others) != store.directory
+    assert store_directory(tmp_path, "g", frozenset({0, 1, 3})).name == "worker-p0.1.3"
