@@ -354,7 +354,13 @@ class Pipeline:
         config, topics = self.config, self.config.topics
         store, made = self._store(owned), await asyncio.to_thread(self._made_by, owned)
         reasons = []
-        for path in store.newest_first():
+        try:
+            paths = store.newest_first()
+        except OSError as error:  # a directory the worker may not list: rebuilding is always right
+            log.warning("cannot list the snapshots in %s, rebuilding from the start: %s", store.directory,
+                        error.strerror or error)
+            return None
+        for path in paths:
             try:
                 snapshot = await asyncio.to_thread(store.load, path)
                 try:

@@ -133,10 +133,13 @@ async def log_facts(bootstrap: str, offsets: Mapping[Source, int]) -> dict[Sourc
         found: dict[TopicPartition, tuple[int, str]] = {}
         for tp, at in wanted.items():
             consumer.seek(tp, at)
+        # Nothing precedes the offset of the others (it is their log's start): not read at all, so
+        # that their records are not taken for a wanted one's and the loop does not stop short.
+        consumer.pause(*(tp for tp in present if tp not in wanted))
         deadline = time.monotonic() + PROBE_WITHIN_S
         while len(found) < len(wanted) and time.monotonic() < deadline:
             for tp, records in (await consumer.getmany(timeout_ms=200)).items():
-                if records and tp not in found:
+                if records and tp in wanted and tp not in found:
                     found[tp] = (records[0].offset, digest(records[0].key, records[0].value))
                     consumer.pause(tp)
         facts = {}

@@ -87,3 +87,22 @@ def test_a_snapshot_taken_after_a_resume_is_usable_though_some_partitions_were_n
     assert first.offsets[(TOPICS.areas, 0)] == second.offsets[(TOPICS.areas, 0)] == 1
     assert second.offsets[(TOPICS.pings, 0)] == first.offsets[(TOPICS.pings, 0)] + 1
     assert reason is None
+
+
+def test_a_snapshot_directory_the_worker_may_not_list_means_a_rebuild_not_a_crash(
+    tmp_path: Path, monkeypatch: Any, caplog: Any,
+) -> None:
+    # The error would escape into Faust's seek_to_committed on every assignment.
+    pipeline, _ = _pipeline(tmp_path)
+    directory = pipeline._store(OWNED).directory
+    directory.mkdir(parents=True)
+    listing = Path.iterdir
+
+    def iterdir(path: Path) -> Any:
+        if path == directory:
+            raise PermissionError(13, "Permission denied")
+        return listing(path)
+
+    monkeypatch.setattr(Path, "iterdir", iterdir)
+    assert asyncio.run(pipeline._resume(OWNED, None)) is None  # type: ignore[arg-type]
+    assert "cannot list the snapshots" in caplog.text and "Permission denied" in caplog.text
