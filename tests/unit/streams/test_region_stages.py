@@ -7,18 +7,15 @@ from __future__ import annotations
 
 import pickle
 from dataclasses import replace
-from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from codes import Algorithm, SigningKey, generate_signing_key
-from scoring.events import Ping, TestResult, encode_event
-from scoring.replay import ReplayResult, replay_file
+from codes import SigningKey
+from scoring.replay import ReplayResult
 from scoring.rules import load_rule_set
 from simulators.config import SimulationConfig
-from simulators.output import write_run
-from simulators.run import Simulation
 from streams.eventtime import NEVER
 from streams.stages import CityClock
 from streams.step import WorkerConfig, partition_of
@@ -34,18 +31,8 @@ CITY = SimulationConfig(residents=160, days=3, seed=5)
 
 
 @pytest.fixture(scope="module")
-def signing_key() -> SigningKey:
-    return generate_signing_key(Algorithm.EDDSA, int(WALL) - 3600, int(WALL) + 30 * DAY)
-
-
-@pytest.fixture(scope="module")
-def city(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_run(Simulation(CITY), tmp_path_factory.mktemp("city"))
-
-
-@pytest.fixture(scope="module")
-def replayed(city: Path) -> ReplayResult:
-    return replay_file(city, load_rule_set(RULES))
+def city_config() -> SimulationConfig:
+    return CITY
 
 
 def _config(key: SigningKey) -> WorkerConfig:
@@ -148,29 +135,18 @@ def test_scoring_does_not_pass_a_region_partition_that_has_not_reported_however_
     assert log.timeline() == [change.to_json() for change in replayed.timeline]
 
 
-def _ping(person: str, at: int, lat: float = 30.66, lon: float = 104.06) -> bytes:
-    return encode_event(Ping(event_id=f"ping-{person}-{at}", ts=datetime.fromtimestamp(at, timezone.utc),
-                             person=person, lat=lat, lon=lon, source="gps"))
-
-
 def test_a_contact_of_a_case_is_published_red_from_the_regions_answer_before_the_test_is_scored(
-    signing_key: SigningKey,
+    signing_key: SigningKey, contact_then_case: Any,
 ) -> None:
-    # Half an hour side by side, then apart; the case's positive result comes two hours later. Its
-    # early notice reaches the regions, which answer from the stays already closed (a probe).
-    at = 1_650_000_000
-    together = [_ping(person, at + 60 * minute) for minute in range(31) for person in ("p-case", "p-near")]
-    apart = [_ping(person, at + 60 * minute, lat=lat) for minute in range(40, 150, 5)
-             for person, lat in (("p-case", 31.0), ("p-near", 32.0))]
+    # The case's early notice reaches the regions, which answer from the stays already closed (a probe).
+    at = contact_then_case.at
     log = MemoryLog(TOPICS, PARTITIONS)
-    log.publish(together + apart)
+    log.publish(contact_then_case.pings)
     config = replace(_config(signing_key), lateness_s=600)
     drivers = _workers(log, config)
     now = settle(drivers, at + 3600, WALL)
     assert log.codes() == []
-    log.publish([encode_event(TestResult(
-        event_id="test-1", ts=datetime.fromtimestamp(at + 3 * 3600, timezone.utc), person="p-case",
-        sampled_at=datetime.fromtimestamp(at + 2 * 3600, timezone.utc), test="pcr", result="positive"))])
+    log.publish([contact_then_case.positive])
     for _ in range(2):  # the early notice to the regions, their answer back: no time passes
         for driver in drivers:
             driver.turn(now + 1, WALL)

@@ -6,20 +6,19 @@ import pickle
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 
-from codes import Algorithm, SigningKey, generate_signing_key
+from codes import SigningKey
 from scoring.events import Ping, TestResult, Visit, encode_event
 from scoring.replay import ReplayResult, replay_file
 from scoring.rules import load_rule_set
 from scoring.timeline import TIMELINE_VERSION
 from scoring.timeutil import format_rfc3339
 from simulators.config import FaultConfig, SimulationConfig
-from simulators.output import write_run
-from simulators.run import Simulation
 from streams.codes_reader import distinct_changes
 from streams.deadletter import read_letter
 from streams.step import Known, Record, Step, WorkerConfig, WorkerView, partition_of
@@ -38,19 +37,9 @@ CITY = SimulationConfig(residents=160, days=3, seed=5, faults=FaultConfig(share=
 
 
 @pytest.fixture(scope="module")
-def signing_key() -> SigningKey:
-    return generate_signing_key(Algorithm.EDDSA, int(WALL) - 3600, int(WALL) + 30 * DAY)
-
-
-@pytest.fixture(scope="module")
-def city(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The events file of a small city with 1% injected faults."""
-    return write_run(Simulation(CITY), tmp_path_factory.mktemp("city"))
-
-
-@pytest.fixture(scope="module")
-def replayed(city: Path) -> ReplayResult:
-    return replay_file(city, load_rule_set(RULES))
+def city_config() -> SimulationConfig:
+    """A small city with 1% injected faults."""
+    return CITY
 
 
 def _config(key: SigningKey, **overrides) -> WorkerConfig:
@@ -357,22 +346,16 @@ def test_a_reason_starting_and_lapsing_at_the_same_level_is_published_and_the_st
 
 
 def test_a_contact_of_a_case_the_same_worker_announces_is_published_red_on_the_turn_the_test_is_taken(
-    signing_key: SigningKey,
+    signing_key: SigningKey, contact_then_case: Any,
 ) -> None:
-    # Half an hour side by side, then apart; the case's positive result comes two hours later. The worker
-    # that announces the case early (`early_case` on `cases`) need not wait for its own message to come back.
-    at = 1_650_000_000
-    together = [_ping(person, at + 60 * minute) for minute in range(31) for person in ("p-case", "p-near")]
-    apart = [_ping(person, at + 60 * minute, lat=lat) for minute in range(40, 150, 5)
-             for person, lat in (("p-case", 31.0), ("p-near", 32.0))]
+    # The worker that announces the case early (`early_case` on `cases`) need not wait for its own
+    # message to come back.
     log = MemoryLog(TOPICS, PARTITIONS)
-    log.publish(together + apart)
+    log.publish(contact_then_case.pings)
     driver = StepDriver(log, _config(signing_key, lateness_s=600), frozenset(range(PARTITIONS)))
-    now = settle([driver], at + 3600, WALL)
+    now = settle([driver], contact_then_case.at + 3600, WALL)
     assert _codes(log) == []
-    log.publish([encode_event(TestResult(
-        event_id="test-1", ts=datetime.fromtimestamp(at + 3 * 3600, timezone.utc), person="p-case",
-        sampled_at=datetime.fromtimestamp(at + 2 * 3600, timezone.utc), test="pcr", result="positive"))])
+    log.publish([contact_then_case.positive])
     output = driver.turn(now + 1, WALL)
     codes = [orjson.loads(m.value) for m in output.messages if m.topic == TOPICS.codes]
     assert sorted((c["person"], c["level"]) for c in codes) == [("p-case", "red"), ("p-near", "red")]
