@@ -24,7 +24,6 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
-import pandas as pd
 from pydantic import BaseModel
 
 from scoring.areas import AreaTimeline
@@ -32,6 +31,7 @@ from scoring.cells import snap_all
 from scoring.celltable import Rows
 from scoring.contacts import EVERY_DAY, OPEN_END, ContactEngine, Source, Tally
 from scoring.exposure import AREA, CaseWindow, ContactSpec, Exposure
+from scoring.pseudonyms import Numbering
 
 
 StayRows = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
@@ -90,9 +90,7 @@ class PresenceIndex:
         self._area_engine = self._engines[self.specs.index(area_spec)]
         self._areas = AreaTimeline(area_spec.resolution)
         self._area_levels = None if area_levels is None else frozenset(area_levels)
-        self._names: list[str] = []
-        self._lookup = pd.Index([], dtype=object)
-        self._recent: dict[str, int] = {}
+        self._persons = Numbering()
         self._case_known: dict[str, int] = {}
         self._emitted: dict[tuple[str, str], dict[int, Exposure]] = {}
         """The last exposure emitted, by (kind, source ref) then person number."""
@@ -124,7 +122,7 @@ class PresenceIndex:
         """
         if len(persons) == 0:
             return []
-        numbers = self._numbers(persons)
+        numbers = self._persons.numbers(persons)
         ts = np.asarray(ts, dtype=np.int64)
         order = np.lexsort((ts, numbers))
         numbers, ts = numbers[order], ts[order]
@@ -140,7 +138,7 @@ class PresenceIndex:
         withdrawn (a late ping split them). Returns the exposures that changed."""
         engine = self._engines[self.specs.index(self._spec(kind))]
         # Numbered in one lookup: a lookup costs about a millisecond however few names it asks for.
-        numbers = self._numbers(np.concatenate([added[0], withdrawn[0]])) if len(added[0]) + len(withdrawn[0]) else \
+        numbers = self._persons.numbers(np.concatenate([added[0], withdrawn[0]])) if len(added[0]) + len(withdrawn[0]) else \
             np.empty(0, dtype=np.int64)
         engine.apply_stays(_rows(added, numbers[:len(added[0])]), _rows(withdrawn, numbers[len(added[0]):]))
         return self._drain()
@@ -170,7 +168,7 @@ class PresenceIndex:
                 engine.remove_source(window.case_ref)
             else:
                 end = OPEN_END if window.infectious_until is None else window.infectious_until
-                person = self._number_of(window.person)
+                person = int(self._persons.numbers([window.person])[0])
                 engine.set_source(
                     Source(window.case_ref, spec.kind, person, window.infectious_from, end, known_at=known_at)
                 )
@@ -179,8 +177,7 @@ class PresenceIndex:
     def probe(self, window: CaseWindow, known_at: int) -> list[Exposure]:
         """The exposures `case(window, known_at)` would report at once from the stays already
         closed, without learning of the case (nothing here changes): for early escalations."""
-        number = self._lookup.get_indexer([window.person])[0] if len(self._lookup) else -1
-        number = self._recent.get(window.person, number)
+        number = self._persons.find(window.person)
         if window.retracted or number < 0:
             return []
         end = OPEN_END if window.infectious_until is None else window.infectious_until
@@ -189,8 +186,8 @@ class PresenceIndex:
             for who, tally in sorted(engine.probe(int(number), window.infectious_from, end).items()):
                 days = sorted(tally.by_day)
                 found.append(Exposure(
-                    exposure_id=Exposure.make_id(self._names[who], spec.kind, window.case_ref),
-                    person=self._names[who], kind=spec.kind, source=window.case_ref,
+                    exposure_id=Exposure.make_id(self._persons.names[who], spec.kind, window.case_ref),
+                    person=self._persons.names[who], kind=spec.kind, source=window.case_ref,
                     first_at=tally.first, last_at=tally.last, minutes=tally.seconds / 60,
                     minutes_by_day=tuple((day, tally.by_day[day] / 60) for day in days),
                     known_at=max(known_at, tally.last),
@@ -274,7 +271,7 @@ class PresenceIndex:
     def stats(self) -> PresenceStats:
         """Sizes of what the index holds."""
         return PresenceStats(
-            persons=len(self._names),
+            persons=len(self._persons),
             stays=sum(len(e.stays) for e in self._engines),
             stays_by_kind={e.kind: len(e.stays) for e in self._engines},
             sources=sum(e.sources() for e in self._engines),
@@ -298,9 +295,9 @@ class PresenceIndex:
                         continue
                     exposure = Exposure(
                         exposure_id=previous.exposure_id if previous else Exposure.make_id(
-                            self._names[who], source.kind, source.ref
+                            self._persons.names[who], source.kind, source.ref
                         ),
-                        person=self._names[who],
+                        person=self._persons.names[who],
                         kind=source.kind,
                         source=source.ref,
                         first_at=tally.first,
@@ -316,33 +313,6 @@ class PresenceIndex:
                 if not emitted:
                     del self._emitted[key]
         return out
-
-    # Pseudonyms are numbered in order of first sight. Lookups of a whole batch go
-    # through a pandas hash index (C speed); names first seen since it was last
-    # rebuilt wait in a small dict, and the index is rebuilt when that dict grows.
-
-    def _number_of(self, person: str) -> int:
-        return int(self._numbers([person])[0])
-
-    def _numbers(self, persons: Sequence[str] | np.ndarray) -> np.ndarray:
-        names = np.asarray(persons, dtype=object)
-        # An object index: given a bare array, pandas would first convert it to its string dtype.
-        numbers = self._lookup.get_indexer(pd.Index(names, dtype=object)).astype(np.int64)
-        missing = numbers < 0
-        if missing.any():
-            codes, uniques = pd.factorize(names[missing])
-            numbers[missing] = np.array([self._first_sight(name) for name in uniques.tolist()], dtype=np.int64)[codes]
-            if len(self._recent) > max(1024, len(self._lookup) // 8):
-                self._lookup = pd.Index(self._names, dtype=object)
-                self._recent = {}
-        return numbers
-
-    def _first_sight(self, person: str) -> int:
-        number = self._recent.get(person)
-        if number is None:
-            number = self._recent[person] = len(self._names)
-            self._names.append(person)
-        return number
 
 
 def _minutes_by_day(tally: Tally, previous: Exposure | None) -> tuple[tuple[int, float], ...]:

@@ -33,6 +33,7 @@ from scoring.city import Found, IndexPlan, PingBuffer
 from scoring.events import AreaRisk
 from scoring.exposure import CaseWindow, ContactSpec, Exposure
 from scoring.presence import PresenceIndex, StayRows
+from scoring.pseudonyms import Numbering
 from scoring.stays import StayStage
 
 STEPS = 2
@@ -132,15 +133,13 @@ class StayPartition:
     def __init__(self, specs: Iterable[ContactSpec]) -> None:
         self.specs = tuple(specs)
         self._stages = [StayStage(spec.max_gap_s) for spec in self.specs]
-        self._numbers: dict[str, int] = {}
-        self._names: list[str] = []
+        self._persons = Numbering()
 
     def ingest(self, persons: np.ndarray, ts: np.ndarray, lat: np.ndarray, lon: np.ndarray) -> list[StayChange]:
         """A batch of pings, any order: the stays they close, add or withdraw, per kind."""
         if len(persons) == 0:
             return []
-        numbers = np.fromiter((self._number(p) for p in np.asarray(persons, dtype=object).tolist()),
-                              dtype=np.int64, count=len(persons))
+        numbers = self._persons.numbers(persons)
         ts = np.asarray(ts, dtype=np.int64)
         order = np.lexsort((ts, numbers))
         cells = snap_all(np.asarray(lat, dtype=np.float64)[order], np.asarray(lon, dtype=np.float64)[order],
@@ -161,18 +160,11 @@ class StayPartition:
         """The earliest watermark at which `advance` closes a stay (None: none is open)."""
         return min((m for stage in self._stages if (m := stage.tracker.next_cap()) is not None), default=None)
 
-    def _number(self, person: str) -> int:
-        number = self._numbers.get(person)
-        if number is None:
-            number = self._numbers[person] = len(self._names)
-            self._names.append(person)
-        return number
-
     def _named(self, spec: ContactSpec, added: Rows, withdrawn: Rows) -> StayChange:
         return StayChange(spec, self._stays(added), self._stays(withdrawn))
 
     def _stays(self, rows: Rows) -> StayRows:
-        persons = np.array([self._names[n] for n in rows.owner.tolist()], dtype=object)
+        persons = np.array([self._persons.names[n] for n in rows.owner.tolist()], dtype=object)
         return persons, rows.cell, rows.start, rows.end
 
 
