@@ -21,9 +21,12 @@ after it arrived (an outage that long), the one case where a bad input gets no l
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from prometheus_client import Counter
+
+from streams.deadletter import read_letter
 
 Position = tuple[str, int, int]
 """Source topic, partition and offset of an input."""
@@ -49,6 +52,13 @@ class LetterLedger:
     def found(self, position: Position) -> None:
         """A letter for `position` is on the dead-letter topic."""
         self.lettered.add(position)
+
+    def found_in(self, messages: Iterable[bytes]) -> None:
+        """The letters among `messages` read from the dead-letter topic (anything else is passed over)."""
+        for message in messages:
+            letter = read_letter(message)
+            if letter is not None:
+                self.found((letter.topic, letter.partition, letter.offset))
 
     def loaded(self, truncated: bool, now_s: float) -> None:
         """Every letter on the topic has been `found`; `truncated`: retention deleted its oldest messages."""

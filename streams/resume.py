@@ -28,7 +28,6 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from scoring.timeline import fold
-from streams.deadletter import read_letter
 from streams.eventtime import Reports
 from streams.snapshots import LogFacts, Source, Unusable, digest
 from streams.step import STATUS_EVERY_S, Step, WorkerConfig, WorkerView, code_lines
@@ -80,10 +79,7 @@ def caught_up(step: Step, codes: Iterable[bytes], letters: Iterable[bytes]) -> N
         # Checked once the settled timeline reaches it: a dead worker's early escalation may not hold.
         ledger.open_from[person] = min(ledger.open_from.get(person, line.at), line.at)
         view.codes[person] = data
-    for message in letters:
-        letter = read_letter(message)
-        if letter is not None:
-            step.dead_lettered.found((letter.topic, letter.partition, letter.offset))
+    step.dead_lettered.found_in(letters)
 
 
 def store_directory(data_dir: Path, group: str, owned: frozenset[int]) -> Path:

@@ -52,7 +52,7 @@ from scoring.timeline import (
 )
 from scoring.timeutil import to_epoch
 from streams import metrics
-from streams.deadletter import DEAD_LETTERED, Rejected, read_letter
+from streams.deadletter import DEAD_LETTERED, Rejected
 from streams.eventtime import NEVER, Reports, TimeOrder, Watermarks
 from streams.health import DEFAULT_STALL_TIMEOUT_S, Health
 from streams.horizon import RebuildHorizon
@@ -239,10 +239,7 @@ class Known:
         for data, line in code_lines(codes):
             fold(known.shown.setdefault(data["person"], []), line)
             known.codes[data["person"]] = data
-        for message in letters:
-            letter = read_letter(message)
-            if letter is not None:
-                known.dead_lettered.found((letter.topic, letter.partition, letter.offset))
+        known.dead_lettered.found_in(letters)
         known.dead_lettered.loaded(letters_truncated, wall)
         return known
 
