@@ -412,12 +412,12 @@ class Pipeline:
         began = time.perf_counter()
         positions = step.positions.covered()
         if positions == self.snapshot_covers:
-            return None  # nothing read since the last one: it would hold the same
-        self.snapshot_covers = dict(positions)
+            return None  # nothing read since the last one written: it would hold the same
         tails = {source: tail for source, (offset, tail) in self.tails.items() if positions.get(source) == offset + 1}
-        # Taken before the fences' sends: a revocation while they are awaited disowns the step.
-        owned = step.owned
-        snapshot = Snapshot(positions, tails, self._made_by(owned), config.clock(), image(step))
+        # Taken before anything is awaited: a revocation meanwhile disowns the step.
+        owned, state, taken_at = step.owned, image(step), config.clock()
+        # The software's digest reads the source files (once per partition set): off the event loop.
+        snapshot = Snapshot(positions, tails, await asyncio.to_thread(self._made_by, owned), taken_at, state)
         # A fence after everything the step sent to its codes partitions (one producer keeps a
         # partition's order): what the step's ledger knows ends there, a resume reads on from it.
         # Not awaited here: the turn goes on while the broker acknowledges it.
@@ -447,6 +447,8 @@ class Pipeline:
         except OSError as error:
             log.warning("cannot write a snapshot in %s: %s", self._store(pending.owned).directory, error.strerror)
             return
+        # Only now: a snapshot dropped on the way is taken again at the next due time, new input or not.
+        self.snapshot_covers = dict(pending.snapshot.offsets)
         metrics.snapshot_taken(snapshot.taken_at)
         metrics.SNAPSHOT_BYTES.set(len(snapshot.state))
 
@@ -504,6 +506,8 @@ class Pipeline:
             self.read_through[source] = max(self.read_through.get(source, 0), record.offset + 1)
             if source not in last or record.offset > last[source].offset:
                 last[source] = record
+        if not self.snapshots:
+            return
         # One digest per partition and batch: what a snapshot notes of the record before its offset.
         for source, record in last.items():
             if record.offset >= self.tails.get(source, (-1, ""))[0]:
