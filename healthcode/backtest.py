@@ -124,16 +124,6 @@ def city_of(path: Path) -> CityIdentity | None:
         raise EnvironmentProblem(f"cannot read which city {path} is from: {error}") from None
 
 
-def _labelled(replays: list[Replayed], rulesets: list[Path]) -> dict[str, pd.DataFrame]:
-    refs = [r.ref for r in replays]
-    # Two files with the same id@version (an edited copy) still need two columns.
-    return {
-        (r.ref if refs.count(r.ref) == 1 else f"{r.ref} ({path})"): r.timeline for r, path in zip(replays, rulesets)
-    }
-
-
-
-
 @dataclass(frozen=True)
 class Named:
     """What a city's files say before its events are read: the cities they name, and the truth."""

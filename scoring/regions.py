@@ -27,7 +27,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from scoring.cells import disc, parent, snap_all
+from scoring.cells import discs, parent, snap_all
 from scoring.celltable import Rows
 from scoring.city import Found, IndexPlan, PingBuffer
 from scoring.events import AreaRisk
@@ -71,10 +71,8 @@ class RegionMap:
         own = self.region_of(cells)
         if not neighbours or len(cells) == 0:
             return rows, own
-        members = [disc(cell) for cell in cells.tolist()]
-        sizes = np.fromiter((len(m) for m in members), dtype=np.int64, count=len(members))
-        around = np.fromiter((c for m in members for c in m), dtype=np.int64, count=int(sizes.sum()))
-        pairs = np.unique(np.stack([np.repeat(rows, sizes), self.region_of(around)]), axis=1)
+        which, around = discs(cells)
+        pairs = np.unique(np.stack([which, self.region_of(around)]), axis=1)
         return pairs[0], pairs[1]
 
     def owner(self, owned: Iterable[int]) -> Callable[[np.ndarray], np.ndarray]:

@@ -356,9 +356,6 @@ def _repeats(parts: Sequence[np.ndarray], ids_at: Callable[[np.ndarray], np.ndar
                            for part, start in zip(parts, first.tolist())])
     repeated[rows] = pd.Series(ids_at(rows)).duplicated().to_numpy()
     return repeated
-    rows = np.flatnonzero(pd.Series(hashes).isin(shared).to_numpy())
-    repeated[rows] = pd.Series(ids_at(rows)).duplicated().to_numpy()
-    return repeated
 
 
 def _strings_at(chunks: list[pa.Array], positions: np.ndarray) -> np.ndarray:
