@@ -33,7 +33,7 @@ from urllib.request import urlopen
 from codes import Algorithm, generate_signing_key
 from codes.keystore import save_key
 from healthcode.broker import EmbeddedBroker
-from healthcode.workers import WorkerProcess, wait_until
+from healthcode.workers import WorkerProcess
 from scoring.timeutil import parse_rfc3339
 from simulators.config import SimulationConfig
 from simulators.output import write_run
@@ -60,6 +60,18 @@ def _metrics(worker: WorkerProcess) -> dict[str, float]:
     with urlopen(f"http://127.0.0.1:{worker.port}/metrics", timeout=5) as answer:
         lines = answer.read().decode().splitlines()
     return {name: float(value) for name, value in (line.rsplit(" ", 1) for line in lines if line and line[0] != "#")}
+
+
+def _snapshot_after(worker: WorkerProcess, since: float) -> dict[str, float]:
+    """The worker's metrics once it has written a snapshot taken after `since` (epoch seconds)."""
+    deadline = time.monotonic() + 3 * SNAPSHOT_EVERY + 30
+    while time.monotonic() < deadline:
+        figures = _metrics(worker)
+        age = figures.get("healthcode_snapshot_age_seconds", -1)
+        if 0 <= age <= time.time() - since:
+            return figures
+        time.sleep(0.5)
+    raise SystemExit(f"bench.recovery: the worker wrote no snapshot within {3 * SNAPSHOT_EVERY + 30} s")
 
 
 def _caught_up(worker: WorkerProcess, newest: int, timeout: float = 1800) -> tuple[float, float]:
@@ -100,9 +112,7 @@ def history(bootstrap: str, residents: int, days: int, scratch: Path, keys: Path
     first = WorkerProcess(settings, logs / "first.log")
     try:
         _, built = _caught_up(first, max(t for t in times if t is not None and t <= cut))
-        wait_until([first], lambda states: True, 5, "answer")
-        time.sleep(SNAPSHOT_EVERY + 1)  # a snapshot covering everything it read
-        taken = _metrics(first)
+        taken = _snapshot_after(first, time.time())  # one covering everything it read
     finally:
         first.kill()
     pause = taken.get("healthcode_snapshot_pause_seconds_sum", 0) / max(1, taken.get("healthcode_snapshot_pause_seconds_count", 0))
