@@ -165,6 +165,9 @@ class StaysStep:
         self.new_rules = False
         self.pings_processed = 0
         """Valid pings taken (each once per assignment): the presence work this step does."""
+        self.named: set[str] = set()
+        """Every person a valid ping named: the Faust shell shares the view's set, so the resident
+        route knows a resident who only ever pinged (green, not unknown)."""
         self._letters: list[Message] = []
 
     def take(self, records: Iterable[Record], now: float, wall: float) -> None:
@@ -193,6 +196,7 @@ class StaysStep:
         ts = to_epoch(outcome.ts)
         metrics.events_in("ping").inc()
         self.pings_processed += 1
+        self.named.add(outcome.person)
         self.marks[record.partition].saw((record.topic, record.partition), ts, now)
         self.parts[record.partition].pings.push(ts, outcome)
 
