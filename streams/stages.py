@@ -166,6 +166,9 @@ class StaysStep:
         self.new_rules = False
         self.pings_processed = 0
         """Valid pings taken (each once per assignment): the presence work this step does."""
+        self.named: set[str] = set()
+        """Every person a valid ping named: the Faust shell shares the view's set, so the resident
+        route knows a resident who only ever pinged (green, not unknown)."""
         self._letters: list[Message] = []
 
     def take(self, records: Iterable[Record], now: float, wall: float) -> None:
@@ -194,6 +197,7 @@ class StaysStep:
         ts = to_epoch(outcome.ts)
         metrics.events_in("ping").inc()
         self.pings_processed += 1
+        self.named.add(outcome.person)
         self.marks[record.partition].saw((record.topic, record.partition), ts, now)
         # Held as plain values, not the event: a snapshot pickles every ping held (65k held: 2.7 MB in
         # 45 ms, against 13 MB in 1-3 s as events).

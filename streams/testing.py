@@ -33,7 +33,7 @@ from streams.stages import RegionStep, StaysStep
 from streams.resume import caught_up, image, restored, restored_stage
 from streams.snapshots import LogFacts, Snapshot, digest
 from streams.step import End, Known, Message, Output, Record, Source, Step, WorkerConfig, WorkerView, partition_of
-from streams.topics import SPECS, STAGE_SPECS, Topics
+from streams.topics import SPECS, Topics
 
 
 @dataclass
@@ -45,7 +45,7 @@ class MemoryLog:
     logs: dict[Source, list[Record]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        for spec in SPECS + STAGE_SPECS:
+        for spec in SPECS:
             count = self.partitions if spec.partitioned else 1
             for partition in range(count):
                 self.logs[(self.topics.name(spec.role), partition)] = []
