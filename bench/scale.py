@@ -1,0 +1,221 @@
+"""Scale-out: 1, 2 and 4 `healthcode worker` processes on one embedded broker this bench starts,
+for the unsplit pipeline and for presence split by region (`HEALTHCODE_STAGES=true`), against
+the bare aiokafka loop, in one run.
+
+1. A simulated city is recorded once and replayed (`scoring.replay.replay_file`, what
+   `healthcode replay` runs): the timeline every run must publish, and the in-process rate.
+2. Baseline: the bare loop (`bench._pipeline.bare_loop`: every input partition read from the
+   beginning, each value produced to an output topic) over the published city.
+3. For each pipeline and worker count: the city is published under a fresh topic prefix (its own
+   group, not timed), then that many worker processes (`healthcode.workers.WorkerProcess`) are
+   started together and timed from the start until every one is settled through the newest event
+   time (`/healthz` `settled_through`), which includes process start, the group join and the idle
+   timeout that releases the last watermark (both printed apart). Each worker's `/metrics` is read
+   then: the pings it processed (`healthcode_events_in_total{type="ping"}`: unsplit, every worker
+   reads every ping; staged, its stays stage reads only its `pings` partitions), every event it
+   took in, and its CPU seconds (`process_cpu_seconds_total`, from process start, imports included).
+   The codes published are folded into their timeline and compared with replay's.
+
+Figures only, never a failure on time. The machine's cores are printed: on 2 shared cores, 4
+workers cannot scale the aggregate rate; events per CPU-second are what does not depend on that.
+
+    .venv/bin/python -m bench.scale                    # 1,000 residents x 3 days, unsplit and staged
+    .venv/bin/python -m bench.scale --stages off       # the unsplit pipeline only
+    .venv/bin/python -m bench.scale --quick            # 300 residents x 2 days
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench._pipeline import (
+    PARTITIONS, RULES, bare_loop, bench_topics, create_topic, publish_city, publish_lines, scratch_broker,
+    signing_key, worker_settings,
+)
+from codes.keystore import save_key
+from healthcode.config import Settings
+from healthcode.workers import Metrics, WorkerProcess, settled, wait_until
+from scoring.replay import replay_file
+from scoring.rules import load_rule_set
+from scoring.timeutil import format_rfc3339
+from simulators.config import SimulationConfig
+from streams.admin import create_topics
+from streams.codes_reader import distinct_changes, read_codes, redundant
+from streams.issuing import timeline_entry
+from streams.topics import Topics
+
+WORKERS = (1, 2, 4)
+PIPELINES = {"unsplit": "false", "staged": "true"}
+"""Each pipeline's `HEALTHCODE_STAGES`."""
+IDLE_S = 2.0
+SETTLE_TIMEOUT_S = 1200
+
+
+@dataclass(frozen=True)
+class Run:
+    """One pipeline with some workers: what they took and how long, and whether their codes tell replay's timeline."""
+
+    pipeline: str
+    events: int
+    """Events in the city (published)."""
+    up_s: float
+    """From the start of the processes until every one answered on its web port (imports and set-up done)."""
+    ready_s: float
+    """From the start until every one was ready and every partition owned."""
+    settled_s: float
+    """From the start until every worker was settled through the newest event time."""
+    pings: tuple[float, ...]
+    """Per worker, the pings it processed."""
+    taken: tuple[float, ...]
+    """Per worker, every event it took in (pings, visits, test results, designations) after it was up."""
+    cpu_s: tuple[float, ...]
+    """Per worker, CPU seconds from up to settled."""
+    equal: bool
+    redundant: int
+    """Code records that changed nothing (sent twice)."""
+    codes: int
+
+    @property
+    def workers(self) -> int:
+        return len(self.pings)
+
+    @property
+    def processing_s(self) -> float:
+        """Up to settled (the group join included: pings are read from the start), without the idle
+        timeout that releases the last watermark."""
+        return max(1e-9, self.settled_s - self.up_s - IDLE_S)
+
+
+def table(runs: Sequence[Run]) -> str:
+    """The runs as a Markdown table, one row a run."""
+    rows = [
+        "| pipeline | workers | pings processed per worker | events/s, start to settled | events/s, up to "
+        "settled less idle timeout | events per CPU-second per worker, after start-up | start to up / ready / "
+        "settled (s) "
+        "| codes | timeline equal to replay |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for run in runs:
+        per_cpu = " / ".join(f"{taken / cpu:,.0f}" for taken, cpu in zip(run.taken, run.cpu_s))
+        verdict = "yes" if run.equal else "**NO**"
+        if run.redundant:
+            verdict += f", {run.redundant:,} records sent twice"
+        rows.append(
+            f"| {run.pipeline} | {run.workers} | {' / '.join(f'{p:,.0f}' for p in run.pings)} "
+            f"| {run.events / run.settled_s:,.0f} | {run.events / run.processing_s:,.0f} | {per_cpu} "
+            f"| {run.up_s:.1f} / {run.ready_s:.1f} / {run.settled_s:.1f} | {run.codes:,} | {verdict} |"
+        )
+    return "\n".join(rows)
+
+
+def _owning_all(states: list[dict[str, Any]]) -> bool:
+    """Every worker ready with a share of the partitions, and every partition owned."""
+    owned = sorted(p for state in states for p in state["partitions"])
+    return all(state["ready"] and state["partitions"] for state in states) and owned == list(range(PARTITIONS))
+
+
+def run(bootstrap: str, pipeline: str, workers: int, lines: list[bytes], newest: int, expected: list[dict],
+        keys: Path, scratch: Path) -> Run:
+    """Publish the city under a fresh prefix, run `workers` processes of `pipeline` until settled, read the codes."""
+    topics = bench_topics(f"scale-{pipeline}-{workers}")
+    create_topics(bootstrap, topics, partitions=PARTITIONS)
+    publish_lines(bootstrap, topics, lines)
+    here = scratch / f"{pipeline}-{workers}"
+    here.mkdir()
+    settings = worker_settings(bootstrap, topics, keys, here / "data", HEALTHCODE_STAGES=PIPELINES[pipeline],
+                               HEALTHCODE_IDLE_TIMEOUT=str(IDLE_S))
+    start = time.monotonic()
+    processes = [WorkerProcess(settings, here / f"worker-{index}.log") for index in range(workers)]
+    try:
+        wait_until(processes, lambda states: True, 120, "answer on their web ports")
+        up, at_up = time.monotonic(), [process.metrics() for process in processes]
+        wait_until(processes, _owning_all, 180, "own every partition")
+        ready = time.monotonic()
+        through = format_rfc3339(newest)
+        wait_until(processes, lambda states: settled(states, PARTITIONS, through), SETTLE_TIMEOUT_S,
+                   f"settle through {through}")
+        done = time.monotonic()
+        metrics = [process.metrics() for process in processes]
+    finally:
+        for process in processes:
+            process.stop()
+    records = list(read_codes(bootstrap, topics, idle_s=2.0))
+    timeline = [timeline_entry(record) for record in distinct_changes(records)]
+    return Run(
+        pipeline=pipeline, events=len(lines), up_s=up - start, ready_s=ready - start, settled_s=done - start,
+        pings=tuple(m.value("healthcode_events_in_total", type="ping") for m in metrics),
+        taken=tuple(m.total("healthcode_events_in_total") - b.total("healthcode_events_in_total")
+                    for m, b in zip(metrics, at_up)),
+        cpu_s=tuple(_cpu(m) - _cpu(b) for m, b in zip(metrics, at_up)), equal=timeline == expected, redundant=len(redundant(records)),
+        codes=len(records),
+    )
+
+
+def _cpu(metrics: Metrics) -> float:
+    return metrics.value("process_cpu_seconds_total", float("nan"))
+
+
+def baseline(bootstrap: str, topics: Topics, events: int) -> tuple[float, float]:
+    """The bare loop over the city on `topics`: events/s wall and per CPU-second (this process)."""
+    out_topic = topics.prefix + "bare-out"
+    create_topic(bootstrap, out_topic)
+    start, cpu = time.perf_counter(), time.process_time()
+    seen = asyncio.run(bare_loop(bootstrap, topics, events, out_topic))
+    return seen / (time.perf_counter() - start), seen / (time.process_time() - cpu)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="300 residents x 2 days instead of 1,000 x 3")
+    parser.add_argument("--stages", choices=["off", "on", "both"], default="both",
+                        help="the unsplit pipeline (off), presence split by region (on), or both (default)")
+    args = parser.parse_args(argv)
+    if args.stages != "off" and "stages" not in Settings.model_fields:
+        parser.exit(2, "bench.scale: this healthcode has no HEALTHCODE_STAGES setting; use --stages off\n")
+    pipelines = {"off": ["unsplit"], "on": ["staged"], "both": ["unsplit", "staged"]}[args.stages]
+    residents, days = (300, 2) if args.quick else (1_000, 3)
+    cores = len(os.sched_getaffinity(0))
+    print(f"[scale] {os.cpu_count()} cores on this machine, {cores} usable by this process, load average "
+          f"{' '.join(f'{load:.1f}' for load in os.getloadavg())} at the start; every worker, the broker and "
+          f"this bench share them: with more workers than cores the aggregate rate cannot grow, so events "
+          f"per CPU-second are the figure that shows each worker's share of the work.")
+    with scratch_broker() as (base, broker):
+        save_key(base / "keys", signing_key())
+        topics = bench_topics("scale-city")
+        create_topics(broker.bootstrap, topics, partitions=PARTITIONS)
+        city = publish_city(broker.bootstrap, topics, SimulationConfig(residents=residents, days=days, seed=11),
+                            base / "city")
+        lines = city.events.read_bytes().splitlines()
+        print(f"  city: {residents:,} residents x {days} days, {city.count:,} events, {PARTITIONS} partitions "
+              f"per keyed topic (simulated and published in {city.seconds:.1f} s)", flush=True)
+        start = time.process_time()
+        expected = [change.to_json() for change in replay_file(city.events, load_rule_set(RULES / "default.yaml")).timeline]
+        replay_s = time.process_time() - start
+        print(f"  replay (one process, no Kafka): {city.count / replay_s:,.0f} events per CPU-second, "
+              f"{len(expected):,} timeline lines", flush=True)
+        bare, bare_cpu = baseline(broker.bootstrap, topics, city.count)
+        print(f"  bare aiokafka consume+produce loop: {bare:,.0f} events/s, {bare_cpu:,.0f} per CPU-second",
+              flush=True)
+        runs = []
+        for pipeline in pipelines:
+            for workers in WORKERS:
+                runs.append(run(broker.bootstrap, pipeline, workers, lines, city.newest, expected, base / "keys", base))
+                print(table(runs[-1:]).splitlines()[-1], flush=True)
+    print(table(runs))
+    for one in (r for r in runs if r.workers == 1):
+        per_s = one.events / one.processing_s
+        print(f"  one {one.pipeline} worker: {per_s:,.0f} events/s up to settled less idle timeout ({per_s / bare:.2f} of the bare "
+              f"loop), {one.taken[0] / one.cpu_s[0]:,.0f} events per CPU-second ({one.taken[0] / one.cpu_s[0] / bare_cpu:.2f} "
+              f"of the bare loop's); goal >= 10,000 events/s per worker: {'met' if per_s >= 10_000 else 'NOT met'}")
+    print(f"  every run's timeline equal to replay: {'yes' if all(r.equal and not r.redundant for r in runs) else 'NO'}")
+
+
+if __name__ == "__main__":
+    main()
