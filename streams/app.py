@@ -5,6 +5,13 @@
 - The broadcast topics (pings, areas, cases, rules) are read whole by every worker
   through a plain consumer inside an `app.service`: every worker needs every ping
   and every case notice, which a consumer group cannot give.
+- With the stages (`WorkerConfig.stages`, `HEALTHCODE_STAGES`), pings leave the broadcast
+  read: the agent takes `pings`, `stays` and `exposures` too, through the consumer
+  group, and hands each to its stage (`streams.stages`): the stays stage of the
+  assigned `pings` partitions, the presence stage of the assigned `stays` partitions
+  (regions), and the `Step` of the assigned person partitions, scoring from
+  `exposures`. Faust assigns the same partition numbers of topics with equal partition
+  counts to one worker, so a worker's stays stage reads the pings of the persons it scores.
 - Recovery rebuilds: Faust seeks an assigned partition to its committed offset, so
   the consumer here (`RebuildingConsumer`) overrides `seek_to_committed` to read the
   fenced topics (`streams.fence`), start a fresh `Step` and seek every input to its
@@ -49,6 +56,7 @@ from streams.fence import fence_key, new_fence, read_to_fence
 from streams.health import Health
 from streams.resume import caught_up, image, log_facts, restored, settings_of, software, store_directory
 from streams.snapshots import Snapshot, SnapshotStore, Unusable, digest, made_by, unusable
+from streams.stages import RegionStep, StaysStep
 from streams.step import End, Known, Output, Record, Source, Step, WorkerConfig, WorkerView
 from streams.topics import SPECS
 from streams.web import add_routes
@@ -120,7 +128,7 @@ class QuickFetchThread(faust_aiokafka.AIOKafkaConsumerThread):
 
 
 class RebuildingConsumer(faust_aiokafka.Consumer):
-    """Seeks the assigned visits partitions to their beginning, after a fresh `Step` is made for them."""
+    """Seeks the assigned partitions to their beginning, after a fresh `Step` (and stages) is made for them."""
 
     def _new_consumer_thread(self) -> QuickFetchThread:
         return QuickFetchThread(self, loop=self.loop, beacon=self.beacon)
@@ -135,10 +143,12 @@ class RebuildingConsumer(faust_aiokafka.Consumer):
     async def seek_to_committed(self) -> Mapping[TP, int]:
         committed = dict(await super().seek_to_committed())
         pipeline: Pipeline = self.app.pipeline  # type: ignore[attr-defined]
-        visits = {tp for tp in self.assignment() if tp.topic == pipeline.config.topics.visits}
-        earliest = dict(await self.earliest_offsets(*visits)) if visits else {}
-        offsets = await pipeline.rebuild(frozenset(tp.partition for tp in visits),
-                                         {(tp.topic, tp.partition): offset for tp, offset in earliest.items()})
+        partitioned = pipeline.partitioned_topics()
+        mine = {tp for tp in self.assignment() if tp.topic in partitioned}
+        earliest = dict(await self.earliest_offsets(*mine)) if mine else {}
+        offsets = await pipeline.rebuild(
+            {topic: frozenset(tp.partition for tp in mine if tp.topic == topic) for topic in partitioned},
+            {(tp.topic, tp.partition): offset for tp, offset in earliest.items()})
         starts = {TP(topic, partition): offset for (topic, partition), offset in offsets.items()}
         if starts:
             await self.seek_wait(starts)
@@ -192,6 +202,12 @@ class Pipeline:
         self.view = WorkerView(rule_set=config.rules.ref, rule_sets=[config.rules.ref],
                                health=Health(config.stall_timeout_s, last_progress=time.monotonic()))
         self.step: Step | None = None
+        self.stays: StaysStep | None = None
+        """With the stages: the stays stage of the assigned `pings` partitions."""
+        self.regions: RegionStep | None = None
+        """With the stages: the presence stage of the assigned `stays` partitions (regions)."""
+        self.assigned: dict[str, frozenset[int]] = {}
+        """Per partitioned input topic, the partitions the group gave this worker."""
         self._turn = asyncio.Lock()
         self._wide: AIOKafkaConsumer | None = None
         self._client: AIOKafkaClient | None = None
@@ -200,7 +216,8 @@ class Pipeline:
         """Per input partition, the offset after the last message ever read: its log never ends
         below that unless the broker lost data. Kept across rebuilds, which read it again."""
         self.topics_present = True
-        self.snapshots = config.data_dir is not None and config.snapshot_every_s > 0
+        # The stages' state is not snapshotted yet: a staged worker rebuilds on every assignment.
+        self.snapshots = config.data_dir is not None and config.snapshot_every_s > 0 and not config.stages
         self.may_resume = self.snapshots
         """An assignment resumes from a snapshot if it can; a start over because the broker lost
         data or a new rule set arrived rebuilds from the start (until the next rebalance)."""
@@ -241,8 +258,8 @@ class Pipeline:
             web_metrics_enabled=False,
         )
         self.app.pipeline = self
-        visits = self.app.topic(topics.visits, key_serializer="raw", value_serializer="raw")
-        self.app.agent(visits, name=f"{config.group}.visits")(self._take_visits)
+        partitioned = self.app.topic(*self.partitioned_topics(), key_serializer="raw", value_serializer="raw")
+        self.app.agent(partitioned, name=f"{config.group}.visits")(self._take_partitioned)
         self.app.service(_Broadcast(self))
         self.app.on_partitions_revoked.connect(self._on_revoked)
         self.app.on_partitions_assigned.connect(self._on_assigned)
@@ -255,16 +272,25 @@ class Pipeline:
         # From here on another worker may own them: publish nothing more for their persons.
         if self.step is not None:
             self.step.disown()
+        # Stages send nothing more for partitions another worker may own now.
+        self.stays = self.regions = None
         self.view.ready = False
 
     async def _on_assigned(self, app: Any, assigned: Any, **_: Any) -> None:
         # Faust seeks (and so this app rebuilds) only when something is assigned; a worker
         # with no partition of its own still reads the broadcast topics and says so.
-        if not any(tp.topic == self.config.topics.visits for tp in assigned):
-            await self.rebuild(frozenset(), {})
+        if not any(tp.topic in self.partitioned_topics() for tp in assigned):
+            await self.rebuild({}, {})
 
-    async def _take_visits(self, stream: Any) -> None:
-        """The agent: owned person events, a batch at a time, into the current `Step`."""
+    def partitioned_topics(self) -> tuple[str, ...]:
+        """The inputs read through Faust's consumer group (the agent), each worker its partitions."""
+        topics = self.config.topics
+        if self.config.stages:
+            return topics.visits, topics.pings, topics.stays, topics.exposures
+        return (topics.visits,)
+
+    async def _take_partitioned(self, stream: Any) -> None:
+        """The agent: the assigned partitions' records, a batch at a time, into the step that reads each."""
         config = self.config
         async for events in stream.take_events(config.batch_size, within=config.batch_timeout_s):
             records = [
@@ -274,18 +300,35 @@ class Pipeline:
             async with self._turn:
                 # Under the turn's lock: a snapshot sees what is read and what the step took alike.
                 self._saw(records)
-                if self.step is not None:
-                    self.step.take(records, time.monotonic(), self.config.clock())
+                now, wall = time.monotonic(), self.config.clock()
+                for step, taken in self._routed(records):
+                    step.take(taken, now, wall)
 
-    async def rebuild(self, owned: frozenset[int], starts: Mapping[Source, int]) -> Mapping[Source, int]:
-        """Start over for an assignment: from a snapshot, or from what the fenced topics hold and
-        every input from its start (`starts`: the owned visits partitions'); where the owned
-        visits partitions are to be read from."""
+    def _routed(self, records: list[Record]) -> list[tuple[Step | StaysStep | RegionStep, list[Record]]]:
+        """`records` of the partitioned topics, by the step that reads them (none while none is built)."""
+        topics = self.config.topics
+        readers: dict[str, Step | StaysStep | RegionStep | None] = {
+            topics.visits: self.step, topics.exposures: self.step, topics.pings: self.stays, topics.stays: self.regions}
+        routed: dict[str, list[Record]] = {}
+        for record in records:
+            routed.setdefault(record.topic, []).append(record)
+        return [(reader, taken) for topic, taken in routed.items() if (reader := readers.get(topic)) is not None]
+
+    def _steps(self) -> list[Step | StaysStep | RegionStep]:
+        """Every step of this worker, upstream first: a turn advances them in this order."""
+        return [step for step in (self.stays, self.regions, self.step) if step is not None]
+
+    async def rebuild(self, assigned: Mapping[str, frozenset[int]], starts: Mapping[Source, int]) -> Mapping[Source, int]:
+        """Start over for an assignment (`assigned`: per partitioned topic, this worker's partitions):
+        from a snapshot, or from what the fenced topics hold and every input from its start
+        (`starts`: the assigned partitions'); where the assigned partitions are to be read from."""
         async with self._turn:
             if self.step is not None:
                 self.step.disown()
-            self.step = None
+            self.step = self.stays = self.regions = None
             self.view.ready = False
+            self.assigned = {topic: frozenset(parts) for topic, parts in assigned.items()}
+            owned = self.assigned.get(self.config.topics.visits, frozenset())
             try:
                 return await self._build(owned, starts)
             except RebuildDeferred as deferred:
@@ -327,8 +370,15 @@ class Pipeline:
             letters_truncated=beginnings[letters_tp] > 0,
         )
         wide_starts = {(tp.topic, tp.partition): offset for tp, offset in beginnings.items() if tp != letters_tp}
-        self.step = Step(config, self.name, owned, known, time.monotonic(), self.view,
-                         starts={**wide_starts, **starts})
+        now = time.monotonic()
+        self.step = Step(config, self.name, owned, known, now, self.view, starts={**wide_starts, **starts})
+        if config.stages:
+            # Dead letters are due by position: the stays stage answers for pings, the step for the rest.
+            self.stays = StaysStep(config, known.history, self.assigned.get(topics.pings, frozenset()),
+                                   known.dead_lettered, now, {**wide_starts, **starts})
+            self.stays.named = self.view.residents
+            self.regions = RegionStep(config, known.history, self.assigned.get(topics.stays, frozenset()), now,
+                                      {**wide_starts, **starts})
         self._built()
         metrics.REBUILDS.inc()
         return starts
@@ -462,8 +512,9 @@ class Pipeline:
 
     def _wide_sources(self) -> list[Source]:
         topics, partitions = self.config.topics, self.config.partitions
-        return [(topics.pings, p) for p in range(partitions)] + [(t, 0) for t in (topics.areas, topics.cases,
-                                                                                   topics.rules)]
+        # Staged, each worker reads only its own ping partitions, through the group.
+        pings = [] if self.config.stages else [(topics.pings, p) for p in range(partitions)]
+        return pings + [(t, 0) for t in (topics.areas, topics.cases, topics.rules)]
 
     async def _wide_consumer(self) -> AIOKafkaConsumer:
         if self._wide is None:
@@ -547,8 +598,8 @@ class Pipeline:
         if self._wide is not None:
             ends.update({(tp.topic, tp.partition): self._wide.highwater(tp) for tp in self._wide.assignment()})
         if self.step is not None:
-            visits = self.config.topics.visits
-            ends.update({(visits, p): self.app.consumer.highwater(TP(visits, p)) for p in self.step.owned})
+            ends.update({(topic, p): self.app.consumer.highwater(TP(topic, p))
+                         for topic, parts in self.assigned.items() for p in parts})
         for (topic, partition), end in ends.items():
             read = self.read_through.get((topic, partition))
             if end is not None and read is not None and end < read:
@@ -592,17 +643,25 @@ class Pipeline:
             step = self.step
             if step is None:
                 return
+            steps = self._steps()
             now, wall = time.monotonic(), self.config.clock()
             for batch in fetched.values():
                 records = [Record(r.topic, r.partition, r.offset, r.key, r.value, r.timestamp) for r in batch]
                 self._saw(records)
-                step.take(records, now, wall)
+                for each in steps:
+                    each.take(records, now, wall)
             # Two consumers fetch on their own schedules: a visits partition reported at its end a
             # moment ago must not count as far as pings read since (`Reports`). The clients
             # stamp their fetch answers in wall milliseconds.
-            output = step.advance(now, wall, self._ends(step), time.time() * 1000)
+            ends, read_ms = self._ends(), time.time() * 1000
+            for stage in steps[:-1]:
+                await self._send(stage.advance(now, wall, ends, read_ms))
+            # The step is told of the partitions it reads only (staged: not the stages' own).
+            staged = {self.config.topics.pings, self.config.topics.stays, self.config.topics.exposures}
+            output = step.advance(now, wall, {source: end for source, end in ends.items()
+                                              if not (self.config.stages and source[0] in staged)}, read_ms)
             await self._send(output)
-            if step.new_rules:
+            if any(each.new_rules for each in steps):
                 self.rebuild_pending = True
                 self.may_resume = False
                 return
@@ -611,16 +670,17 @@ class Pipeline:
             # Written while the worker goes on: the fences' acknowledgements and the disk.
             self._keeping = asyncio.create_task(self._keep(snapshot))
 
-    def _ends(self, step: Step) -> dict[Source, End]:
+    def _ends(self) -> dict[Source, End]:
+        """What each consumed partition's client last heard of its end: the broadcast ones' and the assigned ones'."""
         wide = self._wide
         assert wide is not None
         ends = {(tp.topic, tp.partition): End(wide.highwater(tp), wide.last_poll_timestamp(tp))
                 for tp in wide.assignment()}
         consumer: RebuildingConsumer = self.app.consumer  # type: ignore[assignment]
-        visits = self.config.topics.visits
-        for partition in step.owned:
-            tp = TP(visits, partition)
-            ends[(visits, partition)] = End(consumer.highwater(tp), consumer.answered_ms(tp))
+        for topic, partitions in self.assigned.items():
+            for partition in partitions:
+                tp = TP(topic, partition)
+                ends[(topic, partition)] = End(consumer.highwater(tp), consumer.answered_ms(tp))
         return ends
 
     async def _send(self, output: Output) -> None:

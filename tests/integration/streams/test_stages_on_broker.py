@@ -1,0 +1,98 @@
+"""Presence split by region on the broker (`HEALTHCODE_STAGES=true`): worker processes share the
+ping work by partition, and the codes they publish are replay's timeline, a SIGKILL included."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from urllib.request import urlopen
+
+from healthcode.broker import EmbeddedBroker
+from healthcode.workers import WorkerProcess, settled, wait_until
+from scoring.events import Ping
+from scoring.limits import EventLimits
+from scoring.replay import ReplayResult, replay_file
+from scoring.rules import load_rule_set
+from scoring.timeutil import format_rfc3339
+from simulators.publish import kafka_publisher
+from streams.codes_reader import distinct_changes, read_codes
+from streams.intake import intake_clock, triage
+from streams.issuing import timeline_entry
+from streams.reading import read_from_start
+from streams.testing import assert_each_record_changes_what_is_shown
+
+from tests.integration.streams.conftest import RULES, PublishedCity, worker_settings
+
+PING_METRIC = 'healthcode_events_in_total{type="ping"}'
+
+
+def _staged(broker: EmbeddedBroker, city: PublishedCity, group: str, key_dir: Path) -> dict[str, str]:
+    return worker_settings(broker.bootstrap, city.topics, group, key_dir) | {"HEALTHCODE_STAGES": "true"}
+
+
+def _pings_processed(worker: WorkerProcess) -> float:
+    with urlopen(f"http://127.0.0.1:{worker.port}/metrics", timeout=5) as answer:
+        lines = answer.read().decode().splitlines()
+    return sum(float(line.split()[-1]) for line in lines if line.startswith(PING_METRIC + " "))
+
+
+def _valid_pings(broker: EmbeddedBroker, city: PublishedCity) -> dict[int, int]:
+    """Per `pings` partition, the messages the intake takes as pings (faults are dead-lettered)."""
+    counts: dict[int, int] = {}
+    for record in read_from_start(broker.bootstrap, city.topics.pings, idle_s=1.0):
+        outcome = triage(record.value, record.topic, record.partition, record.offset, record.key,
+                         now=intake_clock(record.timestamp, time.time()), limits=EventLimits())
+        counts[record.partition] = counts.get(record.partition, 0) + isinstance(outcome, Ping)
+    return counts
+
+
+def _through(replayed: ReplayResult) -> str:
+    return format_rfc3339(max(change.at for change in replayed.timeline))
+
+
+def _exact(broker: EmbeddedBroker, city: PublishedCity, replayed: ReplayResult) -> None:
+    records = list(read_codes(broker.bootstrap, city.topics, idle_s=2.0))
+    assert_each_record_changes_what_is_shown(records)
+    assert [timeline_entry(r) for r in distinct_changes(records)] == [c.to_json() for c in replayed.timeline]
+
+
+def test_two_staged_workers_each_process_only_their_partitions_pings_and_publish_the_replay_timeline(
+    broker: EmbeddedBroker, unpublished_city: PublishedCity, key_dir: Path, unique: str, partitions: int,
+    worker_processes: Callable[[dict[str, str]], WorkerProcess],
+) -> None:
+    city = unpublished_city
+    settings = _staged(broker, city, f"g{unique}", key_dir)
+    workers = [worker_processes(settings) for _ in range(2)]
+    states = wait_until(workers, lambda states: all(s["ready"] and s["partitions"] for s in states), 120,
+                        "share the partitions")
+    # Published only once both own their partitions: no rebalance re-reads a ping.
+    publisher, sink = kafka_publisher(broker.bootstrap, city.topics, speed=None)
+    try:
+        publisher.publish(city.events.read_bytes().splitlines())
+    finally:
+        sink.close()
+    replayed = replay_file(city.events, load_rule_set(RULES))
+    wait_until(workers, lambda states: settled(states, partitions, _through(replayed)), 150, "settle")
+    _exact(broker, city, replayed)
+    valid = _valid_pings(broker, city)
+    owned = [sorted(state["partitions"]) for state in states]
+    assert sorted(p for parts in owned for p in parts) == list(range(partitions)), "each partition has one owner"
+    processed = [_pings_processed(worker) for worker in workers]
+    assert processed == [sum(valid.get(p, 0) for p in parts) for parts in owned], (
+        f"pings processed per worker {processed}, owning {owned}; valid pings per partition {valid}")
+    assert all(count > 0 for count in processed)
+
+
+def test_a_staged_worker_killed_mid_stream_is_replaced_and_the_timeline_equals_replay(
+    broker: EmbeddedBroker, published_city: PublishedCity, replayed: ReplayResult, key_dir: Path, unique: str,
+    partitions: int, worker_processes: Callable[[dict[str, str]], WorkerProcess],
+) -> None:
+    settings = _staged(broker, published_city, f"g{unique}", key_dir)
+    first, second = worker_processes(settings), worker_processes(settings)
+    wait_until([first, second], lambda states: all(s["ready"] and s["partitions"] for s in states), 120,
+               "share the partitions")
+    time.sleep(2.0)
+    first.kill()
+    wait_until([second], lambda states: settled(states, partitions, _through(replayed)), 150, "settle")
+    _exact(broker, published_city, replayed)
