@@ -28,7 +28,6 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
-from urllib.request import urlopen
 
 from codes import Algorithm, generate_signing_key
 from codes.keystore import save_key
@@ -56,17 +55,11 @@ def _publish(bootstrap: str, topics: Topics, lines: list[bytes]) -> None:
         sink.close()
 
 
-def _metrics(worker: WorkerProcess) -> dict[str, float]:
-    with urlopen(f"http://127.0.0.1:{worker.port}/metrics", timeout=5) as answer:
-        lines = answer.read().decode().splitlines()
-    return {name: float(value) for name, value in (line.rsplit(" ", 1) for line in lines if line and line[0] != "#")}
-
-
 def _snapshot_after(worker: WorkerProcess, since: float) -> dict[str, float]:
     """The worker's metrics once it has written a snapshot taken after `since` (epoch seconds)."""
     deadline = time.monotonic() + 3 * SNAPSHOT_EVERY + 30
     while time.monotonic() < deadline:
-        figures = _metrics(worker)
+        figures = worker.metrics()
         age = figures.get("healthcode_snapshot_age_seconds", -1)
         if 0 <= age <= time.time() - since:
             return figures
@@ -126,7 +119,7 @@ def history(bootstrap: str, residents: int, days: int, scratch: Path, keys: Path
         worker = WorkerProcess({**settings, "HEALTHCODE_SNAPSHOT_EVERY": every}, logs / f"{every}.log")
         try:
             ready, done = _caught_up(worker, newest)
-            resumed = _metrics(worker).get("healthcode_snapshot_resumes_total", 0)
+            resumed = worker.metrics().get("healthcode_snapshot_resumes_total", 0)
         finally:
             worker.kill()
         rows.append(f"| {days} d | {len(lines):,} | {label} | {'yes' if resumed else 'no'} | {ready:.1f} | {done:.1f} | "

@@ -60,6 +60,12 @@ class WorkerProcess:
         with urlopen(request, timeout=10) as answer:
             return orjson.loads(answer.read())
 
+    def metrics(self) -> dict[str, float]:
+        """Every sample on the worker's /metrics, by its name with labels (`name{label="value"}`)."""
+        with urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=5) as answer:
+            lines = answer.read().decode().splitlines()
+        return {name: float(value) for name, value in (line.rsplit(" ", 1) for line in lines if line and line[0] != "#")}
+
     def log_tail(self) -> str:
         """The last `LOG_TAIL_CHARS` characters of the worker's log."""
         try:
