@@ -73,8 +73,8 @@ def test_a_worker_killed_after_a_snapshot_resumes_from_it_and_the_result_is_exac
     first.kill()
     again = worker_processes(settings)
     _settled([again], _through(replayed), partitions)
-    assert again.metrics().get("healthcode_snapshot_resumes_total", 0.0) == 1
-    assert again.metrics().get("healthcode_rebuilds_total", 0.0) == 0
+    assert again.metrics().value("healthcode_snapshot_resumes_total") == 1
+    assert again.metrics().value("healthcode_rebuilds_total") == 0
     records, timeline = _published(broker, published_city.topics)
     assert_each_record_changes_what_is_shown(records)
     assert timeline == [c.to_json() for c in replayed.timeline]

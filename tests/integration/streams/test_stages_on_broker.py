@@ -23,8 +23,6 @@ from streams.testing import assert_each_record_changes_what_is_shown
 
 from tests.integration.streams.conftest import RULES, PublishedCity, worker_settings
 
-PING_METRIC = 'healthcode_events_in_total{type="ping"}'
-
 
 def _staged(broker: EmbeddedBroker, city: PublishedCity, group: str, key_dir: Path) -> dict[str, str]:
     return worker_settings(broker.bootstrap, city.topics, group, key_dir) | {"HEALTHCODE_STAGES": "true"}
@@ -71,7 +69,7 @@ def test_two_staged_workers_each_process_only_their_partitions_pings_and_publish
     valid = _valid_pings(broker, city)
     owned = [sorted(state["partitions"]) for state in states]
     assert sorted(p for parts in owned for p in parts) == list(range(partitions)), "each partition has one owner"
-    processed = [worker.metrics().get(PING_METRIC, 0.0) for worker in workers]
+    processed = [worker.metrics().value("healthcode_events_in_total", type="ping") for worker in workers]
     assert processed == [sum(valid.get(p, 0) for p in parts) for parts in owned], (
         f"pings processed per worker {processed}, owning {owned}; valid pings per partition {valid}")
     assert all(count > 0 for count in processed)
@@ -109,5 +107,5 @@ def test_a_staged_worker_killed_after_its_stages_snapshots_resumes_every_stage_f
     again = worker_processes(settings)
     wait_until([again], lambda states: settled(states, partitions, _through(replayed)), 150, "settle")
     figures = again.metrics()
-    assert (figures.get("healthcode_snapshot_resumes_total"), figures.get("healthcode_rebuilds_total")) == (1.0, 0.0)
+    assert (figures.value("healthcode_snapshot_resumes_total"), figures.value("healthcode_rebuilds_total")) == (1, 0)
     _exact(broker, published_city, replayed)
