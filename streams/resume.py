@@ -42,8 +42,9 @@ PROBE_WITHIN_S = 10.0
 """How long the broker may take to show the records before a snapshot's offsets."""
 NAMED_WITHIN = 120
 """The longest partition list a snapshot directory's name spells out."""
-STAGE = "worker"
-"""The scoring step's stage name (whole-city presence too, unless `WorkerConfig.stages`)."""
+STAGE, STAYS, PRESENCE = "worker", "stays", "presence"
+"""The stage names snapshots are filed under: the scoring step's (whole-city presence too,
+unless `WorkerConfig.stages`), the stays stage's and the presence stage's."""
 
 AnyStep = Step | StaysStep | RegionStep
 Staged = TypeVar("Staged", StaysStep, RegionStep)
@@ -82,6 +83,11 @@ def _loaded(state: bytes, kind: type, config: WorkerConfig, now: float) -> tuple
         for clock in watermarks.clocks.values():
             clock.last_arrival = now
     return step, codes, residents
+
+
+def stage_of(step: AnyStep) -> str:
+    """The stage a step's snapshots are filed under (`store_directory`)."""
+    return STAYS if isinstance(step, StaysStep) else PRESENCE if isinstance(step, RegionStep) else STAGE
 
 
 def restored(state: bytes, config: WorkerConfig, view: WorkerView, name: str, now: float) -> Step:

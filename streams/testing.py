@@ -30,7 +30,7 @@ from simulators.publish import route
 from streams.codes_reader import distinct_changes, redundant
 from streams.issuing import timeline_entry
 from streams.stages import RegionStep, StaysStep
-from streams.resume import caught_up, image, restored, restored_stage
+from streams.resume import PRESENCE, STAYS, caught_up, image, restored, restored_stage
 from streams.snapshots import LogFacts, Snapshot, digest
 from streams.step import End, Known, Message, Output, Record, Source, Step, WorkerConfig, WorkerView, partition_of
 from streams.topics import SPECS, Topics
@@ -98,8 +98,9 @@ class MemoryLog:
         return [timeline_entry(record) for record in distinct_changes(self.codes())]
 
 
-SCORING, STAYS, PRESENCE = "scoring", "stays", "presence"
-"""What a `StepDriver` runs: the scoring `Step`, or a stage of presence split by region (`streams.stages`)."""
+SCORING = "scoring"
+"""What a `StepDriver` runs: the scoring `Step`, or (`STAYS`, `PRESENCE`, as snapshots name them) a
+stage of presence split by region (`streams.stages`)."""
 
 
 class StepDriver:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from pathlib import Path
-from urllib.request import urlopen
 
 from healthcode.broker import EmbeddedBroker
 from healthcode.workers import WorkerProcess, settled, wait_until
@@ -24,17 +23,9 @@ from streams.testing import assert_each_record_changes_what_is_shown
 
 from tests.integration.streams.conftest import RULES, PublishedCity, worker_settings
 
-PING_METRIC = 'healthcode_events_in_total{type="ping"}'
-
 
 def _staged(broker: EmbeddedBroker, city: PublishedCity, group: str, key_dir: Path) -> dict[str, str]:
     return worker_settings(broker.bootstrap, city.topics, group, key_dir) | {"HEALTHCODE_STAGES": "true"}
-
-
-def _pings_processed(worker: WorkerProcess) -> float:
-    with urlopen(f"http://127.0.0.1:{worker.port}/metrics", timeout=5) as answer:
-        lines = answer.read().decode().splitlines()
-    return sum(float(line.split()[-1]) for line in lines if line.startswith(PING_METRIC + " "))
 
 
 def _valid_pings(broker: EmbeddedBroker, city: PublishedCity) -> dict[int, int]:
@@ -78,7 +69,7 @@ def test_two_staged_workers_each_process_only_their_partitions_pings_and_publish
     valid = _valid_pings(broker, city)
     owned = [sorted(state["partitions"]) for state in states]
     assert sorted(p for parts in owned for p in parts) == list(range(partitions)), "each partition has one owner"
-    processed = [_pings_processed(worker) for worker in workers]
+    processed = [worker.metrics().value("healthcode_events_in_total", type="ping") for worker in workers]
     assert processed == [sum(valid.get(p, 0) for p in parts) for parts in owned], (
         f"pings processed per worker {processed}, owning {owned}; valid pings per partition {valid}")
     assert all(count > 0 for count in processed)
@@ -95,4 +86,26 @@ def test_a_staged_worker_killed_mid_stream_is_replaced_and_the_timeline_equals_r
     time.sleep(2.0)
     first.kill()
     wait_until([second], lambda states: settled(states, partitions, _through(replayed)), 150, "settle")
+    _exact(broker, published_city, replayed)
+
+
+def test_a_staged_worker_killed_after_its_stages_snapshots_resumes_every_stage_from_them_exactly(
+    broker: EmbeddedBroker, published_city: PublishedCity, replayed: ReplayResult, key_dir: Path, unique: str,
+    partitions: int, worker_processes: Callable[[dict[str, str]], WorkerProcess], tmp_path: Path,
+) -> None:
+    settings = _staged(broker, published_city, f"g{unique}", key_dir)
+    settings |= {"HEALTHCODE_CONFIG": "", "HEALTHCODE_DATA_DIR": str(tmp_path / "data"), "HEALTHCODE_SNAPSHOT_EVERY": "1"}
+    first = worker_processes(settings)
+    snapshots = tmp_path / "data" / "snapshots"
+    deadline = time.monotonic() + 120
+    while {path.parent.name.split("-")[0] for path in snapshots.glob("*/*/snapshot-*.bin")} != {
+            "worker", "stays", "presence"}:
+        first.check_running()
+        assert time.monotonic() < deadline, "no snapshot of every stage written"
+        time.sleep(0.1)
+    first.kill()
+    again = worker_processes(settings)
+    wait_until([again], lambda states: settled(states, partitions, _through(replayed)), 150, "settle")
+    figures = again.metrics()
+    assert (figures.value("healthcode_snapshot_resumes_total"), figures.value("healthcode_rebuilds_total")) == (1, 0)
     _exact(broker, published_city, replayed)
