@@ -22,13 +22,16 @@ stages makes that hold in a stream:
   stays partitions report there how far they have read their pings and whether they are
   idle, as person partitions report their visits; when every report says idle, the final
   is at the newest event time reported. Stays partitions do not pass the clock, and carry
-  the finals they made downstream with their progress;
-- rebuilds: every stage rebuilds from offset 0 on assignment and sends again what it sent
-  before. A call's messages are a function of the inputs, so a receiver keeps, per sender,
-  the furthest progress it has received and skips the calls due by then (`due`).
+  the finals they made downstream with their progress. A stage reading again may read
+  `cases` ahead of its pings: a stays partition makes a final once it has read its pings as
+  far as its reports said when the final was decided (`CityClock.reads`);
+- rebuilds and resumes: every stage rebuilds from offset 0 on assignment, or resumes from a
+  snapshot of its state (`streams.resume`), and sends again what it sent after that. A
+  call's messages are a function of the inputs, so a receiver keeps, per sender, the
+  furthest progress it has received and skips the calls due by then (`due`).
 
-Each stage keeps its state per input partition (`PingPartition`, `RegionPartition`): no
-clock readings, no clients, so a later snapshot can be (state, input offsets) per partition.
+Each stage keeps its state per input partition (`PingPartition`, `RegionPartition`) and no
+clients; its clock readings are reset on a resume (`streams.resume.restored_stage`).
 """
 
 from __future__ import annotations
