@@ -24,50 +24,31 @@ bench never fails on time.
 from __future__ import annotations
 
 import argparse
-import tempfile
 import time
 import uuid
 from pathlib import Path
-from urllib.request import urlopen
 
-from codes import Algorithm, generate_signing_key
+from bench._pipeline import PARTITIONS, publish_lines, scratch_broker, signing_key, worker_settings
 from codes.keystore import save_key
-from healthcode.broker import EmbeddedBroker
-from healthcode.workers import WorkerProcess
+from healthcode.workers import Metrics, WorkerProcess
 from scoring.timeutil import parse_rfc3339
 from simulators.config import SimulationConfig
 from simulators.output import write_run
-from simulators.publish import KafkaSink, Pacer, Publisher, route
+from simulators.publish import route
 from simulators.run import Simulation
 from streams.admin import create_topics
 from streams.topics import Topics
 
-RULES = Path(__file__).resolve().parents[1] / "rules" / "default.yaml"
-PARTITIONS = 4
 SNAPSHOT_EVERY = 5
 TAIL_S = 3600
 
 
-def _publish(bootstrap: str, topics: Topics, lines: list[bytes]) -> None:
-    sink = KafkaSink(bootstrap)
-    try:
-        Publisher(sink.send, topics, Pacer(None)).publish(lines)
-    finally:
-        sink.close()
-
-
-def _metrics(worker: WorkerProcess) -> dict[str, float]:
-    with urlopen(f"http://127.0.0.1:{worker.port}/metrics", timeout=5) as answer:
-        lines = answer.read().decode().splitlines()
-    return {name: float(value) for name, value in (line.rsplit(" ", 1) for line in lines if line and line[0] != "#")}
-
-
-def _snapshot_after(worker: WorkerProcess, since: float) -> dict[str, float]:
+def _snapshot_after(worker: WorkerProcess, since: float) -> Metrics:
     """The worker's metrics once it has written a snapshot taken after `since` (epoch seconds)."""
     deadline = time.monotonic() + 3 * SNAPSHOT_EVERY + 30
     while time.monotonic() < deadline:
-        figures = _metrics(worker)
-        age = figures.get("healthcode_snapshot_age_seconds", -1)
+        figures = worker.metrics()
+        age = figures.value("healthcode_snapshot_age_seconds", -1)
         if 0 <= age <= time.time() - since:
             return figures
         time.sleep(0.5)
@@ -100,13 +81,9 @@ def history(bootstrap: str, residents: int, days: int, scratch: Path, keys: Path
     cut = newest - TAIL_S
     early = [line for line, t in zip(lines, times) if t is None or t <= cut]
     tail = [line for line, t in zip(lines, times) if t is not None and t > cut]
-    _publish(bootstrap, topics, early)
-    settings = {
-        "HEALTHCODE_CONFIG": "", "HEALTHCODE_BROKER": f"kafka://{bootstrap}", "HEALTHCODE_TOPIC_PREFIX": topics.prefix,
-        "HEALTHCODE_PARTITIONS": str(PARTITIONS), "HEALTHCODE_GROUP": f"{topics.prefix}workers",
-        "HEALTHCODE_KEY_DIR": str(keys), "HEALTHCODE_RULES_FILE": str(RULES),
-        "HEALTHCODE_DATA_DIR": str(scratch / f"data-{days}"), "HEALTHCODE_SNAPSHOT_EVERY": str(SNAPSHOT_EVERY),
-    }
+    publish_lines(bootstrap, topics, early)
+    settings = worker_settings(bootstrap, topics, keys, scratch / f"data-{days}",
+                               HEALTHCODE_SNAPSHOT_EVERY=str(SNAPSHOT_EVERY))
     logs = scratch / f"logs-{days}"
     logs.mkdir()
     first = WorkerProcess(settings, logs / "first.log")
@@ -115,18 +92,19 @@ def history(bootstrap: str, residents: int, days: int, scratch: Path, keys: Path
         taken = _snapshot_after(first, time.time())  # one covering everything it read
     finally:
         first.kill()
-    pause = taken.get("healthcode_snapshot_pause_seconds_sum", 0) / max(1, taken.get("healthcode_snapshot_pause_seconds_count", 0))
-    size = taken.get("healthcode_snapshot_bytes", 0) / 1e6
+    snapshots = taken.value("healthcode_snapshot_pause_seconds_count")
+    pause = taken.value("healthcode_snapshot_pause_seconds_sum") / max(1, snapshots)
+    size = taken.value("healthcode_snapshot_bytes") / 1e6
     print(f"  {days} d: {len(lines):,} events ({len(early):,} before the kill, {len(tail):,} in the last hour); "
-          f"first worker caught up in {built:.1f} s; {taken.get('healthcode_snapshot_pause_seconds_count', 0):.0f} "
+          f"first worker caught up in {built:.1f} s; {snapshots:.0f} "
           f"snapshots, each holding up its turn {pause * 1000:.0f} ms on average, state {size:.1f} MB", flush=True)
-    _publish(bootstrap, topics, tail)
+    publish_lines(bootstrap, topics, tail)
     rows = []
     for label, every in (("snapshot", str(SNAPSHOT_EVERY)), ("rebuild from 0", "0")):
         worker = WorkerProcess({**settings, "HEALTHCODE_SNAPSHOT_EVERY": every}, logs / f"{every}.log")
         try:
             ready, done = _caught_up(worker, newest)
-            resumed = _metrics(worker).get("healthcode_snapshot_resumes_total", 0)
+            resumed = worker.metrics().value("healthcode_snapshot_resumes_total")
         finally:
             worker.kill()
         rows.append(f"| {days} d | {len(lines):,} | {label} | {'yes' if resumed else 'no'} | {ready:.1f} | {done:.1f} | "
@@ -140,13 +118,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="300 residents instead of 1,000")
     args = parser.parse_args(argv)
     residents = 300 if args.quick else 1000
-    now = int(time.time())
-    with tempfile.TemporaryDirectory() as scratch:
-        base = Path(scratch)
-        save_key(base / "keys", generate_signing_key(Algorithm.EDDSA, now - 3600, now + 30 * 86400))
+    with scratch_broker() as (base, broker):
+        save_key(base / "keys", signing_key())
         print(f"[recovery] {residents:,} residents, {PARTITIONS} partitions, one worker, kill -9 then restart:")
-        with EmbeddedBroker(log_dir=base) as broker:
-            rows = [row for days in (1, 7) for row in history(broker.bootstrap, residents, days, base, base / "keys")]
+        rows = [row for days in (1, 7) for row in history(broker.bootstrap, residents, days, base, base / "keys")]
         print("| history | events | restart | resumed | start to ready (s) | start to caught up (s) "
               "| ready to caught up (s) |\n|---|---|---|---|---|---|---|")
         print("\n".join(rows))

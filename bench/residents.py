@@ -44,7 +44,7 @@ from typing import Any
 import orjson
 from aiohttp import ClientSession, TCPConnector, web
 
-from bench.stream import RULES, bench_topics, outbreak
+from bench._pipeline import RULES, bench_topics, outbreak
 from codes import Algorithm, Reason, SigningKey, TrustList, generate_signing_key, verify
 from codes.access import RatePolicy, resident_token
 from scoring.rules import load_rule_set

@@ -2,7 +2,7 @@
 clients ask its web port for QR images, against the same worker with no web load, in
 one run on an embedded broker this bench starts itself.
 
-A simulated outbreak city (`bench.stream.outbreak`: 1,000 residents x 1 day; quick:
+A simulated outbreak city (`bench._pipeline.outbreak`: 1,000 residents x 1 day; quick:
 300) is published once and settled once by a worker, so the residents whose level
 changed (most of them) have a code on the codes topic. Each measured run then starts a
 fresh worker (its own consumer group) serving its web app on the same event loop, as
@@ -52,7 +52,7 @@ import numpy as np
 from aiohttp import ClientSession, TCPConnector, web
 from prometheus_client import REGISTRY
 
-from bench.stream import NewestOnly, bench_topics, outbreak, worker_config
+from bench._pipeline import NewestOnly, bench_topics, outbreak, worker_config
 from codes import Algorithm, SigningKey, generate_signing_key, render_qr
 from codes.access import RatePolicy, resident_token
 from healthcode.broker import EmbeddedBroker

@@ -72,6 +72,9 @@ class Settings(BaseSettings):
     snapshot_every: float = Field(
         30.0, ge=0, description="seconds between a worker's snapshots of its state (0: none; recovery then rebuilds)"
     )
+    stages: bool = Field(
+        False, description="presence split by region in stages (pings -> stays -> exposures): each worker does its share of the ping work"
+    )
     rules_file: Path = Field(Path("rules/default.yaml"), description="rule set used until one is published")
     web_image_limit: int = Field(
         16, ge=1, description="QR images a worker's web port renders or queues at once; more are answered 429"

@@ -11,18 +11,44 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.error import URLError
 from urllib.request import Request, urlopen
 
 import orjson
+from prometheus_client.parser import text_string_to_metric_families
 
 from healthcode.broker import free_port
 from healthcode.errors import EnvironmentProblem
 from streams.parentdeath import stop_with_parent
 
 LOG_TAIL_CHARS = 2000
+
+
+@dataclass(frozen=True)
+class Metrics:
+    """A worker's `/metrics` at one moment: each sample's value by its name and labels."""
+
+    samples: Mapping[tuple[str, frozenset[tuple[str, str]]], float]
+
+    @classmethod
+    def parse(cls, text: str) -> Metrics:
+        """Read Prometheus' text format (what `/metrics` answers)."""
+        return cls({
+            (sample.name, frozenset(sample.labels.items())): sample.value
+            for family in text_string_to_metric_families(text) for sample in family.samples
+        })
+
+    def value(self, name: str, default: float = 0.0, **labels: str) -> float:
+        """The sample `name` with exactly these labels, or `default` when the worker has none."""
+        return self.samples.get((name, frozenset(labels.items())), default)
+
+    def total(self, name: str) -> float:
+        """The sum of `name` over every label set (all event types, say)."""
+        return sum(value for (sample, _), value in self.samples.items() if sample == name)
 
 
 class WorkerExited(EnvironmentProblem):
@@ -52,6 +78,11 @@ class WorkerProcess:
         except (URLError, OSError, ValueError) as error:
             body = getattr(error, "read", None)
             return orjson.loads(body()) if callable(body) else None
+
+    def metrics(self) -> Metrics:
+        """The worker's `/metrics` now (raises `URLError` while it does not answer)."""
+        with urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=5) as answer:
+            return Metrics.parse(answer.read().decode())
 
     def resident_code(self, person: str, token: str) -> dict[str, Any]:
         """`person`'s current code, asked of this worker with their token (it forwards to the owner)."""

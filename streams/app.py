@@ -5,6 +5,13 @@
 - The broadcast topics (pings, areas, cases, rules) are read whole by every worker
   through a plain consumer inside an `app.service`: every worker needs every ping
   and every case notice, which a consumer group cannot give.
+- With the stages (`WorkerConfig.stages`, `HEALTHCODE_STAGES`), pings leave the broadcast
+  read: the agent takes `pings`, `stays` and `exposures` too, through the consumer
+  group, and hands each to its stage (`streams.stages`): the stays stage of the
+  assigned `pings` partitions, the presence stage of the assigned `stays` partitions
+  (regions), and the `Step` of the assigned person partitions, scoring from
+  `exposures`. Faust assigns the same partition numbers of topics with equal partition
+  counts to one worker, so a worker's stays stage reads the pings of the persons it scores.
 - Recovery rebuilds: Faust seeks an assigned partition to its committed offset, so
   the consumer here (`RebuildingConsumer`) overrides `seek_to_committed` to read the
   fenced topics (`streams.fence`), start a fresh `Step` and seek every input to its
@@ -47,8 +54,12 @@ from faust.web.drivers.aiohttp import Web as AiohttpWeb
 from streams import metrics
 from streams.fence import fence_key, new_fence, read_to_fence
 from streams.health import Health
-from streams.resume import caught_up, image, log_facts, restored, settings_of, software, store_directory
+from streams.resume import (
+    PRESENCE, STAGE, STAYS, AnyStep, caught_up, image, log_facts, restored, restored_stage, settings_of, software,
+    stage_of, store_directory,
+)
 from streams.snapshots import Snapshot, SnapshotStore, Unusable, digest, made_by, unusable
+from streams.stages import RegionStep, StaysStep
 from streams.step import End, Known, Output, Record, Source, Step, WorkerConfig, WorkerView
 from streams.topics import SPECS
 from streams.web import add_routes
@@ -91,8 +102,11 @@ def write_status(path: Path, data: bytes) -> None:
 
 @dataclass(frozen=True)
 class _Pending:
-    """A snapshot taken, waiting for the broker to say where its fences on `codes` went."""
+    """A snapshot of one stage taken, waiting for the broker to say where its fences on `codes`
+    went (the scoring step's: the stages of presence publish no codes, and fence nothing)."""
 
+    stage: str
+    """What it is a snapshot of (`streams.resume.stage_of`)."""
     snapshot: Snapshot
     owned: frozenset[int]
     """The partitions whose state it is (the step's may be revoked while its fences are sent)."""
@@ -120,7 +134,7 @@ class QuickFetchThread(faust_aiokafka.AIOKafkaConsumerThread):
 
 
 class RebuildingConsumer(faust_aiokafka.Consumer):
-    """Seeks the assigned visits partitions to their beginning, after a fresh `Step` is made for them."""
+    """Seeks the assigned partitions to their beginning, after a fresh `Step` (and stages) is made for them."""
 
     def _new_consumer_thread(self) -> QuickFetchThread:
         return QuickFetchThread(self, loop=self.loop, beacon=self.beacon)
@@ -135,10 +149,12 @@ class RebuildingConsumer(faust_aiokafka.Consumer):
     async def seek_to_committed(self) -> Mapping[TP, int]:
         committed = dict(await super().seek_to_committed())
         pipeline: Pipeline = self.app.pipeline  # type: ignore[attr-defined]
-        visits = {tp for tp in self.assignment() if tp.topic == pipeline.config.topics.visits}
-        earliest = dict(await self.earliest_offsets(*visits)) if visits else {}
-        offsets = await pipeline.rebuild(frozenset(tp.partition for tp in visits),
-                                         {(tp.topic, tp.partition): offset for tp, offset in earliest.items()})
+        partitioned = pipeline.partitioned_topics()
+        mine = {tp for tp in self.assignment() if tp.topic in partitioned}
+        earliest = dict(await self.earliest_offsets(*mine)) if mine else {}
+        offsets = await pipeline.rebuild(
+            {topic: frozenset(tp.partition for tp in mine if tp.topic == topic) for topic in partitioned},
+            {(tp.topic, tp.partition): offset for tp, offset in earliest.items()})
         starts = {TP(topic, partition): offset for (topic, partition), offset in offsets.items()}
         if starts:
             await self.seek_wait(starts)
@@ -192,6 +208,12 @@ class Pipeline:
         self.view = WorkerView(rule_set=config.rules.ref, rule_sets=[config.rules.ref],
                                health=Health(config.stall_timeout_s, last_progress=time.monotonic()))
         self.step: Step | None = None
+        self.stays: StaysStep | None = None
+        """With the stages: the stays stage of the assigned `pings` partitions."""
+        self.regions: RegionStep | None = None
+        """With the stages: the presence stage of the assigned `stays` partitions (regions)."""
+        self.assigned: dict[str, frozenset[int]] = {}
+        """Per partitioned input topic, the partitions the group gave this worker."""
         self._turn = asyncio.Lock()
         self._wide: AIOKafkaConsumer | None = None
         self._client: AIOKafkaClient | None = None
@@ -207,11 +229,13 @@ class Pipeline:
         self.tails: dict[Source, tuple[int, str]] = {}
         """Per input partition, the offset and digest of the last record read (what a snapshot notes)."""
         self.snapshot_due = time.monotonic() + config.snapshot_every_s
-        self._made: dict[frozenset[int], str] = {}
+        self._made: dict[tuple[str, frozenset[int]], str] = {}
         self._keeping: asyncio.Task[None] | None = None
         """The latest snapshot's writing."""
-        self.snapshot_covers: dict[Source, int] = {}
-        """The input offsets of the last snapshot taken (or resumed from)."""
+        self.snapshot_covers: dict[str, dict[Source, int]] = {}
+        """Per stage, the input offsets of the last snapshot taken (or resumed from)."""
+        self.more = False
+        """A stage has work ready that its turn's bound left."""
         self.rebuild_pending = False
         """Start over at the next turn: the broker lost data, a new rule set, or a rebuild cut short."""
         topics = config.topics
@@ -241,8 +265,8 @@ class Pipeline:
             web_metrics_enabled=False,
         )
         self.app.pipeline = self
-        visits = self.app.topic(topics.visits, key_serializer="raw", value_serializer="raw")
-        self.app.agent(visits, name=f"{config.group}.visits")(self._take_visits)
+        partitioned = self.app.topic(*self.partitioned_topics(), key_serializer="raw", value_serializer="raw")
+        self.app.agent(partitioned, name=f"{config.group}.visits")(self._take_partitioned)
         self.app.service(_Broadcast(self))
         self.app.on_partitions_revoked.connect(self._on_revoked)
         self.app.on_partitions_assigned.connect(self._on_assigned)
@@ -255,16 +279,25 @@ class Pipeline:
         # From here on another worker may own them: publish nothing more for their persons.
         if self.step is not None:
             self.step.disown()
+        # Stages send nothing more for partitions another worker may own now.
+        self.stays = self.regions = None
         self.view.ready = False
 
     async def _on_assigned(self, app: Any, assigned: Any, **_: Any) -> None:
         # Faust seeks (and so this app rebuilds) only when something is assigned; a worker
         # with no partition of its own still reads the broadcast topics and says so.
-        if not any(tp.topic == self.config.topics.visits for tp in assigned):
-            await self.rebuild(frozenset(), {})
+        if not any(tp.topic in self.partitioned_topics() for tp in assigned):
+            await self.rebuild({}, {})
 
-    async def _take_visits(self, stream: Any) -> None:
-        """The agent: owned person events, a batch at a time, into the current `Step`."""
+    def partitioned_topics(self) -> tuple[str, ...]:
+        """The inputs read through Faust's consumer group (the agent), each worker its partitions."""
+        topics = self.config.topics
+        if self.config.stages:
+            return topics.visits, topics.pings, topics.stays, topics.exposures
+        return (topics.visits,)
+
+    async def _take_partitioned(self, stream: Any) -> None:
+        """The agent: the assigned partitions' records, a batch at a time, into the step that reads each."""
         config = self.config
         async for events in stream.take_events(config.batch_size, within=config.batch_timeout_s):
             records = [
@@ -274,18 +307,35 @@ class Pipeline:
             async with self._turn:
                 # Under the turn's lock: a snapshot sees what is read and what the step took alike.
                 self._saw(records)
-                if self.step is not None:
-                    self.step.take(records, time.monotonic(), self.config.clock())
+                now, wall = time.monotonic(), self.config.clock()
+                for step, taken in self._routed(records):
+                    step.take(taken, now, wall)
 
-    async def rebuild(self, owned: frozenset[int], starts: Mapping[Source, int]) -> Mapping[Source, int]:
-        """Start over for an assignment: from a snapshot, or from what the fenced topics hold and
-        every input from its start (`starts`: the owned visits partitions'); where the owned
-        visits partitions are to be read from."""
+    def _routed(self, records: list[Record]) -> list[tuple[Step | StaysStep | RegionStep, list[Record]]]:
+        """`records` of the partitioned topics, by the step that reads them (none while none is built)."""
+        topics = self.config.topics
+        readers: dict[str, Step | StaysStep | RegionStep | None] = {
+            topics.visits: self.step, topics.exposures: self.step, topics.pings: self.stays, topics.stays: self.regions}
+        routed: dict[str, list[Record]] = {}
+        for record in records:
+            routed.setdefault(record.topic, []).append(record)
+        return [(reader, taken) for topic, taken in routed.items() if (reader := readers.get(topic)) is not None]
+
+    def _steps(self) -> list[Step | StaysStep | RegionStep]:
+        """Every step of this worker, upstream first: a turn advances them in this order."""
+        return [step for step in (self.stays, self.regions, self.step) if step is not None]
+
+    async def rebuild(self, assigned: Mapping[str, frozenset[int]], starts: Mapping[Source, int]) -> Mapping[Source, int]:
+        """Start over for an assignment (`assigned`: per partitioned topic, this worker's partitions):
+        from a snapshot, or from what the fenced topics hold and every input from its start
+        (`starts`: the assigned partitions'); where the assigned partitions are to be read from."""
         async with self._turn:
             if self.step is not None:
                 self.step.disown()
-            self.step = None
+            self.step = self.stays = self.regions = None
             self.view.ready = False
+            self.assigned = {topic: frozenset(parts) for topic, parts in assigned.items()}
+            owned = self.assigned.get(self.config.topics.visits, frozenset())
             try:
                 return await self._build(owned, starts)
             except RebuildDeferred as deferred:
@@ -327,8 +377,20 @@ class Pipeline:
             letters_truncated=beginnings[letters_tp] > 0,
         )
         wide_starts = {(tp.topic, tp.partition): offset for tp, offset in beginnings.items() if tp != letters_tp}
-        self.step = Step(config, self.name, owned, known, time.monotonic(), self.view,
-                         starts={**wide_starts, **starts})
+
+        def read_by(*read: str) -> dict[Source, int]:
+            """Where a step's inputs start: the broadcast ones, and its own of the assigned ones."""
+            return {**wide_starts, **{source: offset for source, offset in starts.items() if source[0] in read}}
+
+        now = time.monotonic()
+        self.step = Step(config, self.name, owned, known, now, self.view, starts=read_by(topics.visits, topics.exposures))
+        if config.stages:
+            # Dead letters are due by position: the stays stage answers for pings, the step for the rest.
+            self.stays = StaysStep(config, known.history, self.assigned.get(topics.pings, frozenset()),
+                                   known.dead_lettered, now, read_by(topics.pings))
+            self.stays.named = self.view.residents
+            self.regions = RegionStep(config, known.history, self.assigned.get(topics.stays, frozenset()), now,
+                                      read_by(topics.stays))
         self._built()
         metrics.REBUILDS.inc()
         return starts
@@ -337,22 +399,61 @@ class Pipeline:
         self.view.health.rebuilt()
         self.snapshot_due = time.monotonic() + self.config.snapshot_every_s
 
-    def _store(self, owned: frozenset[int]) -> SnapshotStore:
+    def _store(self, stage: str, owned: frozenset[int]) -> SnapshotStore:
         assert self.config.data_dir is not None
-        return SnapshotStore(store_directory(self.config.data_dir, self.config.group, owned))
+        return SnapshotStore(store_directory(self.config.data_dir, self.config.group, owned, stage))
 
-    def _made_by(self, owned: frozenset[int]) -> str:
-        """What makes a state of `owned` (the software read once per partition set)."""
-        if owned not in self._made:
-            self._made[owned] = made_by(settings_of(self.config, owned), software())
-        return self._made[owned]
+    def _made_by(self, stage: str, owned: frozenset[int]) -> str:
+        """What makes a state of `stage` for `owned` (the software read once per partition set)."""
+        if (stage, owned) not in self._made:
+            self._made[(stage, owned)] = made_by(settings_of(self.config, owned, stage), software())
+        return self._made[(stage, owned)]
+
+    def _to_build(self, owned: frozenset[int]) -> list[tuple[str, frozenset[int], type[AnyStep]]]:
+        """The steps an assignment makes: each one's stage, the partitions it owns and its kind."""
+        topics, assigned = self.config.topics, self.assigned
+        stages: list[tuple[str, frozenset[int], type[AnyStep]]] = [(STAGE, owned, Step)]
+        if self.config.stages:
+            stages += [(STAYS, assigned.get(topics.pings, frozenset()), StaysStep),
+                       (PRESENCE, assigned.get(topics.stays, frozenset()), RegionStep)]
+        return stages
 
     async def _resume(self, owned: frozenset[int], wide: AIOKafkaConsumer) -> Mapping[Source, int] | None:
-        """The latest snapshot of `owned`'s state the broker still backs, resumed from, caught up with
-        what was sent after it and every input sought to its offsets: where the owned visits
-        partitions are to be read from. None (and one line why) when there is none."""
+        """Every step of the assignment from the latest snapshot of its state the broker still
+        backs, caught up with what was sent after it and every input sought to its offsets:
+        where the assigned partitions are to be read from. None (and one line why) when a step
+        has none: then every step rebuilds from the start."""
         config, topics = self.config, self.config.topics
-        store, made = self._store(owned), await asyncio.to_thread(self._made_by, owned)
+        found: list[tuple[str, AnyStep, Snapshot]] = []
+        for stage, parts, kind in self._to_build(owned):
+            latest = await self._latest(stage, parts, kind)
+            if latest is None:
+                return None
+            found.append((stage, *latest))
+        letters = await self._read_to_fence(topics.dead_letter, frozenset({0}))
+        for stage, step, snapshot in found:
+            codes = []
+            if isinstance(step, Step) and owned:
+                fenced = {p: snapshot.offsets[(topics.codes, p)] for p in owned}
+                codes = await self._read_to_fence(topics.codes, owned, fenced)
+            caught_up(step, codes, letters)
+        # The broadcast consumer feeds every step: it reads on from the earliest a step needs (a
+        # step passes over what it took before its snapshot's offset).
+        for source in self._wide_sources():
+            offsets = [snapshot.offsets[source] for _, _, snapshot in found if source in snapshot.offsets]
+            if offsets:
+                wide.seek(TopicPartition(*source), min(offsets))
+        self._resumed(found)
+        log.warning("resumed from snapshots taken %.0f s ago: replaying only what follows them",
+                    config.clock() - min(snapshot.taken_at for _, _, snapshot in found))
+        partitioned = self.partitioned_topics()
+        return {source: offset for _, step, snapshot in found for source, offset in snapshot.offsets.items()
+                if source[0] in partitioned and source in step.positions.covered()}
+
+    async def _latest(self, stage: str, owned: frozenset[int], kind: type[AnyStep]) -> tuple[AnyStep, Snapshot] | None:
+        """The step of `stage` from its latest usable snapshot, with that snapshot (None: none usable)."""
+        config = self.config
+        store, made = self._store(stage, owned), await asyncio.to_thread(self._made_by, stage, owned)
         reasons = []
         try:
             paths = store.newest_first()
@@ -370,87 +471,100 @@ class Pipeline:
                 reason = unusable(snapshot, made, holding)
                 if reason is not None:
                     raise Unusable(reason)
-                step = restored(snapshot.state, config, self.view, self.name, time.monotonic())
+                step: AnyStep = restored(snapshot.state, config, self.view, self.name, time.monotonic()) \
+                    if kind is Step else restored_stage(snapshot.state, kind, config, time.monotonic())
             except Unusable as why:
                 reasons.append(f"{path.name}: {why}")
                 continue
-            fenced = {p: snapshot.offsets[(topics.codes, p)] for p in owned}
-            codes = await self._read_to_fence(topics.codes, owned, fenced) if owned else []
-            caught_up(step, codes, await self._read_to_fence(topics.dead_letter, frozenset({0})))
-            for (topic, partition), offset in snapshot.offsets.items():
-                if topic not in (topics.visits, topics.codes):
-                    wide.seek(TopicPartition(topic, partition), offset)
-            self._resumed(step, snapshot)
-            log.warning("resumed from snapshot %s taken %.0f s ago: replaying only what follows it",
-                        path, config.clock() - snapshot.taken_at)
-            return {source: offset for source, offset in snapshot.offsets.items() if source[0] == topics.visits}
+            return step, snapshot
         log.warning("no usable snapshot in %s, rebuilding from the start: %s", store.directory,
                     "; ".join(reasons) or "none taken yet")
         return None
 
-    def _resumed(self, step: Step, snapshot: Snapshot) -> None:
-        """`step`, restored from `snapshot`, is the worker's from here."""
-        self.step = step
+    def _resumed(self, found: list[tuple[str, AnyStep, Snapshot]]) -> None:
+        """The steps, each restored from its snapshot, are the worker's from here."""
+        for stage, step, snapshot in found:
+            if isinstance(step, Step):
+                self.step = step
+            elif isinstance(step, StaysStep):
+                self.stays = step
+            else:
+                self.regions = step
+            self.snapshot_covers[stage] = step.positions.covered()
+            # What the snapshot read before each offset: the next snapshot notes it again for the
+            # partitions not read since (rules, areas, a quiet partition), else it would be unusable.
+            self.tails.update({source: (snapshot.offsets[source] - 1, tail) for source, tail in snapshot.tails.items()
+                               if source in snapshot.offsets})
+        if self.stays is not None:
+            # The view's residents (the scoring step's snapshot) hold those the stays stage named.
+            self.stays.named = self.view.residents
         self._built()
-        self.snapshot_covers = step.positions.covered()
-        # What the snapshot read before each offset: the next snapshot notes it again for the
-        # partitions not read since (rules, areas, a quiet partition), else it would be unusable.
-        self.tails.update({source: (snapshot.offsets[source] - 1, tail) for source, tail in snapshot.tails.items()
-                           if source in snapshot.offsets})
         metrics.RESUMES.inc()
-        metrics.snapshot_taken(snapshot.taken_at)
+        metrics.snapshot_taken(min(snapshot.taken_at for _, _, snapshot in found))
 
-    async def _snapshot(self, step: Step) -> _Pending | None:
-        """A snapshot of `step` between turns, its fences on their way (None: not due)."""
+    async def _snapshot(self) -> list[_Pending]:
+        """Snapshots of the steps between turns, their fences on their way (none: not due, or
+        nothing read since the last ones)."""
         config, codes = self.config, self.config.topics.codes
         now = time.monotonic()
         if not self.snapshots or now < self.snapshot_due:
-            return None
+            return []
         if self._keeping is not None and not self._keeping.done():
-            return None  # the previous one is still being written
+            return []  # the previous ones are still being written
         self.snapshot_due = now + config.snapshot_every_s
         began = time.perf_counter()
-        positions = step.positions.covered()
-        if positions == self.snapshot_covers:
-            return None  # nothing read since the last one written: it would hold the same
-        tails = {source: tail for source, (offset, tail) in self.tails.items() if positions.get(source) == offset + 1}
-        # Taken before anything is awaited: a revocation meanwhile disowns the step.
-        owned, state, taken_at = step.owned, image(step), config.clock()
-        # The software's digest reads the source files (once per partition set): off the event loop.
-        snapshot = Snapshot(positions, tails, await asyncio.to_thread(self._made_by, owned), taken_at, state)
-        # A fence after everything the step sent to its codes partitions (one producer keeps a
-        # partition's order): what the step's ledger knows ends there, a resume reads on from it.
-        # Not awaited here: the turn goes on while the broker acknowledges it.
-        fence = new_fence()
-        fences = {p: await self.app.producer.send(codes, fence_key(self.name), fence, p, None, None)
-                  for p in sorted(owned)}
-        metrics.SNAPSHOT_PAUSE.observe(time.perf_counter() - began)
-        return _Pending(snapshot, owned, fences, digest(fence_key(self.name), fence))
+        # Every state is imaged before anything is awaited: a revocation meanwhile disowns the steps.
+        taken_at, images = config.clock(), []
+        for step in self._steps():
+            stage, positions = stage_of(step), step.positions.covered()
+            if positions == self.snapshot_covers.get(stage):
+                continue  # nothing read since the last one written: it would hold the same
+            tails = {source: tail for source, (offset, tail) in self.tails.items() if positions.get(source) == offset + 1}
+            images.append((stage, step, step.owned, positions, tails, image(step)))
+        pending = []
+        for stage, step, owned, positions, tails, state in images:
+            # The software's digest reads the source files (once per partition set): off the event loop.
+            made = await asyncio.to_thread(self._made_by, stage, owned)
+            # A fence after everything the step sent to its codes partitions (one producer keeps a
+            # partition's order): what the step's ledger knows ends there, a resume reads on from it.
+            # Not awaited here: the turn goes on while the broker acknowledges it.
+            fence = new_fence()
+            fences = {p: await self.app.producer.send(codes, fence_key(self.name), fence, p, None, None)
+                      for p in sorted(owned)} if isinstance(step, Step) else {}
+            pending.append(_Pending(stage, Snapshot(positions, tails, made, taken_at, state), owned, fences,
+                                    digest(fence_key(self.name), fence)))
+        if pending:
+            metrics.SNAPSHOT_PAUSE.observe(time.perf_counter() - began)
+        return pending
 
-    async def _keep(self, pending: _Pending) -> None:
-        """Once its fences are written, write the snapshot to disk off the event loop; a disk or
+    async def _keep(self, pending: list[_Pending]) -> None:
+        """Once their fences are written, write the snapshots to disk off the event loop; a disk or
         broker problem is logged, never fatal (the previous snapshot stays the latest)."""
         codes = self.config.topics.codes
         try:
-            # Everything the step sent before the snapshot must be on the broker: a resume does
+            # Everything the steps sent before the snapshot must be on the broker: a resume does
             # not send again what the snapshot's state says was sent (case notices, letters, codes).
             await self.app.producer.flush()
-            written = {p: (await sent).offset + 1 for p, sent in pending.fences.items()}
+            written = [{p: (await sent).offset + 1 for p, sent in each.fences.items()} for each in pending]
         except KafkaError as error:
             log.warning("a snapshot is dropped: its fence on %s was not written: %s", codes, error)
             return
-        snapshot = replace(pending.snapshot,
-                           offsets={**pending.snapshot.offsets, **{(codes, p): o for p, o in written.items()}},
-                           tails={**pending.snapshot.tails, **{(codes, p): pending.fence for p in written}})
-        try:
-            await asyncio.to_thread(self._store(pending.owned).write, snapshot)
-        except OSError as error:
-            log.warning("cannot write a snapshot in %s: %s", self._store(pending.owned).directory, error.strerror)
-            return
-        # Only now: a snapshot dropped on the way is taken again at the next due time, new input or not.
-        self.snapshot_covers = dict(pending.snapshot.offsets)
-        metrics.snapshot_taken(snapshot.taken_at)
-        metrics.SNAPSHOT_BYTES.set(len(snapshot.state))
+        size = 0
+        for each, fenced in zip(pending, written):
+            snapshot = replace(each.snapshot,
+                               offsets={**each.snapshot.offsets, **{(codes, p): o for p, o in fenced.items()}},
+                               tails={**each.snapshot.tails, **{(codes, p): each.fence for p in fenced}})
+            store = self._store(each.stage, each.owned)
+            try:
+                await asyncio.to_thread(store.write, snapshot)
+            except OSError as error:
+                log.warning("cannot write a snapshot in %s: %s", store.directory, error.strerror)
+                continue
+            # Only now: a snapshot dropped on the way is taken again at the next due time, new input or not.
+            self.snapshot_covers[each.stage] = dict(each.snapshot.offsets)
+            size += len(snapshot.state)
+            metrics.snapshot_taken(snapshot.taken_at)
+        metrics.SNAPSHOT_BYTES.set(size)
 
     async def _read_to_fence(self, topic: str, partitions: frozenset[int],
                              starts: Mapping[int, int] | None = None) -> list[bytes]:
@@ -462,8 +576,9 @@ class Pipeline:
 
     def _wide_sources(self) -> list[Source]:
         topics, partitions = self.config.topics, self.config.partitions
-        return [(topics.pings, p) for p in range(partitions)] + [(t, 0) for t in (topics.areas, topics.cases,
-                                                                                   topics.rules)]
+        # Staged, each worker reads only its own ping partitions, through the group.
+        pings = [] if self.config.stages else [(topics.pings, p) for p in range(partitions)]
+        return pings + [(t, 0) for t in (topics.areas, topics.cases, topics.rules)]
 
     async def _wide_consumer(self) -> AIOKafkaConsumer:
         if self._wide is None:
@@ -547,8 +662,8 @@ class Pipeline:
         if self._wide is not None:
             ends.update({(tp.topic, tp.partition): self._wide.highwater(tp) for tp in self._wide.assignment()})
         if self.step is not None:
-            visits = self.config.topics.visits
-            ends.update({(visits, p): self.app.consumer.highwater(TP(visits, p)) for p in self.step.owned})
+            ends.update({(topic, p): self.app.consumer.highwater(TP(topic, p))
+                         for topic, parts in self.assigned.items() for p in parts})
         for (topic, partition), end in ends.items():
             read = self.read_through.get((topic, partition))
             if end is not None and read is not None and end < read:
@@ -586,41 +701,54 @@ class Pipeline:
             await asyncio.sleep(self.config.batch_timeout_s)
             return
         wide = await self._wide_consumer()
-        fetched = await wide.getmany(timeout_ms=int(self.config.batch_timeout_s * 1000),
+        # A stage that left work for the next turn (`Output.more`) does not wait for input.
+        fetched = await wide.getmany(timeout_ms=0 if self.more else int(self.config.batch_timeout_s * 1000),
                                      max_records=self.config.batch_size)
         async with self._turn:
             step = self.step
             if step is None:
                 return
+            steps = self._steps()
             now, wall = time.monotonic(), self.config.clock()
             for batch in fetched.values():
                 records = [Record(r.topic, r.partition, r.offset, r.key, r.value, r.timestamp) for r in batch]
                 self._saw(records)
-                step.take(records, now, wall)
+                for each in steps:
+                    each.take(records, now, wall)
             # Two consumers fetch on their own schedules: a visits partition reported at its end a
             # moment ago must not count as far as pings read since (`Reports`). The clients
             # stamp their fetch answers in wall milliseconds.
-            output = step.advance(now, wall, self._ends(step), time.time() * 1000)
+            ends, read_ms = self._ends(), time.time() * 1000
+            self.more = False
+            for stage in steps[:-1]:
+                staged_output = stage.advance(now, wall, ends, read_ms)
+                self.more |= staged_output.more
+                await self._send(staged_output)
+            # The step is told of the partitions it reads only (staged: not the stages' own).
+            staged = {self.config.topics.pings, self.config.topics.stays, self.config.topics.exposures}
+            output = step.advance(now, wall, {source: end for source, end in ends.items()
+                                              if not (self.config.stages and source[0] in staged)}, read_ms)
             await self._send(output)
-            if step.new_rules:
+            if any(each.new_rules for each in steps):
                 self.rebuild_pending = True
                 self.may_resume = False
                 return
-            snapshot = await self._snapshot(step)
-        if snapshot is not None:
+            snapshots = await self._snapshot()
+        if snapshots:
             # Written while the worker goes on: the fences' acknowledgements and the disk.
-            self._keeping = asyncio.create_task(self._keep(snapshot))
+            self._keeping = asyncio.create_task(self._keep(snapshots))
 
-    def _ends(self, step: Step) -> dict[Source, End]:
+    def _ends(self) -> dict[Source, End]:
+        """What each consumed partition's client last heard of its end: the broadcast ones' and the assigned ones'."""
         wide = self._wide
         assert wide is not None
         ends = {(tp.topic, tp.partition): End(wide.highwater(tp), wide.last_poll_timestamp(tp))
                 for tp in wide.assignment()}
         consumer: RebuildingConsumer = self.app.consumer  # type: ignore[assignment]
-        visits = self.config.topics.visits
-        for partition in step.owned:
-            tp = TP(visits, partition)
-            ends[(visits, partition)] = End(consumer.highwater(tp), consumer.answered_ms(tp))
+        for topic, partitions in self.assigned.items():
+            for partition in partitions:
+                tp = TP(topic, partition)
+                ends[(topic, partition)] = End(consumer.highwater(tp), consumer.answered_ms(tp))
         return ends
 
     async def _send(self, output: Output) -> None:

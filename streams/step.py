@@ -203,6 +203,8 @@ class Output:
     """The status this turn announced on `cases` (for the worker's status file)."""
     settled_through: int | None = None
     """Every level change up to this event time is among the messages sent so far, these included."""
+    more: bool = False
+    """Work is ready that this turn's bound left: turn again without waiting for input."""
 
 
 @dataclass

@@ -30,10 +30,10 @@ from simulators.publish import route
 from streams.codes_reader import distinct_changes, redundant
 from streams.issuing import timeline_entry
 from streams.stages import RegionStep, StaysStep
-from streams.resume import caught_up, image, restored
+from streams.resume import PRESENCE, STAYS, caught_up, image, restored, restored_stage
 from streams.snapshots import LogFacts, Snapshot, digest
 from streams.step import End, Known, Message, Output, Record, Source, Step, WorkerConfig, WorkerView, partition_of
-from streams.topics import SPECS, STAGE_SPECS, Topics
+from streams.topics import SPECS, Topics
 
 
 @dataclass
@@ -45,7 +45,7 @@ class MemoryLog:
     logs: dict[Source, list[Record]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        for spec in SPECS + STAGE_SPECS:
+        for spec in SPECS:
             count = self.partitions if spec.partitioned else 1
             for partition in range(count):
                 self.logs[(self.topics.name(spec.role), partition)] = []
@@ -98,8 +98,9 @@ class MemoryLog:
         return [timeline_entry(record) for record in distinct_changes(self.codes())]
 
 
-SCORING, STAYS, PRESENCE = "scoring", "stays", "presence"
-"""What a `StepDriver` runs: the scoring `Step`, or a stage of presence split by region (`streams.stages`)."""
+SCORING = "scoring"
+"""What a `StepDriver` runs: the scoring `Step`, or (`STAYS`, `PRESENCE`, as snapshots name them) a
+stage of presence split by region (`streams.stages`)."""
 
 
 class StepDriver:
@@ -118,21 +119,27 @@ class StepDriver:
         self.step = self._assigned(now) if snapshot is None else self._resumed(snapshot, now)
 
     def snapshot(self, made_by: str) -> Snapshot:
-        """A snapshot of the step, as the Faust shell takes one between turns: its inputs' offsets,
-        and the owned partitions' end on `codes` (where a fence would go: all it sent is before it)."""
-        assert isinstance(self.step, Step), "snapshots are of the scoring step (stages get theirs with the stream stages)"
+        """A snapshot of the step, as the Faust shell takes one between turns: its inputs' offsets
+        (internal and broadcast topics included), and for the scoring step the owned partitions'
+        end on `codes` (where a fence would go: all it sent is before it)."""
         codes = self.config.topics.codes
-        offsets = {**self.step.positions.covered(), **{(codes, p): len(self.log.logs[(codes, p)]) for p in self.owned}}
+        fenced = {(codes, p): len(self.log.logs[(codes, p)]) for p in self.owned} if self.role == SCORING else {}
+        offsets = {**self.step.positions.covered(), **fenced}
         tails = {source: tail for source, offset in offsets.items()
                  if (tail := self.log.digest_at(source, offset - 1)) is not None}
         return Snapshot(offsets, tails, made_by, self.config.clock(), image(self.step))
 
-    def _resumed(self, snapshot: Snapshot, now: float) -> Step:
+    def _resumed(self, snapshot: Snapshot, now: float) -> Step | StaysStep | RegionStep:
         """The step `snapshot` holds, told what was sent since: the owned partitions' codes after
         the snapshot's offsets, and every dead letter."""
-        step = restored(snapshot.state, self.config, self.view, self.name, now)
+        step: Step | StaysStep | RegionStep
+        if self.role == SCORING:
+            step = restored(snapshot.state, self.config, self.view, self.name, now)
+        else:
+            step = restored_stage(snapshot.state, StaysStep if self.role == STAYS else RegionStep, self.config, now)
         codes = self.config.topics.codes
-        after = [r.value or b"" for p in sorted(self.owned) for r in self.log.logs[(codes, p)][snapshot.offsets[(codes, p)]:]]
+        after = [r.value or b"" for p in sorted(self.owned) if (codes, p) in snapshot.offsets
+                 for r in self.log.logs[(codes, p)][snapshot.offsets[(codes, p)]:]]
         caught_up(step, after, self.log.values(self.config.topics.dead_letter))
         return step
 

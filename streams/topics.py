@@ -34,18 +34,16 @@ SPECS: tuple[TopicSpec, ...] = (
     TopicSpec("cases", "origin partition", "case notices and case progress, read by every worker", partitioned=False),
     TopicSpec("codes", "person", "signed health codes, one per change of level or reasons, correction or re-issue"),
     TopicSpec("dead-letter", "source topic", "rejected messages with their reason", partitioned=False),
-)
-
-STAGE_SPECS: tuple[TopicSpec, ...] = (
+    # Presence split by region (`streams.stages`, `HEALTHCODE_STAGES`): created always, so workers
+    # may switch to the stages without a new `topics create`.
     TopicSpec("stays", "region partition (explicit)", "stay changes from the stays stage to the presence stage",
               presence=True),
     TopicSpec("exposures", "person partition (explicit)", "partial exposures from the presence stage to scoring",
               presence=True),
 )
-"""The internal topics of presence split by region (`streams.stages`); not created until workers run the stages."""
 
 _EVENT_ROLE = {"ping": "pings", "visit": "visits", "test_result": "visits", "area_risk": "areas"}
-_ROLES = frozenset(spec.role for spec in SPECS + STAGE_SPECS)
+_ROLES = frozenset(spec.role for spec in SPECS)
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import random
 import time
-from urllib.request import urlopen
 
 from healthcode.broker import EmbeddedBroker
 from healthcode.workers import settled, wait_until
@@ -59,12 +58,6 @@ def test_when_one_of_two_workers_dies_the_other_takes_its_partitions_and_the_res
     assert timeline == [c.to_json() for c in replayed.timeline]
 
 
-def _metric(worker, name: str) -> float:
-    with urlopen(f"http://127.0.0.1:{worker.port}/metrics", timeout=5) as answer:
-        samples = [line.split() for line in answer.read().decode().splitlines() if line.startswith(name + " ")]
-    return float(samples[0][1]) if samples else 0.0
-
-
 def test_a_worker_killed_after_a_snapshot_resumes_from_it_and_the_result_is_exact(
     broker: EmbeddedBroker, published_city, replayed, key_dir, unique, worker_processes, settings_for, partitions,
     tmp_path,
@@ -80,8 +73,8 @@ def test_a_worker_killed_after_a_snapshot_resumes_from_it_and_the_result_is_exac
     first.kill()
     again = worker_processes(settings)
     _settled([again], _through(replayed), partitions)
-    assert _metric(again, "healthcode_snapshot_resumes_total") == 1
-    assert _metric(again, "healthcode_rebuilds_total") == 0
+    assert again.metrics().value("healthcode_snapshot_resumes_total") == 1
+    assert again.metrics().value("healthcode_rebuilds_total") == 0
     records, timeline = _published(broker, published_city.topics)
     assert_each_record_changes_what_is_shown(records)
     assert timeline == [c.to_json() for c in replayed.timeline]

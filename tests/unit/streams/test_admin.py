@@ -51,8 +51,8 @@ def test_rule_sets_are_compacted_by_id() -> None:
     assert topic_configs(_spec("rules"), WINDOW_S, LETTERS_S) == {"cleanup.policy": "compact"}
 
 
-def test_only_pings_hold_presence() -> None:
-    assert [spec.role for spec in SPECS if spec.presence] == ["pings"]
+def test_pings_and_the_stages_topics_hold_presence() -> None:
+    assert [spec.role for spec in SPECS if spec.presence] == ["pings", "stays", "exposures"]
 
 
 def test_the_plan_keeps_the_window_and_lateness_rounded_up_to_days_and_a_day_more() -> None:

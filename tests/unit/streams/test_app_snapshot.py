@@ -9,7 +9,7 @@ from typing import Any
 from codes import Algorithm, generate_signing_key
 from scoring.rules import load_rule_set
 from streams.app import Pipeline
-from streams.resume import restored
+from streams.resume import PRESENCE, STAGE, STAYS, restored
 from streams.snapshots import unusable
 from streams.step import WorkerConfig, WorkerView
 from streams.testing import MemoryLog, StepDriver
@@ -20,10 +20,11 @@ TOPICS = Topics(prefix="t.")
 OWNED = frozenset({0, 1})
 
 
-def _pipeline(tmp_path: Path) -> tuple[Pipeline, WorkerConfig]:
+def _pipeline(tmp_path: Path, stages: bool = False) -> tuple[Pipeline, WorkerConfig]:
     key = generate_signing_key(Algorithm.EDDSA, 0, 2_000_000_000)
     config = WorkerConfig(bootstrap="127.0.0.1:9", topics=TOPICS, group="g", rules=load_rule_set(RULES), keys=[key],
-                          partitions=2, data_dir=tmp_path, snapshot_every_s=1.0, clock=lambda: 1_700_000_000.0)
+                          partitions=2, data_dir=tmp_path, snapshot_every_s=1.0, clock=lambda: 1_700_000_000.0,
+                          stages=stages)
     pipeline = Pipeline(config)
     pipeline.step = StepDriver(MemoryLog(TOPICS, 2), config, OWNED, name=pipeline.name).step
     pipeline.snapshot_due = 0.0
@@ -35,9 +36,9 @@ def test_no_snapshot_is_taken_of_a_step_whose_partitions_were_revoked(tmp_path: 
     async def taken() -> Any:
         pipeline, _ = _pipeline(tmp_path)
         await pipeline._on_revoked(pipeline.app, set())
-        return await pipeline._snapshot(pipeline.step)
+        return await pipeline._snapshot()
 
-    assert asyncio.run(taken()) is None
+    assert asyncio.run(taken()) == []
 
 
 def test_partitions_revoked_while_a_snapshot_writes_its_fences_leave_it_a_snapshot_of_the_owned_step(
@@ -52,11 +53,32 @@ def test_partitions_revoked_while_a_snapshot_writes_its_fences_leave_it_a_snapsh
             return asyncio.get_running_loop().create_future()
 
         pipeline.app.producer.send = send  # type: ignore[method-assign]
-        pending = await pipeline._snapshot(pipeline.step)
+        [pending] = await pipeline._snapshot()
         step = restored(pending.snapshot.state, config, WorkerView(), "w", 0.0)
-        return pending.owned, sorted(pending.fences), step.owned, pending.snapshot.made_by == pipeline._made_by(OWNED)
+        return pending.owned, sorted(pending.fences), step.owned, pending.snapshot.made_by == pipeline._made_by(STAGE, OWNED)
 
     assert asyncio.run(taken()) == (OWNED, [0, 1], OWNED, True)
+
+
+def test_a_staged_worker_snapshots_each_stage_apart_and_fences_only_the_codes_the_scoring_step_sends(
+    tmp_path: Path,
+) -> None:
+    async def taken() -> Any:
+        pipeline, config = _pipeline(tmp_path, stages=True)
+        log = MemoryLog(TOPICS, 2)
+        pipeline.stays = StepDriver(log, config, frozenset({1}), role=STAYS).step
+        pipeline.regions = StepDriver(log, config, frozenset({0}), role=PRESENCE).step
+
+        async def send(*_: Any) -> asyncio.Future[None]:
+            return asyncio.get_running_loop().create_future()
+
+        pipeline.app.producer.send = send  # type: ignore[method-assign]
+        return await pipeline._snapshot()
+
+    pending = asyncio.run(taken())
+    assert [(each.stage, each.owned, sorted(each.fences)) for each in pending] == [
+        (STAYS, frozenset({1}), []), (PRESENCE, frozenset({0}), []), (STAGE, OWNED, [0, 1])]
+    assert len({each.snapshot.made_by for each in pending}) == 3, "a stage's snapshot is resumed as that stage only"
 
 
 def test_a_snapshot_taken_after_a_resume_is_usable_though_some_partitions_were_not_read_since(tmp_path: Path) -> None:
@@ -68,9 +90,9 @@ def test_a_snapshot_taken_after_a_resume_is_usable_though_some_partitions_were_n
         log.append(TOPICS.areas, None, b'{"type": "area"}', 0)
         driver = StepDriver(log, config, OWNED, name=pipeline.name)
         driver.turn(0.0, 1_700_000_000.0)
-        first = driver.snapshot(pipeline._made_by(OWNED))
+        first = driver.snapshot(pipeline._made_by(STAGE, OWNED))
         step = restored(first.state, config, pipeline.view, pipeline.name, 1.0)
-        pipeline._resumed(step, first)
+        pipeline._resumed([(STAGE, step, first)])
         ping = log.append(TOPICS.pings, b"p-1", b'{"type": "ping"}', 0)
         pipeline._saw([ping])
         step.take([ping], 2.0, 1_700_000_000.0)
@@ -80,8 +102,9 @@ def test_a_snapshot_taken_after_a_resume_is_usable_though_some_partitions_were_n
 
         pipeline.app.producer.send = send  # type: ignore[method-assign]
         pipeline.snapshot_due = 0.0
-        second = (await pipeline._snapshot(step)).snapshot
-        return first, second, unusable(second, pipeline._made_by(OWNED), log.facts(second.offsets))
+        [pending] = await pipeline._snapshot()
+        second = pending.snapshot
+        return first, second, unusable(second, pipeline._made_by(STAGE, OWNED), log.facts(second.offsets))
 
     first, second, reason = asyncio.run(taken())
     assert first.offsets[(TOPICS.areas, 0)] == second.offsets[(TOPICS.areas, 0)] == 1
@@ -94,7 +117,7 @@ def test_a_snapshot_directory_the_worker_may_not_list_means_a_rebuild_not_a_cras
 ) -> None:
     # The error would escape into Faust's seek_to_committed on every assignment.
     pipeline, _ = _pipeline(tmp_path)
-    directory = pipeline._store(OWNED).directory
+    directory = pipeline._store(STAGE, OWNED).directory
     directory.mkdir(parents=True)
     listing = Path.iterdir
 

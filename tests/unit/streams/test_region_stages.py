@@ -6,17 +6,22 @@ is replay's."""
 from __future__ import annotations
 
 import pickle
+from collections.abc import Callable
+from datetime import datetime
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
 from codes import SigningKey
 from scoring.replay import ReplayResult
 from scoring.rules import load_rule_set
+from scoring.timeutil import to_epoch
 from simulators.config import SimulationConfig
 from streams.eventtime import NEVER
+from streams.snapshots import Snapshot, unusable
 from streams.stages import CityClock
 from streams.step import WorkerConfig, partition_of
 from streams.testing import PRESENCE, SCORING, STAYS, MemoryLog, StepDriver, assert_each_record_changes_what_is_shown, settle
@@ -166,3 +171,199 @@ def test_the_city_clock_decides_a_final_once_every_reporter_is_idle() -> None:
     clock.read({"type": "pings", "partition": 0, "through": 10, "newest": 10, "idle": False})
     clock.read({"type": "pings", "partition": 0, "through": 100, "newest": 100, "idle": True})
     assert clock.finals == [120] and clock.through() == 120
+
+
+# -- snapshots: each stage resumes from its own -------------------------------------------
+
+
+def _run_until(drivers: list[StepDriver], now: float, done: Callable[[], bool], limit: int | None = 500) -> float:
+    """Turn every driver, reading at most `limit` records a partition a turn (None: all), until `done()`."""
+    for _ in range(4000):
+        if done():
+            return now
+        for driver in drivers:
+            driver.turn(now, WALL, limit=limit)
+        now += 0.5
+    raise AssertionError("the run must get there")
+
+
+def _turns(drivers: list[StepDriver], now: float, count: int, limit: int = 500) -> float:
+    """`count` turns of every driver, reading at most `limit` records a partition a turn."""
+    for _ in range(count):
+        for driver in drivers:
+            driver.turn(now, WALL, limit=limit)
+        now += 0.5
+    return now
+
+
+def _halves(city: Path) -> tuple[list[bytes], list[bytes], int]:
+    """The city's events up to the middle of its event time, the rest, and the last moment of the first."""
+    lines = city.read_bytes().splitlines()
+    moments = [to_epoch(datetime.fromisoformat(orjson.loads(line)["ts"].replace("Z", "+00:00"))) for line in lines]
+    middle = (min(moments) + max(moments)) // 2
+    return ([line for line, at in zip(lines, moments) if at <= middle],
+            [line for line, at in zip(lines, moments) if at > middle], max(at for at in moments if at <= middle))
+
+
+MAIN_INPUT = {STAYS: TOPICS.pings, PRESENCE: TOPICS.stays, SCORING: TOPICS.exposures}
+
+
+def _sent(log: MemoryLog, topic: str, senders: frozenset[int], cut: dict[int, int], after: bool) -> dict:
+    """What `senders` sent of each call on `topic` (`stays` or `exposures`), by (receiving
+    partition, sender, call, index): in the messages before each partition's `cut` offset, or
+    (`after`) from it on."""
+    sent = {}
+    for q, at in cut.items():
+        for record in log.logs[(topic, q)][at:] if after else log.logs[(topic, q)][:at]:
+            message = orjson.loads(record.value)
+            if message["from"] in senders:
+                for call, index, content in message["calls"]:
+                    sent[(q, message["from"], tuple(call), index)] = content
+    return sent
+
+
+@pytest.mark.parametrize("dies, into_second_half", [(1, False), (3, True), (5, True)],
+                         ids=["stays", "presence", "scoring"])
+def test_a_worker_resumed_from_its_snapshot_after_a_kill_ends_with_the_replay_timeline(
+    city: Path, replayed: ReplayResult, signing_key: SigningKey, dies: int, into_second_half: bool
+) -> None:
+    # Half the city, then a pause: every stage idle, a final. The worker is snapshotted early, runs on
+    # through the final (and into the rest of the city: a region finds exposures there), is killed
+    # and resumed from the snapshot: it reads again, and sends again, all that followed it. A lateness
+    # of 3 hours (the file's worst disorder is 2.4): the stages flush and send as they read.
+    config = replace(_config(signing_key), lateness_s=3 * 3600)
+    first, second, middle = _halves(city)
+    log = MemoryLog(TOPICS, PARTITIONS)
+    log.publish(first)
+    drivers = _workers(log, config)
+    dying = drivers[dies]
+    now = _run_until(drivers, 0.0, lambda: bool(dying.step.position((MAIN_INPUT[dying.role], max(dying.owned)))))
+    now = _turns(drivers, now, 5)
+    snapshot = dying.snapshot("test")
+    sent_then = sum(len(log.logs[source]) for source in log.logs)
+    now = settle(drivers, middle, WALL, start=now)
+    final = list(dying.step.clock.finals) if dies == 1 else None
+    if into_second_half:
+        log.publish(second)
+        regions = dying.owned if dying.role == PRESENCE else frozenset(range(PARTITIONS))
+        everything = {q: 0 for q in range(PARTITIONS)}
+        now = _run_until(drivers, now, lambda: bool(_sent(log, TOPICS.exposures, regions, everything, after=True)))
+    assert sum(len(log.logs[source]) for source in log.logs) > sent_then, "it sent more, then died"
+    assert unusable(snapshot, "test", log.facts(snapshot.offsets)) is None
+    resumed = StepDriver(log, config, dying.owned, name=dying.name, now=now, role=dying.role, snapshot=snapshot)
+    assert [resumed.step.position((MAIN_INPUT[dying.role], p)) for p in sorted(dying.owned)] == [
+        snapshot.offsets[(MAIN_INPUT[dying.role], p)] for p in sorted(dying.owned)], "it resumes where the snapshot was"
+    drivers[dies] = resumed
+    output = {STAYS: TOPICS.stays, PRESENCE: TOPICS.exposures}.get(dying.role)
+    killed_at = {q: len(log.logs[(output, q)]) for q in range(PARTITIONS)} if output else {}
+    now = _turns(drivers, now, 40)  # reading again a few hundred records a partition a turn
+    if not into_second_half:
+        log.publish(second)
+    _run_until(drivers, now, lambda: all(d.step.final_at >= _last_change(replayed) for d in drivers[4:]), limit=None)
+    if output is not None:
+        # The receivers take a call sent again as the one they have: it must be the same (a final
+        # made before the pings it covers are read again would not be).
+        before, again = (_sent(log, output, dying.owned, killed_at, after) for after in (False, True))
+        assert again.keys() & before.keys(), "it sends again what it sent after the snapshot"
+        assert {key: again[key] for key in again.keys() & before.keys()} == {
+            key: before[key] for key in again.keys() & before.keys()}
+    if final is not None:
+        assert final and resumed.step.clock.finals[:len(final)] == final, "a final between the snapshot and the kill"
+    assert_each_record_changes_what_is_shown(log.codes())
+    assert log.timeline() == [change.to_json() for change in replayed.timeline]
+    assert _unasked(drivers) == [], "what the resumed stage sent again is taken once"
+
+
+def test_snapshots_of_fresh_stages_and_of_resumed_ones_that_read_nothing_since_resume_like_the_originals(
+    city: Path, replayed: ReplayResult, signing_key: SigningKey
+) -> None:
+    config = _config(signing_key)
+    log = _published(city)
+
+    def resumed(drivers: list[StepDriver], now: float) -> tuple[list[StepDriver], list[Snapshot]]:
+        snapshots = [driver.snapshot("test") for driver in drivers]
+        assert all(unusable(snapshot, "test", log.facts(snapshot.offsets)) is None for snapshot in snapshots)
+        return [StepDriver(log, config, d.owned, name=d.name, now=now, role=d.role, snapshot=snapshot)
+                for d, snapshot in zip(drivers, snapshots)], snapshots
+
+    drivers, fresh = resumed(_workers(log, config), 0.0)
+    # Every input partition, internal and broadcast topics included, noted from its start.
+    assert [set(snapshot.offsets.values()) for snapshot in fresh] == [{0}] * len(fresh)
+    assert {source[0] for snapshot in fresh for source in snapshot.offsets} == {
+        TOPICS.pings, TOPICS.stays, TOPICS.exposures, TOPICS.visits, TOPICS.cases, TOPICS.areas, TOPICS.rules,
+        TOPICS.codes}
+    now = _run_until(drivers, 0.0, lambda: len(log.codes()) >= len(replayed.timeline) // 3)
+    drivers, mid = resumed(drivers, now)
+    drivers, again = resumed(drivers, now)  # nothing read since the resume: the same offsets, the same tails
+    assert [(s.offsets, s.tails) for s in again] == [(s.offsets, s.tails) for s in mid]
+    settle(drivers, _last_change(replayed), WALL, start=now)
+    assert_each_record_changes_what_is_shown(log.codes())
+    assert log.timeline() == [change.to_json() for change in replayed.timeline]
+    assert _unasked(drivers) == []
+
+
+def test_a_stage_snapshot_whose_offsets_the_log_no_longer_backs_is_refused_with_a_reason(
+    signing_key: SigningKey, contact_then_case: Any,
+) -> None:
+    config = _config(signing_key)
+    log = MemoryLog(TOPICS, PARTITIONS)
+    log.publish(contact_then_case.pings)
+    drivers = _workers(log, config)
+    settle(drivers, contact_then_case.at + 3600, WALL)
+    snapshot = drivers[2].snapshot("test")  # a presence stage: it read `stays`
+    read = sorted(source for source, offset in snapshot.offsets.items() if source[0] == TOPICS.stays and offset)
+    assert read, "it must have read stays"
+    assert unusable(snapshot, "test", log.facts(snapshot.offsets)) is None
+    # `stays` created again (empty), or holding other records at the snapshot's offsets.
+    emptied = MemoryLog(TOPICS, PARTITIONS)
+    emptied.logs.update({source: records for source, records in log.logs.items() if source[0] != TOPICS.stays})
+    offset = snapshot.offsets[read[0]]
+    assert unusable(snapshot, "test", emptied.facts(snapshot.offsets)) == (
+        f"{read[0][0]}[{read[0][1]}] ends at offset 0, before the snapshot's {offset} (data lost?)")
+    other = MemoryLog(TOPICS, PARTITIONS)
+    other.logs.update(log.logs)
+    other.logs[read[0]] = [replace(record, value=b"{}") for record in log.logs[read[0]]]
+    assert unusable(snapshot, "test", other.facts(snapshot.offsets)) == (
+        f"{read[0][0]}[{read[0][1]}]: the record before offset {offset} is not the one the snapshot read "
+        "(topic created again?)")
+    assert unusable(snapshot, "another", log.facts(snapshot.offsets)) == "made by another configuration or software version"
+
+
+def test_a_stays_stage_feeds_its_loops_a_bounded_number_of_pings_a_turn_and_sends_the_same_stays(
+    signing_key: SigningKey, contact_then_case: Any,
+) -> None:
+    # A rebuild or a resume has read much at once; on Faust a turn must stay short (heartbeats).
+    def run(batch_size: int) -> tuple[MemoryLog, list[int], list[bool]]:
+        log = MemoryLog(TOPICS, PARTITIONS)
+        log.publish(contact_then_case.pings)
+        drivers = _workers(log, replace(_config(signing_key), batch_size=batch_size))
+        fed, more = [], []
+        for turn in range(60):
+            for driver in drivers:
+                held = sum(len(part.pings) for part in driver.step.parts.values()) if driver.role == STAYS else 0
+                taken = driver.step.pings_processed if driver.role == STAYS else 0
+                output = driver.turn(turn * 0.5, WALL)
+                if driver.role == STAYS:
+                    fed.append(held + driver.step.pings_processed - taken
+                               - sum(len(part.pings) for part in driver.step.parts.values()))
+                    more.append(output.more)
+        assert all(not part.pings for driver in drivers[:2] for part in driver.step.parts.values()), "all fed"
+        return log, fed, more
+
+    def stays(log: MemoryLog) -> dict[tuple[int, int], list]:
+        """Every call each ping partition sent each region partition, in order, however batched."""
+        sent: dict[tuple[int, int], list] = {}
+        for q in range(PARTITIONS):
+            for record in log.logs[(TOPICS.stays, q)]:
+                message = orjson.loads(record.value)
+                sent.setdefault((q, message["from"]), []).extend(message["calls"])
+        return sent
+
+    at_once, fed_at_once, _ = run(batch_size=5000)
+    bounded, fed, more = run(batch_size=4)
+    moments = [orjson.loads(line)["ts"] for line in contact_then_case.pings]
+    same_moment = max(moments.count(moment) for moment in moments)
+    assert max(fed_at_once) > 4 * len(contact_then_case.pings) // 10, "unbounded, a turn feeds much"
+    assert max(fed) <= 4 + 2 * same_moment, "no turn feeds more than the bound and the rest of one moment each"
+    assert any(more) and not more[-1]
+    assert stays(bounded) == stays(at_once)
