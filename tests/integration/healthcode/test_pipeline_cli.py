@@ -315,10 +315,3 @@ def test_worker_exits_2_when_its_web_port_is_taken(pipeline: Pipeline) -> None:
     assert f"cannot serve on port {port}" in run.stderr
     assert "Traceback" not in run.stderr
 
-
-def test_a_staged_worker_in_live_mode_exits_2_saying_the_stages_do_not_run_live_yet(pipeline: Pipeline) -> None:
-    # A quiet stage's watermark does not follow the wall clock yet: the city would stall, not fail.
-    run = pipeline.healthcode("worker", HEALTHCODE_STAGES="true", HEALTHCODE_LIVE="true")
-    assert run.exit_code == 2
-    assert "HEALTHCODE_STAGES=true does not run live yet" in run.stderr
-    assert "Traceback" not in run.stderr

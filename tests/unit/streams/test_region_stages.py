@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pickle
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timezone
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -18,7 +18,8 @@ import pytest
 from codes import SigningKey
 from scoring.replay import ReplayResult
 from scoring.rules import load_rule_set
-from scoring.timeutil import to_epoch
+from scoring.events import Visit, encode_event
+from scoring.timeutil import format_rfc3339, to_epoch
 from simulators.config import SimulationConfig
 from streams.eventtime import NEVER
 from streams.snapshots import Snapshot, unusable
@@ -171,6 +172,34 @@ def test_the_city_clock_decides_a_final_once_every_reporter_is_idle() -> None:
     clock.read({"type": "pings", "partition": 0, "through": 10, "newest": 10, "idle": False})
     clock.read({"type": "pings", "partition": 0, "through": 100, "newest": 100, "idle": True})
     assert clock.finals == [120] and clock.through() == 120
+
+
+def test_in_live_mode_the_wall_clock_moves_every_stage_on_and_lapses_a_level_with_no_new_input(
+    signing_key: SigningKey,
+) -> None:
+    # No ping at all: only the wall clock can move the stays stages, hence the regions and scoring.
+    at = int(WALL)
+    log = MemoryLog(TOPICS, PARTITIONS)
+    visit = Visit(event_id="visit-1", ts=datetime.fromtimestamp(at, timezone.utc), person="p-live-0001",
+                  facility="h1", kind="fever_clinic")
+    log.append(TOPICS.visits, b"p-live-0001", encode_event(visit))
+    config = replace(_config(signing_key), live=True, lateness_s=60)
+    drivers = _workers(log, config)
+    # Several turns per clock reading: progress a stage sends is read downstream on the next.
+    for turn, wall in enumerate([at + 60] * 4 + [at + 2 * 3600] * 4 + [at + 15 * DAY] * 4):
+        for driver in drivers:
+            driver.turn(turn / 4, wall)
+    assert [(change["level"], change["at"]) for change in log.timeline()] == [
+        ("yellow", format_rfc3339(at)), ("green", format_rfc3339(at + 14 * DAY))]
+    assert all(driver.step.clock.finals == [] for driver in drivers if driver.role == STAYS), \
+        "no final in live mode: the wall clock completes ticks"
+
+
+def test_the_city_clock_of_a_live_city_decides_no_final_and_holds_nothing_back() -> None:
+    clock = CityClock(partitions=1, live=True)
+    clock.read({"type": "pings", "partition": 0, "through": 100, "newest": 100, "idle": True})
+    clock.read({"type": "progress", "partition": 0, "through": 120, "newest": 120, "idle": True})
+    assert clock.finals == [] and clock.through() > 10**15
 
 
 # -- snapshots: each stage resumes from its own -------------------------------------------
