@@ -125,6 +125,10 @@ class CityClock:
                 self.finals.append(moment)
                 self.reads.append({p: self.reports[("pings", p)].read for p in range(self.partitions)})
 
+    def newest(self) -> int:
+        """The newest event time any reporter has read."""
+        return max((report.newest for report in self.reports.values()), default=NEVER)
+
     def through(self) -> int:
         """No final is decided before this: how far every reporter that is not idle has read (an
         idle one holds nothing back: whatever it reads next, the final waits for it to be idle again)."""
@@ -222,7 +226,7 @@ class StaysStep:
         allow, send its stays."""
         topics = self.config.topics
         out, self._letters = list(self._letters), []
-        self.reports.saw(read_ms, max((m.newest() for m in self.marks.values()), default=NEVER))
+        self.reports.saw(read_ms, self._newest())
         limit = max(1, self.config.batch_size // max(1, len(self.parts)))
         floor = live_floor(self.config, wall)
         more = False
@@ -239,12 +243,18 @@ class StaysStep:
 
     def _report(self, p: int, now: float, floor: int, out: list[Message]) -> None:
         marks, part = self.marks[p], self.parts[p]
-        report = (marks.aligned(now, floor=floor), marks.newest(), marks.idle(now), self._read(p))
+        report = (marks.aligned(now, newest=self._newest(), floor=floor), marks.newest(), marks.idle(now), self._read(p))
         if report != part.reported:
             part.reported = report
             through, newest, idle, read = report
             out.append(Message(self.config.topics.cases, None, orjson.dumps(
                 {"type": "pings", "partition": p, "through": through, "newest": newest, "idle": idle, "read": read})))
+
+    def _newest(self) -> int:
+        """The newest event time of the stream this stage knows of: its own pings', and what every
+        reporter on `cases` has read (a caught-up partition with no pings of its own, or only old ones,
+        counts from it, as in the unsplit step, which reads every ping)."""
+        return max(max((m.newest() for m in self.marks.values()), default=NEVER), self.clock.newest())
 
     def _read(self, p: int) -> int:
         return self.positions.position((self.config.topics.pings, p)) or 0
@@ -252,7 +262,7 @@ class StaysStep:
     def _stops(self, p: int, now: float, floor: int) -> list[tuple[int, bool]]:
         """Where partition `p`'s loop is to go, in order: (moment, final)."""
         part = self.parts[p]
-        target = min(self.marks[p].aligned(now, floor=floor), self.clock.through())
+        target = min(self.marks[p].aligned(now, newest=self._newest(), floor=floor), self.clock.through())
         stops = []
         for k in range(part.finals, len(self.clock.finals)):
             final = self.clock.finals[k]
