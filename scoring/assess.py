@@ -174,6 +174,24 @@ def trigger_end(rule: Rule, clock: int, state: PersonState, at: int) -> int:
     return end
 
 
+def ends_after(rule: Rule, clock: int, state: PersonState, at: int, moment: int) -> bool:
+    """`trigger_end(rule, clock, state, at) > moment`, computing only the clearances that could deny it.
+
+    The proofs of `status_holds` ask this of every trigger a person holds, once per
+    exposure record: an alternative that waits `after` past the clock clears no earlier
+    than that, so when that is past `moment` its tests and visits need not be looked at.
+    """
+    if clock + rule.window <= moment:
+        return False
+    for alternative in rule.clears:
+        if alternative.after is not None and clock + alternative.after > moment:
+            continue
+        cleared = clearance_time(alternative, clock, state, at)
+        if cleared is not None and cleared <= moment:
+            return False
+    return True
+
+
 def exposure_counts(rule: Rule, exposure: Exposure) -> bool:
     """True when an exposure is a trigger of `rule` (kind, designation level, minutes)."""
     if exposure.retracted or exposure.kind != rule.signal:
@@ -201,11 +219,13 @@ def _triggers(rule: Rule, state: PersonState, rules: RuleSet, at: int) -> Iterat
             for visit in state.visits.values()
             if visit.kind == "fever_clinic" and visit.at <= at
         )
-    # The kind test comes first: it rejects most exposures, before `effective_from` is computed.
+    # The kind test comes first, inline: it rejects most exposures without a call, before
+    # `effective_from` is computed.
+    signal = rule.signal
     return (
         (exposure.effective_from, exposure.last_at, exposure)
         for exposure in state.exposures.values()
-        if exposure_counts(rule, exposure) and exposure.effective_from <= at
+        if exposure.kind == signal and exposure_counts(rule, exposure) and exposure.effective_from <= at
     )
 
 
@@ -375,14 +395,14 @@ def status_holds(
             return False  # it may lapse, or give another level, within the span
         else:
             found = max(found, high)
-    known = {rule.id for rule in rules.rules} | {points.id for points in rules.points_rules}
-    return held <= known and found == LEVEL_CODE[level]
+    return held <= rules.rule_ids and found == LEVEL_CODE[level]
 
 
 def _lasting(rule: Rule, state: PersonState, rules: RuleSet, at: int, end: int, likely: str | None) -> bool:
     """True when an activation of `rule` at `at` lasts past `end`."""
+    last = max(at, end)
     return any(
-        since <= at and max(at, end) < trigger_end(rule, clock, state, at)
+        since <= at and ends_after(rule, clock, state, at, last)
         for since, clock, _ in _likely_first(rule, state, rules, at, likely)
     )
 
@@ -404,7 +424,7 @@ def _likely_first(
 def _reachable(rule: Rule, state: PersonState, rules: RuleSet, start: int, end: int) -> bool:
     """True when some trigger of `rule` may be active in (start, end] (no test or visit becoming known in it)."""
     return any(
-        max(since, start + 1) < trigger_end(rule, clock, state, end) for since, clock, _ in _triggers(rule, state, rules, end)
+        ends_after(rule, clock, state, end, max(since, start + 1)) for since, clock, _ in _triggers(rule, state, rules, end)
     )
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from functools import lru_cache
+from itertools import repeat
 
 import h3.api.basic_int as h3i
 import numpy as np
@@ -25,12 +26,10 @@ _RESOLUTION_BITS = np.int64(0xF << 52)
 
 def snap(lat: np.ndarray, lon: np.ndarray, resolution: int) -> np.ndarray:
     """The H3 cell (int64) of each position at `resolution`."""
-    cells = np.fromiter(
-        (_latlng_to_cell(a, b, resolution) for a, b in zip(lat.tolist(), lon.tolist())),
-        dtype=np.int64,
-        count=len(lat),
+    # `map` over the C function, not a generator: no Python frame per position.
+    return np.fromiter(
+        map(_latlng_to_cell, lat.tolist(), lon.tolist(), repeat(resolution, len(lat))), dtype=np.int64, count=len(lat)
     )
-    return cells
 
 
 def parent(cells: np.ndarray, resolution: int) -> np.ndarray:

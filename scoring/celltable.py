@@ -69,6 +69,19 @@ _SCAN_OWNERS = 8
 """Up to this many owners, a run not yet indexed by owner is scanned rather than indexed."""
 
 
+def sorted_union(older: np.ndarray, newer: np.ndarray) -> np.ndarray:
+    """The distinct values of two sorted arrays of distinct values, sorted (`np.union1d`'s answer).
+
+    numpy 2.4's `np.union1d` (`np.unique` without an inverse) hashes, which on H3 cells' wide
+    values took 0.8 s for 300,000 of them; merging the two sorted runs takes milliseconds.
+    """
+    values = np.concatenate([older, newer])
+    values.sort(kind="stable")  # two sorted runs back to back: timsort merges them in linear time
+    first = np.ones(len(values), dtype=bool)
+    np.not_equal(values[1:], values[:-1], out=first[1:])
+    return values[first]
+
+
 def _length_dtype(length: np.ndarray) -> type:
     return np.int32 if len(length) == 0 or int(length.max()) <= np.iinfo(np.int32).max else np.int64
 
@@ -113,7 +126,7 @@ class _Run:
 
     @staticmethod
     def merge(older: "_Run", newer: "_Run") -> "_Run":
-        cells = np.union1d(older.cells, newer.cells)
+        cells = sorted_union(older.cells, newer.cells)
         base = min(older.base, newer.base)
         if not _Run.mergeable(older, newer):
             raise ValueError("rows of one run must start within 136 years of each other")

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from operator import attrgetter
 from typing import Protocol
 
 import numpy as np
@@ -62,6 +63,10 @@ def known_at(exposure: Exposure, source_known: int | None, now: int) -> int:
     if exposure.retracted:
         return now
     return max(exposure.last_at, source_known if source_known is not None else exposure.last_at)
+
+
+_delivery_order = attrgetter("known_at", "person", "exposure_id")
+"""Records of one moment reach people in this order (whatever order presence found them in)."""
 
 
 def _stamped(exposure: Exposure, moment: int) -> Exposure:
@@ -450,7 +455,7 @@ class CityScorer:
         if self.owns is not None:
             exposures = [e for e in exposures if self.owns(e.person)]
         stamped = [_stamped(e, known_at(e, self._source_known.get(e.source), now)) for e in exposures]
-        stamped.sort(key=lambda e: (e.known_at, e.person, e.exposure_id))
+        stamped.sort(key=_delivery_order)
         for exposure in stamped:
             if exposure.retracted:
                 self.counts.exposed_pairs.discard(exposure.exposure_id)

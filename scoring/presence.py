@@ -329,6 +329,9 @@ def _minutes_by_day(tally: Tally, previous: Exposure | None) -> tuple[tuple[int,
     before = previous.minutes_by_day
     kept = bisect_left(before, (since,))
     if len(by_day) == len(before):  # no new day: the changed ones are the previous record's last
+        if kept == len(before) - 1:  # nearly always: the day of the tick (a comprehension costs a call)
+            day = before[kept][0]
+            return before[:kept] + ((day, by_day[day] / 60),)
         changed = [day for day, _ in before[kept:]]
     else:
         changed = sorted(day for day in by_day if day >= since)

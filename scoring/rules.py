@@ -375,6 +375,11 @@ class RuleSet:
         return max(spans)
 
     @cached_property
+    def rule_ids(self) -> frozenset[str]:
+        """The ids of every rule and points rule (a person's reasons name only these)."""
+        return frozenset(rule.id for rule in self.rules) | frozenset(points.id for points in self.points_rules)
+
+    @cached_property
     def _exposures_counted(self) -> frozenset[tuple[str, str | None]]:
         # (kind, designation level) pairs some rule can count; None stands for every level.
         counted = {(rule.signal, None) for rule in self.rules if rule.area_levels is None}

@@ -5,7 +5,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from scoring.assess import assess, status_holds, timeline
+from scoring.assess import assess, ends_after, status_holds, timeline, trigger_end
 from scoring.batch import rescore
 from scoring.rules import LEVEL_CODE, LEVELS, load_rule_set
 from scoring.state import apply, apply_exposure, new_state
@@ -168,3 +168,12 @@ def test_a_status_proven_to_hold_over_a_span_holds_at_every_moment_of_it(event_l
     status = assess(state, rules, start + 1).status
     if status_holds(state, rules, status, start, end):
         assert timeline(state, rules, start + 1, end, before=status) == []
+
+
+@fast
+@given(events, rule_sets, moments, moments, moments)
+def test_a_trigger_is_said_to_end_after_a_moment_exactly_when_its_end_is_later(event_list, rules, clock, at, moment):
+    # Clearances by tests and visits (negative tests, recovery) and by time alike.
+    state = build(event_list, [], rules)
+    for rule in rules.rules:
+        assert ends_after(rule, clock, state, at, moment) == (trigger_end(rule, clock, state, at) > moment)

@@ -6,7 +6,7 @@ import h3.api.basic_int as h3i
 import numpy as np
 
 from scoring.cells import disc, discs, parent, snap, snap_all
-from scoring.celltable import CellTable, Rows, expand_ranges
+from scoring.celltable import CellTable, Rows, expand_ranges, sorted_union
 
 
 def rows(*items: tuple[int, int, int, int]) -> Rows:
@@ -22,6 +22,17 @@ def test_expand_ranges_lists_every_member_of_every_range():
     which, position = expand_ranges(np.array([5, 0, 9]), np.array([2, 0, 3]))
     assert which.tolist() == [0, 0, 2, 2, 2]
     assert position.tolist() == [5, 6, 9, 10, 11]
+
+
+def test_the_union_of_two_runs_cells_is_every_cell_of_either_once_in_order():
+    rng = np.random.default_rng(3)
+    cells = h3i.latlng_to_cell(31.23, 121.47, 8) + np.arange(0, 4000, 7, dtype=np.int64)  # wide values
+    for older_size, newer_size in ((0, 5), (5, 0), (300, 40), (40, 300)):
+        older = np.sort(rng.choice(cells, older_size, replace=False))
+        newer = np.sort(rng.choice(cells, newer_size, replace=False))
+        union = sorted_union(older, newer)
+        assert union.tolist() == sorted(set(older.tolist()) | set(newer.tolist()))
+        assert union.dtype == np.int64
 
 
 def test_lookup_finds_rows_of_the_asked_cells_across_many_appends():
