@@ -1,6 +1,8 @@
 """Recovery after kill -9, with and without a snapshot, for 1 and 7 days of history.
 
-For each history length, on an embedded broker this bench starts itself:
+For each history length and each pipeline (unsplit, and `HEALTHCODE_STAGES=true`: the
+stays, presence and scoring stages each snapshotted and resumed apart), on topics of its
+own, on an embedded broker this bench starts itself:
 1. A simulated city's events up to an hour before its end are published, and a
    `healthcode worker` process (snapshots every `SNAPSHOT_EVERY` s) runs until it has
    settled through them and taken a snapshot covering them; then it is killed (SIGKILL).
@@ -71,8 +73,14 @@ def _caught_up(worker: WorkerProcess, newest: int, timeout: float = 1800) -> tup
 
 
 def history(bootstrap: str, residents: int, days: int, scratch: Path, keys: Path) -> list[str]:
-    """One history length through the four steps; the table's rows."""
+    """One history length through the four steps, for the unsplit pipeline and the stages; the table's rows."""
     events = write_run(Simulation(SimulationConfig(residents=residents, days=days, seed=7)), scratch / f"city-{days}")
+    return [row for stages in (False, True) for row in recovered(bootstrap, events, days, stages, scratch, keys)]
+
+
+def recovered(bootstrap: str, events: Path, days: int, stages: bool, scratch: Path, keys: Path) -> list[str]:
+    """The four steps for one pipeline (`stages`: `HEALTHCODE_STAGES`) on topics of its own; its rows."""
+    pipeline = "stages" if stages else "unsplit"
     topics = Topics(prefix=f"bench-recovery-{uuid.uuid4().hex[:8]}.")
     create_topics(bootstrap, topics, partitions=PARTITIONS)
     lines = events.read_bytes().splitlines()
@@ -82,9 +90,9 @@ def history(bootstrap: str, residents: int, days: int, scratch: Path, keys: Path
     early = [line for line, t in zip(lines, times) if t is None or t <= cut]
     tail = [line for line, t in zip(lines, times) if t is not None and t > cut]
     publish_lines(bootstrap, topics, early)
-    settings = worker_settings(bootstrap, topics, keys, scratch / f"data-{days}",
-                               HEALTHCODE_SNAPSHOT_EVERY=str(SNAPSHOT_EVERY))
-    logs = scratch / f"logs-{days}"
+    settings = worker_settings(bootstrap, topics, keys, scratch / f"data-{days}-{pipeline}",
+                               HEALTHCODE_SNAPSHOT_EVERY=str(SNAPSHOT_EVERY), HEALTHCODE_STAGES=str(stages).lower())
+    logs = scratch / f"logs-{days}-{pipeline}"
     logs.mkdir()
     first = WorkerProcess(settings, logs / "first.log")
     try:
@@ -95,7 +103,7 @@ def history(bootstrap: str, residents: int, days: int, scratch: Path, keys: Path
     snapshots = taken.value("healthcode_snapshot_pause_seconds_count")
     pause = taken.value("healthcode_snapshot_pause_seconds_sum") / max(1, snapshots)
     size = taken.value("healthcode_snapshot_bytes") / 1e6
-    print(f"  {days} d: {len(lines):,} events ({len(early):,} before the kill, {len(tail):,} in the last hour); "
+    print(f"  {days} d, {pipeline}: {len(lines):,} events ({len(early):,} before the kill, {len(tail):,} in the last hour); "
           f"first worker caught up in {built:.1f} s; {snapshots:.0f} "
           f"snapshots, each holding up its turn {pause * 1000:.0f} ms on average, state {size:.1f} MB", flush=True)
     publish_lines(bootstrap, topics, tail)
@@ -107,7 +115,7 @@ def history(bootstrap: str, residents: int, days: int, scratch: Path, keys: Path
             resumed = worker.metrics().value("healthcode_snapshot_resumes_total")
         finally:
             worker.kill()
-        rows.append(f"| {days} d | {len(lines):,} | {label} | {'yes' if resumed else 'no'} | {ready:.1f} | {done:.1f} | "
+        rows.append(f"| {days} d | {len(lines):,} | {pipeline} | {label} | {'yes' if resumed else 'no'} | {ready:.1f} | {done:.1f} | "
                     f"{done - ready:.1f} |")
         print(rows[-1], flush=True)
     return rows
@@ -122,8 +130,8 @@ def main(argv: list[str] | None = None) -> None:
         save_key(base / "keys", signing_key())
         print(f"[recovery] {residents:,} residents, {PARTITIONS} partitions, one worker, kill -9 then restart:")
         rows = [row for days in (1, 7) for row in history(broker.bootstrap, residents, days, base, base / "keys")]
-        print("| history | events | restart | resumed | start to ready (s) | start to caught up (s) "
-              "| ready to caught up (s) |\n|---|---|---|---|---|---|---|")
+        print("| history | events | pipeline | restart | resumed | start to ready (s) | start to caught up (s) "
+              "| ready to caught up (s) |\n|---|---|---|---|---|---|---|---|")
         print("\n".join(rows))
 
 

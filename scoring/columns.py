@@ -80,13 +80,21 @@ def ping_columns(batch: pa.RecordBatch, rows: np.ndarray) -> tuple[np.ndarray, n
     batch, rather than holding them (see `scoring.replay`).
     """
     chosen = pa.array(rows, type=pa.int64())
-    person = _strings(batch.column("person").take(chosen))
     return (
-        np.asarray(person.to_numpy(zero_copy_only=False), dtype=object),
+        np.asarray(_persons(batch, chosen).to_numpy(zero_copy_only=False), dtype=object),
         _seconds(batch.column("ts"), rows),
         _floats(batch.column("lat").take(chosen)),
         _floats(batch.column("lon").take(chosen)),
     )
+
+
+def ping_persons(batch: pa.RecordBatch, rows: np.ndarray) -> list[str]:
+    """The distinct persons of the rows at `rows` (valid pings, as for `ping_columns`), in Arrow."""
+    return pc.unique(_persons(batch, pa.array(rows, type=pa.int64()))).to_pylist()
+
+
+def _persons(batch: pa.RecordBatch, chosen: pa.Array) -> pa.Array:
+    return _strings(batch.column("person").take(chosen))
 
 
 def _floats(column: pa.Array) -> np.ndarray:

@@ -100,17 +100,33 @@ class Pings:
             return
         from scoring.columns import ping_columns
 
-        first = 0
-        for batch in _batches(self.file, _PING_COLUMNS):
+        for first, batch, rows in self._kept_rows(_PING_COLUMNS):
             end = first + batch.num_rows
-            bits = np.unpackbits(self.kept[first // 8: -(-end // 8)], bitorder="little")
-            rows = np.flatnonzero(bits[first % 8: first % 8 + batch.num_rows])
             person, ts, lat, lon = ping_columns(batch, rows)
             lo, hi = (int(at) for at in np.searchsorted(held[4], [first, end], side="right"))
             yield end, (
                 np.concatenate([person, self.names[held[0][lo:hi]]]),
                 *(np.concatenate([mine, column[lo:hi]]) for mine, column in zip((ts, lat, lon, rows + first + 1), held[1:])),
             )
+
+    def persons(self) -> set[str]:
+        """Every person a ping names; of a Parquet file only the person column is read again."""
+        found = set(self.names[np.unique(self.held[0])].tolist())
+        if self.file is not None and self.kept is not None and self.kept.any():
+            from scoring.columns import ping_persons
+
+            for _, batch, rows in self._kept_rows(["person"]):
+                found.update(ping_persons(batch, rows))
+        return found
+
+    def _kept_rows(self, columns: list[str]) -> Iterator[tuple[int, pa.RecordBatch, np.ndarray]]:
+        """(rows before it, batch of `columns`, positions in it of the pings to replay) of each batch of `file`."""
+        assert self.file is not None and self.kept is not None
+        first = 0
+        for batch in _batches(self.file, columns):
+            end = first + batch.num_rows
+            bits = np.unpackbits(self.kept[first // 8: -(-end // 8)], bitorder="little")
+            yield first, batch, np.flatnonzero(bits[first % 8: first % 8 + batch.num_rows])
             first = end
 
 
@@ -134,9 +150,7 @@ class Inputs:
 
     def persons(self) -> set[str]:
         """Every person a valid event names (a ping, a visit, a test result)."""
-        persons: set[str] = set()
-        for batch in self.pings.batches():
-            persons.update(pd.unique(batch.persons).tolist())
+        persons = self.pings.persons()
         persons.update(event.person for _, _, event in self.others if not isinstance(event, AreaRisk))
         return persons
 

@@ -55,8 +55,14 @@ from streams.intake import intake_clock, triage
 from streams.letters import LetterLedger
 from streams.reading import json_object
 from streams.rulebook import history_with, read_rule_set
-from streams.step import End, Message, Output, Positions, Record, Source, WorkerConfig, notice_of, partition_of
+from streams.step import (
+    End, Message, Output, Positions, Record, Source, WorkerConfig, live_floor, notice_of, partition_of,
+)
 from streams.wire import Upstream, call_of, exposure_json, stays_json, stays_of
+
+
+NO_FINAL = 1 << 62
+"""`CityClock.through` in live mode: no final will ever be decided, nothing is held back for one."""
 
 
 def _never(person: str) -> bool:
@@ -85,10 +91,13 @@ class CityClock:
     scoring stage, for visits and designations). A final is made at the newest event time
     reported once every reporter's latest report says idle, at most once per moment.
     `through`: no final can be decided before it (every reporter has read that far), so a
-    stage that does not pass it never misses one.
+    stage that does not pass it never misses one. In live mode (`live`) there are no
+    finals: the wall clock completes ticks, and settling a partial one early would make the
+    rest of it late (as the unsplit `Step` does).
     """
 
     partitions: int
+    live: bool = False
     reports: dict[tuple[str, int], Report] = field(default_factory=dict)
     finals: list[int] = field(default_factory=list)
     reads: list[dict[int, int]] = field(default_factory=list)
@@ -110,15 +119,21 @@ class CityClock:
         report.through, report.newest, report.idle = max(report.through, through), max(report.newest, newest), idle
         report.read = max(report.read, read)
         expected = {(kind, p) for kind in ("pings", "progress") for p in range(self.partitions)}
-        if expected <= self.reports.keys() and all(self.reports[r].idle for r in expected):
+        if not self.live and expected <= self.reports.keys() and all(self.reports[r].idle for r in expected):
             moment = max(self.reports[r].newest for r in expected)
             if moment != NEVER and (not self.finals or moment > self.finals[-1]):
                 self.finals.append(moment)
                 self.reads.append({p: self.reports[("pings", p)].read for p in range(self.partitions)})
 
+    def newest(self) -> int:
+        """The newest event time any reporter has read."""
+        return max((report.newest for report in self.reports.values()), default=NEVER)
+
     def through(self) -> int:
         """No final is decided before this: how far every reporter that is not idle has read (an
         idle one holds nothing back: whatever it reads next, the final waits for it to be idle again)."""
+        if self.live:
+            return NO_FINAL
         reports = [self.reports.get((kind, p), Report()) for kind in ("pings", "progress") for p in range(self.partitions)]
         busy = [report.through for report in reports if not report.idle]
         passed = min(busy) if busy else max(report.newest for report in reports)
@@ -158,7 +173,7 @@ class StaysStep:
         self.config, self.history, self.owned = config, history, owned
         plans = index_plans(history)
         self.regions = RegionMap(region_resolution(spec for plan in plans for spec in plan.specs))
-        self.clock = CityClock(config.partitions)
+        self.clock = CityClock(config.partitions, live=config.live)
         self.dead_lettered = dead_lettered
         self.parts = {p: PingPartition(CityScorer(history, owns=_never, presence=StaysPresence)) for p in owned}
         self.marks = {p: Watermarks(config.lateness_s, config.idle_s) for p in owned}
@@ -211,8 +226,9 @@ class StaysStep:
         allow, send its stays."""
         topics = self.config.topics
         out, self._letters = list(self._letters), []
-        self.reports.saw(read_ms, max((m.newest() for m in self.marks.values()), default=NEVER))
+        self.reports.saw(read_ms, self._newest())
         limit = max(1, self.config.batch_size // max(1, len(self.parts)))
+        floor = live_floor(self.config, wall)
         more = False
         for p in sorted(self.parts):
             source = (topics.pings, p)
@@ -221,26 +237,32 @@ class StaysStep:
                 position = self.positions.position(source)
                 done = end.highwater is not None and position is not None and position >= end.highwater
                 self.marks[p].caught_up(source, self.reports.vouched(source, end.answered_ms) if done else None)
-            self._report(p, now, out)
-            more |= self._run(p, now, limit, out)
+            self._report(p, now, floor, out)
+            more |= self._run(p, now, floor, limit, out)
         return Output(out, more=more)
 
-    def _report(self, p: int, now: float, out: list[Message]) -> None:
+    def _report(self, p: int, now: float, floor: int, out: list[Message]) -> None:
         marks, part = self.marks[p], self.parts[p]
-        report = (marks.aligned(now), marks.newest(), marks.idle(now), self._read(p))
+        report = (marks.aligned(now, newest=self._newest(), floor=floor), marks.newest(), marks.idle(now), self._read(p))
         if report != part.reported:
             part.reported = report
             through, newest, idle, read = report
             out.append(Message(self.config.topics.cases, None, orjson.dumps(
                 {"type": "pings", "partition": p, "through": through, "newest": newest, "idle": idle, "read": read})))
 
+    def _newest(self) -> int:
+        """The newest event time of the stream this stage knows of: its own pings', and what every
+        reporter on `cases` has read (a caught-up partition with no pings of its own, or only old ones,
+        counts from it, as in the unsplit step, which reads every ping)."""
+        return max(max((m.newest() for m in self.marks.values()), default=NEVER), self.clock.newest())
+
     def _read(self, p: int) -> int:
         return self.positions.position((self.config.topics.pings, p)) or 0
 
-    def _stops(self, p: int, now: float) -> list[tuple[int, bool]]:
+    def _stops(self, p: int, now: float, floor: int) -> list[tuple[int, bool]]:
         """Where partition `p`'s loop is to go, in order: (moment, final)."""
         part = self.parts[p]
-        target = min(self.marks[p].aligned(now), self.clock.through())
+        target = min(self.marks[p].aligned(now, newest=self._newest(), floor=floor), self.clock.through())
         stops = []
         for k in range(part.finals, len(self.clock.finals)):
             final = self.clock.finals[k]
@@ -251,13 +273,13 @@ class StaysStep:
             stops.append((final, True))
         return stops + [(target, False)]
 
-    def _run(self, p: int, now: float, limit: int, out: list[Message]) -> bool:
+    def _run(self, p: int, now: float, floor: int, limit: int, out: list[Message]) -> bool:
         """Partition `p`'s loop on to its stops, feeding at most about `limit` pings; True when
         the bound left some for the next turn."""
         part = self.parts[p]
         made: list[int] = []
         more = False
-        for moment, final in self._stops(p, now):
+        for moment, final in self._stops(p, now, floor):
             if not final and moment <= part.through:
                 continue
             if limit <= 0:
@@ -419,12 +441,12 @@ class RegionStep:
                                  if done else None)
         out: list[Message] = []
         for r in sorted(self.parts):
-            self._run(r, self.parts[r], now, out)
+            self._run(r, self.parts[r], now, live_floor(self.config, wall), out)
         return Output(out)
 
-    def _run(self, r: int, part: RegionPartition, now: float, out: list[Message]) -> None:
+    def _run(self, r: int, part: RegionPartition, now: float, floor: int, out: list[Message]) -> None:
         stays = min(upstream.through for upstream in part.upstream.values())
-        target = min(stays, self.marks.aligned(now))
+        target = min(stays, self.marks.aligned(now, floor=floor))
         agreed = set.intersection(*(upstream.finals for upstream in part.upstream.values()))
         made: list[int] = []
         for final in sorted(moment for moment in agreed if moment not in part.finals and moment <= stays):

@@ -147,6 +147,11 @@ class WorkerConfig:
     per region partition; this worker's `Step` scores from what they send on `exposures`."""
 
 
+def live_floor(config: WorkerConfig, wall: float) -> int:
+    """Live mode: no watermark is below the wall clock minus the allowed lateness (NEVER otherwise)."""
+    return int(wall) - config.lateness_s if config.live else NEVER
+
+
 @dataclass
 class WorkerView:
     """What the web endpoints may show: latest code per owned person, and status."""
@@ -525,15 +530,11 @@ class Step:
         if notice is not None and notice.known_at > self.scored_through:
             self.early_cases[notice.window.case_ref] = notice
 
-    def _floor(self, wall: float) -> int:
-        """Live mode: no watermark is below the wall clock minus the allowed lateness."""
-        return int(wall) - self.config.lateness_s if self.config.live else NEVER
-
     def _track_cases(self, now: float, wall: float, out: list[Message]) -> None:
         """Own person events in time order -> case notices and progress on `cases`."""
         topics, partitions = self.config.topics, self.config.partitions
         newest = max(self.visit_marks.newest(), self.marks.newest())
-        through = self.visit_marks.aligned(now, newest=newest, floor=self._floor(wall))
+        through = self.visit_marks.aligned(now, newest=newest, floor=live_floor(self.config, wall))
         released, _ = self.own_events.release(through)
         for _, event in released:
             for notice in self.tracker.apply(event):
@@ -555,7 +556,7 @@ class Step:
 
     def _score(self, now: float, wall: float, out: list[Message]) -> int | None:
         """Feed the core what the watermark releases; the event time settled now, if any."""
-        watermark = self.marks.aligned(now, floor=self._floor(wall))
+        watermark = self.marks.aligned(now, floor=live_floor(self.config, wall))
         if watermark == NEVER:
             return None
         settled = None

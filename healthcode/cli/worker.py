@@ -66,9 +66,6 @@ def configured_worker(web_port: int = 0, rules: Path | None = None, data_dir: Pa
     from streams.step import WorkerConfig
 
     settings = get_settings()
-    if settings.stages and settings.live:
-        # The stages do not move a quiet watermark on by the wall clock yet: a live city would stall.
-        raise EnvironmentProblem("HEALTHCODE_STAGES=true does not run live yet (HEALTHCODE_LIVE=true): set one of them false")
     keys = _signing_keys(settings.key_dir)
     assert settings.key_dir is not None
     secrets, reference = _secrets(settings.key_dir)

@@ -314,3 +314,4 @@ def test_worker_exits_2_when_its_web_port_is_taken(pipeline: Pipeline) -> None:
     assert run.exit_code == 2
     assert f"cannot serve on port {port}" in run.stderr
     assert "Traceback" not in run.stderr
+

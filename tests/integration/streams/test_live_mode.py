@@ -61,12 +61,13 @@ def _wait_for(check: Callable[[], bool], what: str, timeout: float = 30.0) -> No
         time.sleep(0.3)
 
 
+@pytest.mark.parametrize("stages", [False, True], ids=["unsplit", "stages"])
 def test_in_live_mode_the_wall_clock_lapses_a_level_with_no_new_input(
-    broker: EmbeddedBroker, visited: tuple[Topics, int], start_worker, unique: str
+    broker: EmbeddedBroker, visited: tuple[Topics, int], start_worker, unique: str, stages: bool
 ) -> None:
     topics, at = visited
     clock = Clock(at + 60)
-    worker = start_worker(topics, f"g{unique}", live=True, lateness_s=60, clock=clock)
+    worker = start_worker(topics, f"g{unique}", live=True, lateness_s=60, clock=clock, stages=stages)
     _wait_for(lambda: worker.view.ready, "the worker to own its partitions")
     clock.now = at + 2 * 3600
     _wait_for(lambda: worker.view.watermark >= at + 3600, "the clock to move the watermark")

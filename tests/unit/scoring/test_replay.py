@@ -217,6 +217,14 @@ def test_a_parquet_file_is_read_batch_by_batch_and_late_rows_wait_only_as_long_a
             assert following.min() == batch.later  # a bound, and the tightest one: nothing waits longer
     timeline = [c.to_json() for c in replay(inputs, RULES).timeline]
     assert timeline == [c.to_json() for c in replay_file(_write(tmp_path, outbreak), RULES).timeline]
+    assert inputs.persons() == _named(inputs)  # reading only the person column again
+
+
+def _named(inputs) -> set[str]:
+    """The persons the pings given batch by batch and the other events name."""
+    named = {person for batch in inputs.pings.batches() for person in batch.persons.tolist()}
+    assert named
+    return named | {event.person for _, _, event in inputs.others if hasattr(event, "person")}
 
 
 def test_json_lines_are_replayed_stretch_by_stretch_alike(tmp_path, outbreak, monkeypatch) -> None:
@@ -224,6 +232,7 @@ def test_json_lines_are_replayed_stretch_by_stretch_alike(tmp_path, outbreak, mo
     inputs = read_events(_write(tmp_path, _late_and_repeated(outbreak), "late.jsonl"))
     assert inputs.duplicates == 3
     assert len(list(inputs.pings.batches())) > 4
+    assert inputs.persons() == _named(inputs)
     monkeypatch.setattr(replay_module, "_BATCH", 500_000)
     expected = replay_file(_write(tmp_path, outbreak), RULES)
     assert [c.to_json() for c in replay(inputs, RULES).timeline] == [c.to_json() for c in expected.timeline]

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pickle
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timezone
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -18,7 +18,8 @@ import pytest
 from codes import SigningKey
 from scoring.replay import ReplayResult
 from scoring.rules import load_rule_set
-from scoring.timeutil import to_epoch
+from scoring.events import Ping, Visit, encode_event
+from scoring.timeutil import format_rfc3339, to_epoch
 from simulators.config import SimulationConfig
 from streams.eventtime import NEVER
 from streams.snapshots import Snapshot, unusable
@@ -171,6 +172,59 @@ def test_the_city_clock_decides_a_final_once_every_reporter_is_idle() -> None:
     clock.read({"type": "pings", "partition": 0, "through": 10, "newest": 10, "idle": False})
     clock.read({"type": "pings", "partition": 0, "through": 100, "newest": 100, "idle": True})
     assert clock.finals == [120] and clock.through() == 120
+
+
+def test_in_live_mode_the_wall_clock_moves_every_stage_on_and_lapses_a_level_with_no_new_input(
+    signing_key: SigningKey,
+) -> None:
+    # No ping at all: only the wall clock can move the stays stages, hence the regions and scoring.
+    at = int(WALL)
+    log = MemoryLog(TOPICS, PARTITIONS)
+    visit = Visit(event_id="visit-1", ts=datetime.fromtimestamp(at, timezone.utc), person="p-live-0001",
+                  facility="h1", kind="fever_clinic")
+    log.append(TOPICS.visits, b"p-live-0001", encode_event(visit))
+    config = replace(_config(signing_key), live=True, lateness_s=60)
+    drivers = _workers(log, config)
+    # Several turns per clock reading: progress a stage sends is read downstream on the next.
+    for turn, wall in enumerate([at + 60] * 4 + [at + 2 * 3600] * 4 + [at + 15 * DAY] * 4):
+        for driver in drivers:
+            driver.turn(turn / 4, wall)
+    assert [(change["level"], change["at"]) for change in log.timeline()] == [
+        ("yellow", format_rfc3339(at)), ("green", format_rfc3339(at + 14 * DAY))]
+    assert all(driver.step.clock.finals == [] for driver in drivers if driver.role == STAYS), \
+        "no final in live mode: the wall clock completes ticks"
+
+
+def test_while_visits_keep_arriving_scoring_keeps_up_with_the_pings_newest_event_time(signing_key: SigningKey) -> None:
+    # Visits never fall silent, so no report is idle: case progress must follow the stream's newest
+    # event time (the pings', reported by the stays stages), not presence's progress minus the
+    # lateness, which would hold the stays stages back a lateness per round trip.
+    log = MemoryLog(TOPICS, PARTITIONS)
+    config = replace(_config(signing_key), lateness_s=600, idle_s=10_000.0)
+    drivers = _workers(log, config)
+    start, now = int(WALL), 0.0
+    for minute in range(0, 6 * 60, 5):
+        at = start + minute * 60
+        for person in range(6):
+            ts = datetime.fromtimestamp(at, timezone.utc)
+            log.append(TOPICS.pings, f"p-{person}".encode(), encode_event(
+                Ping(event_id=f"ping-{minute}-{person}", ts=ts, person=f"p-{person}", lat=30.5, lon=114.3, source="gps")))
+            log.append(TOPICS.visits, f"p-{person}".encode(), encode_event(
+                Visit(event_id=f"visit-{minute}-{person}", ts=ts, person=f"p-{person}", facility="h1", kind="recovery")))
+        for _ in range(2):
+            for driver in drivers:
+                driver.turn(now, WALL)
+            now += 0.5
+    newest = start + (6 * 60 - 5) * 60
+    behind = [newest - driver.step.scored_through for driver in drivers if driver.role == SCORING]
+    assert all(lag <= 2 * 3600 for lag in behind), f"scoring is {behind} s of event time behind the newest event"
+
+
+def test_the_city_clock_of_a_live_city_decides_no_final_and_holds_nothing_back() -> None:
+    clock = CityClock(partitions=1, live=True)
+    clock.read({"type": "pings", "partition": 0, "through": 100, "newest": 100, "idle": True})
+    clock.read({"type": "progress", "partition": 0, "through": 120, "newest": 120, "idle": True})
+    assert clock.finals == [] and clock.through() > 10**15
 
 
 # -- snapshots: each stage resumes from its own -------------------------------------------
