@@ -158,6 +158,16 @@ def test_a_contact_of_a_case_is_published_red_from_the_regions_answer_before_the
             driver.turn(now + 1, WALL)
     assert sorted((c["person"], c["level"]) for c in log.codes()) == [("p-case", "red"), ("p-near", "red")]
     assert all(driver.step.scored_through < at + 3 * 3600 for driver in drivers[4:]), "not from scoring the test"
+    # Turns with nothing new ask no region again: the answers are the ones already sent.
+    asked: list[Any] = []
+    for driver in drivers[2:4]:
+        for part in driver.step.parts.values():
+            probe = part.presence.probe
+            part.presence.probe = lambda *args, probe=probe: asked.append(args) or probe(*args)
+    for _ in range(3):
+        for driver in drivers[2:4]:
+            driver.turn(now + 1, WALL)
+    assert asked == []
 
 
 def test_the_city_clock_decides_a_final_once_every_reporter_is_idle() -> None:
