@@ -16,6 +16,8 @@ def events_in(event_type: str) -> Counter:
     return EVENTS_IN.labels(event_type)
 
 
+STAGE_MESSAGES_PASSED_OVER = Counter(
+    "healthcode_stage_messages_passed_over", "Messages on the stays or exposures topic that no stage sent, taken as nothing", ["topic"])
 LATE_EVENTS = Counter("healthcode_late_events", "Events older than the watermark when they arrived")
 CODES_ISSUED = Counter("healthcode_codes_issued", "Codes published on the codes topic, by level", ["level"])
 CODES_SERVED = Counter("healthcode_codes_served", "Codes signed for residents who asked for theirs", ["level"])

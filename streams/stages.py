@@ -58,7 +58,7 @@ from streams.rulebook import history_with, read_rule_set
 from streams.step import (
     End, Message, Output, Positions, Record, Source, WorkerConfig, live_floor, notice_of, partition_of,
 )
-from streams.wire import Upstream, call_of, exposure_json, stays_json, stays_of
+from streams.wire import Malformed, Sent, Upstream, exposure_json, passed_over, read_stays, stays_json
 
 
 NO_FINAL = 1 << 62
@@ -391,7 +391,10 @@ class RegionStep:
             if not self.positions.fresh(record):
                 continue
             if record.topic == topics.stays and record.partition in self.parts:
-                self._take_stays(self.parts[record.partition], json_object(record.value))
+                try:
+                    self._take_stays(self.parts[record.partition], read_stays(record.value, self.specs))
+                except Malformed as error:
+                    passed_over(record.topic, record.partition, record.offset, error)
             elif record.topic == topics.cases:
                 self._take_case(record.value, now)
             elif record.topic == topics.areas:
@@ -406,23 +409,22 @@ class RegionStep:
                 published = read_rule_set(record.value or b"")
                 self.new_rules |= published is not None and history_with(self.history, published) is not None
 
-    def _take_stays(self, part: RegionPartition, data: dict[str, Any]) -> None:
-        origin, through = data.get("from"), data.get("through")
-        if not isinstance(origin, int) or origin not in part.upstream or not isinstance(through, int):
-            return
-        upstream = part.upstream[origin]
-        for raw_call, index, pieces in data.get("calls", []):
-            call = call_of(raw_call)
+    def _take_stays(self, part: RegionPartition, sent: Sent) -> None:
+        if sent.origin not in part.upstream:
+            raise Malformed(f"from {sent.origin}, no ping partition")
+        upstream = part.upstream[sent.origin]
+        for call, index, changes in sent.calls:
             if upstream.fresh(call):
-                part.presence.receive(call, index, [stays_of(piece, self.specs) for piece in pieces])
+                part.presence.receive(call, index, changes)
                 part.received += 1
-        upstream.finals.update(data.get("finals", []))
-        upstream.through = max(upstream.through, through)
+        upstream.finals.update(sent.finals)
+        upstream.through = max(upstream.through, sent.through)
 
     def _take_case(self, value: bytes | None, now: float) -> None:
         data = json_object(value)
         kind, partition = data.get("type"), data.get("partition")
-        if kind == "progress" and isinstance(partition, int) and isinstance(data.get("through"), int):
+        if kind == "progress" and isinstance(partition, int) and isinstance(data.get("through"), int) \
+                and 0 <= partition < self.config.partitions:  # as the scoring step: no partition waited for forever
             self.marks.progress((self.config.topics.cases, partition), data["through"], now)
         elif kind == "early_case":
             notice = notice_of(data)

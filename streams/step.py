@@ -62,7 +62,7 @@ from streams.letters import LetterLedger
 from streams.reading import json_object
 from streams.rulebook import history_with, read_rule_set
 from streams.topics import Topics
-from streams.wire import Exposures
+from streams.wire import Exposures, Malformed, passed_over
 
 WORKER_STATUS = "worker"
 STATUS_EVERY_S = 2.0
@@ -467,9 +467,12 @@ class Step:
             self._take_case_message(record.value, now)
             return
         if record.topic == topics.exposures and self.exposures is not None:
-            heard = self.exposures.take(record.partition, record.value)
-            if heard is not None:
-                self.marks.progress((topics.stays, heard[0]), heard[1], now)
+            try:
+                origin, heard = self.exposures.take(record.partition, record.value)
+            except Malformed as error:
+                passed_over(record.topic, record.partition, record.offset, error)
+                return
+            self.marks.progress((topics.stays, origin), heard, now)
             return
         if record.topic == topics.rules:
             published = read_rule_set(record.value or b"")
@@ -514,7 +517,8 @@ class Step:
             return
         source = (self.config.topics.cases, partition)
         if kind == "progress":
-            if isinstance(data.get("through"), int):
+            # A partition no worker has would be waited for forever: the watermark is every partition's.
+            if isinstance(data.get("through"), int) and 0 <= partition < self.config.partitions:
                 self.marks.progress(source, data["through"], now)
             return
         notice = notice_of(data)

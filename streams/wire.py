@@ -3,7 +3,8 @@ takes each call once from a sender that may send it again (a rebuild sends every
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import logging
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -11,8 +12,23 @@ import numpy as np
 
 from scoring.exposure import ContactSpec, Exposure
 from scoring.regions import CallKey, RemotePresence, StayChange
+from streams import metrics
 from streams.eventtime import NEVER
 from streams.reading import json_object
+
+log = logging.getLogger(__name__)
+
+
+class Malformed(ValueError):
+    """Not a message a stage sends (anyone who can write to the broker can write to `stays` and
+    `exposures`): taken as nothing at all, never half taken, never a crash of the agent."""
+
+
+def passed_over(topic: str, partition: int, offset: int, error: Malformed) -> None:
+    """One line and a count for a message of a stage's topic no stage sent (its content is not
+    logged: it may name persons)."""
+    metrics.STAGE_MESSAGES_PASSED_OVER.labels(topic).inc()
+    log.warning("passed over %s[%d] offset %d, not a stage's message: %s", topic, partition, offset, error)
 
 
 def due(call: CallKey) -> int:
@@ -22,9 +38,67 @@ def due(call: CallKey) -> int:
     return moment - 1 if call[0] in ("ingest", "advance", "expire") else moment
 
 
-def call_of(raw: list[Any]) -> CallKey:
-    """A call key as JSON gave it back (a list)."""
+def call_of(raw: Any) -> CallKey:
+    """A call key as JSON gave it back (a list): a kind, a moment, then plain values."""
+    if not (isinstance(raw, list) and len(raw) >= 2 and isinstance(raw[0], str) and type(raw[1]) is int
+            and all(value is None or isinstance(value, (str, int, float)) for value in raw)):
+        raise Malformed("a call is not a kind, a moment and plain values")
     return tuple(raw)
+
+
+def _listed(data: dict[str, Any], name: str, width: int) -> list[list[Any]]:
+    """`data[name]`: a list of `width`-item lists (none when absent), each led by a call or a moment."""
+    items = data.get(name, [])
+    if not isinstance(items, list) or not all(isinstance(item, list) and len(item) == width for item in items):
+        raise Malformed(f"{name} is not a list of {width}-item lists")
+    return items
+
+
+def _whole(value: Any, what: str) -> int:
+    if type(value) is not int:
+        raise Malformed(f"{what} is not a whole number")
+    return value
+
+
+@dataclass(frozen=True)
+class Sent:
+    """One message of a stage on `stays` or `exposures`, read whole before any of it is taken."""
+
+    origin: int
+    """The sending partition."""
+    through: int
+    calls: list[tuple[CallKey, int, list[Any]]]
+    """(call, plan index, stay changes or exposures)."""
+    finals: list[int]
+    forgotten: list[tuple[int, int, list[tuple[str, str]]]] = field(default_factory=list)
+    probes: list[tuple[CallKey, int, list[Exposure]]] = field(default_factory=list)
+
+
+def _sent(value: bytes | None, found: Callable[[Any], Any], answers: bool) -> Sent:
+    """A message of `stays` (`found`: reads a stay change) or, with `answers`, of `exposures`
+    (`found`: reads an exposure); Malformed unless every part of it is what a stage sends."""
+    data = json_object(value)
+    origin, through = _whole(data.get("from"), "from"), _whole(data.get("through"), "through")
+
+    def found_all(raw: Any) -> list[Any]:
+        if not isinstance(raw, list):
+            raise Malformed("what a call found is not a list")
+        return [found(item) for item in raw]
+
+    calls = [(call_of(call), _whole(index, "index"), found_all(items)) for call, index, items in _listed(data, "calls", 3)]
+    finals = data.get("finals", [])
+    if not isinstance(finals, list):
+        raise Malformed("finals is not a list")
+    sent = Sent(origin, through, calls, [_whole(final, "a final") for final in finals])
+    if answers:
+        for day, index, sources in _listed(data, "forgotten", 3):
+            if not isinstance(sources, list) or not all(
+                    isinstance(s, list) and len(s) == 2 and all(isinstance(v, str) for v in s) for s in sources):
+                raise Malformed("forgotten sources are not (kind, reference) pairs")
+            sent.forgotten.append((_whole(day, "a day"), _whole(index, "index"), [(kind, ref) for kind, ref in sources]))
+        sent.probes.extend((call_of(call), _whole(index, "index"), found_all(items))
+                           for call, index, items in _listed(data, "probes", 3))
+    return sent
 
 
 def stays_json(change: StayChange) -> dict[str, Any]:
@@ -34,13 +108,32 @@ def stays_json(change: StayChange) -> dict[str, Any]:
     return {"kind": change.spec.kind, "added": columns(change.added), "withdrawn": columns(change.withdrawn)}
 
 
-def stays_of(data: dict[str, Any], specs: Mapping[str, ContactSpec]) -> StayChange:
-    """The stay change `stays_json` wrote (`specs`: by contact kind)."""
-    def columns(raw: list[list[Any]]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        persons = np.array(raw[0], dtype=object)
-        cells, starts, ends = (np.array(column, dtype=np.int64) for column in raw[1:])
-        return persons, cells, starts, ends
-    return StayChange(specs[data["kind"]], columns(data["added"]), columns(data["withdrawn"]))
+def stays_of(data: Any, specs: Mapping[str, ContactSpec]) -> StayChange:
+    """The stay change `stays_json` wrote (`specs`: by contact kind); Malformed if it is not one."""
+    def columns(raw: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        if not (isinstance(raw, list) and len(raw) == 4 and all(isinstance(column, list) for column in raw)
+                and len({len(column) for column in raw}) == 1 and all(isinstance(p, str) for p in raw[0])):
+            raise Malformed("stays are not four columns of one length, persons first")
+        try:
+            cells, starts, ends = (np.array(column, dtype=np.int64) for column in raw[1:])
+        except (TypeError, ValueError, OverflowError):
+            raise Malformed("a stay's cell, start or end is not a 64-bit whole number") from None
+        if cells.ndim != 1 or starts.ndim != 1 or ends.ndim != 1:
+            raise Malformed("a stay's cell, start or end is a list")
+        return np.array(raw[0], dtype=object), cells, starts, ends
+    if not isinstance(data, dict) or data.get("kind") not in specs:
+        raise Malformed("not a stay change of a contact kind of the rules")
+    return StayChange(specs[data["kind"]], columns(data.get("added")), columns(data.get("withdrawn")))
+
+
+def read_stays(value: bytes | None, specs: Mapping[str, ContactSpec]) -> Sent:
+    """A message of `stays`, whole (`specs`: by contact kind); Malformed if no stays stage sent it."""
+    return _sent(value, lambda piece: stays_of(piece, specs), answers=False)
+
+
+def read_exposures(value: bytes | None) -> Sent:
+    """A message of `exposures`, whole; Malformed if no presence stage sent it."""
+    return _sent(value, exposure_of, answers=True)
 
 
 def exposure_json(exposure: Exposure) -> dict[str, Any]:
@@ -48,8 +141,21 @@ def exposure_json(exposure: Exposure) -> dict[str, Any]:
     return asdict(exposure)
 
 
-def exposure_of(data: dict[str, Any]) -> Exposure:
-    """The exposure `exposure_json` wrote."""
+_EXPOSURE_FIELDS: dict[str, tuple[type, ...]] = {
+    "exposure_id": (str,), "person": (str,), "kind": (str,), "source": (str,), "first_at": (int,), "last_at": (int,),
+    "minutes": (int, float), "minutes_by_day": (list,), "level": (str, type(None)), "retracted": (bool,),
+    "known_at": (int, type(None)),
+}
+"""What `exposure_json` writes of each field of `Exposure`, as JSON reads it back."""
+
+
+def exposure_of(data: Any) -> Exposure:
+    """The exposure `exposure_json` wrote; Malformed if it is not one."""
+    if not (isinstance(data, dict) and data.keys() == _EXPOSURE_FIELDS.keys()
+            and all(isinstance(data[name], kinds) for name, kinds in _EXPOSURE_FIELDS.items())
+            and all(isinstance(pair, list) and len(pair) == 2 and type(pair[0]) is int
+                    and isinstance(pair[1], (int, float)) for pair in data["minutes_by_day"])):
+        raise Malformed("not an exposure as exposure_json writes one")
     return Exposure(**{**data, "minutes_by_day": tuple((day, minutes) for day, minutes in data["minutes_by_day"])})
 
 
@@ -76,30 +182,28 @@ class Exposures:
         self._probes: dict[tuple[CallKey, int, int], dict[int, list[Exposure]]] = {}
         """Early cases' answers: by (call, index, region partition), then person partition."""
 
-    def take(self, partition: int, value: bytes | None) -> tuple[int, int] | None:
+    def take(self, partition: int, value: bytes | None) -> tuple[int, int]:
         """One message of person partition `partition`; (region partition, how far every owned
-        person partition has heard from it), or None for a stranger's bytes."""
-        data = json_object(value)
-        origin, through = data.get("from"), data.get("through")
-        if not isinstance(through, int) or (partition, origin) not in self.upstream:
-            return None
-        assert isinstance(origin, int)
+        person partition has heard from it). Malformed (and nothing taken) for a stranger's bytes."""
+        sent = read_exposures(value)
+        origin = sent.origin
+        if (partition, origin) not in self.upstream:
+            raise Malformed(f"from {origin}, no region partition")
         upstream = self.upstream[(partition, origin)]
-        for raw_call, index, found in data.get("calls", []):
-            call = call_of(raw_call)
+        for call, index, found in sent.calls:
             if upstream.fresh(call):
-                self.presence.receive(origin, call, index, [exposure_of(e) for e in found])
-        for day, index, sources in data.get("forgotten", []):
+                self.presence.receive(origin, call, index, found)
+        for day, index, sources in sent.forgotten:
             if upstream.fresh(("expire", day)):
-                self.presence.receive_forgotten(day, index, [(kind, ref) for kind, ref in sources])
-        for raw_call, index, found in data.get("probes", []):
+                self.presence.receive_forgotten(day, index, sources)
+        for call, index, found in sent.probes:
             # Speculative and replaced as stays close: the latest answer of each partition counts.
-            key = (call_of(raw_call), index, origin)
-            self._probes.setdefault(key, {})[partition] = [exposure_of(e) for e in found]
+            key = (call, index, origin)
+            self._probes.setdefault(key, {})[partition] = found
             self.presence.receive_probe(origin, key[0], index, [e for q in sorted(self._probes[key])
                                                                  for e in self._probes[key][q]])
-        upstream.finals.update(data.get("finals", []))
-        upstream.through = max(upstream.through, through)
+        upstream.finals.update(sent.finals)
+        upstream.through = max(upstream.through, sent.through)
         return origin, min(u.through for (_, r), u in self.upstream.items() if r == origin)
 
     def forget_probes(self, through: int) -> None:

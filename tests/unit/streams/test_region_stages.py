@@ -431,3 +431,39 @@ def test_a_stays_stage_feeds_its_loops_a_bounded_number_of_pings_a_turn_and_send
     assert max(fed) <= 4 + 2 * same_moment, "no turn feeds more than the bound and the rest of one moment each"
     assert any(more) and not more[-1]
     assert stays(bounded) == stays(at_once)
+
+
+# -- hostile input on the stages' topics ---------------------------------------------------
+
+_NOT_A_STAGES_MESSAGE = [
+    b"not json", b"[]", b'{"from": 0, "through": 5, "calls": 7}', b'{"from": 0, "through": 5, "calls": [1]}',
+    b'{"from": 0, "through": 5, "calls": [[[], 0, []]]}', b'{"from": 0, "through": 5, "calls": [[["ingest", "a"], 0, []]]}',
+    b'{"from": 0, "through": 5, "calls": [[["ingest", 10, [1]], 0, []]]}',
+    b'{"from": 0, "through": 5, "calls": [[["ingest", 10, 9], 0, [{"kind": "nope"}]]]}',
+    b'{"from": 0, "through": 5, "calls": [[["ingest", 10, 9], 0, [{"person": "x"}]]]}',
+    b'{"from": 0, "through": 5, "calls": [[["ingest", 10, 9], 0, [{"kind": "close_contact", "added": [["p"], [1, 2], [1], [2]],'
+    b' "withdrawn": [[], [], [], []]}]]]}',
+    b'{"from": 0, "through": 5, "finals": 5}', b'{"from": 0, "through": 5, "forgotten": [1]}',
+    b'{"from": 0, "through": 5, "probes": [[["probe", 1], 0, [{"x": 1}]]]}',
+    b'{"from": 0, "through": 5, "calls": [[["ingest", 10, 9], 0, [{"exposure_id": "e", "person": 5}]]]}',
+    b'{"type": "pings", "partition": 0, "through": true, "newest": "x", "idle": 1}', b'{"type": "case", "person": 5}',
+    b'{"type": "early_case", "window": 7}', b'{"type": "progress", "partition": 99, "through": 5}',
+    b'{"type": "progress", "partition": -1, "through": [], "newest": 5, "idle": true}',
+]
+
+
+@pytest.mark.parametrize("topic", [TOPICS.stays, TOPICS.exposures, TOPICS.cases])
+def test_messages_no_stage_sent_on_the_stages_topics_are_passed_over_and_the_city_still_settles_as_replay(
+    city: Path, replayed: ReplayResult, signing_key: SigningKey, topic: str
+) -> None:
+    # Anyone who can write to the broker can write to `stays`, `exposures` and `cases`: what no
+    # stage sent is taken as nothing (and said so), never a crash of the agent reading it.
+    log = MemoryLog(TOPICS, PARTITIONS)
+    for value in _NOT_A_STAGES_MESSAGE:
+        for p in range(log.count(topic)):
+            log.append(topic, None, value, partition=p)
+    log.publish(city.read_bytes().splitlines())
+    drivers = _workers(log, _config(signing_key))
+    settle(drivers, _last_change(replayed), WALL)
+    assert log.timeline() == [change.to_json() for change in replayed.timeline]
+    assert _unasked(drivers) == []

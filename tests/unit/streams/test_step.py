@@ -359,3 +359,16 @@ def test_a_contact_of_a_case_the_same_worker_announces_is_published_red_on_the_t
     output = driver.turn(now + 1, WALL)
     codes = [orjson.loads(m.value) for m in output.messages if m.topic == TOPICS.codes]
     assert sorted((c["person"], c["level"]) for c in codes) == [("p-case", "red"), ("p-near", "red")]
+
+
+def test_progress_on_cases_for_a_partition_no_worker_has_holds_nothing_back(
+    city: Path, replayed: ReplayResult, signing_key: SigningKey
+) -> None:
+    # Anyone who can write to `cases` can report a partition that does not exist: waiting for it
+    # would hold every worker's watermark there for ever.
+    log = _published(city)
+    for partition in (PARTITIONS, 99, -1):
+        log.append(TOPICS.cases, None, orjson.dumps({"type": "progress", "partition": partition, "through": 5}))
+    driver = StepDriver(log, _config(signing_key), frozenset(range(PARTITIONS)))
+    settle([driver], _last_change(replayed), WALL)
+    assert _timeline(log) == [change.to_json() for change in replayed.timeline]
