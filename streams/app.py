@@ -281,6 +281,9 @@ class Pipeline:
             self.step.disown()
         # Stages send nothing more for partitions another worker may own now.
         self.stays = self.regions = None
+        # Nor are their ends asked for until the next assignment's rebuild: the consumer (on its
+        # own thread) asserts a partition is assigned before it tells its end, and the turns go on.
+        self.assigned = {}
         self.view.ready = False
 
     async def _on_assigned(self, app: Any, assigned: Any, **_: Any) -> None:

@@ -129,3 +129,27 @@ def test_a_snapshot_directory_the_worker_may_not_list_means_a_rebuild_not_a_cras
     monkeypatch.setattr(Path, "iterdir", iterdir)
     assert asyncio.run(pipeline._resume(OWNED, None)) is None  # type: ignore[arg-type]
     assert "cannot list the snapshots" in caplog.text and "Permission denied" in caplog.text
+
+
+def test_after_a_revocation_no_turn_or_probe_asks_the_consumer_for_the_end_of_a_partition_it_gave_up(
+    tmp_path: Path,
+) -> None:
+    # aiokafka asserts a partition is assigned before it tells its end; between a revocation and
+    # the next assignment's rebuild, the turns and the probe go on (the step disowned, not gone).
+    async def ends() -> Any:
+        pipeline, config = _pipeline(tmp_path, stages=True)
+        pipeline.assigned = {topic: OWNED for topic in pipeline.partitioned_topics()}
+        assigned: set[Any] = set()
+
+        def highwater(tp: Any) -> int:
+            assert tp in assigned, "Partition is not assigned"
+            return 0
+
+        pipeline.app.consumer.highwater = highwater  # type: ignore[method-assign]
+        pipeline.app.consumer.answered_ms = lambda tp: None  # type: ignore[method-assign]
+        pipeline._wide = type("Wide", (), {"assignment": lambda self: set()})()  # the broadcast partitions: none here
+        await pipeline._on_revoked(pipeline.app, set())
+        pipeline._check_log_ends()
+        return pipeline._ends()
+
+    assert asyncio.run(ends()) == {}
