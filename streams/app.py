@@ -344,6 +344,9 @@ class Pipeline:
             except RebuildDeferred as deferred:
                 log.warning("rebuild deferred: %s", deferred)
                 self.rebuild_pending = True
+                # A step restored from its snapshot before the deferral showed itself in the view
+                # (`Step.show`): no step is the worker's, nothing is to be served or called ready.
+                self.view.ready, self.view.owned = False, frozenset()
                 return starts
 
     async def _build(self, owned: frozenset[int], starts: Mapping[Source, int]) -> Mapping[Source, int]:

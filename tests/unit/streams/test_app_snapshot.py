@@ -8,7 +8,7 @@ from typing import Any
 
 from codes import Algorithm, generate_signing_key
 from scoring.rules import load_rule_set
-from streams.app import Pipeline
+from streams.app import Pipeline, RebuildDeferred
 from streams.resume import PRESENCE, STAGE, STAYS, restored
 from streams.snapshots import unusable
 from streams.step import WorkerConfig, WorkerView
@@ -153,3 +153,33 @@ def test_after_a_revocation_no_turn_or_probe_asks_the_consumer_for_the_end_of_a_
         return pipeline._ends()
 
     assert asyncio.run(ends()) == {}
+
+
+def test_a_resume_deferred_after_the_scoring_step_was_restored_leaves_the_worker_not_ready(tmp_path: Path) -> None:
+    # The scoring step's snapshot restored shows itself in the view; the broker then stops answering
+    # while the stays stage's is checked: the worker holds no step, and must not say it is ready.
+    async def deferred() -> Any:
+        pipeline, config = _pipeline(tmp_path, stages=True)
+        log = MemoryLog(TOPICS, 2)
+        driver = StepDriver(log, config, OWNED, name=pipeline.name)
+        snapshot = driver.snapshot(pipeline._made_by(STAGE, OWNED))
+
+        async def latest(stage: str, owned: frozenset[int], kind: type) -> Any:
+            if stage == STAGE:
+                return restored(snapshot.state, config, pipeline.view, pipeline.name, 1.0), snapshot
+            raise RebuildDeferred("the broker does not answer")
+
+        async def missing() -> list[str]:
+            return []
+
+        async def wide() -> Any:
+            return None
+
+        pipeline._latest = latest  # type: ignore[method-assign]
+        pipeline._missing_topics = missing  # type: ignore[method-assign]
+        pipeline._wide_consumer = wide  # type: ignore[method-assign]
+        pipeline.may_resume = True
+        await pipeline.rebuild({topic: OWNED for topic in pipeline.partitioned_topics()}, {})
+        return pipeline.step, pipeline.rebuild_pending, pipeline.view.ready, pipeline.view.owned
+
+    assert asyncio.run(deferred()) == (None, True, False, frozenset())
