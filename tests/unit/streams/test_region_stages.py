@@ -467,3 +467,31 @@ def test_messages_no_stage_sent_on_the_stages_topics_are_passed_over_and_the_cit
     settle(drivers, _last_change(replayed), WALL)
     assert log.timeline() == [change.to_json() for change in replayed.timeline]
     assert _unasked(drivers) == []
+
+
+@pytest.mark.parametrize("stages", [True, False])
+def test_a_rule_set_published_between_two_halves_rebuilds_every_stage_and_the_city_still_settles_as_replay(
+    city: Path, signing_key: SigningKey, stages: bool
+) -> None:
+    import yaml
+    from scoring.replay import replay_file
+    from scoring.rules import RuleSet
+    from streams.rulebook import rule_set_message
+
+    first, second, middle = _halves(city)
+    document = yaml.safe_load((RULES.parent / "points.yaml").read_text())
+    document["valid_from"] = format_rfc3339(middle + 1)
+    text = yaml.safe_dump(document, sort_keys=False)
+    points = RuleSet.from_yaml_text(text, "points (switched)")
+    expected = replay_file(city, [load_rule_set(RULES), points])
+    config = replace(_config(signing_key), lateness_s=DAY, stages=stages)
+    log = MemoryLog(TOPICS, PARTITIONS)
+    log.publish(first)
+    drivers = _workers(log, config) if stages else _workers(log, config)[4:]
+    now = _turns(drivers, 0.0, 60)
+    log.append(TOPICS.rules, points.ref.encode(), rule_set_message(points, text))
+    now = _turns(drivers, now, 4)
+    assert all(len(driver.step.history) == 2 for driver in drivers)
+    log.publish(second)
+    settle(drivers, _last_change(expected), WALL, start=now)
+    assert log.timeline() == [change.to_json() for change in expected.timeline]
