@@ -58,7 +58,9 @@ from streams.rulebook import history_with, read_rule_set
 from streams.step import (
     End, Message, Output, Positions, Record, Source, WorkerConfig, live_floor, notice_of, partition_of,
 )
-from streams.wire import Malformed, Sent, Upstream, exposure_json, passed_over, read_stays, stays_json
+from streams.wire import (
+    Malformed, Sent, Upstream, exposure_json, passed_over, read_stays, rule_refs, stays_json,
+)
 
 
 NO_FINAL = 1 << 62
@@ -171,6 +173,7 @@ class StaysStep:
     def __init__(self, config: WorkerConfig, history: list[RuleSet], owned: frozenset[int],
                  dead_lettered: LetterLedger, now: float, starts: Mapping[Source, int] | None = None) -> None:
         self.config, self.history, self.owned = config, history, owned
+        self.rules = rule_refs(history)
         plans = index_plans(history)
         self.regions = RegionMap(region_resolution(spec for plan in plans for spec in plan.specs))
         self.clock = CityClock(config.partitions, live=config.live)
@@ -314,7 +317,8 @@ class StaysStep:
         part.sent = part.through
         # Every region partition hears of the progress, with or without stays of its own.
         for q in range(self.config.partitions):
-            message = {"from": p, "calls": routed.get(q, []), "through": part.through, "finals": made}
+            message = {"from": p, "rules": self.rules, "calls": routed.get(q, []), "through": part.through,
+                       "finals": made}
             out.append(Message(self.config.topics.stays, None, orjson.dumps(message), partition=q))
         return more
 
@@ -361,6 +365,7 @@ class RegionStep:
     def __init__(self, config: WorkerConfig, history: list[RuleSet], owned: frozenset[int], now: float,
                  starts: Mapping[Source, int] | None = None) -> None:
         self.config, self.history, self.owned = config, history, owned
+        self.rules = rule_refs(history)
         self.plans = index_plans(history)
         self.specs = {spec.kind: spec for plan in self.plans for spec in plan.specs}
         regions = RegionMap(region_resolution(spec for plan in self.plans for spec in plan.specs))
@@ -412,6 +417,8 @@ class RegionStep:
     def _take_stays(self, part: RegionPartition, sent: Sent) -> None:
         if sent.origin not in part.upstream:
             raise Malformed(f"from {sent.origin}, no ping partition")
+        if sent.rules != self.rules:
+            return  # made under another rule-set history (`rule_refs`)
         upstream = part.upstream[sent.origin]
         for call, index, changes in sent.calls:
             if upstream.fresh(call):
@@ -481,8 +488,8 @@ class RegionStep:
         part.sent = part.through
         lost = [[day, index, [list(source) for source in sources]] for day, index, sources in forgotten]
         for q in range(self.config.partitions):
-            message = {"from": r, "calls": routed.get(q, []), "forgotten": lost, "through": part.through,
-                       "finals": made, "probes": probes.get(q, [])}
+            message = {"from": r, "rules": self.rules, "calls": routed.get(q, []), "forgotten": lost,
+                       "through": part.through, "finals": made, "probes": probes.get(q, [])}
             out.append(Message(self.config.topics.exposures, None, orjson.dumps(message), partition=q))
 
     def _probe(self, part: RegionPartition) -> dict[int, list[list[Any]]]:

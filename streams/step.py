@@ -62,7 +62,7 @@ from streams.letters import LetterLedger
 from streams.reading import json_object
 from streams.rulebook import history_with, read_rule_set
 from streams.topics import Topics
-from streams.wire import Exposures, Malformed, passed_over
+from streams.wire import Exposures, Malformed, passed_over, rule_refs
 
 WORKER_STATUS = "worker"
 STATUS_EVERY_S = 2.0
@@ -347,7 +347,7 @@ class Step:
             self.history, owns=self._mine, notices_from_outside=True,
             presence=LocalPresence if remote is None else lambda plans: remote,
         )
-        self.exposures = None if remote is None else Exposures(config.partitions, owned, remote)
+        self.exposures = None if remote is None else Exposures(config.partitions, owned, remote, rule_refs(self.history))
         """Staged (`config.stages`): the presence stage's answers, taken from `exposures`."""
         self.scorer.people.noted = {}
         self.tracker = CaseTracker(self.history)

@@ -4,7 +4,7 @@ takes each call once from a sender that may send it again (a rebuild sends every
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -12,6 +12,7 @@ import numpy as np
 
 from scoring.exposure import ContactSpec, Exposure
 from scoring.regions import CallKey, RemotePresence, StayChange
+from scoring.rules import RuleSet
 from streams import metrics
 from streams.eventtime import NEVER
 from streams.reading import json_object
@@ -66,6 +67,9 @@ class Sent:
 
     origin: int
     """The sending partition."""
+    rules: list[str]
+    """The references of the sender's rule-set history (`rule_refs`): what it sent is meant
+    only for receivers on the same history."""
     through: int
     calls: list[tuple[CallKey, int, list[Any]]]
     """(call, plan index, stay changes or exposures)."""
@@ -85,11 +89,14 @@ def _sent(value: bytes | None, found: Callable[[Any], Any], answers: bool) -> Se
             raise Malformed("what a call found is not a list")
         return [found(item) for item in raw]
 
+    rules = data.get("rules")
+    if not (isinstance(rules, list) and all(isinstance(ref, str) for ref in rules)):
+        raise Malformed("rules is not a list of rule set references")
     calls = [(call_of(call), _whole(index, "index"), found_all(items)) for call, index, items in _listed(data, "calls", 3)]
     finals = data.get("finals", [])
     if not isinstance(finals, list):
         raise Malformed("finals is not a list")
-    sent = Sent(origin, through, calls, [_whole(final, "a final") for final in finals])
+    sent = Sent(origin, rules, through, calls, [_whole(final, "a final") for final in finals])
     if answers:
         for day, index, sources in _listed(data, "forgotten", 3):
             if not isinstance(sources, list) or not all(
@@ -159,6 +166,18 @@ def exposure_of(data: Any) -> Exposure:
     return Exposure(**{**data, "minutes_by_day": tuple((day, minutes) for day, minutes in data["minutes_by_day"])})
 
 
+def rule_refs(history: Sequence[RuleSet]) -> list[str]:
+    """What a stage's messages say of the rule-set history they were made under (`Sent.rules`).
+
+    A new rule set rebuilds every stage from offset 0, so a receiver reads its senders'
+    messages of the previous history before those of the new one, for the same calls: made
+    under other plans (`index_plans`: a plan more, another index), they are no answer to the
+    receiver's calls, and taking them would make the new ones look sent already (`Upstream`).
+    A receiver takes only messages made under its own history; a sender on another one is
+    rebuilding, or about to be, and sends everything again."""
+    return [rules.ref for rules in history]
+
+
 @dataclass
 class Upstream:
     """What a receiver knows of one sending partition: its progress and the finals it made."""
@@ -176,8 +195,8 @@ class Exposures:
     and finals, each region partition's calls once (`Upstream`, per person partition: a
     region sends each its own calls)."""
 
-    def __init__(self, partitions: int, owned: frozenset[int], presence: RemotePresence) -> None:
-        self.presence = presence
+    def __init__(self, partitions: int, owned: frozenset[int], presence: RemotePresence, rules: list[str]) -> None:
+        self.presence, self.rules = presence, rules
         self.upstream = {(q, r): Upstream() for q in owned for r in range(partitions)}
         self._probes: dict[tuple[CallKey, int, int], dict[int, list[Exposure]]] = {}
         """Early cases' answers: by (call, index, region partition), then person partition."""
@@ -189,6 +208,12 @@ class Exposures:
         origin = sent.origin
         if (partition, origin) not in self.upstream:
             raise Malformed(f"from {origin}, no region partition")
+        if sent.rules == self.rules:
+            self._take(partition, sent)
+        return origin, min(u.through for (_, r), u in self.upstream.items() if r == origin)
+
+    def _take(self, partition: int, sent: Sent) -> None:
+        origin = sent.origin
         upstream = self.upstream[(partition, origin)]
         for call, index, found in sent.calls:
             if upstream.fresh(call):
@@ -204,7 +229,6 @@ class Exposures:
                                                                  for e in self._probes[key][q]])
         upstream.finals.update(sent.finals)
         upstream.through = max(upstream.through, sent.through)
-        return origin, min(u.through for (_, r), u in self.upstream.items() if r == origin)
 
     def forget_probes(self, through: int) -> None:
         """Early cases known by `through` are scored now: their answers are no longer asked for."""

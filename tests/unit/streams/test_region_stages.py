@@ -14,14 +14,16 @@ from typing import Any
 
 import orjson
 import pytest
+import yaml
 
 from codes import SigningKey
-from scoring.replay import ReplayResult
-from scoring.rules import load_rule_set
+from scoring.replay import ReplayResult, replay_file
+from scoring.rules import RuleSet, load_rule_set
 from scoring.events import Ping, Visit, encode_event
 from scoring.timeutil import format_rfc3339, to_epoch
 from simulators.config import SimulationConfig
 from streams.eventtime import NEVER
+from streams.rulebook import rule_set_message
 from streams.snapshots import Snapshot, unusable
 from streams.stages import CityClock
 from streams.step import WorkerConfig, partition_of
@@ -466,4 +468,31 @@ def test_messages_no_stage_sent_on_the_stages_topics_are_passed_over_and_the_cit
     drivers = _workers(log, _config(signing_key))
     settle(drivers, _last_change(replayed), WALL)
     assert log.timeline() == [change.to_json() for change in replayed.timeline]
+    assert _unasked(drivers) == []
+
+
+def test_a_rule_set_published_between_two_halves_rebuilds_every_stage_and_the_city_still_settles_as_replay(
+    city: Path, signing_key: SigningKey
+) -> None:
+    # Every stage rebuilds from offset 0 under the new history: each reads first what its senders'
+    # previous incarnations sent (under one plan fewer), then what they send again for the same calls.
+    first, second, middle = _halves(city)
+    document = yaml.safe_load((RULES.parent / "points.yaml").read_text())
+    document["valid_from"] = format_rfc3339(middle + 1)
+    text = yaml.safe_dump(document, sort_keys=False)
+    points = RuleSet.from_yaml_text(text, "points (switched)")
+    expected = replay_file(city, [load_rule_set(RULES), points])
+    assert any(change.rule_set == points.ref for change in expected.timeline), "the city must feel the switch"
+    log = MemoryLog(TOPICS, PARTITIONS)
+    log.publish(first)
+    drivers = _workers(log, replace(_config(signing_key), lateness_s=DAY))
+    now = _turns(drivers, 0.0, 60)
+    assert log.logs[(TOPICS.stays, 0)] and log.logs[(TOPICS.exposures, 0)], "the stages sent under the first rules"
+    log.append(TOPICS.rules, points.ref.encode(), rule_set_message(points, text))
+    now = _turns(drivers, now, 4)
+    assert all([rules.ref for rules in driver.step.history][-1] == points.ref for driver in drivers)
+    log.publish(second)
+    settle(drivers, _last_change(expected), WALL, start=now)
+    assert_each_record_changes_what_is_shown(log.codes())
+    assert log.timeline() == [change.to_json() for change in expected.timeline]
     assert _unasked(drivers) == []
