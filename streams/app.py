@@ -694,12 +694,24 @@ class Pipeline:
             return
         if self.rebuild_pending:
             self.rebuild_pending = False
+            consumer = self.app.consumer
+            # A seek while Faust's fetcher hands on a batch fetched before it: the fetcher then notes the
+            # batch's offsets as read and drops the records the seek asks for up to there, and a stage
+            # whose first record never arrives takes none (`Positions`: the stages stalled after a new
+            # rule set). Stopped, the fetcher leaves the batch; a rebalance stops it likewise.
+            stopped = consumer.flow_active
+            if stopped:
+                consumer.stop_flow()
+                await asyncio.sleep(0)
             try:
                 # Faust's seek to committed offsets is where this app rebuilds (`RebuildingConsumer`).
-                await self.app.consumer.perform_seek()
+                await consumer.perform_seek()
             except IllegalStateError:
                 # A rebalance is under way: the assignment that follows rebuilds anyway.
                 pass
+            finally:
+                if stopped:
+                    consumer.resume_flow()
             if self.rebuild_pending:
                 await asyncio.sleep(self.config.batch_timeout_s)  # deferred: try again shortly
             return

@@ -183,3 +183,23 @@ def test_a_resume_deferred_after_the_scoring_step_was_restored_leaves_the_worker
         return pipeline.step, pipeline.rebuild_pending, pipeline.view.ready, pipeline.view.owned
 
     assert asyncio.run(deferred()) == (None, True, False, frozenset())
+
+
+def test_a_rebuild_on_a_new_rule_set_seeks_with_the_fetcher_stopped_and_starts_it_again(tmp_path: Path) -> None:
+    # Faust's fetcher notes as read every record of the batch it is handing on; a seek to the start
+    # meanwhile has the records it asks for dropped up to there, and a stage never gets its first
+    # record (the stages stalled after a rule set was published). Stopped, the fetcher leaves the batch.
+    async def seek() -> Any:
+        pipeline, _ = _pipeline(tmp_path, stages=True)
+        consumer = pipeline.app.consumer
+        flowing: list[bool] = []
+
+        async def perform_seek() -> None:
+            flowing.append(consumer.flow_active)
+
+        consumer.perform_seek = perform_seek  # type: ignore[method-assign]
+        pipeline.rebuild_pending = True
+        await pipeline.turn()
+        return flowing, consumer.flow_active
+
+    assert asyncio.run(seek()) == ([False], True)
