@@ -69,6 +69,14 @@ def _unasked(drivers: list[StepDriver]) -> list:
     return left
 
 
+def _assert_replay_published(log: MemoryLog, drivers: list[StepDriver], replayed: ReplayResult) -> None:
+    """The codes on the log are replay's timeline, no record sent twice, and every call a stage
+    received was one a loop made (what a stage sent again was taken once)."""
+    assert_each_record_changes_what_is_shown(log.codes())
+    assert log.timeline() == [change.to_json() for change in replayed.timeline]
+    assert _unasked(drivers) == []
+
+
 def _workers(log: MemoryLog, config: WorkerConfig) -> list[StepDriver]:
     """Two workers, each running every stage for some partitions (split differently per stage)."""
     return [
@@ -88,9 +96,7 @@ def test_two_workers_splitting_ping_region_and_person_partitions_publish_the_rep
     drivers = _workers(log, _config(signing_key))
     settle(drivers, _last_change(replayed), WALL)
     assert replayed.timeline, "the city must restrict someone"
-    assert_each_record_changes_what_is_shown(log.codes())
-    assert log.timeline() == [change.to_json() for change in replayed.timeline]
-    assert _unasked(drivers) == []
+    _assert_replay_published(log, drivers, replayed)
     # A stage's state is kept per input partition and pickles (a snapshot can be state + offsets per partition).
     for driver in drivers[:4]:
         for state in driver.step.parts.values():
@@ -119,9 +125,7 @@ def test_a_worker_killed_mid_run_and_rebuilt_from_the_start_changes_nothing(
         assert now < 1000, "the first half of the timeline must be published"
     drivers[dies].kill(now)  # what it sent stays on the log, and is sent again
     settle(drivers, _last_change(replayed), WALL, start=now)
-    assert_each_record_changes_what_is_shown(log.codes())
-    assert log.timeline() == [change.to_json() for change in replayed.timeline]
-    assert _unasked(drivers) == [], "what a rebuilt stage sent again is taken once"
+    _assert_replay_published(log, drivers, replayed)
 
 
 def test_scoring_does_not_pass_a_region_partition_that_has_not_reported_however_its_topic_ends(
@@ -335,9 +339,7 @@ def test_a_worker_resumed_from_its_snapshot_after_a_kill_ends_with_the_replay_ti
             key: before[key] for key in again.keys() & before.keys()}
     if final is not None:
         assert final and resumed.step.clock.finals[:len(final)] == final, "a final between the snapshot and the kill"
-    assert_each_record_changes_what_is_shown(log.codes())
-    assert log.timeline() == [change.to_json() for change in replayed.timeline]
-    assert _unasked(drivers) == [], "what the resumed stage sent again is taken once"
+    _assert_replay_published(log, drivers, replayed)
 
 
 def test_snapshots_of_fresh_stages_and_of_resumed_ones_that_read_nothing_since_resume_like_the_originals(
@@ -363,9 +365,7 @@ def test_snapshots_of_fresh_stages_and_of_resumed_ones_that_read_nothing_since_r
     drivers, again = resumed(drivers, now)  # nothing read since the resume: the same offsets, the same tails
     assert [(s.offsets, s.tails) for s in again] == [(s.offsets, s.tails) for s in mid]
     settle(drivers, _last_change(replayed), WALL, start=now)
-    assert_each_record_changes_what_is_shown(log.codes())
-    assert log.timeline() == [change.to_json() for change in replayed.timeline]
-    assert _unasked(drivers) == []
+    _assert_replay_published(log, drivers, replayed)
 
 
 def test_a_stage_snapshot_whose_offsets_the_log_no_longer_backs_is_refused_with_a_reason(
@@ -493,6 +493,4 @@ def test_a_rule_set_published_between_two_halves_rebuilds_every_stage_and_the_ci
     assert all([rules.ref for rules in driver.step.history][-1] == points.ref for driver in drivers)
     log.publish(second)
     settle(drivers, _last_change(expected), WALL, start=now)
-    assert_each_record_changes_what_is_shown(log.codes())
-    assert log.timeline() == [change.to_json() for change in expected.timeline]
-    assert _unasked(drivers) == []
+    _assert_replay_published(log, drivers, expected)
