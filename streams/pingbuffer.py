@@ -20,7 +20,7 @@ these records:
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from streams.step import Record
@@ -58,10 +58,12 @@ class PingBuffer:
         """The partitions are another worker's now: nothing held is to be taken."""
         self.restart({})
 
-    def hold(self, ticket: int, partition: int, records: Iterable[Any]) -> None:
+    def hold(self, ticket: int, partition: int, records: Sequence[Any]) -> None:
         """One partition's records of a fetch asked for at `ticket` (aiokafka's, in offset order)."""
         expected = self._next.get(partition)
-        kept = [r for r in records if expected is None or r.offset >= expected]
+        kept = records
+        if expected is not None and records and records[0].offset < expected:
+            kept = [r for r in records if r.offset >= expected]
         if not kept:
             return
         if expected is not None and kept[0].offset > expected and ticket != self._epoch:
