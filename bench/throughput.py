@@ -63,7 +63,7 @@ def throughput(bootstrap: str, residents: int, days: int, key: SigningKey, direc
     in_memory(events_file, key)
     print(f"  bare aiokafka consume+produce (baseline): {rate(seen, bare_s)}, "
           f"{seen / bare_cpu:,.0f} events per CPU-second ({bare_cpu:.1f} s CPU)")
-    timed("unsplit worker", worker_config(bootstrap, topics, key), city, bare_s)
+    timed("unsplit worker", replace(worker_config(bootstrap, topics, key), stages=False), city, bare_s)
     staged = bench_topics("throughput-staged")
     create_topics(bootstrap, staged, partitions=PARTITIONS)
     publish_lines(bootstrap, staged, events_file.read_bytes().splitlines())
@@ -103,7 +103,8 @@ def timed(label: str, config: WorkerConfig, city: PublishedCity, bare_s: float) 
 def in_memory(events: Path, key: SigningKey) -> None:
     """The pipeline's decisions alone: the same events through a `Step` on an in-memory log, no Kafka."""
     config = WorkerConfig(bootstrap="memory", topics=bench_topics("memory"), group="memory",
-                          rules=load_rule_set(RULES / "default.yaml"), keys=[key], partitions=PARTITIONS)
+                          rules=load_rule_set(RULES / "default.yaml"), keys=[key], partitions=PARTITIONS,
+                          stages=False)
     lines = events.read_bytes().splitlines()
     log = MemoryLog(config.topics, PARTITIONS)
     log.publish(lines)
