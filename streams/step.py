@@ -468,10 +468,12 @@ class Step:
             return
         if record.topic == topics.exposures and self.exposures is not None:
             try:
-                origin, heard = self.exposures.take(record.partition, record.value)
+                origin, heard, first = self.exposures.take(record.partition, record.value)
             except Malformed as error:
                 passed_over(record.topic, record.partition, record.offset, error)
                 return
+            if first is not None:
+                self.horizon.reported(origin, first)
             self.marks.progress((topics.stays, origin), heard, now)
             return
         if record.topic == topics.rules:
