@@ -229,6 +229,9 @@ class StaysStep:
         self.named.add(outcome.person)
         self.marks[record.partition].saw((record.topic, record.partition), ts, now)
         part = self.parts[record.partition]
+        if ts <= part.through:
+            # Its partition's loop has passed it: taken at the next moment, not where replay puts it.
+            metrics.LATE_EVENTS.inc()
         if part.truncated and part.first is None:
             part.first = ts
         # Held as plain values, not the event: a snapshot pickles every ping held (65k held: 2.7 MB in

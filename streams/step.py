@@ -142,7 +142,7 @@ class WorkerConfig:
     snapshots (`streams.snapshots`; none without a directory)."""
     snapshot_every_s: float = 0.0
     """How often the worker snapshots its state, in seconds between turns (0: never)."""
-    stages: bool = False
+    stages: bool = True
     """Presence runs in stages of its own (`streams.stages`): stays per ping partition, presence
     per region partition; this worker's `Step` scores from what they send on `exposures`."""
 
