@@ -73,7 +73,7 @@ class Settings(BaseSettings):
         30.0, ge=0, description="seconds between a worker's snapshots of its state (0: none; recovery then rebuilds)"
     )
     stages: bool = Field(
-        False, description="presence split by region in stages (pings -> stays -> exposures): each worker does its share of the ping work"
+        True, description="presence split by region in stages (pings -> stays -> exposures): each worker does its share of the ping work"
     )
     rules_file: Path = Field(Path("rules/default.yaml"), description="rule set used until one is published")
     web_image_limit: int = Field(

@@ -16,8 +16,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import NamedTuple
 
-import orjson
-
 from scoring.events import Ping, TestResult, Visit
 from scoring.exposure import Exposure
 from scoring.records import encode_facts
@@ -97,81 +95,6 @@ class PersonState:
     def has_facts(self) -> bool:
         """True when any test, visit or exposure could give a level."""
         return bool(self.tests or self.visits or self.exposures)
-
-    def to_dict(self) -> dict:
-        """A JSON-ready dict (compact keys); `from_dict` reverses it."""
-        return {
-            "p": self.person,
-            "t": {key: list(fact) for key, fact in self.tests.items()},
-            "v": {key: list(fact) for key, fact in self.visits.items()},
-            "x": [_exposure_to_list(exposure) for exposure in self.exposures.values()],
-            "s": self.last_seen,
-            "e": self.latest_event_at,
-            "h": self.horizon,
-            "l": self.level,
-            "r": list(self.reasons),
-            "la": self.level_at,
-            "sa": self.settled_at,
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "PersonState":
-        """Rebuild a state written by `to_dict`."""
-        exposures = [_exposure_from_list(data["p"], item) for item in data["x"]]
-        return cls(
-            person=data["p"],
-            tests={key: ResultFact(*fact) for key, fact in data["t"].items()},
-            visits={key: VisitFact(*fact) for key, fact in data["v"].items()},
-            exposures={exposure.exposure_id: exposure for exposure in exposures},
-            last_seen=data["s"],
-            latest_event_at=data["e"],
-            horizon=data["h"],
-            level=data["l"],
-            reasons=tuple(data.get("r", ())),
-            level_at=data["la"],
-            settled_at=data.get("sa"),
-        )
-
-    def to_bytes(self) -> bytes:
-        """Compact JSON bytes (for a Faust table or a file)."""
-        return orjson.dumps(self.to_dict())
-
-    @classmethod
-    def from_bytes(cls, raw: bytes) -> "PersonState":
-        """Rebuild a state written by `to_bytes`."""
-        return cls.from_dict(orjson.loads(raw))
-
-
-def _exposure_to_list(exposure: Exposure) -> list:
-    return [
-        exposure.exposure_id,
-        exposure.kind,
-        exposure.source,
-        exposure.first_at,
-        exposure.last_at,
-        exposure.minutes,
-        [list(day) for day in exposure.minutes_by_day],
-        exposure.level,
-        exposure.retracted,
-        exposure.known_at,
-    ]
-
-
-def _exposure_from_list(person: str, item: list) -> Exposure:
-    exposure_id, kind, source, first_at, last_at, minutes, by_day, level, retracted, known_at = item
-    return Exposure(
-        exposure_id=exposure_id,
-        person=person,
-        kind=kind,
-        source=source,
-        first_at=first_at,
-        last_at=last_at,
-        minutes=minutes,
-        minutes_by_day=tuple((int(day), float(value)) for day, value in by_day),
-        level=level,
-        retracted=retracted,
-        known_at=known_at,
-    )
 
 
 def new_state(person: str) -> PersonState:

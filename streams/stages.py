@@ -159,6 +159,10 @@ class PingPartition:
     reported: tuple[int, int, bool, int] | None = None
     sent: int = NEVER
     """The progress last sent downstream."""
+    truncated: bool = False
+    """Retention deleted its oldest pings: this stage read it from past offset 0 (`streams.horizon`)."""
+    first: int | None = None
+    """Truncated: its first ping kept (event time), told downstream with every message."""
 
 
 class StaysStep:
@@ -184,6 +188,10 @@ class StaysStep:
             marks.track([(config.topics.pings, p)], now)
         self.reports = Reports()
         self.positions = Positions(starts)
+        for p, part in self.parts.items():
+            # Built to read from the start: a partition starting past offset 0 lost pings to retention
+            # (a resumed stage keeps what its snapshot says).
+            part.truncated = (self.positions.position((config.topics.pings, p)) or 0) > 0
         self.new_rules = False
         self.pings_processed = 0
         """Valid pings taken (each once per assignment): the presence work this step does."""
@@ -220,9 +228,15 @@ class StaysStep:
         self.pings_processed += 1
         self.named.add(outcome.person)
         self.marks[record.partition].saw((record.topic, record.partition), ts, now)
+        part = self.parts[record.partition]
+        if ts <= part.through:
+            # Its partition's loop has passed it: taken at the next moment, not where replay puts it.
+            metrics.LATE_EVENTS.inc()
+        if part.truncated and part.first is None:
+            part.first = ts
         # Held as plain values, not the event: a snapshot pickles every ping held (65k held: 2.7 MB in
         # 45 ms, against 13 MB in 1-3 s as events).
-        self.parts[record.partition].pings.push(ts, (outcome.person, ts, outcome.lat, outcome.lon))
+        part.pings.push(ts, (outcome.person, ts, outcome.lat, outcome.lon))
 
     def advance(self, now: float, wall: float, ends: Mapping[Source, End], read_ms: float) -> Output:
         """Report how far each partition has read, run each loop as far as the clock and the bound
@@ -318,7 +332,7 @@ class StaysStep:
         # Every region partition hears of the progress, with or without stays of its own.
         for q in range(self.config.partitions):
             message = {"from": p, "rules": self.rules, "calls": routed.get(q, []), "through": part.through,
-                       "finals": made}
+                       "finals": made, "first": part.first}
             out.append(Message(self.config.topics.stays, None, orjson.dumps(message), partition=q))
         return more
 
@@ -356,6 +370,8 @@ class RegionPartition:
     """Calls taken from upstream: what a probe finds changes only with these, the loop and the cases asked."""
     probed_for: tuple[Any, ...] | None = None
     """What the last answers were found from (`received`, `through`, the early cases asked)."""
+    first: int | None = None
+    """The latest first ping kept among the truncated `pings` partitions heard from (`streams.horizon`)."""
 
 
 class RegionStep:
@@ -426,6 +442,8 @@ class RegionStep:
                 part.received += 1
         upstream.finals.update(sent.finals)
         upstream.through = max(upstream.through, sent.through)
+        if sent.first is not None:
+            part.first = max(sent.first, part.first if part.first is not None else sent.first)
 
     def _take_case(self, value: bytes | None, now: float) -> None:
         data = json_object(value)
@@ -489,7 +507,7 @@ class RegionStep:
         lost = [[day, index, [list(source) for source in sources]] for day, index, sources in forgotten]
         for q in range(self.config.partitions):
             message = {"from": r, "rules": self.rules, "calls": routed.get(q, []), "forgotten": lost,
-                       "through": part.through, "finals": made, "probes": probes.get(q, [])}
+                       "through": part.through, "finals": made, "probes": probes.get(q, []), "first": part.first}
             out.append(Message(self.config.topics.exposures, None, orjson.dumps(message), partition=q))
 
     def _probe(self, part: RegionPartition) -> dict[int, list[list[Any]]]:

@@ -142,7 +142,7 @@ class WorkerConfig:
     snapshots (`streams.snapshots`; none without a directory)."""
     snapshot_every_s: float = 0.0
     """How often the worker snapshots its state, in seconds between turns (0: never)."""
-    stages: bool = False
+    stages: bool = True
     """Presence runs in stages of its own (`streams.stages`): stays per ping partition, presence
     per region partition; this worker's `Step` scores from what they send on `exposures`."""
 
@@ -468,10 +468,12 @@ class Step:
             return
         if record.topic == topics.exposures and self.exposures is not None:
             try:
-                origin, heard = self.exposures.take(record.partition, record.value)
+                origin, heard, first = self.exposures.take(record.partition, record.value)
             except Malformed as error:
                 passed_over(record.topic, record.partition, record.offset, error)
                 return
+            if first is not None:
+                self.horizon.reported(origin, first)
             self.marks.progress((topics.stays, origin), heard, now)
             return
         if record.topic == topics.rules:

@@ -43,6 +43,8 @@ class MemoryLog:
     topics: Topics
     partitions: int
     logs: dict[Source, list[Record]] = field(default_factory=dict)
+    beginnings: dict[Source, int] = field(default_factory=dict)
+    """Per partition, the offset before which retention deleted its records (none: 0)."""
 
     def __post_init__(self) -> None:
         for spec in SPECS:
@@ -70,19 +72,24 @@ class MemoryLog:
             where = route(line, self.topics)
             self.append(where.topic, where.key, line)
 
+    def delete_before(self, source: Source, offset: int) -> None:
+        """Retention deleted the records of `source` before `offset` (as a broker does: offsets stay)."""
+        self.beginnings[source] = max(offset, self.beginnings.get(source, 0))
+
     def send(self, messages: Iterable[Message]) -> None:
         for message in messages:
             self.append(message.topic, message.key, message.value, message.partition)
 
     def facts(self, offsets: dict[Source, int]) -> dict[Source, LogFacts]:
         """What the log holds of each partition in `offsets`, as `streams.resume.log_facts` asks a broker."""
-        return {source: LogFacts(0, len(self.logs[source]), self.digest_at(source, offset - 1))
+        return {source: LogFacts(self.beginnings.get(source, 0), len(self.logs[source]), self.digest_at(source, offset - 1))
                 for source, offset in offsets.items() if source in self.logs}
 
     def digest_at(self, source: Source, offset: int) -> str | None:
         """The digest of the record at `offset` of `source` (None: no such record)."""
         log = self.logs[source]
-        return digest(log[offset].key, log[offset].value) if 0 <= offset < len(log) else None
+        kept = self.beginnings.get(source, 0) <= offset < len(log)
+        return digest(log[offset].key, log[offset].value) if kept else None
 
     def values(self, topic: str) -> list[bytes]:
         """Every value on `topic`, partition by partition (what a fenced read finds)."""
@@ -155,13 +162,15 @@ class StepDriver:
         return wide + [(topic, p) for topic in owned for p in sorted(self.owned)]
 
     def _assigned(self, now: float) -> Step | StaysStep | RegionStep:
-        """A fresh step, as on an assignment: what the fenced topics hold, every input from offset 0."""
+        """A fresh step, as on an assignment: what the fenced topics hold, every input from its start
+        (offset 0, or where retention deleted what was before)."""
         topics = self.config.topics
         codes = [r.value or b"" for p in self.owned for r in self.log.logs[(topics.codes, p)]] \
             if self.role == SCORING else []
+        starts = {source: self.log.beginnings.get(source, 0) for source in self._sources()}
         known = Known.read(self.config, self.log.values(topics.rules), codes,
-                           self.log.values(topics.dead_letter), wall=self.config.clock())
-        starts = {source: 0 for source in self._sources()}
+                           self.log.values(topics.dead_letter), wall=self.config.clock(),
+                           pings_truncated=any(offset > 0 for (topic, _), offset in starts.items() if topic == topics.pings))
         if self.role == STAYS:
             return StaysStep(self.config, known.history, self.owned, known.dead_lettered, now, starts)
         if self.role == PRESENCE:
@@ -169,7 +178,7 @@ class StepDriver:
         return Step(self.config, self.name, self.owned, known, now, self.view, starts=starts)
 
     def kill(self, now: float) -> None:
-        """The worker died and another took its partitions: a fresh step rebuilds from offset 0."""
+        """The worker died and another took its partitions: a fresh step rebuilds from the start."""
         self.step = self._assigned(now)
 
     def decide(self, now: float, wall: float, limit: int | None = None) -> Output:

@@ -76,6 +76,9 @@ class Sent:
     finals: list[int]
     forgotten: list[tuple[int, int, list[tuple[str, str]]]] = field(default_factory=list)
     probes: list[tuple[CallKey, int, list[Exposure]]] = field(default_factory=list)
+    first: int | None = None
+    """The latest first ping kept among the truncated `pings` partitions behind this message (retention
+    deleted their oldest pings): a rebuild's inputs are complete from there (`streams.horizon`)."""
 
 
 def _sent(value: bytes | None, found: Callable[[Any], Any], answers: bool) -> Sent:
@@ -96,7 +99,9 @@ def _sent(value: bytes | None, found: Callable[[Any], Any], answers: bool) -> Se
     finals = data.get("finals", [])
     if not isinstance(finals, list):
         raise Malformed("finals is not a list")
-    sent = Sent(origin, rules, through, calls, [_whole(final, "a final") for final in finals])
+    first = data.get("first")
+    sent = Sent(origin, rules, through, calls, [_whole(final, "a final") for final in finals],
+                first=None if first is None else _whole(first, "first"))
     if answers:
         for day, index, sources in _listed(data, "forgotten", 3):
             if not isinstance(sources, list) or not all(
@@ -201,16 +206,21 @@ class Exposures:
         self._probes: dict[tuple[CallKey, int, int], dict[int, list[Exposure]]] = {}
         """Early cases' answers: by (call, index, region partition), then person partition."""
 
-    def take(self, partition: int, value: bytes | None) -> tuple[int, int]:
+    def take(self, partition: int, value: bytes | None) -> tuple[int, int, int | None]:
         """One message of person partition `partition`; (region partition, how far every owned
-        person partition has heard from it). Malformed (and nothing taken) for a stranger's bytes."""
+        person partition has heard from it, the first ping kept it says of truncated `pings`
+        partitions). Malformed (and nothing taken) for a stranger's bytes."""
         sent = read_exposures(value)
         origin = sent.origin
         if (partition, origin) not in self.upstream:
             raise Malformed(f"from {origin}, no region partition")
-        if sent.rules == self.rules:
-            self._take(partition, sent)
-        return origin, min(u.through for (_, r), u in self.upstream.items() if r == origin)
+        if sent.rules != self.rules:
+            return origin, self._heard(origin), None
+        self._take(partition, sent)
+        return origin, self._heard(origin), sent.first
+
+    def _heard(self, origin: int) -> int:
+        return min(u.through for (_, r), u in self.upstream.items() if r == origin)
 
     def _take(self, partition: int, sent: Sent) -> None:
         origin = sent.origin

@@ -106,7 +106,8 @@ def histories(draw: st.DrawFn) -> list[tuple[int, bytes]]:
 
 def _config() -> WorkerConfig:
     return WorkerConfig(bootstrap="memory", topics=TOPICS, group="g", rules=_rules(), keys=[_key()],
-                        partitions=PARTITIONS, lateness_s=LATENESS, idle_s=5.0, clock=lambda: WALL)
+                        partitions=PARTITIONS, lateness_s=LATENESS, idle_s=5.0, clock=lambda: WALL,
+                        stages=False)  # the unsplit step (staged escalations: tests/unit/streams/test_region_stages.py)
 
 
 def _records(log: MemoryLog, seen: dict[int, int]) -> list[dict]:

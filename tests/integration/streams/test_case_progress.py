@@ -1,8 +1,8 @@
 """Case progress never runs ahead of the case events a worker has not read yet.
 
-A worker reads its persons' events (`visits`) with one consumer and everyone's pings
-with another; each learns from its own fetches whether a partition is read to the
-end. A visits partition reported at its end must not count as far as pings read
+A worker reads its persons' events (`visits`) apart from the pings (unsplit: everyone's,
+with another consumer; staged: its own partitions', whose stays stages run ahead of the
+visits); each partition is known read to the end only from fetches of its own. A visits partition reported at its end must not count as far as pings read
 since: a positive test already on the broker, but not yet fetched, would be passed by
 the case progress announced on `cases`, every scorer would go past it, and the case
 notice would come too late (close contacts turned red 21-65 min late in a city
@@ -15,8 +15,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import orjson
+import pytest
 from kafka import KafkaProducer
 
 from healthcode.broker import EmbeddedBroker
@@ -96,15 +98,23 @@ def _progress_announced(bootstrap: str, topics: Topics) -> int:
     return max(m["through"] for m in marks if m.get("type") == "progress")
 
 
+def _every_ping_read(pipeline: Any) -> bool:
+    """The worker has read every ping up to `END` and found its pings partitions quiet since."""
+    now = time.monotonic()
+    marks = [pipeline.step.marks] if pipeline.stays is None else list(pipeline.stays.marks.values())
+    return max(m.newest() for m in marks) >= END and all(m.idle(now) for m in marks if m.newest() >= START)
+
+
+@pytest.mark.parametrize("stages", [False, True], ids=["unsplit", "staged"])
 def test_progress_waits_for_a_case_event_on_the_broker_that_the_visits_fetch_has_not_brought_yet(
-    broker: EmbeddedBroker, start_worker, partitions: int, unique: str, tmp_path: Path
+    broker: EmbeddedBroker, start_worker, partitions: int, unique: str, tmp_path: Path, stages: bool
 ) -> None:
     topics = Topics(prefix=f"cp{unique}.")
     create_topics(broker.bootstrap, topics, partitions=partitions)
     before = _pings(START, HELD_BACK_AT - PING_EVERY_S)
     held_back = [_positive_test()]
     after = _pings(HELD_BACK_AT, END)
-    running = start_worker(topics, f"g{unique}", lateness_s=LATENESS_S)
+    running = start_worker(topics, f"g{unique}", lateness_s=LATENESS_S, stages=stages)
     pipeline = running.pipeline
     _publish(broker.bootstrap, topics, before)
     running.wait_settled(HELD_BACK_AT - PING_EVERY_S)
@@ -116,8 +126,7 @@ def test_progress_waits_for_a_case_event_on_the_broker_that_the_visits_fetch_has
     time.sleep(1.0)  # a visits fetch in flight when paused comes back before the test is published
     _publish(broker.bootstrap, topics, held_back)  # on the broker before any of the pings after it
     _publish(broker.bootstrap, topics, after)
-    _wait(lambda: pipeline.step.marks.newest() >= END and pipeline.step.marks.idle(time.monotonic()),
-          "every ping read")
+    _wait(lambda: _every_ping_read(pipeline), "every ping read")
     time.sleep(1.0)  # steps enough for the worker to announce all the progress it will
     announced = _progress_announced(broker.bootstrap, topics)
     assert announced < POSITIVE_AT, (

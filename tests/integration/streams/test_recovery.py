@@ -58,12 +58,14 @@ def test_when_one_of_two_workers_dies_the_other_takes_its_partitions_and_the_res
     assert timeline == [c.to_json() for c in replayed.timeline]
 
 
-def test_a_worker_killed_after_a_snapshot_resumes_from_it_and_the_result_is_exact(
+def test_an_unsplit_worker_killed_after_a_snapshot_resumes_from_it_and_the_result_is_exact(
     broker: EmbeddedBroker, published_city, replayed, key_dir, unique, worker_processes, settings_for, partitions,
     tmp_path,
 ) -> None:
     settings = settings_for(broker.bootstrap, published_city.topics, f"g{unique}", key_dir)
-    settings |= {"HEALTHCODE_CONFIG": "", "HEALTHCODE_DATA_DIR": str(tmp_path / "data"), "HEALTHCODE_SNAPSHOT_EVERY": "1"}
+    # Unsplit: one snapshot per worker (staged, every stage's: test_stages_on_broker.py).
+    settings |= {"HEALTHCODE_CONFIG": "", "HEALTHCODE_DATA_DIR": str(tmp_path / "data"), "HEALTHCODE_SNAPSHOT_EVERY": "1",
+                 "HEALTHCODE_STAGES": "false"}
     first = worker_processes(settings)
     deadline = time.monotonic() + 120
     while not list((tmp_path / "data" / "snapshots").glob("*/*/snapshot-*.bin")):

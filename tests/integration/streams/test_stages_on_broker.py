@@ -83,7 +83,11 @@ def test_a_staged_worker_killed_mid_stream_is_replaced_and_the_timeline_equals_r
     first, second = worker_processes(settings), worker_processes(settings)
     wait_until([first, second], lambda states: all(s["ready"] and s["partitions"] for s in states), 120,
                "share the partitions")
-    time.sleep(2.0)
+    # Killed as soon as its stays stage has taken pings: mid-stream, however fast the machine.
+    deadline = time.monotonic() + 60
+    while not first.metrics().value("healthcode_events_in_total", type="ping"):
+        assert time.monotonic() < deadline, "the first worker took no ping"
+        time.sleep(0.05)
     first.kill()
     wait_until([second], lambda states: settled(states, partitions, _through(replayed)), 150, "settle")
     _exact(broker, published_city, replayed)

@@ -2,8 +2,20 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
+
+from codes import SigningKey
+from scoring.replay import ReplayResult, read_jsonl, replay
+from scoring.rules import load_rule_set
+from simulators.config import SimulationConfig
 from streams.eventtime import NEVER
 from streams.horizon import RebuildHorizon
+from streams.step import WorkerConfig
+from streams.testing import PRESENCE, STAYS, MemoryLog, StepDriver, settle
+from streams.topics import Topics
+from tests.unit.streams.conftest import DAY, RULES, WALL
 
 WINDOW = 14 * 86_400
 
@@ -21,3 +33,60 @@ def test_after_deletion_history_counts_from_a_window_after_the_latest_first_ping
     horizon.saw_ping(0, 1_000)
     horizon.saw_ping(1, 20_000)
     assert horizon.publish_from == 9_000 + WINDOW
+
+
+def test_a_presence_stage_report_marks_the_rebuild_truncated_and_its_latest_first_ping_counts() -> None:
+    horizon = RebuildHorizon(WINDOW)
+    horizon.reported(0, 5_000)
+    horizon.reported(1, 3_000)
+    horizon.reported(0, 9_000)  # region 0 heard of one more truncated pings partition
+    horizon.reported(0, 4_000)  # a message of before: the latest word stands
+    assert horizon.publish_from == 9_000 + WINDOW
+
+
+# -- on the log: every worker rebuilt after retention deleted the first half of every pings partition --
+
+CITY = SimulationConfig(residents=160, days=3, seed=5)
+PARTITIONS = 3
+TOPICS = Topics(prefix="h.")
+
+
+@pytest.fixture(scope="module")
+def city_config() -> SimulationConfig:
+    return CITY
+
+
+def _workers(log: MemoryLog, config: WorkerConfig) -> list[StepDriver]:
+    """Every partition's stages (or, unsplit, the one step reading every ping), split over two workers."""
+    if not config.stages:
+        return [StepDriver(log, config, frozenset({0}), name="a"), StepDriver(log, config, frozenset({1, 2}), name="b")]
+    return [StepDriver(log, config, frozenset({0}), role=STAYS), StepDriver(log, config, frozenset({1, 2}), role=STAYS),
+            StepDriver(log, config, frozenset({0, 1}), role=PRESENCE), StepDriver(log, config, frozenset({2}), role=PRESENCE),
+            StepDriver(log, config, frozenset({2}), name="a"), StepDriver(log, config, frozenset({0, 1}), name="b")]
+
+
+@pytest.mark.parametrize("stages", [False, True], ids=["unsplit", "staged"])
+def test_workers_rebuilt_after_retention_deleted_pings_publish_no_correction_of_what_complete_inputs_settled(
+    city: Path, replayed: ReplayResult, signing_key: SigningKey, stages: bool
+) -> None:
+    config = WorkerConfig(bootstrap="memory", topics=TOPICS, group="g", rules=load_rule_set(RULES), keys=[signing_key],
+                          partitions=PARTITIONS, lateness_s=2 * DAY, idle_s=2.0, clock=lambda: WALL, stages=stages)
+    log = MemoryLog(TOPICS, PARTITIONS)
+    log.publish(city.read_bytes().splitlines())
+    end = max(change.at for change in replayed.timeline)
+    now = settle(_workers(log, config), end, WALL)
+    published = log.codes()
+    assert log.timeline() == [change.to_json() for change in replayed.timeline]
+    for p in range(PARTITIONS):
+        log.delete_before((TOPICS.pings, p), len(log.logs[(TOPICS.pings, p)]) // 2)
+        # What the stages derived from the deleted pings goes as they go (retained as long, sent soon after).
+        for derived in (TOPICS.stays, TOPICS.exposures):
+            log.delete_before((derived, p), len(log.logs[(derived, p)]))
+    # What the kept pings alone make of the city differs: a rebuild publishing it would correct the past.
+    kept = [record.value or b"" for (topic, p), records in sorted(log.logs.items())
+            if topic in (TOPICS.pings, TOPICS.visits, TOPICS.areas)
+            for record in records[log.beginnings.get((topic, p), 0):]]
+    assert replay(read_jsonl(iter(kept)), load_rule_set(RULES)).timeline != replayed.timeline, "the deletion must matter"
+    settle(_workers(log, config), end, WALL, start=now + 10.0)
+    # The horizon (a window after the latest first ping kept) is past the city's end: nothing is sent again.
+    assert log.codes() == published

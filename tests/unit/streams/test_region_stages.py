@@ -29,6 +29,7 @@ from streams.stages import CityClock
 from streams.step import WorkerConfig, partition_of
 from streams.testing import PRESENCE, SCORING, STAYS, MemoryLog, StepDriver, assert_each_record_changes_what_is_shown, settle
 from streams.topics import Topics
+from streams.wire import rule_refs
 
 RULES = Path(__file__).resolve().parents[3] / "rules" / "default.yaml"
 PARTITIONS = 3
@@ -451,7 +452,9 @@ _NOT_A_STAGES_MESSAGE = [
     b'{"type": "pings", "partition": 0, "through": true, "newest": "x", "idle": 1}', b'{"type": "case", "person": 5}',
     b'{"type": "early_case", "window": 7}', b'{"type": "progress", "partition": 99, "through": 5}',
     b'{"type": "progress", "partition": -1, "through": [], "newest": 5, "idle": true}',
+    b'{"from": 0, "through": 5, "first": "x"}', b'{"from": 0, "through": 5, "first": 1.5}',
 ]
+"""Each is passed over whether or not it names the receivers' rule-set history (`Sent.rules`)."""
 
 
 @pytest.mark.parametrize("topic", [TOPICS.stays, TOPICS.exposures, TOPICS.cases])
@@ -461,9 +464,13 @@ def test_messages_no_stage_sent_on_the_stages_topics_are_passed_over_and_the_cit
     # Anyone who can write to the broker can write to `stays`, `exposures` and `cases`: what no
     # stage sent is taken as nothing (and said so), never a crash of the agent reading it.
     log = MemoryLog(TOPICS, PARTITIONS)
+    refs = rule_refs([load_rule_set(RULES)])
     for value in _NOT_A_STAGES_MESSAGE:
+        data = orjson.loads(value) if value.startswith(b"{") else None
+        ruled = [orjson.dumps({**data, "rules": refs})] if isinstance(data, dict) and "from" in data else []
         for p in range(log.count(topic)):
-            log.append(topic, None, value, partition=p)
+            for message in [value, *ruled]:
+                log.append(topic, None, message, partition=p)
     log.publish(city.read_bytes().splitlines())
     drivers = _workers(log, _config(signing_key))
     settle(drivers, _last_change(replayed), WALL)

@@ -130,7 +130,8 @@ async def test_a_second_reason_at_the_same_level_keeps_the_resident_at_it_after_
     log.publish([encode_event(event) for event in events])
     config = WorkerConfig(bootstrap="memory", topics=topics, group="g", rules=rules, keys=[key],
                           partitions=PARTITIONS, lateness_s=600, idle_s=5.0, clock=lambda: float(wall),
-                          resident_secrets=[SECRET], token_rate=_PLENTY, client_rate=_PLENTY)
+                          resident_secrets=[SECRET], token_rate=_PLENTY, client_rate=_PLENTY,
+                          stages=False)  # one unsplit step reads every ping: one driver is the whole worker
     driver = StepDriver(log, config, frozenset(range(PARTITIONS)))
     settle([driver], start + 15 * day, float(wall), step_s=6.0)
     published = [orjson.loads(m.value) for p in range(PARTITIONS) for m in log.logs[(topics.codes, p)]]
