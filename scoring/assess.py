@@ -372,39 +372,135 @@ def status_holds(
     report. `likely` is the id of an exposure to try first as the trigger holding a reason
     up (the answer is the same).
     """
+    return prove_status(state, rules, status, start, end, likely) is not None
+
+
+@dataclass(slots=True)
+class Proof:
+    """What `prove_status` found over a span, kept so that the span after it is proved without a scan.
+
+    A person in contact with cases gets a record per contact every tick, each proved over
+    the span since the last; rescanning every exposure for every rule each time made the
+    proofs cost exposures x records. Facts only grow between such spans (no test or visit
+    in any of them), and an activation's end only comes earlier as more facts are known,
+    so what was proved stays true as long as the exposure records it rests on are the
+    ones held and every record taken since is told (`took`)."""
+
+    status: Status
+    through: int
+    """The end of the span proved: the next span must start here."""
+    lasting: dict[str, tuple[Trigger, int]]
+    """Held rules: the trigger whose activation holds the rule up, and when that activation ends."""
+    quiet: dict[str, int]
+    """Rules not held: before this moment none of their triggers is active (the first moment an
+    exposure trigger not known by `through` becomes known; a test or a visit ends the chain)."""
+
+    def took(self, rules: RuleSet, state: PersonState, exposure: Exposure) -> None:
+        """`state` took `exposure` (a new record, or one superseding another) after this proof."""
+        for rule in rules.rules:
+            if rule.signal != exposure.kind:
+                continue
+            counts = exposure_counts(rule, exposure)
+            if rule.id in self.quiet and counts:
+                if exposure.effective_from > self.through:
+                    self.quiet[rule.id] = min(self.quiet[rule.id], exposure.effective_from)
+                else:  # known inside the span already proved: it must be looked at
+                    del self.quiet[rule.id]
+            kept = self.lasting.get(rule.id)
+            if kept is None or not isinstance(kept[0], Exposure) or kept[0].exposure_id != exposure.exposure_id:
+                continue
+            # The record holding the rule up was superseded, mostly by the next tick's of the same
+            # contact: that one holds it up from the next span's start on when it counts and is known.
+            at = self.through + 1
+            if counts and exposure.effective_from <= at:
+                self.lasting[rule.id] = (exposure, trigger_end(rule, exposure.last_at, state, at))
+            else:
+                del self.lasting[rule.id]
+
+
+_NEVER = 2**62
+"""A `Proof.quiet` moment that never comes: no trigger of the rule is waiting to become known."""
+
+
+def prove_status(
+    state: PersonState,
+    rules: RuleSet,
+    status: Status,
+    start: int,
+    end: int,
+    likely: str | None = None,
+    last: Proof | None = None,
+) -> Proof | None:
+    """`status_holds`, with what it proved (None: not proved); `last`, a proof of the same person
+    under `rules` told of every record taken since, spares the exposure scans it still answers.
+
+    It answers only for a span starting where it ended, with the same status: a held rule
+    whose activation is the same trigger (the same exposure record) and still lasts past
+    `end`, a rule not held none of whose triggers can be active before `end`. Tests and
+    visits, the facts of the other triggers and of every clearance, are the same all
+    along such a chain of spans: none becomes known in any of them (else it is not proved).
+    """
     if any(start < fact.known_at <= end for fact in state.tests.values()):
-        return False
+        return None
     if any(start < visit.at <= end for visit in state.visits.values()):
-        return False
+        return None
     level, reasons = status
+    if last is not None and (last.through != start or last.status != status or end < start + 1):
+        last = None
     held, at, found = set(reasons), start + 1, 0
+    lasting: dict[str, tuple[Trigger, int]] = {}
+    quiet: dict[str, int] = {}
     for rule in rules.rules:
         if rule.id not in held:
-            if _reachable(rule, state, rules, start, end):
-                return False
-        elif not _lasting(rule, state, rules, at, end, likely):
-            return False
+            if last is not None and last.quiet.get(rule.id, end) > end:
+                quiet[rule.id] = last.quiet[rule.id]
+            elif _reachable(rule, state, rules, start, end):
+                return None
+            else:
+                quiet[rule.id] = _NEVER if rule.signal in (CASE, FEVER_CLINIC) else _next_known(rule, state, end)
+            continue
+        kept = last.lasting.get(rule.id) if last is not None else None
+        if kept is not None and kept[1] > end and _still_held(state, kept[0]):
+            lasting[rule.id] = kept
         else:
-            found = max(found, LEVEL_CODE[rule.level])
+            witness = _lasting(rule, state, rules, at, end, likely)
+            if witness is None:
+                return None
+            _, clock, trigger = witness
+            lasting[rule.id] = (trigger, trigger_end(rule, clock, state, at))
+        found = max(found, LEVEL_CODE[rule.level])
     for points in rules.points_rules:
         high = _points_reachable(points, state, start, end, rules.case.infectious_before // 86400)
         if points.id not in held:
             if high > 0:
-                return False
+                return None
         elif not any(a.level == high and a.end > end for a in points_activations(points, state, rules, at)):
-            return False  # it may lapse, or give another level, within the span
+            return None  # it may lapse, or give another level, within the span
         else:
             found = max(found, high)
-    return held <= rules.rule_ids and found == LEVEL_CODE[level]
+    if not (held <= rules.rule_ids and found == LEVEL_CODE[level]):
+        return None
+    return Proof(status, end, lasting, quiet)
 
 
-def _lasting(rule: Rule, state: PersonState, rules: RuleSet, at: int, end: int, likely: str | None) -> bool:
-    """True when an activation of `rule` at `at` lasts past `end`."""
+def _lasting(
+    rule: Rule, state: PersonState, rules: RuleSet, at: int, end: int, likely: str | None
+) -> tuple[int, int, Trigger] | None:
+    """A trigger of `rule` (since, clock, fact) whose activation at `at` lasts past `end` (None: there is none)."""
     last = max(at, end)
-    return any(
-        since <= at and ends_after(rule, clock, state, at, last)
-        for since, clock, _ in _likely_first(rule, state, rules, at, likely)
+    return next(
+        (
+            trigger
+            for trigger in _likely_first(rule, state, rules, at, likely)
+            if trigger[0] <= at and ends_after(rule, trigger[1], state, at, last)
+        ),
+        None,
     )
+
+
+def _still_held(state: PersonState, trigger: Trigger) -> bool:
+    """True when `trigger` is still among the state's facts (an exposure record may have been superseded)."""
+    return not isinstance(trigger, Exposure) or state.exposures.get(trigger.exposure_id) is trigger
 
 
 def _likely_first(
@@ -425,6 +521,18 @@ def _reachable(rule: Rule, state: PersonState, rules: RuleSet, start: int, end: 
     """True when some trigger of `rule` may be active in (start, end] (no test or visit becoming known in it)."""
     return any(
         ends_after(rule, clock, state, end, max(since, start + 1)) for since, clock, _ in _triggers(rule, state, rules, end)
+    )
+
+
+def _next_known(rule: Rule, state: PersonState, end: int) -> int:
+    """The first moment after `end` at which an exposure trigger of `rule` becomes known (`_NEVER`: none)."""
+    return min(
+        (
+            exposure.effective_from
+            for exposure in state.exposures.values()
+            if exposure.kind == rule.signal and exposure.effective_from > end and exposure_counts(rule, exposure)
+        ),
+        default=_NEVER,
     )
 
 

@@ -9,7 +9,8 @@ reasons (`scoring.assess.Status`). The one exception is an exposure record that
 supersedes an earlier one (minutes grew, or it was retracted): the earlier record is
 settled up to the moment the new one takes effect before it is replaced (by proof
 rather than by assessment when the level and reasons provably hold until then, see `status_holds`:
-cities with an outbreak bring a new record per contact every tick).
+cities with an outbreak bring a new record per contact every tick). Each person's last proof is
+kept (`scoring.assess.Proof`), so the next record's proof looks only at what changed since.
 
 Replay and the stream drive this same class; they differ only in how they learn
 that nothing more can arrive before a moment (the end of a sorted file, or a
@@ -28,11 +29,12 @@ from scoring.assess import (
     Assessment,
     LevelChange,
     Reason,
+    Proof,
     Status,
     assess,
     continue_timeline,
     fact_times,
-    status_holds,
+    prove_status,
     timeline_to,
 )
 from scoring.batch import restricted_assessments
@@ -104,6 +106,9 @@ class People:
         """Per person, by exposure id: the record in force at their settled moment that a record
         not yet in force there replaced. A late fact makes that moment be assessed again, and it
         must be assessed with the facts in force then (a retraction must not act a second early)."""
+        self._proofs: dict[str, Proof] = {}
+        """Each person's last proof that their status held (`_holds`), told of every record taken
+        since; dropped when anything else changes the person (an event, a settle, new rules)."""
 
     def __len__(self) -> int:
         return len(self._states)
@@ -125,6 +130,7 @@ class People:
         self._states[state.person] = state
         self._in_force.pop(state.person, None)
         self._replaced.pop(state.person, None)
+        self._proofs.pop(state.person, None)
         if state.settled_at is None:
             self._schedule(state.person, min(fact_times(state), default=0))
         else:
@@ -144,6 +150,7 @@ class People:
             return []
         self._states[event.person] = state
         self._in_force.pop(event.person, None)
+        self._proofs.pop(event.person, None)
         at = state.latest_event_at
         self._note_fact(state, to_epoch(event.ts))
         windows = case_windows(state, self.rules, at)
@@ -180,6 +187,9 @@ class People:
         old = state.exposures.get(exposure.exposure_id)
         if absorb_exposure(state, exposure):
             self._states[person] = state
+            proof = self._proofs.get(person)
+            if proof is not None:
+                proof.took(self.rules, state, exposure)
             settled = state.settled_at
             if old is not None and settled is not None and old.effective_from <= settled < exposure.effective_from:
                 self._replaced.setdefault(person, {})[exposure.exposure_id] = old
@@ -196,14 +206,14 @@ class People:
         needs, since the superseding record takes effect at the very next second.
         """
         start = held.settled_at
-        if (
-            start is None
-            or start > last_under_old
-            or held.person in self._late
-            or not supersedes(held, exposure)
-            or not status_holds(held, self.rules, _status(held), start, last_under_old, exposure.exposure_id)
-        ):
+        if start is None or start > last_under_old or held.person in self._late or not supersedes(held, exposure):
             return False
+        proof = prove_status(
+            held, self.rules, _status(held), start, last_under_old, exposure.exposure_id, self._proofs.get(held.person)
+        )
+        if proof is None:
+            return False
+        self._proofs[held.person] = proof
         held.settled_at = last_under_old
         del self._due_at[held.person]  # settled past it: it must not hide the next moment
         self._in_force[held.person] = Assessment(last_under_old, held.level, (), None)
@@ -250,6 +260,7 @@ class People:
             by_person.setdefault(exposure.person, []).append(exposure)
         self._in_force.clear()
         self._replaced.clear()
+        self._proofs.clear()
         for person in set(self._states) | set(by_person):
             state = self.state(person)
             cleared = replace(state, exposures={}, records=None)
@@ -274,6 +285,7 @@ class People:
         previous = np.array([LEVEL_CODE[state.level] for state in states], dtype=levels.dtype)
         restricted = restricted_assessments(states, rules, at, levels, previous)
         self._in_force.clear()
+        self._proofs.clear()
         for index, state in enumerate(states):
             state.settled_at = at
             assessment = restricted.get(index)
@@ -294,6 +306,7 @@ class People:
             start = min(fact_times(state), default=until) - 1
         if until < start:
             return []
+        self._proofs.pop(person, None)
         # Settled persons continue from their level; only a late fact (dated before the
         # settled moment) may change the level at the settled moment itself.
         known = self._in_force.get(person)
@@ -355,6 +368,7 @@ class People:
             del self._states[person]
             self._in_force.pop(person, None)
             self._replaced.pop(person, None)
+            self._proofs.pop(person, None)
 
     def _schedule(self, person: str, moment: int) -> None:
         current = self._due_at.get(person)

@@ -1,14 +1,15 @@
 """Properties of the scoring core over random histories of one person (hypothesis)."""
 
+from dataclasses import replace
 from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from scoring.assess import assess, ends_after, status_holds, timeline, trigger_end
+from scoring.assess import assess, ends_after, prove_status, status_holds, timeline, trigger_end
 from scoring.batch import rescore
 from scoring.rules import LEVEL_CODE, LEVELS, load_rule_set
-from scoring.state import apply, apply_exposure, new_state
+from scoring.state import absorb_exposure, apply, apply_exposure, new_state, supersedes
 from scoring.synthetic import DAY, HOUR, exposure, ping, result, visit
 
 ROOT = Path(__file__).resolve().parents[2] / "rules"
@@ -168,6 +169,44 @@ def test_a_status_proven_to_hold_over_a_span_holds_at_every_moment_of_it(event_l
     status = assess(state, rules, start + 1).status
     if status_holds(state, rules, status, start, end):
         assert timeline(state, rules, start + 1, end, before=status) == []
+
+
+records = st.lists(
+    st.tuples(st.integers(1, 48), st.integers(0, 9), st.sampled_from([0, 5, 10, 15, 120]), st.sampled_from([-2 * HOUR, 1, HOUR]),
+              st.booleans()),
+    min_size=1,
+    max_size=8,
+)
+
+
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])  # chains are long: more draws
+@given(events, exposures, rule_sets, moments, records)
+def test_a_proof_carried_from_span_to_span_answers_as_a_fresh_one(event_list, exposure_list, rules, start, steps):
+    # As People drives it: each span ends where a record takes effect (or one known earlier, or later, is
+    # taken), the proof is told of it, and the next span starts where the last ended.
+    state = build(event_list, exposure_list, rules)
+    status = assess(state, rules, start + 1).status
+    proof = None
+    for hours_long, which, more, after, retract in steps:
+        end = start + hours_long * HOUR
+        held = sorted(state.exposures.values(), key=lambda e: e.exposure_id)
+        likely = held[which % len(held)].exposure_id if held else None
+        carried = prove_status(state, rules, status, start, end, likely, proof)
+        assert (carried is not None) == status_holds(state, rules, status, start, end, likely)
+        if carried is None:
+            return
+        proof = carried
+        known = end + after
+        if held:
+            old = held[which % len(held)]
+            record = replace(old, last_at=max(old.last_at, known), minutes=old.minutes + more, known_at=known,
+                             retracted=retract and which == 0)
+        else:
+            record = replace(exposure(PERSON, "companion", "s9", known - 600, known, float(more)), known_at=known)
+        if supersedes(state, record):
+            absorb_exposure(state, record)
+            proof.took(rules, state, record)
+        start = end
 
 
 @fast

@@ -1,12 +1,15 @@
 """Assessment: levels, reasons, exact decay times, case windows, and what evidence may hold."""
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
-from scoring.assess import assess, earliest_negatives, status_holds, timeline
+import pytest
+
+from scoring.assess import assess, earliest_negatives, prove_status, status_holds, timeline
 from scoring.cases import case_windows, is_case, was_corrected
 from scoring.rules import load_rule_set
-from scoring.state import apply, apply_exposure, new_state
+from scoring.state import absorb_exposure, apply, apply_exposure, new_state
 from scoring.synthetic import DAY, HOUR, exposure, ping, result, visit
 from scoring.timeutil import format_rfc3339
 
@@ -197,6 +200,50 @@ def test_green_holds_only_while_no_record_in_the_span_reaches_a_threshold():
     grown = apply_exposure(state, later)
     assert not status_holds(grown, DEFAULT, ("green", ()), T0, T0 + 3 * HOUR)
     assert status_holds(grown, DEFAULT, ("green", ()), T0, T0 + 2 * HOUR - 1)
+
+
+class _NotToBeScanned(dict):
+    """Exposures that may be looked up by id but not gone through."""
+
+    def values(self):
+        raise AssertionError("the exposures were scanned")
+
+
+def _ongoing_contacts(state, end, contacts=40):
+    # A person who is red from a close contact and meets many cases briefly (none counts).
+    for n in range(contacts):
+        state = apply_exposure(state, exposure("p", "companion", f"case-{n}", T0, T0 + 300, 5.0))
+    return state
+
+
+def test_the_span_after_a_proof_is_proved_without_going_through_the_exposures_again():
+    contact = exposure("p", "close_contact", "case-a", T0, T0 + HOUR, 30.0)
+    state = _ongoing_contacts(apply_exposure(new_state("p"), contact), T0 + HOUR)
+    status = ("red", ("close_contact",))
+    proof = prove_status(state, DEFAULT, status, T0 + HOUR, T0 + 2 * HOUR)
+    assert proof is not None
+    # The contact goes on: its next record, known from the next span's start, holds red up.
+    grown = replace(contact, last_at=T0 + 2 * HOUR, minutes=90.0, known_at=T0 + 2 * HOUR + 1)
+    assert absorb_exposure(state, grown)
+    proof.took(DEFAULT, state, grown)
+    state.exposures = _NotToBeScanned(state.exposures)
+    assert prove_status(state, DEFAULT, status, T0 + 2 * HOUR, T0 + 3 * HOUR, last=proof) is not None
+    with pytest.raises(AssertionError, match="scanned"):  # a span not following the proof is proved afresh
+        prove_status(state, DEFAULT, status, T0 + 2 * HOUR + 1, T0 + 3 * HOUR, last=proof)
+
+
+def test_a_carried_proof_does_not_hide_a_record_that_reaches_a_threshold():
+    state = _ongoing_contacts(new_state("p"), T0 + HOUR)
+    proof = prove_status(state, DEFAULT, ("green", ()), T0 + HOUR, T0 + 2 * HOUR)
+    assert proof is not None
+    longer = replace(exposure("p", "companion", "case-3", T0, T0 + 3 * HOUR, 11.0), known_at=T0 + 3 * HOUR)
+    assert absorb_exposure(state, longer)
+    proof.took(DEFAULT, state, longer)
+    state.exposures = _NotToBeScanned(state.exposures)
+    assert prove_status(state, DEFAULT, ("green", ()), T0 + 2 * HOUR, T0 + 3 * HOUR - 1, last=proof) is not None
+    state.exposures = dict(state.exposures)
+    assert prove_status(state, DEFAULT, ("green", ()), T0 + 2 * HOUR, T0 + 3 * HOUR, last=proof) is None
+    assert not status_holds(state, DEFAULT, ("green", ()), T0 + 2 * HOUR, T0 + 3 * HOUR)
 
 
 def test_a_points_score_holds_its_level_until_a_record_could_lift_it():
