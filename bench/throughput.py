@@ -8,8 +8,11 @@ each value produced to an output topic) until it has read every published event.
 newest event time (`BackgroundWorker.final_at`): group join, rebuild, decoding, event-time
 ordering, contacts, scoring, signing and publishing codes, and the idle timeout that lets the
 last watermark through (a worker cannot know an input is finished before it falls silent).
-Goals: at least 10,000 events/s and at least 0.5 of the bare loop. (`bench.scale` runs 1, 2 and
-4 worker processes, unsplit and staged, against the same baseline.)
+Then the same for a staged worker (`HEALTHCODE_STAGES=true`: stays, presence and scoring, all
+its partitions) on the same events published again under another prefix: both read a backlog
+as fast as they can. Goals: at least 10,000 events/s and at least 0.5 of the bare loop.
+(`bench.scale` runs 1, 2 and 4 worker processes, unsplit and staged, against the same baseline,
+the city published while they read.)
 
     .venv/bin/python -m bench.throughput            # 2,000 residents x 3 days
     .venv/bin/python -m bench.throughput --quick    # 300 residents x 2 days
@@ -19,13 +22,14 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from prometheus_client import REGISTRY
 
 from bench._pipeline import (
-    PARTITIONS, RULES, bare_loop, bench_topics, create_topic, publish_city, quick_only, rate, scratch_broker,
-    signing_key, worker_config,
+    PARTITIONS, RULES, PublishedCity, bare_loop, bench_topics, create_topic, publish_city, publish_lines,
+    quick_only, rate, scratch_broker, signing_key, worker_config,
 )
 from codes import SigningKey
 from scoring.rules import load_rule_set
@@ -57,10 +61,21 @@ def throughput(bootstrap: str, residents: int, days: int, key: SigningKey, direc
     bare_s, bare_cpu = time.perf_counter() - start, time.process_time() - cpu
 
     in_memory(events_file, key)
+    print(f"  bare aiokafka consume+produce (baseline): {rate(seen, bare_s)}, "
+          f"{seen / bare_cpu:,.0f} events per CPU-second ({bare_cpu:.1f} s CPU)")
+    timed("unsplit worker", replace(worker_config(bootstrap, topics, key), stages=False), city, bare_s)
+    staged = bench_topics("throughput-staged")
+    create_topics(bootstrap, staged, partitions=PARTITIONS)
+    publish_lines(bootstrap, staged, events_file.read_bytes().splitlines())
+    timed("staged worker", replace(worker_config(bootstrap, staged, key), stages=True), city, bare_s)
 
+
+def timed(label: str, config: WorkerConfig, city: PublishedCity, bare_s: float) -> None:
+    """A worker on `config`'s topics, where `city` waits, timed from its start until settled through its newest event."""
+    events = city.count
     before = _events_in()
     start, cpu = time.perf_counter(), time.process_time()
-    running = BackgroundWorker(worker_config(bootstrap, topics, key))
+    running = BackgroundWorker(config)
     try:
         ready = running.wait_until(lambda w: w.view.ready, timeout=60)
         settled = running.wait_until(lambda w: w.final_at >= city.newest, timeout=600)
@@ -71,18 +86,16 @@ def throughput(bootstrap: str, residents: int, days: int, key: SigningKey, direc
     taken = _events_in() - before
     idle_s = running.config.idle_s
     processing_s = max(1e-9, settled - ready - idle_s)
-    print(f"  bare aiokafka consume+produce (baseline): {rate(seen, bare_s)}")
-    print(f"  worker, start to settled through the newest event: {rate(events, worker_s)}")
+    print(f"  {label}, start to settled through the newest event: {rate(events, worker_s)}")
     print(f"    of which group join + rebuild {ready - start:.2f} s (the broker delays a new group's first "
           f"rebalance ~3 s) and the {idle_s:.1f} s idle timeout that releases the last watermark")
-    print(f"    worker without those two: {rate(events, processing_s)}")
+    print(f"    {label} without those two: {rate(events, processing_s)}")
     print(f"    valid events the worker took in: {taken:,.0f} of {events:,} published")
     # CPU time is what a busy machine does not distort: events per CPU-second is what one
     # worker on a core of its own could take (the bench thread's polling is counted too).
-    print(f"  per CPU-second (load-independent): bare loop {seen / bare_cpu:,.0f} events/s ({bare_cpu:.1f} s CPU), "
-          f"worker {events / worker_cpu:,.0f} events/s ({worker_cpu:.1f} s CPU)")
+    print(f"    per CPU-second (load-independent): {events / worker_cpu:,.0f} events/s ({worker_cpu:.1f} s CPU)")
     ratio = bare_s / worker_s
-    print(f"  ratio worker / bare loop: {ratio:.2f} start to settled, {bare_s / processing_s:.2f} without join "
+    print(f"    ratio {label} / bare loop: {ratio:.2f} start to settled, {bare_s / processing_s:.2f} without join "
           f"and idle timeout (goal >= 0.5: {'met' if ratio >= 0.5 else 'NOT met'}; "
           f">= 10,000 events/s: {'met' if events / worker_s >= 10_000 else 'NOT met'})")
 
@@ -90,7 +103,8 @@ def throughput(bootstrap: str, residents: int, days: int, key: SigningKey, direc
 def in_memory(events: Path, key: SigningKey) -> None:
     """The pipeline's decisions alone: the same events through a `Step` on an in-memory log, no Kafka."""
     config = WorkerConfig(bootstrap="memory", topics=bench_topics("memory"), group="memory",
-                          rules=load_rule_set(RULES / "default.yaml"), keys=[key], partitions=PARTITIONS)
+                          rules=load_rule_set(RULES / "default.yaml"), keys=[key], partitions=PARTITIONS,
+                          stages=False)
     lines = events.read_bytes().splitlines()
     log = MemoryLog(config.topics, PARTITIONS)
     log.publish(lines)

@@ -6,12 +6,15 @@
   through a plain consumer inside an `app.service`: every worker needs every ping
   and every case notice, which a consumer group cannot give.
 - With the stages (`WorkerConfig.stages`, `HEALTHCODE_STAGES`), pings leave the broadcast
-  read: the agent takes `pings`, `stays` and `exposures` too, through the consumer
-  group, and hands each to its stage (`streams.stages`): the stays stage of the
-  assigned `pings` partitions, the presence stage of the assigned `stays` partitions
-  (regions), and the `Step` of the assigned person partitions, scoring from
-  `exposures`. Faust assigns the same partition numbers of topics with equal partition
-  counts to one worker, so a worker's stays stage reads the pings of the persons it scores.
+  read: the consumer group reads `pings`, `stays` and `exposures` too, and each goes to its
+  stage (`streams.stages`): the stays stage of the assigned `pings` partitions, the
+  presence stage of the assigned `stays` partitions (regions), and the `Step` of the
+  assigned person partitions, scoring from `exposures`. The agent takes `stays` and
+  `exposures`; the pings, many per fetch, are set aside by the consumer before Faust makes
+  a message of each (`RebuildingConsumer._getmany`, `streams.pingbuffer`), and the turn
+  hands them to the stays stage a batch at a time. Faust assigns the same partition numbers
+  of topics with equal partition counts to one worker, so a worker's stays stage reads the
+  pings of the persons it scores.
 - Recovery rebuilds: Faust seeks an assigned partition to its committed offset, so
   the consumer here (`RebuildingConsumer`) overrides `seek_to_committed` to read the
   fenced topics (`streams.fence`), start a fresh `Step` and seek every input to its
@@ -54,6 +57,7 @@ from faust.web.drivers.aiohttp import Web as AiohttpWeb
 from streams import metrics
 from streams.fence import fence_key, new_fence, read_to_fence
 from streams.health import Health
+from streams.pingbuffer import PingBuffer
 from streams.resume import (
     PRESENCE, STAGE, STAYS, AnyStep, caught_up, image, log_facts, restored, restored_stage, settings_of, software,
     stage_of, store_directory,
@@ -139,6 +143,29 @@ class RebuildingConsumer(faust_aiokafka.Consumer):
     def _new_consumer_thread(self) -> QuickFetchThread:
         return QuickFetchThread(self, loop=self.loop, beacon=self.beacon)
 
+    async def _getmany(self, active_partitions: set[TP] | None, timeout: float) -> Mapping[TP, list[Any]]:
+        """Faust's fetch, less the `pings` records: those go to the pipeline's `PingBuffer` in bulk, not
+        one Faust message each through the conductor and the agent (`streams.pingbuffer`)."""
+        pipeline: Pipeline = self.app.pipeline  # type: ignore[attr-defined]
+        buffer, wait_s = pipeline.pings, pipeline.config.batch_timeout_s
+        if active_partitions and buffer.full and any(tp.topic == buffer.topic for tp in active_partitions):
+            await buffer.room(wait_s)
+            if buffer.full:
+                # The other topics are fetched meanwhile (not for longer than it takes to look again).
+                active_partitions = {tp for tp in active_partitions if tp.topic != buffer.topic}
+                timeout = min(timeout, wait_s)
+                if not active_partitions:
+                    return {}  # the client reads no partitions as every partition
+        ticket = buffer.ticket()
+        fetched = await super()._getmany(active_partitions, timeout)
+        rest = {}
+        for tp, records in fetched.items():
+            if tp.topic == buffer.topic:
+                buffer.hold(ticket, tp.partition, records)
+            else:
+                rest[tp] = records
+        return rest
+
     def answered_ms(self, tp: TP) -> float | None:
         """When the client last had the broker's answer about `tp`'s end (epoch ms; None: not yet)."""
         try:
@@ -183,6 +210,12 @@ class PipelineApp(faust.App):
 
     def _new_web(self) -> Any:
         return PipelineWeb(self)
+
+    async def on_start(self) -> None:
+        await super().on_start()
+        # Before the agents start, so the group's first subscription has every partitioned topic.
+        for topic in self.pipeline.unacked:
+            self.topics.add(topic)
 
     def on_webserver_init(self, web: Any) -> None:
         add_routes(web.web_app, self.pipeline.view, self.pipeline.config)
@@ -235,7 +268,9 @@ class Pipeline:
         self.snapshot_covers: dict[str, dict[Source, int]] = {}
         """Per stage, the input offsets of the last snapshot taken (or resumed from)."""
         self.more = False
-        """A stage has work ready that its turn's bound left."""
+        """A stage has work ready that its turn's bound left, or pings are held for the stays stage."""
+        self.stays_more = False
+        """The stays stage's last turn left it pings to feed: it takes no more until it has fed them."""
         self.rebuild_pending = False
         """Start over at the next turn: the broker lost data, a new rule set, or a rebuild cut short."""
         topics = config.topics
@@ -265,8 +300,15 @@ class Pipeline:
             web_metrics_enabled=False,
         )
         self.app.pipeline = self
-        partitioned = self.app.topic(*self.partitioned_topics(), key_serializer="raw", value_serializer="raw")
+        self.pings = PingBuffer(topics.pings, config.batch_size)
+        """Staged: the assigned `pings` partitions' records, fetched and not yet taken by the stays stage."""
+        agent_topics = [topic for topic in self.partitioned_topics() if topic != topics.pings]
+        partitioned = self.app.topic(*agent_topics, key_serializer="raw", value_serializer="raw")
         self.app.agent(partitioned, name=f"{config.group}.visits")(self._take_partitioned)
+        self.unacked = [self.app.topic(topics.pings, acks=False)] if config.stages else []
+        """Staged, `pings`: read through the consumer group but not through the agent (the consumer
+        sets them aside, `RebuildingConsumer._getmany`), so Faust neither acks nor commits them (a
+        rebuild or a snapshot says where they are read from) nor waits for a stream to take them."""
         self.app.service(_Broadcast(self))
         self.app.on_partitions_revoked.connect(self._on_revoked)
         self.app.on_partitions_assigned.connect(self._on_assigned)
@@ -281,6 +323,7 @@ class Pipeline:
             self.step.disown()
         # Stages send nothing more for partitions another worker may own now.
         self.stays = self.regions = None
+        self.pings.revoked()
         # Nor are their ends asked for until the next assignment's rebuild: the consumer (on its
         # own thread) asserts a partition is assigned before it tells its end, and the turns go on.
         self.assigned = {}
@@ -293,7 +336,8 @@ class Pipeline:
             await self.rebuild({}, {})
 
     def partitioned_topics(self) -> tuple[str, ...]:
-        """The inputs read through Faust's consumer group (the agent), each worker its partitions."""
+        """The inputs read through Faust's consumer group, each worker its partitions (staged, all but
+        `pings` through the agent)."""
         topics = self.config.topics
         if self.config.stages:
             return topics.visits, topics.pings, topics.stays, topics.exposures
@@ -318,7 +362,7 @@ class Pipeline:
         """`records` of the partitioned topics, by the step that reads them (none while none is built)."""
         topics = self.config.topics
         readers: dict[str, Step | StaysStep | RegionStep | None] = {
-            topics.visits: self.step, topics.exposures: self.step, topics.pings: self.stays, topics.stays: self.regions}
+            topics.visits: self.step, topics.exposures: self.step, topics.stays: self.regions}
         routed: dict[str, list[Record]] = {}
         for record in records:
             routed.setdefault(record.topic, []).append(record)
@@ -340,14 +384,19 @@ class Pipeline:
             self.assigned = {topic: frozenset(parts) for topic, parts in assigned.items()}
             owned = self.assigned.get(self.config.topics.visits, frozenset())
             try:
-                return await self._build(owned, starts)
+                offsets = await self._build(owned, starts)
             except RebuildDeferred as deferred:
                 log.warning("rebuild deferred: %s", deferred)
                 self.rebuild_pending = True
                 # A step restored from its snapshot before the deferral showed itself in the view
                 # (`Step.show`): no step is the worker's, nothing is to be served or called ready.
                 self.view.ready, self.view.owned = False, frozenset()
-                return starts
+                offsets = starts
+            # The consumer seeks there next: the pings held were fetched before.
+            pings = self.config.topics.pings
+            self.pings.restart({partition: offset for (topic, partition), offset in offsets.items() if topic == pings})
+            self.stays_more = False
+            return offsets
 
     async def _build(self, owned: frozenset[int], starts: Mapping[Source, int]) -> Mapping[Source, int]:
         """The `Step`, once the broker has every topic and the fenced reads met their fences."""
@@ -733,6 +782,12 @@ class Pipeline:
                 self._saw(records)
                 for each in steps:
                     each.take(records, now, wall)
+            if self.stays is not None and not self.stays_more:
+                # A batch at a time, as the stage feeds its loops: what it holds (and a snapshot
+                # pickles) stays about a batch and what event time holds back, however fast pings come.
+                pings = self.pings.take(self.config.batch_size)
+                self._saw(pings)
+                self.stays.take(pings, now, wall)
             # Two consumers fetch on their own schedules: a visits partition reported at its end a
             # moment ago must not count as far as pings read since (`Reports`). The clients
             # stamp their fetch answers in wall milliseconds.
@@ -740,8 +795,11 @@ class Pipeline:
             self.more = False
             for stage in steps[:-1]:
                 staged_output = stage.advance(now, wall, ends, read_ms)
+                if stage is self.stays:
+                    self.stays_more = staged_output.more
                 self.more |= staged_output.more
                 await self._send(staged_output)
+            self.more |= len(self.pings) > 0
             # The step is told of the partitions it reads only (staged: not the stages' own).
             staged = {self.config.topics.pings, self.config.topics.stays, self.config.topics.exposures}
             output = step.advance(now, wall, {source: end for source, end in ends.items()
