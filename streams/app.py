@@ -2,10 +2,10 @@
 
 - Person events (`visits`) flow through Faust's consumer group into an agent, which
   takes them in batches (`take_events`) and hands each batch to the `Step` at once.
-- The broadcast topics (pings, areas, cases, rules) are read whole by every worker
-  through a plain consumer inside an `app.service`: every worker needs every ping
-  and every case notice, which a consumer group cannot give.
-- With the stages (`WorkerConfig.stages`, `HEALTHCODE_STAGES`), pings leave the broadcast
+- The broadcast topics (areas, cases, rules; unsplit, pings too) are read whole by every
+  worker through a plain consumer inside an `app.service`: every worker needs every case
+  notice, which a consumer group cannot give.
+- With the stages (`WorkerConfig.stages`, `HEALTHCODE_STAGES`, the default), pings leave the broadcast
   read: the consumer group reads `pings`, `stays` and `exposures` too, and each goes to its
   stage (`streams.stages`): the stays stage of the assigned `pings` partitions, the
   presence stage of the assigned `stays` partitions (regions), and the `Step` of the
