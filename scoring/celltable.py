@@ -65,6 +65,9 @@ _OFFSET_BITS = 32
 _OFFSET_MASK = (1 << _OFFSET_BITS) - 1
 
 
+_DAY_S = 86_400
+"""Runs are merged only within an event-time day of their latest starts (see `CellTable.append`)."""
+
 _SCAN_OWNERS = 8
 """Up to this many owners, a run not yet indexed by owner is scanned rather than indexed."""
 
@@ -250,8 +253,12 @@ class CellTable:
             return
         for part in _eras(rows):
             self._runs.append(_Run.of(part))
+            # A day's runs stop growing once the day is over: rows are mostly appended in time order and
+            # kept for the rules' look-back (two weeks), so merging across days re-sorted every row of
+            # the whole table about ten times, and a lookup skips the days its queries cannot reach.
             while (
                 len(self._runs) >= 2 and len(self._runs[-2]) <= 2 * len(self._runs[-1])
+                and self._runs[-2].latest // _DAY_S == self._runs[-1].latest // _DAY_S
                 and _Run.mergeable(self._runs[-2], self._runs[-1])
             ):
                 newer = self._runs.pop()
@@ -265,7 +272,12 @@ class CellTable:
         so callers compute the exact overlap.
         """
         found: list[tuple[np.ndarray, Rows]] = []
+        if len(cells) == 0:
+            return np.empty(0, dtype=np.int64), Rows.empty()
+        earliest, latest = int(start.min()), int(end.max())
         for run in self._runs:
+            if run.latest + run.longest <= earliest or run.base >= latest:
+                continue  # every row of the run ends before the queries begin, or starts after they end
             query, position = run.find(cells, start, end)
             if len(position):
                 found.append((query, run.rows(position)))

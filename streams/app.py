@@ -2,10 +2,10 @@
 
 - Person events (`visits`) flow through Faust's consumer group into an agent, which
   takes them in batches (`take_events`) and hands each batch to the `Step` at once.
-- The broadcast topics (pings, areas, cases, rules) are read whole by every worker
-  through a plain consumer inside an `app.service`: every worker needs every ping
-  and every case notice, which a consumer group cannot give.
-- With the stages (`WorkerConfig.stages`, `HEALTHCODE_STAGES`), pings leave the broadcast
+- The broadcast topics (areas, cases, rules; unsplit, pings too) are read whole by every
+  worker through a plain consumer inside an `app.service`: every worker needs every case
+  notice, which a consumer group cannot give.
+- With the stages (`WorkerConfig.stages`, `HEALTHCODE_STAGES`, the default), pings leave the broadcast
   read: the consumer group reads `pings`, `stays` and `exposures` too, and each goes to its
   stage (`streams.stages`): the stays stage of the assigned `pings` partitions, the
   presence stage of the assigned `stays` partitions (regions), and the `Step` of the
@@ -19,7 +19,7 @@
   the consumer here (`RebuildingConsumer`) overrides `seek_to_committed` to read the
   fenced topics (`streams.fence`), start a fresh `Step` and seek every input to its
   beginning instead. An assignment first looks for a snapshot of its partitions'
-  state (`streams.snapshots`, taken every `snapshot_every_s` between turns): if the
+  state (`streams.snapshotting` decides when, `streams.snapshots` stores them): if the
   broker still holds what it read, the worker resumes from it and seeks every input
   to the snapshot's offsets (`streams.resume`). No Faust table or changelog holds state (on the embedded broker
   their recovery loses updates, see ../shared/FAUST-ON-TANSU.md), and sends are
@@ -35,14 +35,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import os
 import tempfile
 import threading
 import time
 import uuid
 from collections.abc import Awaitable, Mapping
-from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -55,14 +53,12 @@ from faust.types import TP
 from faust.web.drivers.aiohttp import Web as AiohttpWeb
 
 from streams import metrics
-from streams.fence import fence_key, new_fence, read_to_fence
+from streams.fence import read_to_fence
 from streams.health import Health
 from streams.pingbuffer import PingBuffer
-from streams.resume import (
-    PRESENCE, STAGE, STAYS, AnyStep, caught_up, image, log_facts, restored, restored_stage, settings_of, software,
-    stage_of, store_directory,
-)
-from streams.snapshots import Snapshot, SnapshotStore, Unusable, digest, made_by, unusable
+from streams.resume import PRESENCE, STAGE, STAYS, AnyStep, caught_up
+from streams.snapshots import Snapshot
+from streams.snapshotting import RebuildDeferred, Snapshotter
 from streams.stages import RegionStep, StaysStep
 from streams.step import End, Known, Output, Record, Source, Step, WorkerConfig, WorkerView
 from streams.topics import SPECS
@@ -88,10 +84,6 @@ created again in between loses the fence: the rebuild then starts over with a ne
 log = logging.getLogger(__name__)
 
 
-class RebuildDeferred(Exception):
-    """A rebuild cannot be done now (topics gone, broker silent, a fence lost): it is tried again."""
-
-
 def write_status(path: Path, data: bytes) -> None:
     """Replace `path` with `data` atomically, through a temporary file no other writer uses."""
     handle, partial = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -102,22 +94,6 @@ def write_status(path: Path, data: bytes) -> None:
     except BaseException:
         Path(partial).unlink(missing_ok=True)
         raise
-
-
-@dataclass(frozen=True)
-class _Pending:
-    """A snapshot of one stage taken, waiting for the broker to say where its fences on `codes`
-    went (the scoring step's: the stages of presence publish no codes, and fence nothing)."""
-
-    stage: str
-    """What it is a snapshot of (`streams.resume.stage_of`)."""
-    snapshot: Snapshot
-    owned: frozenset[int]
-    """The partitions whose state it is (the step's may be revoked while its fences are sent)."""
-    fences: dict[int, Awaitable[Any]]
-    """Per owned partition, the fence's send (its record metadata)."""
-    fence: str
-    """The fences' digest (`streams.snapshots.digest`)."""
 
 
 class QuickFetchThread(faust_aiokafka.AIOKafkaConsumerThread):
@@ -255,18 +231,6 @@ class Pipeline:
         """Per input partition, the offset after the last message ever read: its log never ends
         below that unless the broker lost data. Kept across rebuilds, which read it again."""
         self.topics_present = True
-        self.snapshots = config.data_dir is not None and config.snapshot_every_s > 0
-        self.may_resume = self.snapshots
-        """An assignment resumes from a snapshot if it can; a start over because the broker lost
-        data or a new rule set arrived rebuilds from the start (until the next rebalance)."""
-        self.tails: dict[Source, tuple[int, str]] = {}
-        """Per input partition, the offset and digest of the last record read (what a snapshot notes)."""
-        self.snapshot_due = time.monotonic() + config.snapshot_every_s
-        self._made: dict[tuple[str, frozenset[int]], str] = {}
-        self._keeping: asyncio.Task[None] | None = None
-        """The latest snapshot's writing."""
-        self.snapshot_covers: dict[str, dict[Source, int]] = {}
-        """Per stage, the input offsets of the last snapshot taken (or resumed from)."""
         self.more = False
         """A stage has work ready that its turn's bound left, or pings are held for the stays stage."""
         self.stays_more = False
@@ -300,6 +264,10 @@ class Pipeline:
             web_metrics_enabled=False,
         )
         self.app.pipeline = self
+        self.snapshots = Snapshotter(config, self.name, self.view, self.app)
+        self.may_resume = self.snapshots.enabled
+        """An assignment resumes from a snapshot if it can; a start over because the broker lost
+        data or a new rule set arrived rebuilds from the start (until the next rebalance)."""
         self.pings = PingBuffer(topics.pings, config.batch_size)
         """Staged: the assigned `pings` partitions' records, fetched and not yet taken by the stays stage."""
         agent_topics = [topic for topic in self.partitioned_topics() if topic != topics.pings]
@@ -314,10 +282,8 @@ class Pipeline:
         self.app.on_partitions_assigned.connect(self._on_assigned)
 
     async def _on_revoked(self, app: Any, revoked: Any, **_: Any) -> None:
-        self.may_resume = self.snapshots
-        # A disowned step owns nothing: its snapshot would be filed, and resumed, as a worker's
-        # owning nothing. The next assignment's build sets the next one due.
-        self.snapshot_due = math.inf
+        self.may_resume = self.snapshots.enabled
+        self.snapshots.stopped()
         # From here on another worker may own them: publish nothing more for their persons.
         if self.step is not None:
             self.step.disown()
@@ -413,7 +379,7 @@ class Pipeline:
             self._lost(f"topic {', '.join(missing)} gone")
             raise RebuildDeferred(f"topic {', '.join(missing)} gone")
         self.topics_present = True
-        self.tails.clear()
+        self.snapshots.rebuilding()
         wide = await self._wide_consumer()
         if self.may_resume:
             resumed = await self._resume(owned, wide)
@@ -452,17 +418,7 @@ class Pipeline:
 
     def _built(self) -> None:
         self.view.health.rebuilt()
-        self.snapshot_due = time.monotonic() + self.config.snapshot_every_s
-
-    def _store(self, stage: str, owned: frozenset[int]) -> SnapshotStore:
-        assert self.config.data_dir is not None
-        return SnapshotStore(store_directory(self.config.data_dir, self.config.group, owned, stage))
-
-    def _made_by(self, stage: str, owned: frozenset[int]) -> str:
-        """What makes a state of `stage` for `owned` (the software read once per partition set)."""
-        if (stage, owned) not in self._made:
-            self._made[(stage, owned)] = made_by(settings_of(self.config, owned, stage), software())
-        return self._made[(stage, owned)]
+        self.snapshots.started()
 
     def _to_build(self, owned: frozenset[int]) -> list[tuple[str, frozenset[int], type[AnyStep]]]:
         """The steps an assignment makes: each one's stage, the partitions it owns and its kind."""
@@ -481,7 +437,7 @@ class Pipeline:
         config, topics = self.config, self.config.topics
         found: list[tuple[str, AnyStep, Snapshot]] = []
         for stage, parts, kind in self._to_build(owned):
-            latest = await self._latest(stage, parts, kind)
+            latest = await self.snapshots.latest(stage, parts, kind)
             if latest is None:
                 return None
             found.append((stage, *latest))
@@ -505,37 +461,6 @@ class Pipeline:
         return {source: offset for _, step, snapshot in found for source, offset in snapshot.offsets.items()
                 if source[0] in partitioned and source in step.positions.covered()}
 
-    async def _latest(self, stage: str, owned: frozenset[int], kind: type[AnyStep]) -> tuple[AnyStep, Snapshot] | None:
-        """The step of `stage` from its latest usable snapshot, with that snapshot (None: none usable)."""
-        config = self.config
-        store, made = self._store(stage, owned), await asyncio.to_thread(self._made_by, stage, owned)
-        reasons = []
-        try:
-            paths = store.newest_first()
-        except OSError as error:  # a directory the worker may not list: rebuilding is always right
-            log.warning("cannot list the snapshots in %s, rebuilding from the start: %s", store.directory,
-                        error.strerror or error)
-            return None
-        for path in paths:
-            try:
-                snapshot = await asyncio.to_thread(store.load, path)
-                try:
-                    holding = await log_facts(config.bootstrap, snapshot.offsets)
-                except (KafkaError, OSError, asyncio.TimeoutError) as error:
-                    raise RebuildDeferred(f"the broker does not answer: {error}") from None
-                reason = unusable(snapshot, made, holding)
-                if reason is not None:
-                    raise Unusable(reason)
-                step: AnyStep = restored(snapshot.state, config, self.view, self.name, time.monotonic()) \
-                    if kind is Step else restored_stage(snapshot.state, kind, config, time.monotonic())
-            except Unusable as why:
-                reasons.append(f"{path.name}: {why}")
-                continue
-            return step, snapshot
-        log.warning("no usable snapshot in %s, rebuilding from the start: %s", store.directory,
-                    "; ".join(reasons) or "none taken yet")
-        return None
-
     def _resumed(self, found: list[tuple[str, AnyStep, Snapshot]]) -> None:
         """The steps, each restored from its snapshot, are the worker's from here."""
         for stage, step, snapshot in found:
@@ -545,81 +470,11 @@ class Pipeline:
                 self.stays = step
             else:
                 self.regions = step
-            self.snapshot_covers[stage] = step.positions.covered()
-            # What the snapshot read before each offset: the next snapshot notes it again for the
-            # partitions not read since (rules, areas, a quiet partition), else it would be unusable.
-            self.tails.update({source: (snapshot.offsets[source] - 1, tail) for source, tail in snapshot.tails.items()
-                               if source in snapshot.offsets})
         if self.stays is not None:
             # The view's residents (the scoring step's snapshot) hold those the stays stage named.
             self.stays.named = self.view.residents
-        self._built()
-        metrics.RESUMES.inc()
-        metrics.snapshot_taken(min(snapshot.taken_at for _, _, snapshot in found))
-
-    async def _snapshot(self) -> list[_Pending]:
-        """Snapshots of the steps between turns, their fences on their way (none: not due, or
-        nothing read since the last ones)."""
-        config, codes = self.config, self.config.topics.codes
-        now = time.monotonic()
-        if not self.snapshots or now < self.snapshot_due:
-            return []
-        if self._keeping is not None and not self._keeping.done():
-            return []  # the previous ones are still being written
-        self.snapshot_due = now + config.snapshot_every_s
-        began = time.perf_counter()
-        # Every state is imaged before anything is awaited: a revocation meanwhile disowns the steps.
-        taken_at, images = config.clock(), []
-        for step in self._steps():
-            stage, positions = stage_of(step), step.positions.covered()
-            if positions == self.snapshot_covers.get(stage):
-                continue  # nothing read since the last one written: it would hold the same
-            tails = {source: tail for source, (offset, tail) in self.tails.items() if positions.get(source) == offset + 1}
-            images.append((stage, step, step.owned, positions, tails, image(step)))
-        pending = []
-        for stage, step, owned, positions, tails, state in images:
-            # The software's digest reads the source files (once per partition set): off the event loop.
-            made = await asyncio.to_thread(self._made_by, stage, owned)
-            # A fence after everything the step sent to its codes partitions (one producer keeps a
-            # partition's order): what the step's ledger knows ends there, a resume reads on from it.
-            # Not awaited here: the turn goes on while the broker acknowledges it.
-            fence = new_fence()
-            fences = {p: await self.app.producer.send(codes, fence_key(self.name), fence, p, None, None)
-                      for p in sorted(owned)} if isinstance(step, Step) else {}
-            pending.append(_Pending(stage, Snapshot(positions, tails, made, taken_at, state), owned, fences,
-                                    digest(fence_key(self.name), fence)))
-        if pending:
-            metrics.SNAPSHOT_PAUSE.observe(time.perf_counter() - began)
-        return pending
-
-    async def _keep(self, pending: list[_Pending]) -> None:
-        """Once their fences are written, write the snapshots to disk off the event loop; a disk or
-        broker problem is logged, never fatal (the previous snapshot stays the latest)."""
-        codes = self.config.topics.codes
-        try:
-            # Everything the steps sent before the snapshot must be on the broker: a resume does
-            # not send again what the snapshot's state says was sent (case notices, letters, codes).
-            await self.app.producer.flush()
-            written = [{p: (await sent).offset + 1 for p, sent in each.fences.items()} for each in pending]
-        except KafkaError as error:
-            log.warning("a snapshot is dropped: its fence on %s was not written: %s", codes, error)
-            return
-        size = 0
-        for each, fenced in zip(pending, written):
-            snapshot = replace(each.snapshot,
-                               offsets={**each.snapshot.offsets, **{(codes, p): o for p, o in fenced.items()}},
-                               tails={**each.snapshot.tails, **{(codes, p): each.fence for p in fenced}})
-            store = self._store(each.stage, each.owned)
-            try:
-                await asyncio.to_thread(store.write, snapshot)
-            except OSError as error:
-                log.warning("cannot write a snapshot in %s: %s", store.directory, error.strerror)
-                continue
-            # Only now: a snapshot dropped on the way is taken again at the next due time, new input or not.
-            self.snapshot_covers[each.stage] = dict(each.snapshot.offsets)
-            size += len(snapshot.state)
-            metrics.snapshot_taken(snapshot.taken_at)
-        metrics.SNAPSHOT_BYTES.set(size)
+        self.view.health.rebuilt()
+        self.snapshots.resumed(found)
 
     async def _read_to_fence(self, topic: str, partitions: frozenset[int],
                              starts: Mapping[int, int] | None = None) -> list[bytes]:
@@ -650,8 +505,7 @@ class Pipeline:
 
     async def close(self) -> None:
         """Close the broadcast consumer (for at most `CLOSE_TIMEOUT_S`) and drop the status file."""
-        if self._keeping is not None:
-            self._keeping.cancel()  # a snapshot not yet on disk: the previous one stays the latest
+        self.snapshots.cancel()
         if self._wide is not None:
             await _closed_within(self._wide.stop(), "the broadcast consumer")
             self._wide = None
@@ -676,12 +530,7 @@ class Pipeline:
             self.read_through[source] = max(self.read_through.get(source, 0), record.offset + 1)
             if source not in last or record.offset > last[source].offset:
                 last[source] = record
-        if not self.snapshots:
-            return
-        # One digest per partition and batch: what a snapshot notes of the record before its offset.
-        for source, record in last.items():
-            if record.offset >= self.tails.get(source, (-1, ""))[0]:
-                self.tails[source] = (record.offset, digest(record.key, record.value))
+        self.snapshots.saw(last.values())
 
     async def _missing_topics(self) -> list[str]:
         """The worker's topics the broker does not have (a metadata request, bounded in time)."""
@@ -809,10 +658,8 @@ class Pipeline:
                 self.rebuild_pending = True
                 self.may_resume = False
                 return
-            snapshots = await self._snapshot()
-        if snapshots:
-            # Written while the worker goes on: the fences' acknowledgements and the disk.
-            self._keeping = asyncio.create_task(self._keep(snapshots))
+            taken = await self.snapshots.take(self._steps())
+        self.snapshots.keep(taken)
 
     def _ends(self) -> dict[Source, End]:
         """What each consumed partition's client last heard of its end: the broadcast ones' and the assigned ones'."""

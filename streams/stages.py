@@ -279,6 +279,11 @@ class StaysStep:
     def _stops(self, p: int, now: float, floor: int) -> list[tuple[int, bool]]:
         """Where partition `p`'s loop is to go, in order: (moment, final)."""
         part = self.parts[p]
+        clock = self.marks[p].clocks[(self.config.topics.pings, p)]
+        if part.truncated and part.first is None and clock.vouched is None:
+            # Its progress must carry the first ping kept before it passes anything (`streams.horizon`):
+            # a final the clock decided when more of the partition was kept is not made before then.
+            return []
         target = min(self.marks[p].aligned(now, newest=self._newest(), floor=floor), self.clock.through())
         stops = []
         for k in range(part.finals, len(self.clock.finals)):

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -181,20 +181,23 @@ class StepDriver:
         """The worker died and another took its partitions: a fresh step rebuilds from the start."""
         self.step = self._assigned(now)
 
-    def decide(self, now: float, wall: float, limit: int | None = None) -> Output:
-        """Take what is unread (at most `limit` records per partition) and advance; nothing is sent."""
+    def decide(self, now: float, wall: float, limit: int | None = None,
+               unanswered: Collection[str] = ()) -> Output:
+        """Take what is unread (at most `limit` records per partition) and advance; nothing is sent.
+        `unanswered`: topics whose fetch has not answered yet (nothing read, no end known)."""
         step = self.step
-        for source in self._sources():
+        sources = [source for source in self._sources() if source[0] not in unanswered]
+        for source in sources:
             log = self.log.logs[source]
             start = step.position(source) or 0
             step.take(log[start: None if limit is None else start + limit], now, wall)
         # Every partition answers at once, at `now`: the in-memory fetch.
-        ends = {source: End(len(self.log.logs[source]), now * 1000) for source in self._sources()}
+        ends = {source: End(len(self.log.logs[source]), now * 1000) for source in sources}
         return step.advance(now, wall, ends, now * 1000)
 
-    def turn(self, now: float, wall: float, limit: int | None = None) -> Output:
+    def turn(self, now: float, wall: float, limit: int | None = None, unanswered: Collection[str] = ()) -> Output:
         """`decide`, then send what it decided (and start over if a new rule set arrived)."""
-        output = self.decide(now, wall, limit)
+        output = self.decide(now, wall, limit, unanswered)
         self.log.send(output.messages)
         if self.step.new_rules:
             self.step = self._assigned(now)

@@ -6,7 +6,7 @@ import h3.api.basic_int as h3i
 import numpy as np
 
 from scoring.cells import disc, discs, parent, snap, snap_all
-from scoring.celltable import CellTable, Rows, expand_ranges, sorted_union
+from scoring.celltable import CellTable, Rows, _Run, expand_ranges, sorted_union
 
 
 def rows(*items: tuple[int, int, int, int]) -> Rows:
@@ -64,7 +64,7 @@ def test_rows_without_an_end_are_found_at_any_later_time():
     assert (1, 0, 100, 2**63 - 1) in as_set(found)
 
 
-def test_rows_far_apart_in_time_merge_into_one_searchable_run():
+def test_rows_far_apart_in_time_are_found_together():
     table = CellTable()
     table.append(rows((5, 1, 10**9, 10**9 + 60)))
     table.append(rows((5, 2, 2 * 10**9, 2 * 10**9 + 60), (3, 3, 10**9 + 30, 10**9 + 90)))
@@ -77,6 +77,37 @@ def test_runs_stay_few_as_the_table_grows():
     for batch in range(256):
         table.append(rows((batch, 0, 0, 1)))
     assert len(table._runs) <= 9
+
+
+DAY = 86_400
+
+
+def _days_of_rows(table: CellTable, days: int, batches: int = 24) -> None:
+    # As presence appends stays: a batch per tick, in time order, day after day.
+    for day in range(days):
+        for batch in range(batches):
+            at = day * DAY + batch * 3600
+            table.append(rows(*[(cell, batch, at, at + 900) for cell in range(50)]))
+
+
+def test_a_days_rows_are_never_merged_into_another_days_run():
+    table = CellTable()
+    _days_of_rows(table, days=3)
+    assert all(len(set((run.starts() // DAY).tolist())) == 1 for run in table._runs)
+    assert len(table) == 3 * 24 * 50
+
+
+def test_a_lookup_searches_only_the_runs_its_queries_can_reach(monkeypatch):
+    table = CellTable()
+    _days_of_rows(table, days=14)
+    searched = []
+    find = _Run.find
+    monkeypatch.setattr(_Run, "find", lambda run, *args: searched.append(run) or find(run, *args))
+    last_hour = 13 * DAY + 23 * 3600
+    query, found = table.lookup(np.array([7]), np.array([last_hour]), np.array([last_hour + 600]))
+    assert as_set(found) == {(7, 23, last_hour, last_hour + 900)}
+    assert searched and all(run.latest >= 13 * DAY for run in searched)
+    assert len(searched) < len(table._runs)
 
 
 def test_withdrawn_rows_are_not_found_and_are_deleted_later():

@@ -27,7 +27,7 @@ def _pipeline(tmp_path: Path, stages: bool = False) -> tuple[Pipeline, WorkerCon
                           stages=stages)
     pipeline = Pipeline(config)
     pipeline.step = StepDriver(MemoryLog(TOPICS, 2), config, OWNED, name=pipeline.name).step
-    pipeline.snapshot_due = 0.0
+    pipeline.snapshots.due_at = 0.0
     return pipeline, config
 
 
@@ -36,7 +36,7 @@ def test_no_snapshot_is_taken_of_a_step_whose_partitions_were_revoked(tmp_path: 
     async def taken() -> Any:
         pipeline, _ = _pipeline(tmp_path)
         await pipeline._on_revoked(pipeline.app, set())
-        return await pipeline._snapshot()
+        return await pipeline.snapshots.take(pipeline._steps())
 
     assert asyncio.run(taken()) == []
 
@@ -53,9 +53,9 @@ def test_partitions_revoked_while_a_snapshot_writes_its_fences_leave_it_a_snapsh
             return asyncio.get_running_loop().create_future()
 
         pipeline.app.producer.send = send  # type: ignore[method-assign]
-        [pending] = await pipeline._snapshot()
+        [pending] = await pipeline.snapshots.take(pipeline._steps())
         step = restored(pending.snapshot.state, config, WorkerView(), "w", 0.0)
-        return pending.owned, sorted(pending.fences), step.owned, pending.snapshot.made_by == pipeline._made_by(STAGE, OWNED)
+        return pending.owned, sorted(pending.fences), step.owned, pending.snapshot.made_by == pipeline.snapshots.made_by(STAGE, OWNED)
 
     assert asyncio.run(taken()) == (OWNED, [0, 1], OWNED, True)
 
@@ -73,7 +73,7 @@ def test_a_staged_worker_snapshots_each_stage_apart_and_fences_only_the_codes_th
             return asyncio.get_running_loop().create_future()
 
         pipeline.app.producer.send = send  # type: ignore[method-assign]
-        return await pipeline._snapshot()
+        return await pipeline.snapshots.take(pipeline._steps())
 
     pending = asyncio.run(taken())
     assert [(each.stage, each.owned, sorted(each.fences)) for each in pending] == [
@@ -90,7 +90,7 @@ def test_a_snapshot_taken_after_a_resume_is_usable_though_some_partitions_were_n
         log.append(TOPICS.areas, None, b'{"type": "area"}', 0)
         driver = StepDriver(log, config, OWNED, name=pipeline.name)
         driver.turn(0.0, 1_700_000_000.0)
-        first = driver.snapshot(pipeline._made_by(STAGE, OWNED))
+        first = driver.snapshot(pipeline.snapshots.made_by(STAGE, OWNED))
         step = restored(first.state, config, pipeline.view, pipeline.name, 1.0)
         pipeline._resumed([(STAGE, step, first)])
         ping = log.append(TOPICS.pings, b"p-1", b'{"type": "ping"}', 0)
@@ -101,10 +101,10 @@ def test_a_snapshot_taken_after_a_resume_is_usable_though_some_partitions_were_n
             return asyncio.get_running_loop().create_future()
 
         pipeline.app.producer.send = send  # type: ignore[method-assign]
-        pipeline.snapshot_due = 0.0
-        [pending] = await pipeline._snapshot()
+        pipeline.snapshots.due_at = 0.0
+        [pending] = await pipeline.snapshots.take(pipeline._steps())
         second = pending.snapshot
-        return first, second, unusable(second, pipeline._made_by(STAGE, OWNED), log.facts(second.offsets))
+        return first, second, unusable(second, pipeline.snapshots.made_by(STAGE, OWNED), log.facts(second.offsets))
 
     first, second, reason = asyncio.run(taken())
     assert first.offsets[(TOPICS.areas, 0)] == second.offsets[(TOPICS.areas, 0)] == 1
@@ -117,7 +117,7 @@ def test_a_snapshot_directory_the_worker_may_not_list_means_a_rebuild_not_a_cras
 ) -> None:
     # The error would escape into Faust's seek_to_committed on every assignment.
     pipeline, _ = _pipeline(tmp_path)
-    directory = pipeline._store(STAGE, OWNED).directory
+    directory = pipeline.snapshots.store(STAGE, OWNED).directory
     directory.mkdir(parents=True)
     listing = Path.iterdir
 
@@ -162,7 +162,7 @@ def test_a_resume_deferred_after_the_scoring_step_was_restored_leaves_the_worker
         pipeline, config = _pipeline(tmp_path, stages=True)
         log = MemoryLog(TOPICS, 2)
         driver = StepDriver(log, config, OWNED, name=pipeline.name)
-        snapshot = driver.snapshot(pipeline._made_by(STAGE, OWNED))
+        snapshot = driver.snapshot(pipeline.snapshots.made_by(STAGE, OWNED))
 
         async def latest(stage: str, owned: frozenset[int], kind: type) -> Any:
             if stage == STAGE:
@@ -175,7 +175,7 @@ def test_a_resume_deferred_after_the_scoring_step_was_restored_leaves_the_worker
         async def wide() -> Any:
             return None
 
-        pipeline._latest = latest  # type: ignore[method-assign]
+        pipeline.snapshots.latest = latest  # type: ignore[method-assign]
         pipeline._missing_topics = missing  # type: ignore[method-assign]
         pipeline._wide_consumer = wide  # type: ignore[method-assign]
         pipeline.may_resume = True

@@ -79,7 +79,7 @@ def test_workers_rebuilt_after_retention_deleted_pings_publish_no_correction_of_
     assert log.timeline() == [change.to_json() for change in replayed.timeline]
     for p in range(PARTITIONS):
         log.delete_before((TOPICS.pings, p), len(log.logs[(TOPICS.pings, p)]) // 2)
-        # What the stages derived from the deleted pings goes as they go (retained as long, sent soon after).
+        # The stages' topics lost with them, all of it: every stage rebuilds from the kept pings alone.
         for derived in (TOPICS.stays, TOPICS.exposures):
             log.delete_before((derived, p), len(log.logs[(derived, p)]))
     # What the kept pings alone make of the city differs: a rebuild publishing it would correct the past.
@@ -89,4 +89,40 @@ def test_workers_rebuilt_after_retention_deleted_pings_publish_no_correction_of_
     assert replay(read_jsonl(iter(kept)), load_rule_set(RULES)).timeline != replayed.timeline, "the deletion must matter"
     settle(_workers(log, config), end, WALL, start=now + 10.0)
     # The horizon (a window after the latest first ping kept) is past the city's end: nothing is sent again.
+    assert log.codes() == published
+
+
+def test_a_rebuilt_stays_stage_passes_no_final_of_before_the_deletion_until_it_has_its_first_ping(
+    city: Path, replayed: ReplayResult, signing_key: SigningKey
+) -> None:
+    # A final the city clock decided (every stage idle) when more of each pings partition was kept: the
+    # rebuilt stays stages read it on `cases` before their pings fetch answers. Made then, their progress
+    # would pass it with no first ping kept said, and scoring settle past it without the horizon.
+    config = WorkerConfig(bootstrap="memory", topics=TOPICS, group="g", rules=load_rule_set(RULES), keys=[signing_key],
+                          partitions=PARTITIONS, lateness_s=2 * DAY, idle_s=2.0, clock=lambda: WALL, stages=True)
+    log = MemoryLog(TOPICS, PARTITIONS)
+    lines = city.read_bytes().splitlines()
+    part = 9 * len(lines) // 10
+    log.publish(lines[:part])
+    workers = _workers(log, config)
+    now = 0.0
+    for _ in range(200):  # every partition read and idle: a final is decided
+        for worker in workers:
+            worker.turn(now, WALL)
+        now += 0.5
+    assert workers[0].step.clock.finals, "the idle city must have a final"
+    log.publish(lines[part:])
+    end = max(change.at for change in replayed.timeline)
+    now = settle(workers, end, WALL, start=now)
+    published = log.codes()
+    for p in range(PARTITIONS):  # retention: past what that final had read of every pings partition
+        log.delete_before((TOPICS.pings, p), 19 * len(log.logs[(TOPICS.pings, p)]) // 20)
+        for derived in (TOPICS.stays, TOPICS.exposures):
+            log.delete_before((derived, p), len(log.logs[(derived, p)]))
+    rebuilt = _workers(log, config)
+    for _ in range(30):
+        for worker in rebuilt:
+            worker.turn(now, WALL, unanswered={TOPICS.pings} if worker.role == STAYS else ())
+        now += 0.5
+    settle(rebuilt, end, WALL, start=now)
     assert log.codes() == published
