@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import stat
+import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -190,9 +191,18 @@ def rotate_resident_secret(keydir: Path) -> None:
 
 
 def _write_secret(path: Path) -> None:
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _PRIVATE_MODE)
-    with os.fdopen(descriptor, "w") as secret_file:
-        secret_file.write(os.urandom(SECRET_BYTES).hex() + "\n")
+    """A new secret at `path`, there whole or not at all (FileExistsError: another process made one).
+
+    Written under a private name first, then linked into place: created in place, the file was
+    there empty for a moment, and a worker starting beside the one making it read it as no secret
+    (`make demo` failed on it once, its two workers starting at once)."""
+    descriptor, partial = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")  # mode 0600
+    try:
+        with os.fdopen(descriptor, "w") as secret_file:
+            secret_file.write(os.urandom(SECRET_BYTES).hex() + "\n")
+        os.link(partial, path)
+    finally:
+        os.unlink(partial)
 
 
 def _read_secret(path: Path) -> bytes:

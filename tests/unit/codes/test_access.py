@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import stat
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -84,6 +85,36 @@ def test_secrets_are_made_once_private_and_rotation_keeps_the_previous_one(tmp_p
     rotate_resident_secret(tmp_path)
     assert resident_secrets(tmp_path)[1] == second, "only one previous secret is kept"
     assert reference_secret(tmp_path) == reference, "rotation leaves the reference secret alone"
+
+
+def test_a_worker_starting_while_another_makes_the_secret_never_reads_it_half_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Two workers started at once both make the secret on first use: the second one asks while the
+    # first is writing it (here: from inside the first one's write), and both must end with one secret.
+    import codes.keystore as keystore
+
+    opened = keystore.os.fdopen
+    asked: list[bytes] = []
+    writes: list[str] = []
+
+    def fdopen(descriptor: int, mode: str) -> Any:
+        handle = opened(descriptor, mode)
+        write = handle.write
+
+        def meanwhile(text: str) -> int:
+            writes.append(text)
+            if len(writes) == 1:
+                asked.append(reference_secret(tmp_path))  # the other worker, mid-write
+            return write(text)
+
+        handle.write = meanwhile
+        return handle
+
+    monkeypatch.setattr(keystore.os, "fdopen", fdopen)
+    first = reference_secret(tmp_path)
+    assert asked == [first] and len(first) == 32
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["reference.secret"], "no partial file is left"
 
 
 def test_a_secret_readable_by_others_or_not_hex_is_refused(tmp_path: Path) -> None:
