@@ -61,16 +61,22 @@ class PingBuffer:
     def hold(self, ticket: int, partition: int, records: Sequence[Any]) -> None:
         """One partition's records of a fetch asked for at `ticket` (aiokafka's, in offset order)."""
         expected = self._next.get(partition)
+        if expected is None:
+            # Every rebuild seeks every pings partition it assigns: one it did not seek is not this
+            # worker's (a fetch asked for before a revocation), and its stays stage must not take it.
+            return
         kept = records
-        if expected is not None and records and records[0].offset < expected:
+        if records and records[0].offset < expected:
             kept = [r for r in records if r.offset >= expected]
         if not kept:
             return
-        if expected is not None and kept[0].offset > expected and ticket != self._epoch:
+        if kept[0].offset > expected and ticket != self._epoch:
             # Fetched before the seek, from beyond where the partition is read from now.
             return
         # A jump ahead in a fetch asked for since the rebuild is the client's own (an offset reset
-        # when retention removed what it was to read): the stays stage sees it as it comes.
+        # when retention removed what it was to read): held, and the stays stage decides (its
+        # `Positions` take it mid-stream; as the first record after a rebuild it is not the start
+        # the stage waits for, as with any step).
         self._records += [Record(r.topic, r.partition, r.offset, r.key, r.value, r.timestamp) for r in kept]
         self._next[partition] = kept[-1].offset + 1
         if len(self._records) >= self.batch_size:

@@ -203,6 +203,8 @@ class StaysStep:
     def take(self, records: Iterable[Record], now: float, wall: float) -> None:
         topics = self.config.topics
         for record in records:
+            if record.topic == topics.pings and record.partition not in self.parts:
+                continue  # another stage's: its position is not this one's to note (nor snapshot)
             if not self.positions.fresh(record):
                 continue
             if record.topic == topics.cases:
@@ -210,7 +212,7 @@ class StaysStep:
             elif record.topic == topics.rules:
                 published = read_rule_set(record.value or b"")
                 self.new_rules |= published is not None and history_with(self.history, published) is not None
-            elif record.topic == topics.pings and record.partition in self.parts:
+            elif record.topic == topics.pings:
                 self._take_ping(record, now, wall)
 
     def _take_ping(self, record: Record, now: float, wall: float) -> None:

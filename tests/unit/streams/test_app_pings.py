@@ -51,6 +51,7 @@ class _Fetches:
 def test_the_consumer_sets_the_pings_of_a_fetch_aside_and_gives_faust_the_other_topics() -> None:
     async def fetched() -> Any:
         pipeline = _pipeline()
+        pipeline.pings.restart({1: 0})  # as the rebuild of its assignment does
         visits = _records(TOPICS.visits, 0, range(0, 1))
         pipeline.app.consumer._thread = _Fetches(  # type: ignore[assignment]
             {TP(TOPICS.pings, 1): _records(TOPICS.pings, 1, range(0, 3)), TP(TOPICS.visits, 0): visits})
@@ -63,6 +64,7 @@ def test_the_consumer_sets_the_pings_of_a_fetch_aside_and_gives_faust_the_other_
 def test_while_a_batch_of_pings_is_held_the_consumer_fetches_the_other_topics_only() -> None:
     async def asked() -> Any:
         pipeline = _pipeline(batch_size=2)
+        pipeline.pings.restart({0: 0})
         pipeline.pings.hold(pipeline.pings.ticket(), 0, _records(TOPICS.pings, 0, range(0, 2)))
         fetches = _Fetches({})
         pipeline.app.consumer._thread = fetches  # type: ignore[assignment]
@@ -92,6 +94,7 @@ def test_faust_subscribes_the_pings_without_acking_them_and_its_agent_takes_the_
 def test_a_rebuild_drops_the_pings_held_and_holds_from_where_it_seeks_each_partition() -> None:
     async def held() -> Any:
         pipeline = _pipeline()
+        pipeline.pings.restart({0: 0})
         pipeline.pings.hold(pipeline.pings.ticket(), 0, _records(TOPICS.pings, 0, range(0, 3)))
         before = pipeline.pings.ticket()
 
@@ -111,7 +114,9 @@ def test_a_rebuild_drops_the_pings_held_and_holds_from_where_it_seeks_each_parti
 def test_a_revocation_drops_the_pings_held() -> None:
     async def held() -> int:
         pipeline = _pipeline()
+        pipeline.pings.restart({0: 0})
         pipeline.pings.hold(pipeline.pings.ticket(), 0, _records(TOPICS.pings, 0, range(0, 3)))
+        assert len(pipeline.pings) == 3
         await pipeline._on_revoked(pipeline.app, set())
         return len(pipeline.pings)
 

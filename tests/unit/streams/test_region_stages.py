@@ -26,7 +26,7 @@ from streams.eventtime import NEVER
 from streams.rulebook import rule_set_message
 from streams.snapshots import Snapshot, unusable
 from streams.stages import CityClock
-from streams.step import WorkerConfig, partition_of
+from streams.step import Record, WorkerConfig, partition_of
 from streams.testing import PRESENCE, SCORING, STAYS, MemoryLog, StepDriver, assert_each_record_changes_what_is_shown, settle
 from streams.topics import Topics
 from streams.wire import rule_refs
@@ -501,3 +501,12 @@ def test_a_rule_set_published_between_two_halves_rebuilds_every_stage_and_the_ci
     log.publish(second)
     settle(drivers, _last_change(expected), WALL, start=now)
     _assert_replay_published(log, drivers, expected)
+
+
+def test_a_stays_stage_notes_no_position_of_a_pings_partition_it_does_not_own(signing_key: SigningKey) -> None:
+    # What it notes, a snapshot covers and a resume seeks: a partition another worker owns would be
+    # sought by this one, which is not assigned it.
+    stays = StepDriver(MemoryLog(TOPICS, PARTITIONS), _config(signing_key), frozenset({0}), role=STAYS).step
+    ping = Ping(event_id="e", ts=datetime.fromtimestamp(1_650_000_000, tz=timezone.utc), person="p", lat=31.2, lon=121.4, source="gps")
+    stays.take([Record(TOPICS.pings, 1, 0, b"p", encode_event(ping), 0)], 0.0, WALL)
+    assert (TOPICS.pings, 1) not in stays.positions.covered() and stays.pings_processed == 0
