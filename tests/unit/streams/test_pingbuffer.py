@@ -22,6 +22,17 @@ def _taken(buffer: PingBuffer) -> list[tuple[int, int]]:
     return [(record.partition, record.offset) for record in buffer.take(100)]
 
 
+def _across_a_rebuild(starts: dict[int, int], partition: int, before: range, after: range) -> list[tuple[int, int]]:
+    """What is taken of `partition`'s records `before`, from a fetch asked for before a rebuild that
+    seeks `starts`, then `after`, from one asked for since."""
+    buffer = PingBuffer(PINGS, batch_size=100)
+    asked = buffer.ticket()
+    buffer.restart(starts)
+    buffer.hold(asked, partition, _fetched(partition, before))
+    buffer.hold(buffer.ticket(), partition, _fetched(partition, after))
+    return _taken(buffer)
+
+
 def test_pings_are_taken_in_fetch_order_as_records_with_their_broker_timestamp() -> None:
     buffer = PingBuffer(PINGS, batch_size=100)
     buffer.restart({0: 5, 1: 0})
@@ -54,32 +65,18 @@ def test_pings_held_before_a_rebuild_are_not_taken_after_it() -> None:
 
 def test_a_fetch_asked_for_before_a_rebuild_bringing_pings_beyond_its_start_is_dropped() -> None:
     # Taken, they would make the new stage skip from its start to them: the seek reads them again.
-    buffer = PingBuffer(PINGS, batch_size=100)
-    before = buffer.ticket()
-    buffer.restart({0: 0})
-    buffer.hold(before, 0, _fetched(0, range(10, 15)))
-    buffer.hold(buffer.ticket(), 0, _fetched(0, range(0, 3)))
-    assert _taken(buffer) == [(0, 0), (0, 1), (0, 2)]
+    assert _across_a_rebuild({0: 0}, 0, range(10, 15), range(0, 3)) == [(0, 0), (0, 1), (0, 2)]
 
 
 def test_a_fetch_asked_for_before_a_rebuild_that_brings_what_its_seek_reads_keeps_it() -> None:
     # The client's fetch may wait across the seek and return what follows it: those pings are read
     # once (dropped, the client would not read them again, and the stage would never get its start).
-    buffer = PingBuffer(PINGS, batch_size=100)
-    before = buffer.ticket()
-    buffer.restart({0: 4})
-    buffer.hold(before, 0, _fetched(0, range(4, 7)))
-    buffer.hold(buffer.ticket(), 0, _fetched(0, range(7, 9)))
-    assert _taken(buffer) == [(0, 4), (0, 5), (0, 6), (0, 7), (0, 8)]
+    assert _across_a_rebuild({0: 4}, 0, range(4, 7), range(7, 9)) == [(0, 4), (0, 5), (0, 6), (0, 7), (0, 8)]
 
 
 def test_pings_before_where_a_rebuild_reads_from_are_passed_over_and_none_is_held_twice() -> None:
-    buffer = PingBuffer(PINGS, batch_size=100)
-    before = buffer.ticket()
-    buffer.restart({0: 5})
-    buffer.hold(before, 0, _fetched(0, range(3, 8)))  # fetched before the seek, from before its start
-    buffer.hold(buffer.ticket(), 0, _fetched(0, range(5, 10)))  # the seek's own reading, from the start
-    assert _taken(buffer) == [(0, 5), (0, 6), (0, 7), (0, 8), (0, 9)]
+    # Fetched before the seek from before its start, then the seek's own reading from the start.
+    assert _across_a_rebuild({0: 5}, 0, range(3, 8), range(5, 10)) == [(0, 5), (0, 6), (0, 7), (0, 8), (0, 9)]
 
 
 def test_a_jump_ahead_in_a_fetch_asked_for_since_the_rebuild_is_the_clients_and_kept() -> None:
@@ -95,12 +92,7 @@ def test_a_jump_ahead_in_a_fetch_asked_for_since_the_rebuild_is_the_clients_and_
 def test_a_partition_no_rebuild_sought_is_not_this_workers_and_nothing_of_it_is_held() -> None:
     # Every rebuild seeks every pings partition it assigns: a fetch asked for before a revocation
     # may still bring another's, which the stays stage would take (and snapshot) as its own.
-    buffer = PingBuffer(PINGS, batch_size=100)
-    before = buffer.ticket()
-    buffer.restart({0: 0})
-    buffer.hold(before, 1, _fetched(1, range(7, 9)))
-    buffer.hold(buffer.ticket(), 1, _fetched(1, range(9, 11)))
-    assert _taken(buffer) == []
+    assert _across_a_rebuild({0: 0}, 1, range(7, 9), range(9, 11)) == []
 
 
 def test_the_buffer_is_full_with_a_batch_held_and_has_room_once_the_turn_takes_some() -> None:
