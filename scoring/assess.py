@@ -394,14 +394,30 @@ class Proof:
     quiet: dict[str, int]
     """Rules not held: before this moment none of their triggers is active (the first moment an
     exposure trigger not known by `through` becomes known; a test or a visit ends the chain)."""
+    horizon: int = 0
+    """Every rule is answered by `lasting` or `quiet` for spans ending before this (and no points
+    rule needs a scan): the next span is then proved without looking at any rule (`reckon`)."""
+
+    def reckon(self, rules: RuleSet) -> "Proof":
+        """Work out `horizon` from what is held (after a proof is made or told of a record)."""
+        if rules.points_rules or len(self.lasting) + len(self.quiet) != len(rules.rules):
+            self.horizon = self.through  # some rule must be looked at again: no span is answered
+        else:
+            self.horizon = min(
+                min((end for _, end in self.lasting.values()), default=_NEVER),
+                min(self.quiet.values(), default=_NEVER),
+            )
+        return self
 
     def took(self, rules: RuleSet, state: PersonState, exposure: Exposure) -> None:
         """`state` took `exposure` (a new record, or one superseding another) after this proof."""
+        changed = False
         for rule in rules.rules:
             if rule.signal != exposure.kind:
                 continue
             counts = exposure_counts(rule, exposure)
             if rule.id in self.quiet and counts:
+                changed = True
                 if exposure.effective_from > self.through:
                     self.quiet[rule.id] = min(self.quiet[rule.id], exposure.effective_from)
                 else:  # known inside the span already proved: it must be looked at
@@ -411,11 +427,14 @@ class Proof:
                 continue
             # The record holding the rule up was superseded, mostly by the next tick's of the same
             # contact: that one holds it up from the next span's start on when it counts and is known.
+            changed = True
             at = self.through + 1
             if counts and exposure.effective_from <= at:
                 self.lasting[rule.id] = (exposure, trigger_end(rule, exposure.last_at, state, at))
             else:
                 del self.lasting[rule.id]
+        if changed:
+            self.reckon(rules)
 
 
 _NEVER = 2**62
@@ -447,6 +466,10 @@ def prove_status(
     level, reasons = status
     if last is not None and (last.through != start or last.status != status or end < start + 1):
         last = None
+    if last is not None and end < last.horizon and all(_still_held(state, kept) for kept, _ in last.lasting.values()):
+        # Every rule is answered as it was for the span before (a contact's record every tick, mostly).
+        last.through = end
+        return last
     held, at, found = set(reasons), start + 1, 0
     lasting: dict[str, tuple[Trigger, int]] = {}
     quiet: dict[str, int] = {}
@@ -480,7 +503,7 @@ def prove_status(
             found = max(found, high)
     if not (held <= rules.rule_ids and found == LEVEL_CODE[level]):
         return None
-    return Proof(status, end, lasting, quiet)
+    return Proof(status, end, lasting, quiet).reckon(rules)
 
 
 def _lasting(
