@@ -307,7 +307,8 @@ class PresenceIndex:
                         level=source.level,
                         known_at=None if source.known_at is None else max(source.known_at, tally.last),
                     )
-                    if exposure != previous:
+                    # Mostly the contact grew: the cheap fields tell before the whole record is compared.
+                    if previous is None or exposure.last_at != previous.last_at or exposure != previous:
                         emitted[who] = exposure
                         out.append(exposure)
                 if not emitted:
