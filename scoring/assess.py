@@ -406,19 +406,13 @@ class Proof:
         if rules.points_rules or len(self.lasting) + len(self.quiet) != len(rules.rules):
             self.horizon = self.through  # some rule must be looked at again: no span is answered
         else:
-            self.horizon = min(
-                self.next_fact,
-                min((end for _, end in self.lasting.values()), default=_NEVER),
-                min(self.quiet.values(), default=_NEVER),
-            )
+            self.horizon = min(self.next_fact, _NEVER, *[end for _, end in self.lasting.values()], *self.quiet.values())
         return self
 
     def took(self, rules: RuleSet, state: PersonState, exposure: Exposure) -> None:
         """`state` took `exposure` (a new record, or one superseding another) after this proof."""
         changed = False
-        for rule in rules.rules:
-            if rule.signal != exposure.kind:
-                continue
+        for rule in rules.rules_of(exposure.kind):
             counts = exposure_counts(rule, exposure)
             if rule.id in self.quiet and counts:
                 changed = True
