@@ -12,6 +12,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from scoring.events import PING_FIELDS, PRINTABLE
+from scoring.pseudonyms import Roster
 
 _PERSON = r"^[A-Za-z0-9_-]{1,64}$"
 _FIRST_SECOND = -62_135_596_800
@@ -73,15 +74,22 @@ def ping_rows(batch: pa.RecordBatch) -> tuple[np.ndarray, np.ndarray, np.ndarray
     return ok, seconds[keep], np.asarray(event_id.take(chosen).to_numpy(zero_copy_only=False), dtype=object)
 
 
-def ping_columns(batch: pa.RecordBatch, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(person, ts, lat, lon) of the rows at `rows`, which `ping_rows` found to be valid pings.
+def ping_columns(
+    batch: pa.RecordBatch, rows: np.ndarray, roster: Roster
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(person code in `roster`, ts, lat, lon) of the rows at `rows`, which `ping_rows` found to be valid pings.
 
     Only the rows asked for are decoded: replay reads a file's pings again, batch by
-    batch, rather than holding them (see `scoring.replay`).
+    batch, rather than holding them (see `scoring.replay`). Persons are coded through
+    the column's dictionary: each distinct name of the batch is looked up once.
     """
     chosen = pa.array(rows, type=pa.int64())
+    person = batch.column("person").take(chosen)
+    if not pa.types.is_dictionary(person.type):
+        person = pc.dictionary_encode(person)
+    codes = roster.codes(person.dictionary.to_pylist())
     return (
-        np.asarray(_persons(batch, chosen).to_numpy(zero_copy_only=False), dtype=object),
+        codes[person.indices.to_numpy(zero_copy_only=False)],
         _seconds(batch.column("ts"), rows),
         _floats(batch.column("lat").take(chosen)),
         _floats(batch.column("lon").take(chosen)),

@@ -23,6 +23,7 @@ from scoring.city import CityScorer
 from scoring.events import AreaRisk, EventError, Ping, TestResult, Visit, decode_event
 from scoring.limits import EventLimits, latest_accepted, limit_breach, time_breach
 from scoring.people import GREEN, PersonChange, sorted_changes
+from scoring.pseudonyms import Coded, Roster
 from scoring.rules import RuleSet
 from scoring.timeutil import to_epoch
 
@@ -42,8 +43,9 @@ class Malformed:
 class PingBatch:
     """Valid pings of a stretch of the input, in arrival order."""
 
-    persons: np.ndarray
-    """Pseudonyms (object array)."""
+    codes: np.ndarray
+    """Persons, as codes into `roster`."""
+    roster: Roster
     ts: np.ndarray
     lat: np.ndarray
     lon: np.ndarray
@@ -51,6 +53,11 @@ class PingBatch:
     """Arrival position of each ping, to break ties with other events deterministically."""
     later: int | None
     """No ping of a later batch is earlier than this (None: no ping follows)."""
+
+    @property
+    def persons(self) -> np.ndarray:
+        """Pseudonyms (object array)."""
+        return Coded(self.codes, self.roster).names()
 
 
 _NONE = int(np.iinfo(np.int64).max)
@@ -65,13 +72,13 @@ class Pings:
     """The valid pings of an input, given batch by batch in arrival order, as often as asked.
 
     Pings decoded one by one (JSON lines, odd Parquet rows) are held as columns,
-    persons as codes into `names`. The pings of a Parquet file that its columns give
+    persons as codes into `roster`, as are the persons of every batch. The pings of a Parquet file that its columns give
     directly are not held: each pass reads the file again, taking the rows reading
     kept (one bit a row), so memory follows a batch, not the file. With the least
     time of each stretch of input, replay knows how far event time is complete.
     """
 
-    names: np.ndarray
+    roster: Roster
     held: _Held
     stretches: list[tuple[int, int]]
     """(last position, least ping time) of each stretch of input, in order."""
@@ -86,7 +93,7 @@ class Pings:
         for last, (person, ts, lat, lon, order) in self._parts():
             # A stretch not wholly given yet may still hold an earlier ping.
             later = int(least[int(np.searchsorted(ends, last, side="right"))])
-            yield PingBatch(person, ts, lat, lon, order, None if later == _NONE else later)
+            yield PingBatch(person, self.roster, ts, lat, lon, order, None if later == _NONE else later)
 
     def _parts(self) -> Iterator[tuple[int, tuple[np.ndarray, ...]]]:
         """(last position, columns) of successive stretches."""
@@ -95,23 +102,21 @@ class Pings:
             first = 0
             for last, _ in self.stretches:
                 end = int(np.searchsorted(held[4], last, side="right"))
-                yield last, (self.names[held[0][first:end]], *(column[first:end] for column in held[1:]))
+                yield last, tuple(column[first:end] for column in held)
                 first = end
             return
         from scoring.columns import ping_columns
 
         for first, batch, rows in self._kept_rows(_PING_COLUMNS):
             end = first + batch.num_rows
-            person, ts, lat, lon = ping_columns(batch, rows)
+            person, ts, lat, lon = ping_columns(batch, rows, self.roster)
             lo, hi = (int(at) for at in np.searchsorted(held[4], [first, end], side="right"))
-            yield end, (
-                np.concatenate([person, self.names[held[0][lo:hi]]]),
-                *(np.concatenate([mine, column[lo:hi]]) for mine, column in zip((ts, lat, lon, rows + first + 1), held[1:])),
-            )
+            yield end, tuple(np.concatenate([mine, column[lo:hi]])
+                             for mine, column in zip((person, ts, lat, lon, rows + first + 1), held))
 
     def persons(self) -> set[str]:
         """Every person a ping names; of a Parquet file only the person column is read again."""
-        found = set(self.names[np.unique(self.held[0])].tolist())
+        found = {self.roster.names[code] for code in np.unique(self.held[0]).tolist()}
         if self.file is not None and self.kept is not None and self.kept.any():
             from scoring.columns import ping_persons
 
@@ -222,7 +227,7 @@ class _Collector:
         self._singles: list[tuple[int, str, int]] = []
         self._pings: list[Ping] = []
         self._ping_positions: list[int] = []
-        self._codes: dict[str, int] = {}
+        self.roster = Roster()
         self._held: list[_Held] = []
 
     def add(self, position: int, event: Ping | Visit | TestResult | AreaRisk) -> None:
@@ -258,7 +263,7 @@ class _Collector:
         held_ts = np.array([to_epoch(ping.ts) for ping in pings], dtype=np.int64)
         if pings:
             self._held.append((
-                np.array([self._codes.setdefault(ping.person, len(self._codes)) for ping in pings], dtype=np.int32),
+                self.roster.codes(ping.person for ping in pings).astype(np.int32),
                 held_ts,
                 np.array([ping.lat for ping in pings], dtype=np.float64),
                 np.array([ping.lon for ping in pings], dtype=np.float64),
@@ -310,7 +315,7 @@ class _Collector:
         held = _join(self._held, np.concatenate([np.empty(0, dtype=bool), *held_repeated]))
         others_again = np.concatenate([np.empty(0, dtype=bool), *other_repeated]).tolist()
         others = [item for item, again in zip(self.others, others_again) if not again]
-        pings = Pings(np.array(list(self._codes), dtype=object), held, self._floors, file,
+        pings = Pings(self.roster, held, self._floors, file,
                       np.packbits(kept, bitorder="little") if file is not None else None)
         return Inputs(pings, others, read_count + len(held[0]), sorted(self.malformed, key=lambda bad: bad.line),
                       int(repeated.sum()))
@@ -497,16 +502,17 @@ def replay(inputs: Inputs, rules: RuleSet | Sequence[RuleSet], until: int | None
     others = sorted(inputs.others, key=lambda item: (item[0], item[1]))
     if until is not None:
         others = [item for item in others if item[0] <= until]
-    names, ts, lat, lon, order = (np.empty(0, dtype=kind) for kind in (object, np.int64, np.float64, np.float64, np.int64))
+    roster = inputs.pings.roster
+    codes, ts, lat, lon, order = (np.empty(0, dtype=kind) for kind in (np.int64, np.int64, np.float64, np.float64, np.int64))
     pings = 0
     following = 0
     for batch in inputs.pings.batches():
-        columns = [np.concatenate(pair) for pair in zip((names, ts, lat, lon, order),
-                                                          (batch.persons, batch.ts, batch.lat, batch.lon, batch.order))]
+        columns = [np.concatenate(pair) for pair in zip((codes, ts, lat, lon, order),
+                                                          (batch.codes, batch.ts, batch.lat, batch.lon, batch.order))]
         if until is not None:
             columns = [column[columns[1] <= until] for column in columns]
         arranged = np.lexsort((columns[4], columns[1]))
-        names, ts, lat, lon, order = (column[arranged] for column in columns)
+        codes, ts, lat, lon, order = (column[arranged] for column in columns)
         complete = len(ts) if batch.later is None else int(np.searchsorted(ts, batch.later, side="left"))
         horizon = None if batch.later is None else batch.later
         # Pings before `horizon` are all here, and so is every ping at or before another event's time before it.
@@ -514,13 +520,14 @@ def replay(inputs: Inputs, rules: RuleSet | Sequence[RuleSet], until: int | None
         while following < len(others) and (horizon is None or others[following][0] < horizon):
             moment, _, event = others[following]
             end = int(np.searchsorted(ts[:complete], moment, side="right"))
-            scorer.add_pings(names[start:end], ts[start:end], lat[start:end], lon[start:end])
+            scorer.add_pings(Coded(codes[start:end], roster), ts[start:end], lat[start:end], lon[start:end])
             start = end
             scorer.add_event(event)
             following += 1
-        scorer.add_pings(names[start:complete], ts[start:complete], lat[start:complete], lon[start:complete])
+        scorer.add_pings(Coded(codes[start:complete], roster), ts[start:complete], lat[start:complete],
+                         lon[start:complete])
         pings += complete
-        names, ts, lat, lon, order = (column[complete:] for column in (names, ts, lat, lon, order))
+        codes, ts, lat, lon, order = (column[complete:] for column in (codes, ts, lat, lon, order))
     for _, _, event in others[following:]:
         scorer.add_event(event)
     timeline = sorted_changes(scorer.finish(until))
