@@ -85,8 +85,11 @@ def sorted_union(older: np.ndarray, newer: np.ndarray) -> np.ndarray:
     return values[first]
 
 
-def _length_dtype(length: np.ndarray) -> type:
-    return np.int32 if len(length) == 0 or int(length.max()) <= np.iinfo(np.int32).max else np.int64
+_INT32_MAX = int(np.iinfo(np.int32).max)
+
+
+def _length_dtype(longest: int) -> type:
+    return np.int32 if longest <= _INT32_MAX else np.int64
 
 
 @dataclass(slots=True)
@@ -122,9 +125,10 @@ class _Run:
         key = (rank.astype(np.int64) << _OFFSET_BITS) | (rows.start - base)
         order = np.argsort(key)
         length = rows.end - rows.start
+        longest = int(length.max())
         return _Run(
-            cells, key[order], rows.owner[order].astype(np.int32), length[order].astype(_length_dtype(length)),
-            base, int(length.max()), int(rows.start.max()),
+            cells, key[order], rows.owner[order].astype(np.int32), length[order].astype(_length_dtype(longest)),
+            base, longest, int(rows.start.max()),
         )
 
     @staticmethod
@@ -141,11 +145,11 @@ class _Run:
         key = np.concatenate([rekey(older), rekey(newer)])
         # Two sorted runs back to back: timsort ("stable") merges them in linear time.
         order = np.argsort(key, kind="stable")
-        length = np.concatenate([older.length, newer.length])
+        longest = max(older.longest, newer.longest)
         return _Run(
             cells, key[order], np.concatenate([older.owner, newer.owner])[order],
-            length[order].astype(_length_dtype(length)), base, max(older.longest, newer.longest),
-            max(older.latest, newer.latest),
+            np.concatenate([older.length, newer.length]).astype(_length_dtype(longest), copy=False)[order], base,
+            longest, max(older.latest, newer.latest),
         )
 
     @staticmethod
@@ -310,8 +314,16 @@ class CellTable:
 
     def drop_ended(self, cutoff: int) -> None:
         """Delete rows that ended at or before `cutoff` (and withdrawn rows)."""
-        self._keep(lambda run: (run.ends() > cutoff) & (run.owner != DELETED))
+        # Runs are mostly a day's rows: only the day the cutoff falls in needs the rows' ends.
+        self._runs = [run for run in self._runs if run.latest + run.longest > cutoff]
+        self._keep(lambda run: (run.owner != DELETED) if run.base > cutoff else (run.ends() > cutoff) & (run.owner != DELETED))
 
     def _keep(self, predicate: Callable[[_Run], np.ndarray]) -> None:
-        runs = [run.keep(predicate(run)) for run in self._runs]
-        self._runs = [run for run in runs if len(run)]
+        runs = []
+        for run in self._runs:
+            kept = predicate(run)
+            if kept.all():
+                runs.append(run)  # unchanged, and so is its index by owner
+            elif kept.any():
+                runs.append(run.keep(kept))
+        self._runs = runs
