@@ -32,7 +32,7 @@ def _true(mask: pa.Array) -> np.ndarray:
     return np.asarray(pc.fill_null(mask, False).to_numpy(zero_copy_only=False), dtype=bool)
 
 
-def ping_rows(batch: pa.RecordBatch) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def ping_rows(batch: pa.RecordBatch) -> tuple[np.ndarray, np.ndarray, pa.Array]:
     """(ok, ts, event_id): `ok` marks the valid pings; times and ids are theirs only (`ping_columns`
     reads the rest).
 
@@ -41,7 +41,7 @@ def ping_rows(batch: pa.RecordBatch) -> tuple[np.ndarray, np.ndarray, np.ndarray
     names = batch.schema.names
     rows = batch.num_rows
     if not set(_REQUIRED) <= set(names) or any(pa.types.is_null(batch.column(n).type) for n in _REQUIRED):
-        return np.zeros(rows, dtype=bool), np.array([], dtype=np.int64), np.array([], dtype=object)
+        return np.zeros(rows, dtype=bool), np.array([], dtype=np.int64), pa.array([], type=pa.string())
     ok = _true(pc.equal(_strings(batch.column("type")), "ping"))
     for name in names:
         if name not in PING_FIELDS:
@@ -71,7 +71,7 @@ def ping_rows(batch: pa.RecordBatch) -> tuple[np.ndarray, np.ndarray, np.ndarray
     keep = (seconds >= _FIRST_SECOND) & (seconds <= _LAST_SECOND)
     ok[candidates[~keep]] = False
     chosen = pa.array(candidates[keep])
-    return ok, seconds[keep], np.asarray(event_id.take(chosen).to_numpy(zero_copy_only=False), dtype=object)
+    return ok, seconds[keep], event_id.take(chosen)
 
 
 def ping_columns(

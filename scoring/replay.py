@@ -223,7 +223,7 @@ class _Collector:
         self.others: list[tuple[int, int, Any]] = []
         self._stretches: list[_Stretch] = []
         self._floors: list[tuple[int, int]] = []
-        self._read: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self._read: list[tuple[pa.Array, np.ndarray, np.ndarray]] = []
         self._singles: list[tuple[int, str, int]] = []
         self._pings: list[Ping] = []
         self._ping_positions: list[int] = []
@@ -248,14 +248,14 @@ class _Collector:
     def pending_pings(self) -> int:
         return len(self._pings)
 
-    def add_pings(self, ids: np.ndarray, ts: np.ndarray, order: np.ndarray) -> None:
+    def add_pings(self, ids: pa.Array, ts: np.ndarray, order: np.ndarray) -> None:
         """Valid pings read as columns (ids, times, positions), to be read again from the file."""
         out = (ts < self.limits.earliest) | (ts > latest_accepted(self.limits, self.now))
         for row, seconds in zip(order[out].tolist(), ts[out].tolist()):
             breach = time_breach("ts", seconds, self.limits, self.now)
             assert breach is not None  # `out` is the same test, on the whole column
             self.malformed.append(Malformed(row, breach.reason))
-        self._read.append((ids[~out], ts[~out], order[~out]))
+        self._read.append((ids.filter(pa.array(~out)) if out.any() else ids, ts[~out], order[~out]))
 
     def end_stretch(self, last: int) -> None:
         """The events added since the last call were a stretch ending at position `last`."""
@@ -274,8 +274,8 @@ class _Collector:
         singles, self._singles = self._singles, []
         floors = [int(ts.min()) for _, ts, _ in read if len(ts)] + ([int(held_ts.min())] if len(held_ts) else [])
         self._floors.append((last, min(floors, default=_NONE)))
-        ids = np.concatenate([np.empty(0, dtype=object), *(ids for ids, _, _ in read),
-                              np.array([event_id for _, event_id, _ in singles], dtype=object)])
+        ids = pa.concat_arrays([*(ids.cast(pa.large_string()) for ids, _, _ in read),
+                                pa.array([event_id for _, event_id, _ in singles], type=pa.large_string())])
         if len(ids) == 0:
             return
         positions = np.concatenate([np.empty(0, dtype=np.int64), *(order for _, _, order in read),
@@ -283,10 +283,10 @@ class _Collector:
         kinds = np.concatenate([np.full(sum(len(order) for _, _, order in read), _READ, dtype=np.int8),
                                 np.array([kind for _, _, kind in singles], dtype=np.int8)])
         arrival = np.argsort(positions, kind="stable")
-        ids, positions, kinds = ids[arrival], positions[arrival], kinds[arrival]
+        ids, positions, kinds = ids.take(pa.array(arrival)), positions[arrival], kinds[arrival]
         base = int(positions[0])
         self._stretches.append(_Stretch(base, (positions - base).astype(np.uint32), _hashes(ids), kinds,
-                                        pa.array(ids, type=pa.large_string()) if self.hold_ids else None))
+                                        ids if self.hold_ids else None))
 
     def inputs(self, rows: int, file: Path | None = None) -> Inputs:
         """What was read; `rows` of `file` (a Parquet file's, to read again), or none."""
@@ -351,9 +351,52 @@ def _batches(path: Path, columns: list[str] | None = None) -> Iterator[pa.Record
     return pq.ParquetFile(path, pre_buffer=False).iter_batches(batch_size=_BATCH, columns=columns)
 
 
-def _hashes(ids: np.ndarray) -> np.ndarray:
-    """64-bit hashes of ids (a fixed key, so equal ids hash alike in every chunk)."""
-    return pd.util.hash_array(np.asarray(ids, dtype=object), categorize=False)
+_HASH_SLICE = 1 << 16
+"""Ids hashed at a time: the padded copy of their bytes stays small whatever one id's length."""
+
+
+def _hashes(ids: pa.Array) -> np.ndarray:
+    """64-bit hashes of ids, from their UTF-8 bytes (a fixed function, so equal ids hash alike in every chunk).
+
+    Computed on the Arrow buffers, eight bytes of every id at a time, rather than on a Python string
+    per id: making those strings and hashing them was a tenth of reading a city. Repeats are
+    confirmed on the ids themselves (`_repeats`), so the hash need only spread them well.
+    """
+    ids = ids.cast(pa.large_binary())
+    found = np.empty(len(ids), dtype=np.uint64)
+    for first in range(0, len(ids), _HASH_SLICE):
+        part = ids.slice(first, _HASH_SLICE)
+        _, offsets, data = part.buffers()
+        offsets = np.frombuffer(offsets, dtype=np.int64, count=len(part) + 1, offset=part.offset * 8)
+        lengths = np.diff(offsets)
+        words = -(-int(lengths.max(initial=0)) // 8)
+        padded = np.zeros((len(part), 8 * words), dtype=np.uint8)
+        if data is not None:
+            padded[np.arange(8 * words) < lengths[:, None]] = np.frombuffer(data, dtype=np.uint8)[offsets[0]:offsets[-1]]
+        hashed = lengths.astype(np.uint64) * _GOLDEN
+        needed = -(-lengths // 8)
+        for index, word in enumerate(padded.view(np.uint64).T):
+            # An id's words only: its hash must not depend on the longest id beside it.
+            live = needed > index
+            if live.all():
+                hashed = _mixed(hashed ^ word)
+            else:
+                hashed[live] = _mixed(hashed[live] ^ word[live])
+        found[first:first + len(part)] = hashed
+    return found
+
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+
+
+def _mixed(value: np.ndarray) -> np.ndarray:
+    """splitmix64's finaliser (in place): every input bit reaches every output bit."""
+    value ^= value >> np.uint64(30)
+    value *= np.uint64(0xBF58476D1CE4E5B9)
+    value ^= value >> np.uint64(27)
+    value *= np.uint64(0x94D049BB133111EB)
+    value ^= value >> np.uint64(31)
+    return value
 
 
 def _repeats(parts: Sequence[np.ndarray], ids_at: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
