@@ -68,18 +68,22 @@ _OFFSET_MASK = (1 << _OFFSET_BITS) - 1
 _DAY_S = 86_400
 """Runs are merged only within an event-time day of their latest starts (see `CellTable.append`)."""
 
+_FANOUT = 4
+"""Runs of a size merged at once. Merging pairs, a row was merged about eight times in its day
+(a merge costs each row the same, whatever the count); in fours, four, for a few more runs to search."""
+
 _SCAN_OWNERS = 8
 """Up to this many owners, a run not yet indexed by owner is scanned rather than indexed."""
 
 
-def sorted_union(older: np.ndarray, newer: np.ndarray) -> np.ndarray:
-    """The distinct values of two sorted arrays of distinct values, sorted (`np.union1d`'s answer).
+def sorted_union(*arrays: np.ndarray) -> np.ndarray:
+    """The distinct values of sorted arrays of distinct values, sorted (`np.union1d`'s answer).
 
     numpy 2.4's `np.union1d` (`np.unique` without an inverse) hashes, which on H3 cells' wide
-    values took 0.8 s for 300,000 of them; merging the two sorted runs takes milliseconds.
+    values took 0.8 s for 300,000 of them; merging the sorted runs takes milliseconds.
     """
-    values = np.concatenate([older, newer])
-    values.sort(kind="stable")  # two sorted runs back to back: timsort merges them in linear time
+    values = np.concatenate(arrays)
+    values.sort(kind="stable")  # sorted runs back to back: timsort merges them in linear time
     first = np.ones(len(values), dtype=bool)
     np.not_equal(values[1:], values[:-1], out=first[1:])
     return values[first]
@@ -132,30 +136,31 @@ class _Run:
         )
 
     @staticmethod
-    def merge(older: "_Run", newer: "_Run") -> "_Run":
-        cells = sorted_union(older.cells, newer.cells)
-        base = min(older.base, newer.base)
-        if not _Run.mergeable(older, newer):
+    def merge(runs: "list[_Run]") -> "_Run":
+        """One run of the rows of `runs` (whose starts fit one run, see `mergeable`)."""
+        cells = sorted_union(*(run.cells for run in runs))
+        base = min(run.base for run in runs)
+        if not _Run.mergeable(runs):
             raise ValueError("rows of one run must start within 136 years of each other")
 
         def rekey(run: "_Run") -> np.ndarray:
             rank = np.searchsorted(cells, run.cells)[run.key >> _OFFSET_BITS]
             return (rank << _OFFSET_BITS) | ((run.key & _OFFSET_MASK) + (run.base - base))
 
-        key = np.concatenate([rekey(older), rekey(newer)])
-        # Two sorted runs back to back: timsort ("stable") merges them in linear time.
+        key = np.concatenate([rekey(run) for run in runs])
+        # Sorted runs back to back: timsort ("stable") merges them in about linear time.
         order = np.argsort(key, kind="stable")
-        longest = max(older.longest, newer.longest)
+        longest = max(run.longest for run in runs)
         return _Run(
-            cells, key[order], np.concatenate([older.owner, newer.owner])[order],
-            np.concatenate([older.length, newer.length]).astype(_length_dtype(longest), copy=False)[order], base,
-            longest, max(older.latest, newer.latest),
+            cells, key[order], np.concatenate([run.owner for run in runs])[order],
+            np.concatenate([run.length for run in runs]).astype(_length_dtype(longest), copy=False)[order], base,
+            longest, max(run.latest for run in runs),
         )
 
     @staticmethod
-    def mergeable(older: "_Run", newer: "_Run") -> bool:
-        """True when the rows of both fit one run (their starts within 136 years)."""
-        return max(older.latest, newer.latest) - min(older.base, newer.base) <= _OFFSET_MASK
+    def mergeable(runs: "list[_Run]") -> bool:
+        """True when the rows of all fit one run (their starts within 136 years)."""
+        return max(run.latest for run in runs) - min(run.base for run in runs) <= _OFFSET_MASK
 
     def __len__(self) -> int:
         return len(self.key)
@@ -260,14 +265,18 @@ class CellTable:
             # A day's runs stop growing once the day is over: rows are mostly appended in time order and
             # kept for the rules' look-back (two weeks), so merging across days re-sorted every row of
             # the whole table about ten times, and a lookup skips the days its queries cannot reach.
-            while (
-                len(self._runs) >= 2 and len(self._runs[-2]) <= 2 * len(self._runs[-1])
-                and self._runs[-2].latest // _DAY_S == self._runs[-1].latest // _DAY_S
-                and _Run.mergeable(self._runs[-2], self._runs[-1])
-            ):
-                newer = self._runs.pop()
-                older = self._runs.pop()
-                self._runs.append(_Run.merge(older, newer))
+            while self._merge_due():
+                merged = _Run.merge(self._runs[-_FANOUT:])
+                del self._runs[-_FANOUT:]
+                self._runs.append(merged)
+
+    def _merge_due(self) -> bool:
+        """The newest `_FANOUT` runs are of a size (the oldest at most twice the newest) and of one day."""
+        last = self._runs[-_FANOUT:]
+        return (
+            len(last) == _FANOUT and len(last[0]) <= 2 * len(last[-1])
+            and len({run.latest // _DAY_S for run in last}) == 1 and _Run.mergeable(last)
+        )
 
     def lookup(self, cells: np.ndarray, start: np.ndarray, end: np.ndarray) -> tuple[np.ndarray, Rows]:
         """Live rows in `cells[i]` that may overlap [start[i], end[i]): (i of each, the rows).
