@@ -7,6 +7,8 @@ every other row goes through the pydantic models, which give the precise reason.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -32,6 +34,13 @@ def _true(mask: pa.Array) -> np.ndarray:
     return np.asarray(pc.fill_null(mask, False).to_numpy(zero_copy_only=False), dtype=bool)
 
 
+def _each(column: pa.Array, test: Callable[[pa.Array], pa.Array]) -> np.ndarray:
+    """Where `test` holds of a string column's values; a dictionary column's are tested once a distinct value."""
+    if pa.types.is_dictionary(column.type):
+        return _true(test(column.dictionary).take(column.indices))
+    return _true(test(column))
+
+
 def ping_rows(batch: pa.RecordBatch) -> tuple[np.ndarray, np.ndarray, pa.Array]:
     """(ok, ts, event_id): `ok` marks the valid pings; times and ids are theirs only (`ping_columns`
     reads the rest).
@@ -42,7 +51,7 @@ def ping_rows(batch: pa.RecordBatch) -> tuple[np.ndarray, np.ndarray, pa.Array]:
     rows = batch.num_rows
     if not set(_REQUIRED) <= set(names) or any(pa.types.is_null(batch.column(n).type) for n in _REQUIRED):
         return np.zeros(rows, dtype=bool), np.array([], dtype=np.int64), pa.array([], type=pa.string())
-    ok = _true(pc.equal(_strings(batch.column("type")), "ping"))
+    ok = _each(batch.column("type"), lambda values: pc.equal(values, "ping"))
     for name in names:
         if name not in PING_FIELDS:
             ok &= _true(pc.is_null(batch.column(name)))
@@ -50,7 +59,7 @@ def ping_rows(batch: pa.RecordBatch) -> tuple[np.ndarray, np.ndarray, pa.Array]:
     lengths = pc.utf8_length(event_id)
     ok &= _true(pc.and_(pc.greater_equal(lengths, 1), pc.less_equal(lengths, 64)))
     ok &= _true(pc.match_substring_regex(event_id, PRINTABLE))
-    ok &= _true(pc.match_substring_regex(_strings(batch.column("person")), _PERSON))
+    ok &= _each(batch.column("person"), lambda values: pc.match_substring_regex(values, _PERSON))
     lat, lon = (_floats(batch.column(name)) for name in ("lat", "lon"))
     with np.errstate(invalid="ignore"):
         ok &= np.isfinite(lat) & (lat >= -90) & (lat <= 90) & np.isfinite(lon) & (lon >= -180) & (lon <= 180)
@@ -60,7 +69,7 @@ def ping_rows(batch: pa.RecordBatch) -> tuple[np.ndarray, np.ndarray, pa.Array]:
         present = _true(pc.is_valid(accuracy))
         with np.errstate(invalid="ignore"):
             ok &= ~present | (np.isfinite(values) & (values >= 0) & (values <= 100_000))
-    ok &= _true(pc.is_in(_strings(batch.column("source")), value_set=_SOURCES))
+    ok &= _each(batch.column("source"), lambda values: pc.is_in(values, value_set=_SOURCES))
     ts_column = batch.column("ts")
     ok &= _true(pc.is_valid(ts_column))
     if not pa.types.is_timestamp(ts_column.type) or ts_column.type.tz is None:
