@@ -2,8 +2,8 @@
 
 Each row is `(cell, owner, start, end)`: a person's stay in a cell, or a source's
 (case or designated area) infectious presence in a cell. Rows are kept in a few
-runs sorted by (cell, start), log-structured: a batch becomes a run, and runs of
-similar size are merged, so there are O(log n) runs and appending costs O(log n)
+runs sorted by (cell, start), log-structured: the batches appended between two
+reads become a run, and runs of similar size are merged, so there are O(log n) runs and appending costs O(log n)
 amortised per row. A lookup of many (cell, time range) pairs is a few
 `searchsorted` calls per run and costs the rows found, however long the table's
 history; so does a lookup by owner, once a run is indexed by owner. A partition of
@@ -71,6 +71,9 @@ _DAY_S = 86_400
 _FANOUT = 4
 """Runs of a size merged at once. Merging pairs, a row was merged about eight times in its day
 (a merge costs each row the same, whatever the count); in fours, four, for a few more runs to search."""
+
+_PENDING_ROWS = 1 << 16
+"""Rows appended wait unsorted (32 bytes each, twice a sorted row) until this many, at most."""
 
 _SCAN_OWNERS = 8
 """Up to this many owners, a run not yet indexed by owner is scanned rather than indexed."""
@@ -246,33 +249,63 @@ class CellTable:
     """Rows kept sorted by (cell, start) in log-structured runs."""
 
     def __init__(self) -> None:
-        self._runs: list[_Run] = []
+        self._sorted: list[_Run] = []
+        self._pending: list[Rows] = []
+        self._pending_rows = 0
 
     def __len__(self) -> int:
-        return sum(len(r) for r in self._runs)
+        return sum(len(r) for r in self.runs)
 
     @property
     def nbytes(self) -> int:
         """Bytes held by the runs."""
-        return sum(r.nbytes for r in self._runs)
+        return sum(r.nbytes for r in self.runs)
+
+    @property
+    def runs(self) -> list[_Run]:
+        """The runs, with the rows appended since the last read sorted in."""
+        if self._pending:
+            self._sort_pending()
+        return self._sorted
 
     def append(self, rows: Rows) -> None:
-        """Add rows (any order)."""
+        """Add rows (any order).
+
+        They wait to be sorted into runs until the table is next read, or `_PENDING_ROWS` wait:
+        the stays table is read only when a case comes, so a run is made of a dozen ticks'
+        stays, not of each tick's two appends, and every row is merged fewer times.
+        """
         if len(rows) == 0:
             return
+        self._pending.append(rows)
+        self._pending_rows += len(rows)
+        if self._pending_rows >= _PENDING_ROWS:
+            self._sort_pending()
+
+    def _sort_pending(self) -> None:
+        pending, self._pending, self._pending_rows = self._pending, [], 0
+        # Consecutive appends of one day (of their latest start) make one run, as merging them would.
+        days = [int(rows.start.max()) // _DAY_S for rows in pending]
+        first = 0
+        for end in range(1, len(pending) + 1):
+            if end == len(pending) or days[end] != days[first]:
+                self._add(Rows.concat(pending[first:end]))
+                first = end
+
+    def _add(self, rows: Rows) -> None:
         for part in _eras(rows):
-            self._runs.append(_Run.of(part))
+            self._sorted.append(_Run.of(part))
             # A day's runs stop growing once the day is over: rows are mostly appended in time order and
             # kept for the rules' look-back (two weeks), so merging across days re-sorted every row of
             # the whole table about ten times, and a lookup skips the days its queries cannot reach.
             while self._merge_due():
-                merged = _Run.merge(self._runs[-_FANOUT:])
-                del self._runs[-_FANOUT:]
-                self._runs.append(merged)
+                merged = _Run.merge(self._sorted[-_FANOUT:])
+                del self._sorted[-_FANOUT:]
+                self._sorted.append(merged)
 
     def _merge_due(self) -> bool:
         """The newest `_FANOUT` runs are of a size (the oldest at most twice the newest) and of one day."""
-        last = self._runs[-_FANOUT:]
+        last = self._sorted[-_FANOUT:]
         return (
             len(last) == _FANOUT and len(last[0]) <= 2 * len(last[-1])
             and len({run.latest // _DAY_S for run in last}) == 1 and _Run.mergeable(last)
@@ -288,7 +321,7 @@ class CellTable:
         if len(cells) == 0:
             return np.empty(0, dtype=np.int64), Rows.empty()
         earliest, latest = int(start.min()), int(end.max())
-        for run in self._runs:
+        for run in self.runs:
             if run.latest + run.longest <= earliest or run.base >= latest:
                 continue  # every row of the run ends before the queries begin, or starts after they end
             query, position = run.find(cells, start, end)
@@ -308,11 +341,11 @@ class CellTable:
         rarely once large, so later searches cost the rows found, not the table.
         """
         owners = np.unique(np.asarray(owners, dtype=np.int64))
-        return Rows.concat([run.rows(run.of_owners(owners)) for run in self._runs])
+        return Rows.concat([run.rows(run.of_owners(owners)) for run in self.runs])
 
     def withdraw(self, cell: int, owner: int, start: int) -> None:
         """Mark the row (cell, owner, start) deleted; it is found by search, the order is kept."""
-        for run in self._runs:
+        for run in self.runs:
             _, position = run.find(np.array([cell]), np.array([start]), np.array([start + 1]))
             hit = position[(run.owner[position] == owner) & (run.starts(position) == start)]
             run.owner[hit] = DELETED
@@ -324,15 +357,15 @@ class CellTable:
     def drop_ended(self, cutoff: int) -> None:
         """Delete rows that ended at or before `cutoff` (and withdrawn rows)."""
         # Runs are mostly a day's rows: only the day the cutoff falls in needs the rows' ends.
-        self._runs = [run for run in self._runs if run.latest + run.longest > cutoff]
+        self._sorted = [run for run in self.runs if run.latest + run.longest > cutoff]
         self._keep(lambda run: (run.owner != DELETED) if run.base > cutoff else (run.ends() > cutoff) & (run.owner != DELETED))
 
     def _keep(self, predicate: Callable[[_Run], np.ndarray]) -> None:
         runs = []
-        for run in self._runs:
+        for run in self.runs:
             kept = predicate(run)
             if kept.all():
                 runs.append(run)  # unchanged, and so is its index by owner
             elif kept.any():
                 runs.append(run.keep(kept))
-        self._runs = runs
+        self._sorted = runs
