@@ -358,7 +358,7 @@ class CellTable:
         """Delete rows that ended at or before `cutoff` (and withdrawn rows)."""
         # Runs are mostly a day's rows: only the day the cutoff falls in needs the rows' ends.
         self._sorted = [run for run in self.runs if run.latest + run.longest > cutoff]
-        self._keep(lambda run: (run.owner != DELETED) if run.base > cutoff else (run.ends() > cutoff) & (run.owner != DELETED))
+        self._keep(lambda run: (run.owner != DELETED) & ((run.ends() > cutoff) if run.base <= cutoff else True))
 
     def _keep(self, predicate: Callable[[_Run], np.ndarray]) -> None:
         runs = []

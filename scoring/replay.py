@@ -72,10 +72,11 @@ class Pings:
     """The valid pings of an input, given batch by batch in arrival order, as often as asked.
 
     Pings decoded one by one (JSON lines, odd Parquet rows) are held as columns,
-    persons as codes into `roster`, as are the persons of every batch. The pings of a Parquet file that its columns give
-    directly are not held: each pass reads the file again, taking the rows reading
-    kept (one bit a row), so memory follows a batch, not the file. With the least
-    time of each stretch of input, replay knows how far event time is complete.
+    persons as codes into `roster` (as are the persons of every batch given). The
+    pings of a Parquet file that its columns give directly are not held: each pass
+    reads the file again, taking the rows reading kept (one bit a row), so memory
+    follows a batch, not the file. With the least time of each stretch of input,
+    replay knows how far event time is complete.
     """
 
     roster: Roster
