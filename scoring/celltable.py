@@ -178,7 +178,12 @@ class _Run:
         if self.by_owner is None and len(owners) <= _SCAN_OWNERS:
             # A new case asks for one person: a scan costs a pass over the run, the index a sort
             # of it, and runs merge (dropping the index) between cases in a growing city.
-            return np.flatnonzero(np.isin(self.owner, owners))
+            # Compared with each owner as a Python int: one pass over the int32 owners each, where
+            # `np.isin` made several, and a numpy int64 would have widened them first.
+            found = np.zeros(len(self.owner), dtype=bool)
+            for owner in owners.tolist():
+                found |= self.owner == owner
+            return np.flatnonzero(found)
         if self.by_owner is None:
             order = np.argsort(self.owner, kind="stable").astype(np.int32)
             distinct, first = np.unique(self.owner[order], return_index=True)
