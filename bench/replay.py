@@ -28,6 +28,7 @@ from pathlib import Path
 import orjson
 import pyarrow.parquet as pq
 
+from healthcode.collector import tune_for_scoring
 from healthcode.simsettings import load_simulation_config
 from scoring.replay import level_changes, read_events, replay
 from scoring.rules import load_rule_set
@@ -79,6 +80,7 @@ def _peak_mb() -> float:
 
 def measure(path: Path, parse, city: str = "", parsed: tuple[int, float] | None = None) -> Measured:  # type: ignore[no-untyped-def]
     """`parsed`: (rows, seconds) of the parse-only baseline, when measured elsewhere."""
+    tune_for_scoring()  # as the `healthcode` command does
     rules = load_rule_set(RULES)
     rows, parse_s = parsed if parsed is not None else _timed(lambda: parse(path))
     cpu = time.process_time()

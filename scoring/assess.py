@@ -394,14 +394,28 @@ class Proof:
     quiet: dict[str, int]
     """Rules not held: before this moment none of their triggers is active (the first moment an
     exposure trigger not known by `through` becomes known; a test or a visit ends the chain)."""
+    next_fact: int = 0
+    """The first moment after the span proved at which a test or a visit becomes known (a person
+    event drops the proof, so later spans of the chain have the same one)."""
+    horizon: int = 0
+    """Spans ending before this are proved without looking at any rule or fact (`reckon`): every
+    rule is answered by `lasting` or `quiet`, no points rule needs a scan, no test or visit comes."""
+
+    def reckon(self, rules: RuleSet) -> "Proof":
+        """Work out `horizon` from what is held (after a proof is made or told of a record)."""
+        if rules.points_rules or len(self.lasting) + len(self.quiet) != len(rules.rules):
+            self.horizon = self.through  # some rule must be looked at again: no span is answered
+        else:
+            self.horizon = min(self.next_fact, _NEVER, *[end for _, end in self.lasting.values()], *self.quiet.values())
+        return self
 
     def took(self, rules: RuleSet, state: PersonState, exposure: Exposure) -> None:
         """`state` took `exposure` (a new record, or one superseding another) after this proof."""
-        for rule in rules.rules:
-            if rule.signal != exposure.kind:
-                continue
+        changed = False
+        for rule in rules.rules_of(exposure.kind):
             counts = exposure_counts(rule, exposure)
             if rule.id in self.quiet and counts:
+                changed = True
                 if exposure.effective_from > self.through:
                     self.quiet[rule.id] = min(self.quiet[rule.id], exposure.effective_from)
                 else:  # known inside the span already proved: it must be looked at
@@ -411,11 +425,14 @@ class Proof:
                 continue
             # The record holding the rule up was superseded, mostly by the next tick's of the same
             # contact: that one holds it up from the next span's start on when it counts and is known.
+            changed = True
             at = self.through + 1
             if counts and exposure.effective_from <= at:
                 self.lasting[rule.id] = (exposure, trigger_end(rule, exposure.last_at, state, at))
             else:
                 del self.lasting[rule.id]
+        if changed:
+            self.reckon(rules)
 
 
 _NEVER = 2**62
@@ -440,13 +457,20 @@ def prove_status(
     visits, the facts of the other triggers and of every clearance, are the same all
     along such a chain of spans: none becomes known in any of them (else it is not proved).
     """
-    if any(start < fact.known_at <= end for fact in state.tests.values()):
-        return None
-    if any(start < visit.at <= end for visit in state.visits.values()):
-        return None
-    level, reasons = status
     if last is not None and (last.through != start or last.status != status or end < start + 1):
         last = None
+    if last is not None and end < last.horizon and all(_still_held(state, kept) for kept, _ in last.lasting.values()):
+        # Every rule is answered as it was for the span before (a contact's record every tick, mostly).
+        last.through = end
+        return last
+    next_fact = min(
+        (moment for moment in (*(f.known_at for f in state.tests.values()), *(v.at for v in state.visits.values()))
+         if moment > start),
+        default=_NEVER,
+    )
+    if next_fact <= end:
+        return None
+    level, reasons = status
     held, at, found = set(reasons), start + 1, 0
     lasting: dict[str, tuple[Trigger, int]] = {}
     quiet: dict[str, int] = {}
@@ -480,7 +504,7 @@ def prove_status(
             found = max(found, high)
     if not (held <= rules.rule_ids and found == LEVEL_CODE[level]):
         return None
-    return Proof(status, end, lasting, quiet)
+    return Proof(status, end, lasting, quiet, next_fact).reckon(rules)
 
 
 def _lasting(

@@ -2,8 +2,8 @@
 
 Each row is `(cell, owner, start, end)`: a person's stay in a cell, or a source's
 (case or designated area) infectious presence in a cell. Rows are kept in a few
-runs sorted by (cell, start), log-structured: a batch becomes a run, and runs of
-similar size are merged, so there are O(log n) runs and appending costs O(log n)
+runs sorted by (cell, start), log-structured: the batches appended between two
+reads become a run, and runs of similar size are merged, so there are O(log n) runs and appending costs O(log n)
 amortised per row. A lookup of many (cell, time range) pairs is a few
 `searchsorted` calls per run and costs the rows found, however long the table's
 history; so does a lookup by owner, once a run is indexed by owner. A partition of
@@ -68,25 +68,35 @@ _OFFSET_MASK = (1 << _OFFSET_BITS) - 1
 _DAY_S = 86_400
 """Runs are merged only within an event-time day of their latest starts (see `CellTable.append`)."""
 
+_FANOUT = 4
+"""Runs of a size merged at once. Merging pairs, a row was merged about eight times in its day
+(a merge costs each row the same, whatever the count); in fours, four, for a few more runs to search."""
+
+_PENDING_ROWS = 1 << 16
+"""Rows appended wait unsorted (32 bytes each, twice a sorted row) until this many, at most."""
+
 _SCAN_OWNERS = 8
 """Up to this many owners, a run not yet indexed by owner is scanned rather than indexed."""
 
 
-def sorted_union(older: np.ndarray, newer: np.ndarray) -> np.ndarray:
-    """The distinct values of two sorted arrays of distinct values, sorted (`np.union1d`'s answer).
+def sorted_union(*arrays: np.ndarray) -> np.ndarray:
+    """The distinct values of sorted arrays of distinct values, sorted (`np.union1d`'s answer).
 
     numpy 2.4's `np.union1d` (`np.unique` without an inverse) hashes, which on H3 cells' wide
-    values took 0.8 s for 300,000 of them; merging the two sorted runs takes milliseconds.
+    values took 0.8 s for 300,000 of them; merging the sorted runs takes milliseconds.
     """
-    values = np.concatenate([older, newer])
-    values.sort(kind="stable")  # two sorted runs back to back: timsort merges them in linear time
+    values = np.concatenate(arrays)
+    values.sort(kind="stable")  # sorted runs back to back: timsort merges them in linear time
     first = np.ones(len(values), dtype=bool)
     np.not_equal(values[1:], values[:-1], out=first[1:])
     return values[first]
 
 
-def _length_dtype(length: np.ndarray) -> type:
-    return np.int32 if len(length) == 0 or int(length.max()) <= np.iinfo(np.int32).max else np.int64
+_INT32_MAX = int(np.iinfo(np.int32).max)
+
+
+def _length_dtype(longest: int) -> type:
+    return np.int32 if longest <= _INT32_MAX else np.int64
 
 
 @dataclass(slots=True)
@@ -122,36 +132,38 @@ class _Run:
         key = (rank.astype(np.int64) << _OFFSET_BITS) | (rows.start - base)
         order = np.argsort(key)
         length = rows.end - rows.start
+        longest = int(length.max())
         return _Run(
-            cells, key[order], rows.owner[order].astype(np.int32), length[order].astype(_length_dtype(length)),
-            base, int(length.max()), int(rows.start.max()),
+            cells, key[order], rows.owner[order].astype(np.int32), length[order].astype(_length_dtype(longest)),
+            base, longest, int(rows.start.max()),
         )
 
     @staticmethod
-    def merge(older: "_Run", newer: "_Run") -> "_Run":
-        cells = sorted_union(older.cells, newer.cells)
-        base = min(older.base, newer.base)
-        if not _Run.mergeable(older, newer):
+    def merge(runs: "list[_Run]") -> "_Run":
+        """One run of the rows of `runs` (whose starts fit one run, see `mergeable`)."""
+        cells = sorted_union(*(run.cells for run in runs))
+        base = min(run.base for run in runs)
+        if not _Run.mergeable(runs):
             raise ValueError("rows of one run must start within 136 years of each other")
 
         def rekey(run: "_Run") -> np.ndarray:
             rank = np.searchsorted(cells, run.cells)[run.key >> _OFFSET_BITS]
             return (rank << _OFFSET_BITS) | ((run.key & _OFFSET_MASK) + (run.base - base))
 
-        key = np.concatenate([rekey(older), rekey(newer)])
-        # Two sorted runs back to back: timsort ("stable") merges them in linear time.
+        key = np.concatenate([rekey(run) for run in runs])
+        # Sorted runs back to back: timsort ("stable") merges them in about linear time.
         order = np.argsort(key, kind="stable")
-        length = np.concatenate([older.length, newer.length])
+        longest = max(run.longest for run in runs)
         return _Run(
-            cells, key[order], np.concatenate([older.owner, newer.owner])[order],
-            length[order].astype(_length_dtype(length)), base, max(older.longest, newer.longest),
-            max(older.latest, newer.latest),
+            cells, key[order], np.concatenate([run.owner for run in runs])[order],
+            np.concatenate([run.length for run in runs]).astype(_length_dtype(longest), copy=False)[order], base,
+            longest, max(run.latest for run in runs),
         )
 
     @staticmethod
-    def mergeable(older: "_Run", newer: "_Run") -> bool:
-        """True when the rows of both fit one run (their starts within 136 years)."""
-        return max(older.latest, newer.latest) - min(older.base, newer.base) <= _OFFSET_MASK
+    def mergeable(runs: "list[_Run]") -> bool:
+        """True when the rows of all fit one run (their starts within 136 years)."""
+        return max(run.latest for run in runs) - min(run.base for run in runs) <= _OFFSET_MASK
 
     def __len__(self) -> int:
         return len(self.key)
@@ -166,7 +178,12 @@ class _Run:
         if self.by_owner is None and len(owners) <= _SCAN_OWNERS:
             # A new case asks for one person: a scan costs a pass over the run, the index a sort
             # of it, and runs merge (dropping the index) between cases in a growing city.
-            return np.flatnonzero(np.isin(self.owner, owners))
+            # Compared with each owner as a Python int: one pass over the int32 owners each, where
+            # `np.isin` made several, and a numpy int64 would have widened them first.
+            found = np.zeros(len(self.owner), dtype=bool)
+            for owner in owners.tolist():
+                found |= self.owner == owner
+            return np.flatnonzero(found)
         if self.by_owner is None:
             order = np.argsort(self.owner, kind="stable").astype(np.int32)
             distinct, first = np.unique(self.owner[order], return_index=True)
@@ -237,33 +254,67 @@ class CellTable:
     """Rows kept sorted by (cell, start) in log-structured runs."""
 
     def __init__(self) -> None:
-        self._runs: list[_Run] = []
+        self._sorted: list[_Run] = []
+        self._pending: list[Rows] = []
+        self._pending_rows = 0
 
     def __len__(self) -> int:
-        return sum(len(r) for r in self._runs)
+        return sum(len(r) for r in self.runs)
 
     @property
     def nbytes(self) -> int:
         """Bytes held by the runs."""
-        return sum(r.nbytes for r in self._runs)
+        return sum(r.nbytes for r in self.runs)
+
+    @property
+    def runs(self) -> list[_Run]:
+        """The runs, with the rows appended since the last read sorted in."""
+        if self._pending:
+            self._sort_pending()
+        return self._sorted
 
     def append(self, rows: Rows) -> None:
-        """Add rows (any order)."""
+        """Add rows (any order).
+
+        They wait to be sorted into runs until the table is next read, or `_PENDING_ROWS` wait:
+        the stays table is read only when a case comes, so a run is made of a dozen ticks'
+        stays, not of each tick's two appends, and every row is merged fewer times.
+        """
         if len(rows) == 0:
             return
+        self._pending.append(rows)
+        self._pending_rows += len(rows)
+        if self._pending_rows >= _PENDING_ROWS:
+            self._sort_pending()
+
+    def _sort_pending(self) -> None:
+        pending, self._pending, self._pending_rows = self._pending, [], 0
+        # Consecutive appends of one day (of their latest start) make one run, as merging them would.
+        days = [int(rows.start.max()) // _DAY_S for rows in pending]
+        first = 0
+        for end in range(1, len(pending) + 1):
+            if end == len(pending) or days[end] != days[first]:
+                self._add(Rows.concat(pending[first:end]))
+                first = end
+
+    def _add(self, rows: Rows) -> None:
         for part in _eras(rows):
-            self._runs.append(_Run.of(part))
+            self._sorted.append(_Run.of(part))
             # A day's runs stop growing once the day is over: rows are mostly appended in time order and
             # kept for the rules' look-back (two weeks), so merging across days re-sorted every row of
             # the whole table about ten times, and a lookup skips the days its queries cannot reach.
-            while (
-                len(self._runs) >= 2 and len(self._runs[-2]) <= 2 * len(self._runs[-1])
-                and self._runs[-2].latest // _DAY_S == self._runs[-1].latest // _DAY_S
-                and _Run.mergeable(self._runs[-2], self._runs[-1])
-            ):
-                newer = self._runs.pop()
-                older = self._runs.pop()
-                self._runs.append(_Run.merge(older, newer))
+            while self._merge_due():
+                merged = _Run.merge(self._sorted[-_FANOUT:])
+                del self._sorted[-_FANOUT:]
+                self._sorted.append(merged)
+
+    def _merge_due(self) -> bool:
+        """The newest `_FANOUT` runs are of a size (the oldest at most twice the newest) and of one day."""
+        last = self._sorted[-_FANOUT:]
+        return (
+            len(last) == _FANOUT and len(last[0]) <= 2 * len(last[-1])
+            and len({run.latest // _DAY_S for run in last}) == 1 and _Run.mergeable(last)
+        )
 
     def lookup(self, cells: np.ndarray, start: np.ndarray, end: np.ndarray) -> tuple[np.ndarray, Rows]:
         """Live rows in `cells[i]` that may overlap [start[i], end[i]): (i of each, the rows).
@@ -275,7 +326,7 @@ class CellTable:
         if len(cells) == 0:
             return np.empty(0, dtype=np.int64), Rows.empty()
         earliest, latest = int(start.min()), int(end.max())
-        for run in self._runs:
+        for run in self.runs:
             if run.latest + run.longest <= earliest or run.base >= latest:
                 continue  # every row of the run ends before the queries begin, or starts after they end
             query, position = run.find(cells, start, end)
@@ -295,11 +346,11 @@ class CellTable:
         rarely once large, so later searches cost the rows found, not the table.
         """
         owners = np.unique(np.asarray(owners, dtype=np.int64))
-        return Rows.concat([run.rows(run.of_owners(owners)) for run in self._runs])
+        return Rows.concat([run.rows(run.of_owners(owners)) for run in self.runs])
 
     def withdraw(self, cell: int, owner: int, start: int) -> None:
         """Mark the row (cell, owner, start) deleted; it is found by search, the order is kept."""
-        for run in self._runs:
+        for run in self.runs:
             _, position = run.find(np.array([cell]), np.array([start]), np.array([start + 1]))
             hit = position[(run.owner[position] == owner) & (run.starts(position) == start)]
             run.owner[hit] = DELETED
@@ -310,8 +361,16 @@ class CellTable:
 
     def drop_ended(self, cutoff: int) -> None:
         """Delete rows that ended at or before `cutoff` (and withdrawn rows)."""
-        self._keep(lambda run: (run.ends() > cutoff) & (run.owner != DELETED))
+        # Runs are mostly a day's rows: only the day the cutoff falls in needs the rows' ends.
+        self._sorted = [run for run in self.runs if run.latest + run.longest > cutoff]
+        self._keep(lambda run: (run.owner != DELETED) & ((run.ends() > cutoff) if run.base <= cutoff else True))
 
     def _keep(self, predicate: Callable[[_Run], np.ndarray]) -> None:
-        runs = [run.keep(predicate(run)) for run in self._runs]
-        self._runs = [run for run in runs if len(run)]
+        runs = []
+        for run in self.runs:
+            kept = predicate(run)
+            if kept.all():
+                runs.append(run)  # unchanged, and so is its index by owner
+            elif kept.any():
+                runs.append(run.keep(kept))
+        self._sorted = runs

@@ -46,6 +46,7 @@ from scoring.events import AreaRisk, Ping, TestResult, Visit
 from scoring.exposure import AREA, CaseWindow, ContactSpec, Exposure
 from scoring.people import People, PersonChange
 from scoring.presence import PresenceIndex, area_resolution
+from scoring.pseudonyms import Coded, Persons, joined
 from scoring.rules import RuleSet
 from scoring.timeutil import to_epoch
 
@@ -125,7 +126,7 @@ Found = dict[int, list[Exposure]]
 class Presence(Protocol):
     """What the time loop asks of presence, index by index (see `LocalPresence`)."""
 
-    def add_pings(self, persons: np.ndarray, ts: np.ndarray, lat: np.ndarray, lon: np.ndarray) -> None:
+    def add_pings(self, persons: Persons, ts: np.ndarray, lat: np.ndarray, lon: np.ndarray) -> None:
         """Pings of one tick (all earlier than the boundary the loop is at), kept until `flush`."""
 
     def buffered(self) -> bool:
@@ -157,7 +158,7 @@ class Presence(Protocol):
         """Cells the designations filled, in every index held here."""
 
 
-PingColumns = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+PingColumns = tuple[Persons, np.ndarray, np.ndarray, np.ndarray]
 """Pings as (persons, ts, lat, lon) arrays."""
 
 
@@ -167,7 +168,7 @@ class PingBuffer:
     def __init__(self) -> None:
         self._pings: list[PingColumns] = []
 
-    def add_pings(self, persons: np.ndarray, ts: np.ndarray, lat: np.ndarray, lon: np.ndarray) -> None:
+    def add_pings(self, persons: Persons, ts: np.ndarray, lat: np.ndarray, lon: np.ndarray) -> None:
         self._pings.append((persons, ts, lat, lon))
 
     def buffered(self) -> bool:
@@ -179,8 +180,8 @@ class PingBuffer:
         if not ready:
             return None
         self._pings = [part for part in self._pings if not (len(part[1]) and part[1][0] < before)]
-        persons, ts, lat, lon = (np.concatenate([part[column] for part in ready]) for column in range(4))
-        return persons, ts, lat, lon
+        ts, lat, lon = (np.concatenate([part[column] for part in ready]) for column in range(1, 4))
+        return joined([part[0] for part in ready]), ts, lat, lon
 
 
 class LocalPresence(PingBuffer):
@@ -257,12 +258,12 @@ class CityScorer:
 
     # -- inputs, in event-time order ------------------------------------------------
 
-    def add_pings(self, persons: np.ndarray, ts: np.ndarray, lat: np.ndarray, lon: np.ndarray) -> None:
+    def add_pings(self, persons: Persons, ts: np.ndarray, lat: np.ndarray, lon: np.ndarray) -> None:
         """Pings sorted by time (arrays), no earlier than anything fed before."""
         if len(ts) == 0:
             return
         ts = np.asarray(ts, dtype=np.int64)
-        persons = np.asarray(persons, dtype=object)
+        persons = persons if isinstance(persons, Coded) else np.asarray(persons, dtype=object)
         start = 0
         while start < len(ts):
             self._reach(int(ts[start]))

@@ -7,11 +7,14 @@ every other row goes through the pydantic models, which give the precise reason.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from scoring.events import PING_FIELDS, PRINTABLE
+from scoring.pseudonyms import Roster
 
 _PERSON = r"^[A-Za-z0-9_-]{1,64}$"
 _FIRST_SECOND = -62_135_596_800
@@ -31,7 +34,14 @@ def _true(mask: pa.Array) -> np.ndarray:
     return np.asarray(pc.fill_null(mask, False).to_numpy(zero_copy_only=False), dtype=bool)
 
 
-def ping_rows(batch: pa.RecordBatch) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _each(column: pa.Array, test: Callable[[pa.Array], pa.Array]) -> np.ndarray:
+    """Where `test` holds of a string column's values; a dictionary column's are tested once a distinct value."""
+    if pa.types.is_dictionary(column.type):
+        return _true(test(column.dictionary).take(column.indices))
+    return _true(test(column))
+
+
+def ping_rows(batch: pa.RecordBatch) -> tuple[np.ndarray, np.ndarray, pa.Array]:
     """(ok, ts, event_id): `ok` marks the valid pings; times and ids are theirs only (`ping_columns`
     reads the rest).
 
@@ -40,8 +50,8 @@ def ping_rows(batch: pa.RecordBatch) -> tuple[np.ndarray, np.ndarray, np.ndarray
     names = batch.schema.names
     rows = batch.num_rows
     if not set(_REQUIRED) <= set(names) or any(pa.types.is_null(batch.column(n).type) for n in _REQUIRED):
-        return np.zeros(rows, dtype=bool), np.array([], dtype=np.int64), np.array([], dtype=object)
-    ok = _true(pc.equal(_strings(batch.column("type")), "ping"))
+        return np.zeros(rows, dtype=bool), np.array([], dtype=np.int64), pa.array([], type=pa.string())
+    ok = _each(batch.column("type"), lambda values: pc.equal(values, "ping"))
     for name in names:
         if name not in PING_FIELDS:
             ok &= _true(pc.is_null(batch.column(name)))
@@ -49,7 +59,7 @@ def ping_rows(batch: pa.RecordBatch) -> tuple[np.ndarray, np.ndarray, np.ndarray
     lengths = pc.utf8_length(event_id)
     ok &= _true(pc.and_(pc.greater_equal(lengths, 1), pc.less_equal(lengths, 64)))
     ok &= _true(pc.match_substring_regex(event_id, PRINTABLE))
-    ok &= _true(pc.match_substring_regex(_strings(batch.column("person")), _PERSON))
+    ok &= _each(batch.column("person"), lambda values: pc.match_substring_regex(values, _PERSON))
     lat, lon = (_floats(batch.column(name)) for name in ("lat", "lon"))
     with np.errstate(invalid="ignore"):
         ok &= np.isfinite(lat) & (lat >= -90) & (lat <= 90) & np.isfinite(lon) & (lon >= -180) & (lon <= 180)
@@ -59,7 +69,7 @@ def ping_rows(batch: pa.RecordBatch) -> tuple[np.ndarray, np.ndarray, np.ndarray
         present = _true(pc.is_valid(accuracy))
         with np.errstate(invalid="ignore"):
             ok &= ~present | (np.isfinite(values) & (values >= 0) & (values <= 100_000))
-    ok &= _true(pc.is_in(_strings(batch.column("source")), value_set=_SOURCES))
+    ok &= _each(batch.column("source"), lambda values: pc.is_in(values, value_set=_SOURCES))
     ts_column = batch.column("ts")
     ok &= _true(pc.is_valid(ts_column))
     if not pa.types.is_timestamp(ts_column.type) or ts_column.type.tz is None:
@@ -70,18 +80,25 @@ def ping_rows(batch: pa.RecordBatch) -> tuple[np.ndarray, np.ndarray, np.ndarray
     keep = (seconds >= _FIRST_SECOND) & (seconds <= _LAST_SECOND)
     ok[candidates[~keep]] = False
     chosen = pa.array(candidates[keep])
-    return ok, seconds[keep], np.asarray(event_id.take(chosen).to_numpy(zero_copy_only=False), dtype=object)
+    return ok, seconds[keep], event_id.take(chosen)
 
 
-def ping_columns(batch: pa.RecordBatch, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(person, ts, lat, lon) of the rows at `rows`, which `ping_rows` found to be valid pings.
+def ping_columns(
+    batch: pa.RecordBatch, rows: np.ndarray, roster: Roster
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(person code in `roster`, ts, lat, lon) of the rows at `rows`, which `ping_rows` found to be valid pings.
 
     Only the rows asked for are decoded: replay reads a file's pings again, batch by
-    batch, rather than holding them (see `scoring.replay`).
+    batch, rather than holding them (see `scoring.replay`). Persons are coded through
+    the column's dictionary: each distinct name of the batch is looked up once.
     """
     chosen = pa.array(rows, type=pa.int64())
+    person = batch.column("person").take(chosen)
+    if not pa.types.is_dictionary(person.type):
+        person = pc.dictionary_encode(person)
+    codes = roster.codes(person.dictionary.to_pylist())
     return (
-        np.asarray(_persons(batch, chosen).to_numpy(zero_copy_only=False), dtype=object),
+        codes[person.indices.to_numpy(zero_copy_only=False)],
         _seconds(batch.column("ts"), rows),
         _floats(batch.column("lat").take(chosen)),
         _floats(batch.column("lon").take(chosen)),

@@ -172,11 +172,13 @@ class People:
         person = exposure.person
         changes: list[PersonChange] = []
         held = self._states.get(person)
+        kept: bool | None = None  # whether the record supersedes the one held (None: not worked out)
         if held is not None and exposure.exposure_id in held.exposures:
             last_under_old = exposure.effective_from - 1
             due = self._due_at.get(person)
             if due is not None and due <= last_under_old:
-                if not self._holds(held, exposure, last_under_old):
+                kept = supersedes(held, exposure)
+                if not (kept and self._holds(held, exposure, last_under_old)):
                     changes = self._settle_person(person, last_under_old)
             elif held.settled_at is not None and held.settled_at < last_under_old:
                 # Nothing falls due before the new record takes effect: the level holds until then.
@@ -185,7 +187,7 @@ class People:
         # record is taken in place (copying every fact per record is what made replay slow).
         state = self._states.get(person) or new_state(person)
         old = state.exposures.get(exposure.exposure_id)
-        if absorb_exposure(state, exposure):
+        if absorb_exposure(state, exposure, None if state is not held else kept):
             self._states[person] = state
             proof = self._proofs.get(person)
             if proof is not None:
@@ -197,7 +199,8 @@ class People:
         return changes
 
     def _holds(self, held: PersonState, exposure: Exposure, last_under_old: int) -> bool:
-        """Settle `held` up to `last_under_old` the cheap way when it provably reports nothing.
+        """Settle `held` up to `last_under_old` the cheap way when it provably reports nothing
+        (`exposure` supersedes a record held).
 
         A person in contact with a case gets a new record every tick; mostly their level
         stays as it is (under a threshold, or already red), and proving it costs a fraction
@@ -206,7 +209,7 @@ class People:
         needs, since the superseding record takes effect at the very next second.
         """
         start = held.settled_at
-        if start is None or start > last_under_old or held.person in self._late or not supersedes(held, exposure):
+        if start is None or start > last_under_old or held.person in self._late:
             return False
         proof = prove_status(
             held, self.rules, _status(held), start, last_under_old, exposure.exposure_id, self._proofs.get(held.person)

@@ -31,7 +31,7 @@ from scoring.cells import snap_all
 from scoring.celltable import Rows
 from scoring.contacts import EVERY_DAY, OPEN_END, ContactEngine, Source, Tally
 from scoring.exposure import AREA, CaseWindow, ContactSpec, Exposure
-from scoring.pseudonyms import Numbering
+from scoring.pseudonyms import Numbering, Persons
 
 
 StayRows = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
@@ -109,12 +109,12 @@ class PresenceIndex:
 
     def ingest_batch(
         self,
-        persons: Sequence[str] | np.ndarray,
+        persons: Persons,
         ts: np.ndarray,
         lat: np.ndarray,
         lon: np.ndarray,
     ) -> list[Exposure]:
-        """Apply a batch of pings: pseudonyms, epoch seconds, degrees, as numpy or Arrow arrays.
+        """Apply a batch of pings: pseudonyms (or `Coded` ones), epoch seconds, degrees, as numpy or Arrow arrays.
 
         Any order, any mix of persons; pings later than ones already applied are
         corrections, not errors. Returns the exposures that changed, grouped by
@@ -307,7 +307,8 @@ class PresenceIndex:
                         level=source.level,
                         known_at=None if source.known_at is None else max(source.known_at, tally.last),
                     )
-                    if exposure != previous:
+                    # Mostly the contact grew: the cheap fields tell before the whole record is compared.
+                    if previous is None or exposure.last_at != previous.last_at or exposure != previous:
                         emitted[who] = exposure
                         out.append(exposure)
                 if not emitted:

@@ -33,7 +33,7 @@ from scoring.city import Found, IndexPlan, PingBuffer
 from scoring.events import AreaRisk
 from scoring.exposure import CaseWindow, ContactSpec, Exposure
 from scoring.presence import PresenceIndex, StayRows
-from scoring.pseudonyms import Numbering
+from scoring.pseudonyms import Numbering, Persons
 from scoring.stays import StayStage
 
 STEPS = 2
@@ -133,7 +133,7 @@ class StayPartition:
         self._stages = [StayStage(spec.max_gap_s) for spec in self.specs]
         self._persons = Numbering()
 
-    def ingest(self, persons: np.ndarray, ts: np.ndarray, lat: np.ndarray, lon: np.ndarray) -> list[StayChange]:
+    def ingest(self, persons: Persons, ts: np.ndarray, lat: np.ndarray, lon: np.ndarray) -> list[StayChange]:
         """A batch of pings, any order: the stays they close, add or withdraw, per kind."""
         if len(persons) == 0:
             return []

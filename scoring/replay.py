@@ -23,6 +23,7 @@ from scoring.city import CityScorer
 from scoring.events import AreaRisk, EventError, Ping, TestResult, Visit, decode_event
 from scoring.limits import EventLimits, latest_accepted, limit_breach, time_breach
 from scoring.people import GREEN, PersonChange, sorted_changes
+from scoring.pseudonyms import Coded, Roster
 from scoring.rules import RuleSet
 from scoring.timeutil import to_epoch
 
@@ -42,8 +43,9 @@ class Malformed:
 class PingBatch:
     """Valid pings of a stretch of the input, in arrival order."""
 
-    persons: np.ndarray
-    """Pseudonyms (object array)."""
+    codes: np.ndarray
+    """Persons, as codes into `roster`."""
+    roster: Roster
     ts: np.ndarray
     lat: np.ndarray
     lon: np.ndarray
@@ -51,6 +53,11 @@ class PingBatch:
     """Arrival position of each ping, to break ties with other events deterministically."""
     later: int | None
     """No ping of a later batch is earlier than this (None: no ping follows)."""
+
+    @property
+    def persons(self) -> np.ndarray:
+        """Pseudonyms (object array)."""
+        return Coded(self.codes, self.roster).names()
 
 
 _NONE = int(np.iinfo(np.int64).max)
@@ -65,13 +72,14 @@ class Pings:
     """The valid pings of an input, given batch by batch in arrival order, as often as asked.
 
     Pings decoded one by one (JSON lines, odd Parquet rows) are held as columns,
-    persons as codes into `names`. The pings of a Parquet file that its columns give
-    directly are not held: each pass reads the file again, taking the rows reading
-    kept (one bit a row), so memory follows a batch, not the file. With the least
-    time of each stretch of input, replay knows how far event time is complete.
+    persons as codes into `roster` (as are the persons of every batch given). The
+    pings of a Parquet file that its columns give directly are not held: each pass
+    reads the file again, taking the rows reading kept (one bit a row), so memory
+    follows a batch, not the file. With the least time of each stretch of input,
+    replay knows how far event time is complete.
     """
 
-    names: np.ndarray
+    roster: Roster
     held: _Held
     stretches: list[tuple[int, int]]
     """(last position, least ping time) of each stretch of input, in order."""
@@ -86,7 +94,7 @@ class Pings:
         for last, (person, ts, lat, lon, order) in self._parts():
             # A stretch not wholly given yet may still hold an earlier ping.
             later = int(least[int(np.searchsorted(ends, last, side="right"))])
-            yield PingBatch(person, ts, lat, lon, order, None if later == _NONE else later)
+            yield PingBatch(person, self.roster, ts, lat, lon, order, None if later == _NONE else later)
 
     def _parts(self) -> Iterator[tuple[int, tuple[np.ndarray, ...]]]:
         """(last position, columns) of successive stretches."""
@@ -95,23 +103,21 @@ class Pings:
             first = 0
             for last, _ in self.stretches:
                 end = int(np.searchsorted(held[4], last, side="right"))
-                yield last, (self.names[held[0][first:end]], *(column[first:end] for column in held[1:]))
+                yield last, tuple(column[first:end] for column in held)
                 first = end
             return
         from scoring.columns import ping_columns
 
         for first, batch, rows in self._kept_rows(_PING_COLUMNS):
             end = first + batch.num_rows
-            person, ts, lat, lon = ping_columns(batch, rows)
+            person, ts, lat, lon = ping_columns(batch, rows, self.roster)
             lo, hi = (int(at) for at in np.searchsorted(held[4], [first, end], side="right"))
-            yield end, (
-                np.concatenate([person, self.names[held[0][lo:hi]]]),
-                *(np.concatenate([mine, column[lo:hi]]) for mine, column in zip((ts, lat, lon, rows + first + 1), held[1:])),
-            )
+            yield end, tuple(np.concatenate([mine, column[lo:hi]])
+                             for mine, column in zip((person, ts, lat, lon, rows + first + 1), held))
 
     def persons(self) -> set[str]:
         """Every person a ping names; of a Parquet file only the person column is read again."""
-        found = set(self.names[np.unique(self.held[0])].tolist())
+        found = {self.roster.names[code] for code in np.unique(self.held[0]).tolist()}
         if self.file is not None and self.kept is not None and self.kept.any():
             from scoring.columns import ping_persons
 
@@ -218,11 +224,11 @@ class _Collector:
         self.others: list[tuple[int, int, Any]] = []
         self._stretches: list[_Stretch] = []
         self._floors: list[tuple[int, int]] = []
-        self._read: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self._read: list[tuple[pa.Array, np.ndarray, np.ndarray]] = []
         self._singles: list[tuple[int, str, int]] = []
         self._pings: list[Ping] = []
         self._ping_positions: list[int] = []
-        self._codes: dict[str, int] = {}
+        self.roster = Roster()
         self._held: list[_Held] = []
 
     def add(self, position: int, event: Ping | Visit | TestResult | AreaRisk) -> None:
@@ -243,14 +249,14 @@ class _Collector:
     def pending_pings(self) -> int:
         return len(self._pings)
 
-    def add_pings(self, ids: np.ndarray, ts: np.ndarray, order: np.ndarray) -> None:
+    def add_pings(self, ids: pa.Array, ts: np.ndarray, order: np.ndarray) -> None:
         """Valid pings read as columns (ids, times, positions), to be read again from the file."""
         out = (ts < self.limits.earliest) | (ts > latest_accepted(self.limits, self.now))
         for row, seconds in zip(order[out].tolist(), ts[out].tolist()):
             breach = time_breach("ts", seconds, self.limits, self.now)
             assert breach is not None  # `out` is the same test, on the whole column
             self.malformed.append(Malformed(row, breach.reason))
-        self._read.append((ids[~out], ts[~out], order[~out]))
+        self._read.append((ids.filter(pa.array(~out)) if out.any() else ids, ts[~out], order[~out]))
 
     def end_stretch(self, last: int) -> None:
         """The events added since the last call were a stretch ending at position `last`."""
@@ -258,7 +264,7 @@ class _Collector:
         held_ts = np.array([to_epoch(ping.ts) for ping in pings], dtype=np.int64)
         if pings:
             self._held.append((
-                np.array([self._codes.setdefault(ping.person, len(self._codes)) for ping in pings], dtype=np.int32),
+                self.roster.codes(ping.person for ping in pings).astype(np.int32),
                 held_ts,
                 np.array([ping.lat for ping in pings], dtype=np.float64),
                 np.array([ping.lon for ping in pings], dtype=np.float64),
@@ -269,8 +275,8 @@ class _Collector:
         singles, self._singles = self._singles, []
         floors = [int(ts.min()) for _, ts, _ in read if len(ts)] + ([int(held_ts.min())] if len(held_ts) else [])
         self._floors.append((last, min(floors, default=_NONE)))
-        ids = np.concatenate([np.empty(0, dtype=object), *(ids for ids, _, _ in read),
-                              np.array([event_id for _, event_id, _ in singles], dtype=object)])
+        ids = pa.concat_arrays([*(ids.cast(pa.large_string()) for ids, _, _ in read),
+                                pa.array([event_id for _, event_id, _ in singles], type=pa.large_string())])
         if len(ids) == 0:
             return
         positions = np.concatenate([np.empty(0, dtype=np.int64), *(order for _, _, order in read),
@@ -278,10 +284,10 @@ class _Collector:
         kinds = np.concatenate([np.full(sum(len(order) for _, _, order in read), _READ, dtype=np.int8),
                                 np.array([kind for _, _, kind in singles], dtype=np.int8)])
         arrival = np.argsort(positions, kind="stable")
-        ids, positions, kinds = ids[arrival], positions[arrival], kinds[arrival]
+        ids, positions, kinds = ids.take(pa.array(arrival)), positions[arrival], kinds[arrival]
         base = int(positions[0])
         self._stretches.append(_Stretch(base, (positions - base).astype(np.uint32), _hashes(ids), kinds,
-                                        pa.array(ids, type=pa.large_string()) if self.hold_ids else None))
+                                        ids if self.hold_ids else None))
 
     def inputs(self, rows: int, file: Path | None = None) -> Inputs:
         """What was read; `rows` of `file` (a Parquet file's, to read again), or none."""
@@ -310,7 +316,7 @@ class _Collector:
         held = _join(self._held, np.concatenate([np.empty(0, dtype=bool), *held_repeated]))
         others_again = np.concatenate([np.empty(0, dtype=bool), *other_repeated]).tolist()
         others = [item for item, again in zip(self.others, others_again) if not again]
-        pings = Pings(np.array(list(self._codes), dtype=object), held, self._floors, file,
+        pings = Pings(self.roster, held, self._floors, file,
                       np.packbits(kept, bitorder="little") if file is not None else None)
         return Inputs(pings, others, read_count + len(held[0]), sorted(self.malformed, key=lambda bad: bad.line),
                       int(repeated.sum()))
@@ -346,9 +352,52 @@ def _batches(path: Path, columns: list[str] | None = None) -> Iterator[pa.Record
     return pq.ParquetFile(path, pre_buffer=False).iter_batches(batch_size=_BATCH, columns=columns)
 
 
-def _hashes(ids: np.ndarray) -> np.ndarray:
-    """64-bit hashes of ids (a fixed key, so equal ids hash alike in every chunk)."""
-    return pd.util.hash_array(np.asarray(ids, dtype=object), categorize=False)
+_HASH_SLICE = 1 << 16
+"""Ids hashed at a time: the padded copy of their bytes stays small whatever one id's length."""
+
+
+def _hashes(ids: pa.Array) -> np.ndarray:
+    """64-bit hashes of ids, from their UTF-8 bytes (a fixed function, so equal ids hash alike in every chunk).
+
+    Computed on the Arrow buffers, eight bytes of every id at a time, rather than on a Python string
+    per id: making those strings and hashing them was a tenth of reading a city. Repeats are
+    confirmed on the ids themselves (`_repeats`), so the hash need only spread them well.
+    """
+    ids = ids.cast(pa.large_binary())
+    found = np.empty(len(ids), dtype=np.uint64)
+    for first in range(0, len(ids), _HASH_SLICE):
+        part = ids.slice(first, _HASH_SLICE)
+        _, offsets, data = part.buffers()
+        offsets = np.frombuffer(offsets, dtype=np.int64, count=len(part) + 1, offset=part.offset * 8)
+        lengths = np.diff(offsets)
+        words = -(-int(lengths.max(initial=0)) // 8)
+        padded = np.zeros((len(part), 8 * words), dtype=np.uint8)
+        if data is not None:
+            padded[np.arange(8 * words) < lengths[:, None]] = np.frombuffer(data, dtype=np.uint8)[offsets[0]:offsets[-1]]
+        hashed = lengths.astype(np.uint64) * _GOLDEN
+        needed = -(-lengths // 8)
+        for index, word in enumerate(padded.view(np.uint64).T):
+            # An id's words only: its hash must not depend on the longest id beside it.
+            live = needed > index
+            if live.all():
+                hashed = _mixed(hashed ^ word)
+            else:
+                hashed[live] = _mixed(hashed[live] ^ word[live])
+        found[first:first + len(part)] = hashed
+    return found
+
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+
+
+def _mixed(value: np.ndarray) -> np.ndarray:
+    """splitmix64's finaliser (in place): every input bit reaches every output bit."""
+    value ^= value >> np.uint64(30)
+    value *= np.uint64(0xBF58476D1CE4E5B9)
+    value ^= value >> np.uint64(27)
+    value *= np.uint64(0x94D049BB133111EB)
+    value ^= value >> np.uint64(31)
+    return value
 
 
 def _repeats(parts: Sequence[np.ndarray], ids_at: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
@@ -497,16 +546,17 @@ def replay(inputs: Inputs, rules: RuleSet | Sequence[RuleSet], until: int | None
     others = sorted(inputs.others, key=lambda item: (item[0], item[1]))
     if until is not None:
         others = [item for item in others if item[0] <= until]
-    names, ts, lat, lon, order = (np.empty(0, dtype=kind) for kind in (object, np.int64, np.float64, np.float64, np.int64))
+    roster = inputs.pings.roster
+    codes, ts, lat, lon, order = (np.empty(0, dtype=kind) for kind in (np.int64, np.int64, np.float64, np.float64, np.int64))
     pings = 0
     following = 0
     for batch in inputs.pings.batches():
-        columns = [np.concatenate(pair) for pair in zip((names, ts, lat, lon, order),
-                                                          (batch.persons, batch.ts, batch.lat, batch.lon, batch.order))]
+        columns = [np.concatenate(pair) for pair in zip((codes, ts, lat, lon, order),
+                                                          (batch.codes, batch.ts, batch.lat, batch.lon, batch.order))]
         if until is not None:
             columns = [column[columns[1] <= until] for column in columns]
         arranged = np.lexsort((columns[4], columns[1]))
-        names, ts, lat, lon, order = (column[arranged] for column in columns)
+        codes, ts, lat, lon, order = (column[arranged] for column in columns)
         complete = len(ts) if batch.later is None else int(np.searchsorted(ts, batch.later, side="left"))
         horizon = None if batch.later is None else batch.later
         # Pings before `horizon` are all here, and so is every ping at or before another event's time before it.
@@ -514,13 +564,14 @@ def replay(inputs: Inputs, rules: RuleSet | Sequence[RuleSet], until: int | None
         while following < len(others) and (horizon is None or others[following][0] < horizon):
             moment, _, event = others[following]
             end = int(np.searchsorted(ts[:complete], moment, side="right"))
-            scorer.add_pings(names[start:end], ts[start:end], lat[start:end], lon[start:end])
+            scorer.add_pings(Coded(codes[start:end], roster), ts[start:end], lat[start:end], lon[start:end])
             start = end
             scorer.add_event(event)
             following += 1
-        scorer.add_pings(names[start:complete], ts[start:complete], lat[start:complete], lon[start:complete])
+        scorer.add_pings(Coded(codes[start:complete], roster), ts[start:complete], lat[start:complete],
+                         lon[start:complete])
         pings += complete
-        names, ts, lat, lon, order = (column[complete:] for column in (names, ts, lat, lon, order))
+        codes, ts, lat, lon, order = (column[complete:] for column in (codes, ts, lat, lon, order))
     for _, _, event in others[following:]:
         scorer.add_event(event)
     timeline = sorted_changes(scorer.finish(until))

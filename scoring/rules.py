@@ -379,6 +379,17 @@ class RuleSet:
         """The ids of every rule and points rule (a person's reasons name only these)."""
         return frozenset(rule.id for rule in self.rules) | frozenset(points.id for points in self.points_rules)
 
+    def rules_of(self, signal: str) -> list[Rule]:
+        """The rules triggered by `signal`, in file order (asked once per exposure record)."""
+        return self._rules_by_signal.get(signal, [])
+
+    @cached_property
+    def _rules_by_signal(self) -> dict[str, list[Rule]]:
+        by_signal: dict[str, list[Rule]] = {}
+        for rule in self.rules:
+            by_signal.setdefault(rule.signal, []).append(rule)
+        return by_signal
+
     @cached_property
     def _exposures_counted(self) -> frozenset[tuple[str, str | None]]:
         # (kind, designation level) pairs some rule can count; None stands for every level.

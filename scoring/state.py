@@ -171,9 +171,11 @@ def supersedes(state: PersonState, exposure: Exposure) -> bool:
     return held is None or _exposure_rank(held) < _exposure_rank(exposure)
 
 
-def absorb_exposure(state: PersonState, exposure: Exposure) -> bool:
-    """`apply_exposure` in place, for an owner that keeps no other reference to `state`; True when kept."""
-    if not supersedes(state, exposure):
+def absorb_exposure(state: PersonState, exposure: Exposure, supersedes_held: bool | None = None) -> bool:
+    """`apply_exposure` in place, for an owner that keeps no other reference to `state`; True when kept.
+
+    `supersedes_held`: `supersedes(state, exposure)` when the caller has just worked it out."""
+    if not (supersedes(state, exposure) if supersedes_held is None else supersedes_held):
         return False
     state.exposures[exposure.exposure_id] = exposure
     state.records = None

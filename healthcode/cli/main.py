@@ -55,8 +55,10 @@ def main() -> None:
     Usage errors are click's (exit 2); `HealthcodeError` carries its own code; Ctrl-C
     exits 130 with one line; anything else is a bug, reported in one line (exit 2).
     """
+    from healthcode.collector import tune_for_scoring
     from healthcode.config import setting_warnings
 
+    tune_for_scoring()
     try:
         for warning in setting_warnings():
             err.print(f"[yellow]warning:[/] {shown(warning)}", soft_wrap=True)

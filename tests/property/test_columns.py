@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from scoring.columns import ping_columns, ping_rows
 from scoring.events import EventError, Ping, decode_event
 from scoring.timeutil import to_epoch
+from scoring.pseudonyms import Roster
 
 T0 = 1_648_800_000_000  # 2022-04-01T08:00:00Z in milliseconds
 SQUARE = '{"type":"Polygon","coordinates":[[[114.3,30.5],[114.4,30.5],[114.4,30.6],[114.3,30.5]]]}'
@@ -175,7 +176,9 @@ def _model(record: dict) -> Ping | None:
 
 def _check(batch: pa.RecordBatch, built_valid: list[bool]) -> None:
     ok, ts, event_id = ping_rows(batch)
-    person, read_ts, lat, lon = ping_columns(batch, np.flatnonzero(ok))
+    roster = Roster()
+    codes, read_ts, lat, lon = ping_columns(batch, np.flatnonzero(ok), roster)
+    person = [roster.names[code] for code in codes.tolist()]
     assert read_ts.tolist() == ts.tolist()
     models = [_model(record) for record in batch.to_pylist()]
     for row, (accepted, model, valid) in enumerate(zip(ok.tolist(), models, built_valid)):
@@ -186,7 +189,7 @@ def _check(batch: pa.RecordBatch, built_valid: list[bool]) -> None:
             assert model is not None, f"row {row} was built as a valid ping: {shown}"
             assert accepted, f"valid ping at row {row} rejected column-wise: {shown}"
     accepted_models = [model for model, accepted in zip(models, ok.tolist()) if accepted]
-    assert person.tolist() == [model.person for model in accepted_models]
+    assert person == [model.person for model in accepted_models]
     assert ts.tolist() == [to_epoch(model.ts) for model in accepted_models]
     assert lat.tolist() == [model.lat for model in accepted_models]
     assert lon.tolist() == [model.lon for model in accepted_models]

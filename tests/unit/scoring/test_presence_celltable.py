@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import h3.api.basic_int as h3i
 import numpy as np
+import pytest
 
+from scoring import celltable
 from scoring.cells import disc, discs, parent, snap, snap_all
 from scoring.celltable import CellTable, Rows, _Run, expand_ranges, sorted_union
 
@@ -72,11 +74,12 @@ def test_rows_far_apart_in_time_are_found_together():
     assert as_set(found) == {(5, 1, 10**9, 10**9 + 60), (3, 3, 10**9 + 30, 10**9 + 90)}
 
 
-def test_runs_stay_few_as_the_table_grows():
+def test_runs_stay_few_as_the_table_grows(monkeypatch):
+    monkeypatch.setattr(celltable, "_PENDING_ROWS", 1)  # every append sorted at once: a run each
     table = CellTable()
     for batch in range(256):
         table.append(rows((batch, 0, 0, 1)))
-    assert len(table._runs) <= 9
+    assert len(table.runs) <= 9
 
 
 DAY = 86_400
@@ -90,10 +93,12 @@ def _days_of_rows(table: CellTable, days: int, batches: int = 24) -> None:
             table.append(rows(*[(cell, batch, at, at + 900) for cell in range(50)]))
 
 
-def test_a_days_rows_are_never_merged_into_another_days_run():
+@pytest.mark.parametrize("pending", [1, 1 << 16])
+def test_a_days_rows_are_never_merged_into_another_days_run(monkeypatch, pending):
+    monkeypatch.setattr(celltable, "_PENDING_ROWS", pending)  # sorted at each append, or all at the first read
     table = CellTable()
     _days_of_rows(table, days=3)
-    assert all(len(set((run.starts() // DAY).tolist())) == 1 for run in table._runs)
+    assert all(len(set((run.starts() // DAY).tolist())) == 1 for run in table.runs)
     assert len(table) == 3 * 24 * 50
 
 
@@ -107,7 +112,26 @@ def test_a_lookup_searches_only_the_runs_its_queries_can_reach(monkeypatch):
     query, found = table.lookup(np.array([7]), np.array([last_hour]), np.array([last_hour + 600]))
     assert as_set(found) == {(7, 23, last_hour, last_hour + 900)}
     assert searched and all(run.latest >= 13 * DAY for run in searched)
-    assert len(searched) < len(table._runs)
+    assert len(searched) < len(table.runs)
+
+
+def test_rows_waiting_to_be_sorted_are_read_like_the_others(monkeypatch):
+    monkeypatch.setattr(celltable, "_PENDING_ROWS", 4)
+    table = CellTable()
+    table.append(rows((1, 10, 0, 5), (2, 11, 0, 5), (3, 12, 0, 5)))
+    assert not table._sorted  # three rows wait
+    table.append(rows((1, 11, 5, 9), (2, 10, 5, 9)))
+    assert table._sorted and not table._pending  # five: sorted without a read
+    table.append(rows((1, 12, 9, 20)))
+    assert as_set(table.lookup(np.array([1]), np.array([0]), np.array([30]))[1]) == {
+        (1, 10, 0, 5), (1, 11, 5, 9), (1, 12, 9, 20)}
+    table.append(rows((4, 10, 20, 30)))
+    assert as_set(table.rows_of(np.array([10]))) == {(1, 10, 0, 5), (2, 10, 5, 9), (4, 10, 20, 30)}
+    table.append(rows((5, 13, 20, 30)))
+    table.withdraw(5, 13, 20)
+    table.append(rows((6, 14, 20, 30)))
+    table.drop_ended(9)
+    assert len(table) == 3 and as_set(table.rows_of(np.array([12, 13, 14]))) == {(1, 12, 9, 20), (6, 14, 20, 30)}
 
 
 def test_withdrawn_rows_are_not_found_and_are_deleted_later():

@@ -13,7 +13,7 @@ import pytest
 from scoring.events import Ping, encode_event
 from scoring.limits import LATEST
 from scoring import replay as replay_module
-from scoring.replay import _repeats, read_events, read_jsonl, replay, replay_file
+from scoring.replay import _hashes, _repeats, read_events, read_jsonl, replay, replay_file
 from scoring.rules import load_rule_set
 from scoring.synthetic import DAY, HOUR, result, visit
 from scoring.timeutil import format_rfc3339, from_epoch, to_epoch
@@ -186,6 +186,16 @@ def test_ids_that_share_a_hash_are_repeats_only_when_equal() -> None:
     ids = np.array(["a", "b", "a", "c", "b"], dtype=object)
     repeated = _repeats([np.zeros(2, dtype=np.uint64), np.zeros(3, dtype=np.uint64)], lambda rows: ids[rows])
     assert repeated.tolist() == [False, False, True, False, True]
+
+
+def test_an_id_hashes_alike_wherever_it_stands(monkeypatch) -> None:
+    monkeypatch.setattr(replay_module, "_HASH_SLICE", 3)  # slices that start inside the array's buffers
+    ids = ["e7-1", "", "e7-12345678", "事件-9", "e7-1", "x" * 64, "e7-12345678", "e7-10"]
+    hashes = _hashes(pa.array(ids, type=pa.large_string())).tolist()
+    assert _hashes(pa.array(ids[::-1]).slice(0)).tolist() == hashes[::-1]
+    assert _hashes(pa.array(ids).slice(4)).tolist() == hashes[4:]
+    assert [hashes[ids.index(i)] for i in ids] == hashes
+    assert len(set(hashes)) == len(set(ids))
 
 
 def _parquet(tmp_path: Path, events: list, name: str = "events.parquet") -> Path:
