@@ -83,6 +83,15 @@ def split_by_day(
     return np.concatenate(owners), np.concatenate(days), np.concatenate(seconds)
 
 
+def in_sorted(values: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
+    """`np.isin(values, sorted_set)` for a sorted array of distinct values: one binary search a
+    value (`np.isin` makes a pass over `values` per member of a small set, here per case)."""
+    if len(sorted_set) == 0:
+        return np.zeros(len(values), dtype=bool)
+    at = np.minimum(np.searchsorted(sorted_set, values), len(sorted_set) - 1)
+    return sorted_set[at] == values
+
+
 class ContactEngine:
     """Stays, source presence and co-presence tallies for one contact kind."""
 
@@ -175,7 +184,7 @@ class ContactEngine:
         self.stays.append(stays)
         normal = stays.take(~np.isin(stays.owner, corrected)) if len(corrected) else stays
         self._match_stays(normal)
-        of_cases = normal.take(np.isin(normal.owner, self._case_persons))
+        of_cases = normal.take(in_sorted(normal.owner, self._case_persons))
         if len(of_cases):
             self._add_presence(
                 Rows.concat(

@@ -4,8 +4,12 @@ positions at the centres of chosen H3 cells."""
 from __future__ import annotations
 
 import h3.api.basic_int as h3i
+import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from scoring.contacts import in_sorted
 from scoring.exposure import CaseWindow, ContactSpec, Exposure
 from scoring.presence import PresenceIndex
 
@@ -291,3 +295,15 @@ def test_a_retraction_is_accepted_whatever_window_it_names(index):
     index.case(case())
     assert index.case(case(until=T0, retracted=True)) == []
     assert index.stats().sources == 0
+
+
+@given(
+    values=st.lists(st.integers(-2**62, 2**62), max_size=40),
+    members=st.sets(st.integers(-2**62, 2**62), max_size=12),
+    shared=st.lists(st.integers(0, 39), max_size=10),
+)
+def test_membership_in_the_case_persons_is_numpys_isin(values, members, shared):
+    values = np.array(values, dtype=np.int64)
+    members = set(members) | {int(values[i]) for i in shared if i < len(values)}
+    sorted_set = np.array(sorted(members), dtype=np.int64)
+    assert (in_sorted(values, sorted_set) == np.isin(values, sorted_set)).all()
