@@ -449,7 +449,8 @@ def prove_status(
     last: Proof | None = None,
 ) -> Proof | None:
     """`status_holds`, with what it proved (None: not proved); `last`, a proof of the same person
-    under `rules` told of every record taken since, spares the exposure scans it still answers.
+    under `rules` told of every record taken since, spares the exposure scans it still answers
+    (within its `horizon` it answers the span whole, and is itself moved on and returned).
 
     It answers only for a span starting where it ended, with the same status: a held rule
     whose activation is the same trigger (the same exposure record) and still lasts past
