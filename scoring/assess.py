@@ -450,7 +450,7 @@ def prove_status(
 ) -> Proof | None:
     """`status_holds`, with what it proved (None: not proved); `last`, a proof of the same person
     under `rules` told of every record taken since, spares the exposure scans it still answers
-    (within its `horizon` it answers the span whole, and is itself moved on and returned).
+    (within its `horizon`, every scan: the proof returned then shares what `last` held).
 
     It answers only for a span starting where it ended, with the same status: a held rule
     whose activation is the same trigger (the same exposure record) and still lasts past
@@ -461,9 +461,9 @@ def prove_status(
     if last is not None and (last.through != start or last.status != status or end < start + 1):
         last = None
     if last is not None and end < last.horizon and all(_still_held(state, kept) for kept, _ in last.lasting.values()):
-        # Every rule is answered as it was for the span before (a contact's record every tick, mostly).
-        last.through = end
-        return last
+        # Every rule is answered as it was for the span before (a contact's record every tick, mostly):
+        # the proof goes on with what `last` held (its owner drops `last`, see `People._holds`).
+        return Proof(status, end, last.lasting, last.quiet, last.next_fact, last.horizon)
     next_fact = min(
         (moment for moment in (*(f.known_at for f in state.tests.values()), *(v.at for v in state.visits.values()))
          if moment > start),

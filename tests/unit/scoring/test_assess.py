@@ -252,3 +252,20 @@ def test_a_points_score_holds_its_level_until_a_record_could_lift_it():
     assert status_holds(state, POINTS, scored, T0 + HOUR, T0 + 2 * HOUR)
     grown = apply_exposure(state, exposure("p", "close_contact", "case-b", T0 + 90 * 60, T0 + 2 * HOUR, 50.0, minutes_by_day=((2, 50.0),)))
     assert not status_holds(grown, POINTS, scored, T0 + HOUR, T0 + 2 * HOUR)
+
+
+def test_a_carried_proof_answers_without_a_scan_only_until_a_test_becomes_known():
+    contact = exposure("p", "close_contact", "case-a", T0, T0 + HOUR, 30.0)
+    negative = result("p", T0 + 2 * HOUR, T0 + 2 * HOUR + 30 * 60, positive=False)
+    state = apply(_ongoing_contacts(apply_exposure(new_state("p"), contact), T0 + HOUR), negative, DEFAULT)
+    status = ("red", ("close_contact",))
+    proof = prove_status(state, DEFAULT, status, T0 + HOUR, T0 + 2 * HOUR)
+    assert proof is not None
+    grown = replace(contact, last_at=T0 + 2 * HOUR, minutes=90.0, known_at=T0 + 2 * HOUR + 1)
+    assert absorb_exposure(state, grown)
+    proof.took(DEFAULT, state, grown)
+    state.exposures = _NotToBeScanned(state.exposures)
+    assert prove_status(state, DEFAULT, status, T0 + 2 * HOUR, T0 + 2 * HOUR + 29 * 60, last=proof) is not None
+    # The negative result becomes known inside the next span: no proof covers it, carried or not.
+    state.exposures = dict(state.exposures)
+    assert prove_status(state, DEFAULT, status, T0 + 2 * HOUR, T0 + 3 * HOUR, last=proof) is None
