@@ -216,17 +216,25 @@ def _ongoing_contacts(state, end, contacts=40):
     return state
 
 
-def test_the_span_after_a_proof_is_proved_without_going_through_the_exposures_again():
+def _proved_then_grown(*events):
+    """A red close contact proved over its second hour, then its next record taken (exposures not to be scanned)."""
     contact = exposure("p", "close_contact", "case-a", T0, T0 + HOUR, 30.0)
     state = _ongoing_contacts(apply_exposure(new_state("p"), contact), T0 + HOUR)
-    status = ("red", ("close_contact",))
-    proof = prove_status(state, DEFAULT, status, T0 + HOUR, T0 + 2 * HOUR)
+    for event in events:
+        state = apply(state, event, DEFAULT)
+    proof = prove_status(state, DEFAULT, RED_CONTACT, T0 + HOUR, T0 + 2 * HOUR)
     assert proof is not None
     # The contact goes on: its next record, known from the next span's start, holds red up.
     grown = replace(contact, last_at=T0 + 2 * HOUR, minutes=90.0, known_at=T0 + 2 * HOUR + 1)
     assert absorb_exposure(state, grown)
     proof.took(DEFAULT, state, grown)
     state.exposures = _NotToBeScanned(state.exposures)
+    return state, proof
+
+
+def test_the_span_after_a_proof_is_proved_without_going_through_the_exposures_again():
+    state, proof = _proved_then_grown()
+    status = RED_CONTACT
     assert prove_status(state, DEFAULT, status, T0 + 2 * HOUR, T0 + 3 * HOUR, last=proof) is not None
     with pytest.raises(AssertionError, match="scanned"):  # a span not following the proof is proved afresh
         prove_status(state, DEFAULT, status, T0 + 2 * HOUR + 1, T0 + 3 * HOUR, last=proof)
@@ -255,16 +263,8 @@ def test_a_points_score_holds_its_level_until_a_record_could_lift_it():
 
 
 def test_a_carried_proof_answers_without_a_scan_only_until_a_test_becomes_known():
-    contact = exposure("p", "close_contact", "case-a", T0, T0 + HOUR, 30.0)
-    negative = result("p", T0 + 2 * HOUR, T0 + 2 * HOUR + 30 * 60, positive=False)
-    state = apply(_ongoing_contacts(apply_exposure(new_state("p"), contact), T0 + HOUR), negative, DEFAULT)
-    status = ("red", ("close_contact",))
-    proof = prove_status(state, DEFAULT, status, T0 + HOUR, T0 + 2 * HOUR)
-    assert proof is not None
-    grown = replace(contact, last_at=T0 + 2 * HOUR, minutes=90.0, known_at=T0 + 2 * HOUR + 1)
-    assert absorb_exposure(state, grown)
-    proof.took(DEFAULT, state, grown)
-    state.exposures = _NotToBeScanned(state.exposures)
+    state, proof = _proved_then_grown(result("p", T0 + 2 * HOUR, T0 + 2 * HOUR + 30 * 60, positive=False))
+    status = RED_CONTACT
     assert prove_status(state, DEFAULT, status, T0 + 2 * HOUR, T0 + 2 * HOUR + 29 * 60, last=proof) is not None
     # The negative result becomes known inside the next span: no proof covers it, carried or not.
     state.exposures = dict(state.exposures)
