@@ -16,7 +16,7 @@ so time-driven changes are exact to the second.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, NamedTuple
 
 from scoring.cases import CaseSignal, case_signals
 from scoring.exposure import AREA, Exposure
@@ -82,6 +82,10 @@ class Assessment:
     @property
     def status(self) -> Status:
         return (self.level, self.rule_ids)
+
+    @property
+    def standing(self) -> "Standing":
+        return Standing(self.at, self.status, self.next_review_at)
 
     def to_dict(self) -> dict:
         """JSON-ready, times as RFC 3339 UTC text."""
@@ -358,6 +362,40 @@ def assess(state: PersonState, rules: RuleSet, at: int) -> Assessment:
     return Assessment(at=at, level=LEVELS[level], reasons=reasons, next_review_at=review)
 
 
+class Standing(NamedTuple):
+    """What an assessment states, without its reasons' evidence: what a settle compares and keeps.
+
+    `assess` builds every active trigger's evidence and orders it; a settle compares only
+    statuses, moment after moment, and looks at the reasons only where the status changed."""
+
+    at: int
+    status: Status
+    next_review_at: int | None
+
+
+def standing(state: PersonState, rules: RuleSet, at: int) -> Standing:
+    """`assess(state, rules, at)`'s status and review, found without building its reasons."""
+    held: list[tuple[int, int, str, int]] = []  # (-level, position, rule id, until), sorted as `_reasons` lists them
+    for position, rule in enumerate(rules.rules):
+        until = None
+        for since, clock, _ in _triggers(rule, state, rules, at):
+            if since <= at:
+                end = trigger_end(rule, clock, state, at)
+                if at < end and (until is None or end > until):
+                    until = end
+        if until is not None:
+            held.append((-LEVEL_CODE[rule.level], position, rule.id, until))
+    for position, points in enumerate(rules.points_rules, start=len(rules.rules)):
+        active = points_activations(points, state, rules, at)
+        if active:
+            top = max(activation.level for activation in active)
+            held.append((-top, position, points.id, max(a.end for a in active if a.level == top)))
+    held.sort()
+    level = -held[0][0] if held else 0
+    review = min((until for *_, until in held), default=None)
+    return Standing(at, (LEVELS[level], tuple(rule_id for _, _, rule_id, _ in held)), review)
+
+
 def status_holds(
     state: PersonState, rules: RuleSet, status: Status, start: int, end: int, likely: str | None = None
 ) -> bool:
@@ -605,29 +643,30 @@ def timeline_to(
     end: int,
     before: Status | None = None,
     at_start: Status | None = None,
-) -> tuple[list[LevelChange], Assessment]:
-    """`timeline`, and the assessment in force at `end` (its `next_review_at` says when to look again).
+) -> tuple[list[LevelChange], Standing]:
+    """`timeline`, and the standing in force at `end` (its `next_review_at` says when to look again).
 
     `at_start` continues from a status already established at `start` (reported
     before): nothing is reported at `start`, and later moments are compared with it.
     """
-    current = assess(state, rules, start)
+    current = standing(state, rules, start)
     changes = []
     if before is not None and current.status != before:
-        changes.append(LevelChange(start, current.level, current.reasons))
+        changes.append(level_change(state, rules, start))
     status = current.status if at_start is None else at_start
     following, in_force = continue_timeline(state, rules, current, status, start, end)
     return changes + following, in_force
 
 
 def continue_timeline(
-    state: PersonState, rules: RuleSet, current: Assessment, status: Status, start: int, end: int
-) -> tuple[list[LevelChange], Assessment]:
+    state: PersonState, rules: RuleSet, current: Standing, status: Status, start: int, end: int
+) -> tuple[list[LevelChange], Standing]:
     """The changes in (start, end] of a person whose status at `start` is `status`.
 
-    `current` is the assessment in force at `start`: one made there, or an earlier one
+    `current` is the standing in force at `start`: one found there, or an earlier one
     kept by an owner that knows no fact became known in between (so it need not assess
-    `start` again). Returns the changes and the assessment in force at `end`.
+    `start` again). Returns the changes and the standing in force at `end`. Only the
+    moments whose status changed are assessed in full (for their reasons).
     """
     changes = []
     pending = [t for t in fact_times(state) if start < t <= end]
@@ -641,8 +680,13 @@ def continue_timeline(
             return changes, current
         while index < len(pending) and pending[index] <= moment:
             index += 1
-        following = assess(state, rules, moment)
-        if following.status != status:
-            changes.append(LevelChange(moment, following.level, following.reasons))
-            status = following.status
-        current = following
+        current = standing(state, rules, moment)
+        if current.status != status:
+            changes.append(level_change(state, rules, moment))
+            status = current.status
+
+
+def level_change(state: PersonState, rules: RuleSet, at: int) -> LevelChange:
+    """The line for a moment whose status changed: its level and reasons, in full."""
+    full = assess(state, rules, at)
+    return LevelChange(at, full.level, full.reasons)

@@ -26,15 +26,16 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from scoring.assess import (
-    Assessment,
     LevelChange,
     Reason,
     Proof,
+    Standing,
     Status,
-    assess,
     continue_timeline,
     fact_times,
+    level_change,
     prove_status,
+    standing,
     timeline_to,
 )
 from scoring.batch import restricted_assessments
@@ -93,8 +94,8 @@ class People:
         self._due_at: dict[str, int] = {}
         self._late: set[str] = set()
         """Persons given a fact dated at or before the moment they were settled to."""
-        self._in_force: dict[str, Assessment] = {}
-        """Each settled person's assessment in force at their settled moment, while it still is.
+        self._in_force: dict[str, Standing] = {}
+        """Each settled person's standing (`scoring.assess.Standing`) in force at their settled moment, while it still is.
 
         Facts that become known later do not change it, so the next settle continues from
         it instead of assessing that moment again; anything else that changes the state
@@ -134,7 +135,7 @@ class People:
         if state.settled_at is None:
             self._schedule(state.person, min(fact_times(state), default=0))
         else:
-            review = assess(state, self.rules, state.settled_at).next_review_at
+            review = standing(state, self.rules, state.settled_at).next_review_at
             self._schedule_next(state.person, state.settled_at, review)
 
     def apply_event(self, event: Ping | Visit | TestResult) -> list[CaseWindow]:
@@ -205,7 +206,7 @@ class People:
         A person in contact with a case gets a new record every tick; mostly their level
         stays as it is (under a threshold, or already red), and proving it costs a fraction
         of settling. What settling would leave behind is kept: the settled moment, and an
-        assessment in force whose review is unknown (None), which is all the next settle
+        standing in force whose review is unknown (None), which is all the next settle
         needs, since the superseding record takes effect at the very next second.
         """
         start = held.settled_at
@@ -219,7 +220,7 @@ class People:
         self._proofs[held.person] = proof
         held.settled_at = last_under_old
         del self._due_at[held.person]  # settled past it: it must not hide the next moment
-        self._in_force[held.person] = Assessment(last_under_old, held.level, (), None)
+        self._in_force[held.person] = Standing(last_under_old, _status(held), None)
         return True
 
     def _note_fact(self, state: PersonState, moment: int) -> None:
@@ -335,14 +336,14 @@ class People:
         self._schedule_next(person, until, in_force.next_review_at)
         return changes
 
-    def _reassess(self, state: PersonState, start: int, until: int) -> tuple[list[LevelChange], Assessment]:
+    def _reassess(self, state: PersonState, start: int, until: int) -> tuple[list[LevelChange], Standing]:
         """The changes in [start, until] of a person given a late fact: `start` is assessed again."""
         replaced = self._replaced_at(state, start)
         if not replaced:
             return timeline_to(state, self.rules, start, until, before=_status(state))
         as_then = replace(state, exposures={**state.exposures, **replaced}, records=None)
-        current = assess(as_then, self.rules, start)
-        found = [LevelChange(start, current.level, current.reasons)] if current.status != _status(state) else []
+        current = standing(as_then, self.rules, start)
+        found = [level_change(as_then, self.rules, start)] if current.status != _status(state) else []
         following, in_force = continue_timeline(state, self.rules, current, current.status, start, until)
         return found + following, in_force
 
@@ -386,17 +387,17 @@ def _status(state: PersonState) -> Status:
     return (state.level, state.reasons)
 
 
-def _still_in_force(assessment: Assessment, state: PersonState, start: int) -> bool:
-    """True when `assessment`, made earlier, serves as the one in force at `start`.
+def _still_in_force(kept: Standing, state: PersonState, start: int) -> bool:
+    """True when `kept`, a standing found earlier, serves as the one in force at `start`.
 
     It does when no fact became known and no review fell due in between. (A moment
     skipped when the settled moment was moved on is thereby assessed as before: from
     `start`, not at the skipped moment.)
     """
-    review = assessment.next_review_at
+    review = kept.next_review_at
     if review is not None and review <= start:
         return False
-    return not any(assessment.at < moment <= start for moment in fact_times(state))
+    return not any(kept.at < moment <= start for moment in fact_times(state))
 
 
 def sorted_changes(changes: Iterable[PersonChange]) -> list[PersonChange]:

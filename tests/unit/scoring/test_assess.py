@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from scoring.assess import assess, earliest_negatives, prove_status, status_holds, timeline
+from scoring.assess import assess, earliest_negatives, prove_status, standing, status_holds, timeline
 from scoring.cases import case_windows, is_case, was_corrected
 from scoring.rules import load_rule_set
 from scoring.state import absorb_exposure, apply, apply_exposure, new_state
-from scoring.synthetic import DAY, HOUR, exposure, ping, result, visit
+from scoring.synthetic import DAY, HOUR, exposure, ping, result, synthetic_states, visit
 from scoring.timeutil import format_rfc3339
 
 ROOT = Path(__file__).resolve().parents[3] / "rules"
@@ -31,6 +31,20 @@ def state_of(*events, exposures=(), person="p", rules=DEFAULT):
 def test_a_person_with_no_facts_is_green_with_no_reason_and_nothing_to_review():
     assessment = assess(state_of(ping("p", T0)), DEFAULT, T0)
     assert (assessment.level, assessment.reasons, assessment.next_review_at) == ("green", (), None)
+
+
+@pytest.mark.parametrize("rules", [DEFAULT, POINTS], ids=["default", "points"])
+def test_a_standing_states_exactly_the_status_and_review_of_the_full_assessment(rules):
+    # Settling compares standings moment after moment and assesses in full only where the status
+    # changed: a standing that differed from the assessment anywhere would change timelines.
+    states = synthetic_states(1500, T0, seed=13)
+    statuses = set()
+    for at in (T0 - 6 * DAY, T0 - HOUR, T0, T0 + 2 * DAY, T0 + 9 * DAY, T0 + 30 * DAY):
+        for state in states:
+            full = assess(state, rules, at)
+            assert standing(state, rules, at) == full.standing
+            statuses.add(full.status)
+    assert {level for level, _ in statuses} == {"green", "yellow", "red"} and len(statuses) >= 4
 
 
 def test_only_facts_known_at_the_assessment_time_count():
