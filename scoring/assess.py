@@ -498,7 +498,7 @@ def prove_status(
     """
     if last is not None and (last.through != start or last.status != status or end < start + 1):
         last = None
-    if last is not None and end < last.horizon and all(_still_held(state, kept) for kept, _ in last.lasting.values()):
+    if last is not None and end < last.horizon and _all_held(state, last.lasting):
         # Every rule is answered as it was for the span before (a contact's record every tick, mostly):
         # the proof goes on with what `last` held (its owner drops `last`, see `People._holds`).
         return Proof(status, end, last.lasting, last.quiet, last.next_fact, last.horizon)
@@ -559,6 +559,14 @@ def _lasting(
         ),
         None,
     )
+
+
+def _all_held(state: PersonState, lasting: dict[str, tuple[Trigger, int]]) -> bool:
+    """`_still_held` of every trigger holding a rule up (a loop: asked once per exposure record)."""
+    for trigger, _ in lasting.values():
+        if isinstance(trigger, Exposure) and state.exposures.get(trigger.exposure_id) is not trigger:
+            return False
+    return True
 
 
 def _still_held(state: PersonState, trigger: Trigger) -> bool:

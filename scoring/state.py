@@ -168,7 +168,12 @@ def supersedes(state: PersonState, exposure: Exposure) -> bool:
     if exposure.last_at < state.horizon:
         return False
     held = state.exposures.get(exposure.exposure_id)
-    return held is None or _exposure_rank(held) < _exposure_rank(exposure)
+    if held is None:
+        return True
+    if not (held.retracted or exposure.retracted) and held.last_at != exposure.last_at:
+        # The rank's first two fields decide (a contact's next record, every tick): no tuples built.
+        return exposure.last_at > held.last_at
+    return _exposure_rank(held) < _exposure_rank(exposure)
 
 
 def absorb_exposure(state: PersonState, exposure: Exposure, supersedes_held: bool | None = None) -> bool:
