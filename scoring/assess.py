@@ -448,28 +448,39 @@ class Proof:
         return self
 
     def took(self, rules: RuleSet, state: PersonState, exposure: Exposure) -> None:
-        """`state` took `exposure` (a new record, or one superseding another) after this proof."""
-        changed = False
+        """`state` took `exposure` (a new record, or one superseding another) after this proof.
+
+        The horizon is the least of the moments held: a moment that only comes earlier, or one
+        replaced that was not the least, moves it without a recount (`reckon`), the common case
+        (the contact holding a rule up grew by a tick)."""
+        recount = False
+        effective_from = exposure.effective_from
         for rule in rules.rules_of(exposure.kind):
             counts = exposure_counts(rule, exposure)
             if rule.id in self.quiet and counts:
-                changed = True
-                if exposure.effective_from > self.through:
-                    self.quiet[rule.id] = min(self.quiet[rule.id], exposure.effective_from)
+                if effective_from > self.through:
+                    self.quiet[rule.id] = min(self.quiet[rule.id], effective_from)
+                    self.horizon = min(self.horizon, effective_from)
                 else:  # known inside the span already proved: it must be looked at
                     del self.quiet[rule.id]
+                    recount = True
             kept = self.lasting.get(rule.id)
             if kept is None or not isinstance(kept[0], Exposure) or kept[0].exposure_id != exposure.exposure_id:
                 continue
             # The record holding the rule up was superseded, mostly by the next tick's of the same
             # contact: that one holds it up from the next span's start on when it counts and is known.
-            changed = True
             at = self.through + 1
-            if counts and exposure.effective_from <= at:
-                self.lasting[rule.id] = (exposure, trigger_end(rule, exposure.last_at, state, at))
+            if counts and effective_from <= at:
+                end = trigger_end(rule, exposure.last_at, state, at)
+                self.lasting[rule.id] = (exposure, end)
+                if kept[1] > self.horizon:
+                    self.horizon = min(self.horizon, end)
+                else:
+                    recount = True
             else:
                 del self.lasting[rule.id]
-        if changed:
+                recount = True
+        if recount:
             self.reckon(rules)
 
 

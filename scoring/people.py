@@ -205,7 +205,7 @@ class People:
 
         A person in contact with a case gets a new record every tick; mostly their level
         stays as it is (under a threshold, or already red), and proving it costs a fraction
-        of settling. What settling would leave behind is kept: the settled moment, and an
+        of settling. What settling would leave behind is kept: the settled moment, and a
         standing in force whose review is unknown (None), which is all the next settle
         needs, since the superseding record takes effect at the very next second.
         """
