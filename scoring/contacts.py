@@ -122,8 +122,12 @@ class ContactEngine:
         # removed sources) and the window start that day offsets count from.
         self._slot_person = np.empty(0, dtype=np.int64)
         self._slot_start = np.empty(0, dtype=np.int64)
+        self._slot_end = np.empty(0, dtype=np.int64)
         self._slots_of_person: dict[int, set[int]] = {}
         self._case_persons = np.empty(0, dtype=np.int64)
+        # Every (case person, slot) link, sorted: the stays of a tick find their cases' windows in one search.
+        self._link_person = np.empty(0, dtype=np.int64)
+        self._link_slot = np.empty(0, dtype=np.int64)
         self._tallies: dict[int, dict[int, Tally]] = {}
         self._changed: set[tuple[int, int]] = set()
         self._gone: dict[tuple[str, int], Source] = {}
@@ -186,15 +190,7 @@ class ContactEngine:
         self._match_stays(normal)
         of_cases = normal.take(in_sorted(normal.owner, self._case_persons))
         if len(of_cases):
-            self._add_presence(
-                Rows.concat(
-                    [
-                        self._case_presence(slot, of_cases.take(of_cases.owner == who))
-                        for who in np.unique(of_cases.owner).tolist()
-                        for slot in sorted(self._slots_of_person[who])
-                    ]
-                )
-            )
+            self._add_presence(self._presence_of_cases(of_cases))
         if len(corrected):
             for who in corrected.tolist():
                 for slot in sorted(self._slots_of_person.get(who, ())):
@@ -210,6 +206,7 @@ class ContactEngine:
             slot = self._slot_of[source.ref] = len(self._slot_person)
             self._slot_person = np.append(self._slot_person, -1)
             self._slot_start = np.append(self._slot_start, source.start)
+            self._slot_end = np.append(self._slot_end, source.end)
         else:
             old = self._sources[slot]
             if (old.person, old.start, old.end, old.level, old.known_at) == (
@@ -221,10 +218,11 @@ class ContactEngine:
             self._unlink(slot)
         self._sources[slot] = source
         self._slot_start[slot] = source.start
+        self._slot_end[slot] = source.end
         if source.person >= 0:
             self._slot_person[slot] = source.person
             self._slots_of_person.setdefault(source.person, set()).add(slot)
-            self._case_persons = np.array(sorted(self._slots_of_person), dtype=np.int64)
+            self._relink()
         self._rebuild(slot)
 
     def remove_source(self, ref: str) -> None:
@@ -245,8 +243,34 @@ class ContactEngine:
             self._slots_of_person[who].discard(slot)
             if not self._slots_of_person[who]:
                 del self._slots_of_person[who]
-            self._case_persons = np.array(sorted(self._slots_of_person), dtype=np.int64)
+            self._relink()
         self._slot_person[slot] = -1
+
+    def _relink(self) -> None:
+        links = sorted((who, slot) for who, slots in self._slots_of_person.items() for slot in slots)
+        self._case_persons = np.array(sorted(self._slots_of_person), dtype=np.int64)
+        self._link_person = np.array([who for who, _ in links], dtype=np.int64)
+        self._link_slot = np.array([slot for _, slot in links], dtype=np.int64)
+
+    def _presence_of_cases(self, stays: Rows) -> Rows:
+        """`_case_presence` of every window of every case among the stays' owners, in one pass
+        (rows by case person, window, then stay; an outbreak has hundreds of cases a tick)."""
+        first = np.searchsorted(self._link_person, stays.owner, side="left")
+        count = np.searchsorted(self._link_person, stays.owner, side="right") - first
+        which = np.repeat(np.arange(len(stays)), count)
+        # Each stay's links, first[i] .. first[i] + count[i] - 1, laid end to end.
+        link = np.repeat(first - (np.cumsum(count) - count), count) + np.arange(len(which))
+        slot = self._link_slot[link]
+        order = np.lexsort((which, slot, stays.owner[which]))
+        which, slot = which[order], slot[order]
+        start = np.maximum(stays.start[which], self._slot_start[slot])
+        end = np.minimum(stays.end[which], self._slot_end[slot])
+        inside = end > start
+        cell, slot, start, end = stays.cell[which][inside], slot[inside], start[inside], end[inside]
+        if self.include_neighbours:
+            near, cell = discs(cell)
+            slot, start, end = slot[near], start[near], end[near]
+        return Rows(cell, slot, start, end)
 
     def _case_presence(self, slot: int, stays: Rows) -> Rows:
         source = self._sources[slot]
