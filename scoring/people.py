@@ -19,7 +19,6 @@ watermark).
 
 from __future__ import annotations
 
-import heapq
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
@@ -41,6 +40,7 @@ from scoring.assess import (
 from scoring.batch import restricted_assessments
 from scoring.batch import rescore as batch_rescore
 from scoring.cases import case_windows
+from scoring.due import DueQueue
 from scoring.events import Ping, TestResult, Visit
 from scoring.exposure import CaseWindow, Exposure
 from scoring.rules import LEVEL_CODE, RuleSet
@@ -90,8 +90,7 @@ class People:
     def __init__(self, rules: RuleSet) -> None:
         self.rules = rules
         self._states: dict[str, PersonState] = {}
-        self._due: list[tuple[int, str]] = []
-        self._due_at: dict[str, int] = {}
+        self._due = DueQueue()
         self._late: set[str] = set()
         """Persons given a fact dated at or before the moment they were settled to."""
         self._in_force: dict[str, Standing] = {}
@@ -133,7 +132,7 @@ class People:
         self._replaced.pop(state.person, None)
         self._proofs.pop(state.person, None)
         if state.settled_at is None:
-            self._schedule(state.person, min(fact_times(state), default=0))
+            self._due.schedule(state.person, min(fact_times(state), default=0))
         else:
             review = standing(state, self.rules, state.settled_at).next_review_at
             self._schedule_next(state.person, state.settled_at, review)
@@ -176,7 +175,7 @@ class People:
         kept: bool | None = None  # whether the record supersedes the one held (None: not worked out)
         if held is not None and exposure.exposure_id in held.exposures:
             last_under_old = exposure.effective_from - 1
-            due = self._due_at.get(person)
+            due = self._due.at(person)
             if due is not None and due <= last_under_old:
                 kept = supersedes(held, exposure)
                 if not (kept and self._holds(held, exposure, last_under_old)):
@@ -219,7 +218,8 @@ class People:
             return False
         self._proofs[held.person] = proof
         held.settled_at = last_under_old
-        del self._due_at[held.person]  # settled past it: it must not hide the next moment
+        # Settled past its moment: due next when the new record takes effect (as `_note_fact` would make it).
+        self._due.defer(held.person, last_under_old + 1)
         self._in_force[held.person] = Standing(last_under_old, _status(held), None)
         return True
 
@@ -230,25 +230,18 @@ class People:
             self._late.add(state.person)
             self._in_force.pop(state.person, None)
             moment = state.settled_at
-        self._schedule(state.person, moment)
+        self._due.schedule(state.person, moment)
 
     def settle(self, until: int) -> list[PersonChange]:
         """Every level change up to and including event time `until` not yet reported."""
         changes: list[PersonChange] = []
-        while self._due and self._due[0][0] <= until:
-            moment, person = heapq.heappop(self._due)
-            if self._due_at.get(person) != moment:
-                continue
-            del self._due_at[person]
+        for person in self._due.take(until):
             changes += self._settle_person(person, until)
         return changes
 
     def next_due(self) -> int | None:
         """The earliest moment some person is due to be settled at (None: nobody is)."""
-        # Entries superseded by an earlier moment are dropped here as `settle` would drop them.
-        while self._due and self._due_at.get(self._due[0][1]) != self._due[0][0]:
-            heapq.heappop(self._due)
-        return self._due[0][0] if self._due else None
+        return self._due.next()
 
     def settle_all(self, until: int) -> list[PersonChange]:
         """Settle every person up to `until`, due or not (before a switch of rules)."""
@@ -294,7 +287,7 @@ class People:
             state.settled_at = at
             assessment = restricted.get(index)
             if assessment is None or assessment.status == _status(state):
-                self._schedule(state.person, at + 1)
+                self._due.schedule(state.person, at + 1)
                 continue
             changes.append(PersonChange(state.person, at, assessment.level, assessment.reasons, rules.ref))
             state.level, state.reasons, state.level_at = assessment.level, assessment.rule_ids, at
@@ -331,8 +324,9 @@ class People:
             state.level, state.reasons, state.level_at = last.level, tuple(r.rule for r in last.reasons), last.at
         self._in_force[person] = in_force
         self._replaced_at(state, until)  # what is in force at the settled moment is all it can need
-        if self._due_at.get(person, until + 1) <= until:
-            del self._due_at[person]  # a moment now settled must not hide the next one
+        due = self._due.at(person)
+        if due is not None and due <= until:
+            self._due.drop(person)  # a moment now settled must not hide the next one
         self._schedule_next(person, until, in_force.next_review_at)
         return changes
 
@@ -366,21 +360,13 @@ class People:
         upcoming = [t for t in fact_times(state) if t > after]
         moments = upcoming[:1] + ([review] if review is not None else [])
         if moments:
-            self._schedule(person, min(moments))
+            self._due.schedule(person, min(moments))
         elif not state.has_facts() and state.level == GREEN:
             # Nothing left that could change a green person: dropping them bounds memory.
             del self._states[person]
             self._in_force.pop(person, None)
             self._replaced.pop(person, None)
             self._proofs.pop(person, None)
-
-    def _schedule(self, person: str, moment: int) -> None:
-        current = self._due_at.get(person)
-        if current is not None and current <= moment:
-            return
-        self._due_at[person] = moment
-        heapq.heappush(self._due, (moment, person))
-
 
 def _status(state: PersonState) -> Status:
     """The level and reason set last reported for the person."""
