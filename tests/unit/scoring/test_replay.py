@@ -163,6 +163,21 @@ def test_events_before_the_floor_are_skipped_with_the_reason_jsonl_and_parquet_a
         ]
 
 
+def test_a_parquet_value_python_cannot_hold_refuses_only_its_own_row(tmp_path, outbreak) -> None:
+    # A writer may use a timestamp column where the contract has text: year 10000 has no Python date.
+    events = outbreak + [result("c", T0, T0 + 2 * DAY, positive=True), result("d", T0, T0 + 2 * DAY, positive=True)]
+    rows = [e.model_dump() for e in events]
+    table = pa.table({name: [row.get(name) for row in rows] for name in sorted({k for row in rows for k in row})})
+    stamps = [None] * len(rows)
+    stamps[-1] = 253_402_300_800 * 10**6  # 10000-01-01T00:00:00Z in microseconds
+    table = table.append_column("stamped", pa.array(stamps, type=pa.timestamp("us", tz="UTC")))
+    pq.write_table(table, tmp_path / "events.parquet")
+    inputs = read_events(tmp_path / "events.parquet")
+    assert [m.line for m in inputs.malformed] == [len(events)]
+    assert inputs.malformed[0].reason.startswith("a value cannot be read: ")
+    assert len(inputs.others) == len(read_events(_write(tmp_path, events[:-1])).others)
+
+
 def test_a_far_future_event_costs_replay_only_itself_and_now_bounds_it_as_intake_would(tmp_path, outbreak) -> None:
     # No intake clock in a file: without `now` only year 9000 bounds it, and the core jumps the empty years.
     distant = LATEST - DAY
