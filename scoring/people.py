@@ -8,9 +8,9 @@ before which nothing more can arrive. A change is a new level or a new set of ac
 reasons (`scoring.assess.Status`). The one exception is an exposure record that
 supersedes an earlier one (minutes grew, or it was retracted): the earlier record is
 settled up to the moment the new one takes effect before it is replaced (by proof
-rather than by assessment when the level and reasons provably hold until then, see `status_holds`:
+rather than by assessment when the level and reasons provably hold until then, see `scoring.proof.status_holds`:
 cities with an outbreak bring a new record per contact every tick). Each person's last proof is
-kept (`scoring.assess.Proof`), so the next record's proof looks only at what changed since.
+kept (`scoring.proof.Proof`), so the next record's proof looks only at what changed since.
 
 Replay and the stream drive this same class; they differ only in how they learn
 that nothing more can arrive before a moment (the end of a sorted file, or a
@@ -27,13 +27,11 @@ import numpy as np
 from scoring.assess import (
     LevelChange,
     Reason,
-    Proof,
     Standing,
     Status,
     continue_timeline,
     fact_times,
     level_change,
-    prove_status,
     standing,
     timeline_to,
 )
@@ -43,6 +41,7 @@ from scoring.cases import case_windows
 from scoring.due import DueQueue
 from scoring.events import Ping, TestResult, Visit
 from scoring.exposure import CaseWindow, Exposure
+from scoring.proof import Proof, prove_status
 from scoring.rules import LEVEL_CODE, RuleSet
 from scoring.state import PersonState, absorb_exposure, apply, apply_exposure, new_state, supersedes
 from scoring.timeutil import format_rfc3339, to_epoch

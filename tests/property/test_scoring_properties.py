@@ -6,7 +6,8 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from scoring.assess import assess, ends_after, prove_status, status_holds, timeline, trigger_end
+from scoring.assess import assess, ends_after, timeline, trigger_end
+from scoring.proof import prove_status, status_holds
 from scoring.batch import rescore
 from scoring.rules import LEVEL_CODE, LEVELS, load_rule_set
 from scoring.state import absorb_exposure, apply, apply_exposure, new_state, supersedes

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from scoring.assess import assess, earliest_negatives, prove_status, standing, status_holds, timeline
+from scoring.assess import assess, earliest_negatives, standing, timeline
+from scoring.proof import prove_status, status_holds
 from scoring.cases import case_windows, is_case, was_corrected
 from scoring.rules import load_rule_set
 from scoring.state import absorb_exposure, apply, apply_exposure, new_state
