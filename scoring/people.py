@@ -208,18 +208,21 @@ class People:
         needs, since the superseding record takes effect at the very next second.
         """
         start = held.settled_at
-        if start is None or start > last_under_old or held.person in self._late:
+        person, status = held.person, _status(held)
+        if start is None or start > last_under_old or person in self._late:
             return False
-        proof = prove_status(
-            held, self.rules, _status(held), start, last_under_old, exposure.exposure_id, self._proofs.get(held.person)
-        )
-        if proof is None:
-            return False
-        self._proofs[held.person] = proof
+        last = self._proofs.get(person)
+        if last is not None and last.answers(held, status, start, last_under_old):
+            last.through = last_under_old  # the proof is People's own: moved on rather than copied
+        else:
+            proof = prove_status(held, self.rules, status, start, last_under_old, exposure.exposure_id, last)
+            if proof is None:
+                return False
+            self._proofs[person] = proof
         held.settled_at = last_under_old
         # Settled past its moment: due next when the new record takes effect (as `_note_fact` would make it).
-        self._due.defer(held.person, last_under_old + 1)
-        self._in_force[held.person] = Standing(last_under_old, _status(held), None)
+        self._due.defer(person, last_under_old + 1)
+        self._in_force[person] = Standing(last_under_old, status, None)
         return True
 
     def _note_fact(self, state: PersonState, moment: int) -> None:

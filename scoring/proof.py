@@ -70,6 +70,12 @@ class Proof:
     """Spans ending before this are proved without looking at any rule or fact (`reckon`): every
     rule is answered by `lasting` or `quiet`, no points rule needs a scan, no test or visit comes."""
 
+    def answers(self, state: PersonState, status: Status, start: int, end: int) -> bool:
+        """True when the span (start, end] that follows this proof is proved by it without a scan
+        (`prove_status` with it as `last` would share what it holds): the status is the same, the
+        span ends before the horizon, and the records holding rules up are still the ones held."""
+        return self.through == start < end < self.horizon and self.status == status and _all_held(state, self.lasting)
+
     def reckon(self, rules: RuleSet) -> "Proof":
         """Work out `horizon` from what is held (after a proof is made or told of a record)."""
         if rules.points_rules or len(self.lasting) + len(self.quiet) != len(rules.rules):
@@ -138,12 +144,12 @@ def prove_status(
     visits, the facts of the other triggers and of every clearance, are the same all
     along such a chain of spans: none becomes known in any of them (else it is not proved).
     """
-    if last is not None and (last.through != start or last.status != status or end < start + 1):
-        last = None
-    if last is not None and end < last.horizon and _all_held(state, last.lasting):
+    if last is not None and last.answers(state, status, start, end):
         # Every rule is answered as it was for the span before (a contact's record every tick, mostly):
         # the proof goes on with what `last` held (its owner drops `last`, see `People._holds`).
         return Proof(status, end, last.lasting, last.quiet, last.next_fact, last.horizon)
+    if last is not None and (last.through != start or last.status != status or end < start + 1):
+        last = None
     next_fact = min(
         (moment for moment in (*(f.known_at for f in state.tests.values()), *(v.at for v in state.visits.values()))
          if moment > start),

@@ -255,6 +255,20 @@ def test_the_span_after_a_proof_is_proved_without_going_through_the_exposures_ag
         prove_status(state, DEFAULT, status, T0 + 2 * HOUR + 1, T0 + 3 * HOUR, last=proof)
 
 
+def test_a_proof_answers_only_the_span_right_after_it_with_its_status_and_before_its_horizon():
+    state, proof = _proved_then_grown()
+    assert proof.answers(state, RED_CONTACT, T0 + 2 * HOUR, T0 + 3 * HOUR)
+    assert not proof.answers(state, RED_CONTACT, T0 + 2 * HOUR + 1, T0 + 3 * HOUR)  # not right after it
+    assert not proof.answers(state, RED_CONTACT, T0 + 2 * HOUR, T0 + 2 * HOUR)  # no span at all
+    assert not proof.answers(state, ("red", ("close_contact", "companion")), T0 + 2 * HOUR, T0 + 3 * HOUR)
+    assert not proof.answers(state, RED_CONTACT, T0 + 2 * HOUR, proof.horizon)
+    # The record holding red up replaced behind the proof's back (not told with `took`): not answered.
+    state.exposures = dict(state.exposures)
+    held = state.exposures[next(iter(proof.lasting.values()))[0].exposure_id]
+    state.exposures[held.exposure_id] = replace(held, minutes=held.minutes + 1)
+    assert not proof.answers(state, RED_CONTACT, T0 + 2 * HOUR, T0 + 3 * HOUR)
+
+
 def test_a_carried_proof_does_not_hide_a_record_that_reaches_a_threshold():
     state = _ongoing_contacts(new_state("p"), T0 + HOUR)
     proof = prove_status(state, DEFAULT, ("green", ()), T0 + HOUR, T0 + 2 * HOUR)
