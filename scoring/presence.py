@@ -286,6 +286,7 @@ class PresenceIndex:
             for source, pairs in engine.drain():
                 key = (source.kind, source.ref)
                 emitted = self._emitted.setdefault(key, {})
+                kind, ref, level, source_known = source.kind, source.ref, source.level, source.known_at
                 for who, tally in pairs:
                     previous = emitted.get(who)
                     if tally is None or tally.seconds <= 0:
@@ -293,19 +294,17 @@ class PresenceIndex:
                             del emitted[who]
                             out.append(replace(previous, retracted=True))
                         continue
+                    if previous is None:
+                        person = self._persons.names[who]
+                        exposure_id = Exposure.make_id(person, kind, ref)
+                    else:
+                        person, exposure_id = previous.person, previous.exposure_id
+                    last = tally.last
+                    # Positional (in field order): a record per pair per tick, and keywords cost a tenth more.
                     exposure = Exposure(
-                        exposure_id=previous.exposure_id if previous else Exposure.make_id(
-                            self._persons.names[who], source.kind, source.ref
-                        ),
-                        person=self._persons.names[who],
-                        kind=source.kind,
-                        source=source.ref,
-                        first_at=tally.first,
-                        last_at=tally.last,
-                        minutes=tally.seconds / 60,
-                        minutes_by_day=_minutes_by_day(tally, previous),
-                        level=source.level,
-                        known_at=None if source.known_at is None else max(source.known_at, tally.last),
+                        exposure_id, person, kind, ref, tally.first, last, tally.seconds / 60,
+                        _minutes_by_day(tally, previous), level, False,
+                        None if source_known is None else max(source_known, last),
                     )
                     # Mostly the contact grew: the cheap fields tell before the whole record is compared.
                     if previous is None or exposure.last_at != previous.last_at or exposure != previous:
