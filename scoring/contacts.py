@@ -262,26 +262,23 @@ class ContactEngine:
         link = np.repeat(first - (np.cumsum(count) - count), count) + np.arange(len(which))
         slot = self._link_slot[link]
         order = np.lexsort((which, slot, stays.owner[which]))
-        which, slot = which[order], slot[order]
-        start = np.maximum(stays.start[which], self._slot_start[slot])
-        end = np.minimum(stays.end[which], self._slot_end[slot])
+        return self._windowed(stays.take(which[order]), slot[order])
+
+    def _case_presence(self, slot: int, stays: Rows) -> Rows:
+        """The presence of the case in `slot`: its stays within its window."""
+        return self._windowed(stays, np.full(len(stays), slot, dtype=np.int64))
+
+    def _windowed(self, stays: Rows, slot: np.ndarray) -> Rows:
+        """Each stay clipped to the window of the case slot beside it, owned by that slot (and
+        copied into the ring-1 neighbours when the kind counts them)."""
+        start = np.maximum(stays.start, self._slot_start[slot])
+        end = np.minimum(stays.end, self._slot_end[slot])
         inside = end > start
-        cell, slot, start, end = stays.cell[which][inside], slot[inside], start[inside], end[inside]
+        cell, slot, start, end = stays.cell[inside], slot[inside], start[inside], end[inside]
         if self.include_neighbours:
             near, cell = discs(cell)
             slot, start, end = slot[near], start[near], end[near]
         return Rows(cell, slot, start, end)
-
-    def _case_presence(self, slot: int, stays: Rows) -> Rows:
-        source = self._sources[slot]
-        start = np.maximum(stays.start, source.start)
-        end = np.minimum(stays.end, source.end)
-        inside = end > start
-        cell, start, end = stays.cell[inside], start[inside], end[inside]
-        if self.include_neighbours:
-            which, cell = discs(cell)
-            start, end = start[which], end[which]
-        return Rows(cell, np.full(len(cell), slot, dtype=np.int64), start, end)
 
     def _rebuild(self, slot: int) -> None:
         source = self._sources[slot]
