@@ -5,7 +5,8 @@ moment earlier pushes an entry; entries whose moment is no longer in force are s
 when they surface. Moving it later (`defer`) pushes nothing: the entry already queued,
 which is earlier, stands in for it and is queued again at the later moment when it
 surfaces. A person in contact with a case is deferred once per exposure record (a record
-every tick, each proved not to change them), so most records cost no heap operation.
+every tick, each proved not to change them); settling lags only a tick or two behind, so
+the stand-in surfaces often (def 4,000 x 20: 201 k pushes for 234 k records, not fewer by much).
 """
 
 from __future__ import annotations
