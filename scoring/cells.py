@@ -13,7 +13,7 @@ resolution.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from functools import lru_cache
 
 import h3.api.basic_int as h3i
@@ -21,6 +21,10 @@ import numpy as np
 from h3ronpy.vector import coordinates_to_cells
 
 _RESOLUTION_BITS = np.int64(0xF << 52)
+
+Snapped = Mapping[int, np.ndarray]
+"""Cells of positions snapped already, by resolution: replay snaps the next batch of pings in
+another process while this one scores (`healthcode.snapahead`); a snap is most of a ping's cost."""
 
 
 def snap(lat: np.ndarray, lon: np.ndarray, resolution: int) -> np.ndarray:
@@ -36,10 +40,18 @@ def parent(cells: np.ndarray, resolution: int) -> np.ndarray:
     return (cells & ~_RESOLUTION_BITS & ~unused_digits) | np.int64(resolution << 52) | unused_digits
 
 
-def snap_all(lat: np.ndarray, lon: np.ndarray, resolutions: Iterable[int]) -> dict[int, np.ndarray]:
-    """Cells of each position at every resolution asked for, with a single H3 snap."""
+def taken(snapped: Snapped | None, index: slice | np.ndarray) -> Snapped | None:
+    """The snapped cells of the positions `index` picks (a slice, or positions in order)."""
+    return None if snapped is None else {resolution: cells[index] for resolution, cells in snapped.items()}
+
+
+def snap_all(
+    lat: np.ndarray, lon: np.ndarray, resolutions: Iterable[int], snapped: Snapped | None = None
+) -> dict[int, np.ndarray]:
+    """Cells of each position at every resolution asked for, with a single H3 snap (none when
+    `snapped` holds the finest resolution's already)."""
     wanted = sorted(set(resolutions))
-    finest = snap(lat, lon, wanted[-1])
+    finest = snapped[wanted[-1]] if snapped is not None and wanted[-1] in snapped else snap(lat, lon, wanted[-1])
     return {res: finest if res == wanted[-1] else parent(finest, res) for res in wanted}
 
 

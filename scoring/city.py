@@ -42,6 +42,7 @@ from typing import Protocol
 import numpy as np
 
 from scoring.areas import RISK_LEVELS, too_many_cells
+from scoring.cells import Snapped, taken
 from scoring.events import AreaRisk, Ping, TestResult, Visit
 from scoring.exposure import AREA, CaseWindow, ContactSpec, Exposure
 from scoring.people import People, PersonChange
@@ -126,8 +127,11 @@ Found = dict[int, list[Exposure]]
 class Presence(Protocol):
     """What the time loop asks of presence, index by index (see `LocalPresence`)."""
 
-    def add_pings(self, persons: Persons, ts: np.ndarray, lat: np.ndarray, lon: np.ndarray) -> None:
-        """Pings of one tick (all earlier than the boundary the loop is at), kept until `flush`."""
+    def add_pings(
+        self, persons: Persons, ts: np.ndarray, lat: np.ndarray, lon: np.ndarray, snapped: Snapped | None = None
+    ) -> None:
+        """Pings of one tick (all earlier than the boundary the loop is at), kept until `flush`; `snapped`:
+        their cells at some resolutions, if snapped already."""
 
     def buffered(self) -> bool:
         """Pings are waiting for the next flush (the loop then steps, it does not skip)."""
@@ -158,8 +162,8 @@ class Presence(Protocol):
         """Cells the designations filled, in every index held here."""
 
 
-PingColumns = tuple[Persons, np.ndarray, np.ndarray, np.ndarray]
-"""Pings as (persons, ts, lat, lon) arrays."""
+PingColumns = tuple[Persons, np.ndarray, np.ndarray, np.ndarray, Snapped | None]
+"""Pings as (persons, ts, lat, lon) arrays, and their cells if snapped already."""
 
 
 class PingBuffer:
@@ -168,8 +172,10 @@ class PingBuffer:
     def __init__(self) -> None:
         self._pings: list[PingColumns] = []
 
-    def add_pings(self, persons: Persons, ts: np.ndarray, lat: np.ndarray, lon: np.ndarray) -> None:
-        self._pings.append((persons, ts, lat, lon))
+    def add_pings(
+        self, persons: Persons, ts: np.ndarray, lat: np.ndarray, lon: np.ndarray, snapped: Snapped | None = None
+    ) -> None:
+        self._pings.append((persons, ts, lat, lon, snapped))
 
     def buffered(self) -> bool:
         return bool(self._pings)
@@ -181,7 +187,11 @@ class PingBuffer:
             return None
         self._pings = [part for part in self._pings if not (len(part[1]) and part[1][0] < before)]
         ts, lat, lon = (np.concatenate([part[column] for part in ready]) for column in range(1, 4))
-        return joined([part[0] for part in ready]), ts, lat, lon
+        snaps = [part[4] for part in ready]
+        # Snapped only when every part was, at the resolutions all of them were.
+        resolutions = set.intersection(*(set(snap) for snap in snaps)) if all(s is not None for s in snaps) else set()
+        snapped = {res: np.concatenate([snap[res] for snap in snaps]) for res in resolutions}  # type: ignore[index]
+        return joined([part[0] for part in ready]), ts, lat, lon, snapped or None
 
 
 class LocalPresence(PingBuffer):
@@ -258,8 +268,11 @@ class CityScorer:
 
     # -- inputs, in event-time order ------------------------------------------------
 
-    def add_pings(self, persons: Persons, ts: np.ndarray, lat: np.ndarray, lon: np.ndarray) -> None:
-        """Pings sorted by time (arrays), no earlier than anything fed before."""
+    def add_pings(
+        self, persons: Persons, ts: np.ndarray, lat: np.ndarray, lon: np.ndarray, snapped: Snapped | None = None
+    ) -> None:
+        """Pings sorted by time (arrays), no earlier than anything fed before; `snapped`: their cells at
+        some resolutions, if snapped already (`resolutions` names the ones presence snaps at)."""
         if len(ts) == 0:
             return
         ts = np.asarray(ts, dtype=np.int64)
@@ -268,7 +281,8 @@ class CityScorer:
         while start < len(ts):
             self._reach(int(ts[start]))
             end = int(np.searchsorted(ts, self._boundary, side="left")) if self._boundary is not None else len(ts)
-            self.presence.add_pings(persons[start:end], ts[start:end], lat[start:end], lon[start:end])
+            self.presence.add_pings(persons[start:end], ts[start:end], lat[start:end], lon[start:end],
+                                    taken(snapped, slice(start, end)))
             start = end
         # `_reach` saw only the first ping of each tick; `finish` settles up to the last one.
         last = int(ts[-1])
@@ -331,6 +345,11 @@ class CityScorer:
             self._flush(watermark + 1, watermark)
             self._changes += self.people.settle(watermark)
             self._settled(watermark)
+
+    @property
+    def resolutions(self) -> list[int]:
+        """The resolutions presence snaps pings at (each index's finest): cells snapped ahead at these are used."""
+        return sorted({max(spec.resolution for spec in plan.specs) for plan in self.plans})
 
     @property
     def area_cells_filled(self) -> int:

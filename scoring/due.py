@@ -52,13 +52,15 @@ class DueQueue:
         Persons may be scheduled while this runs: those due by `until` are given too."""
         heap, due_at = self._heap, self._at
         while heap and heap[0][0] <= until:
-            moment, person = heapq.heappop(heap)
+            moment, person = heap[0]
             due = due_at.get(person)
+            if due is not None and due > until:
+                # Deferred past `until`: queued at its moment now, in one sift (most entries surface so).
+                heapq.heapreplace(heap, (due, person))
+                continue
+            heapq.heappop(heap)
             if due is None or due < moment:
                 continue  # not due, or due earlier at an entry of its own
-            if due > until:
-                heapq.heappush(heap, (due, person))  # deferred past `until`: queued at its moment now
-                continue
             del due_at[person]
             yield person
 
@@ -70,7 +72,8 @@ class DueQueue:
             due = due_at.get(person)
             if due == moment:
                 return moment
-            heapq.heappop(heap)
             if due is not None and due > moment:
-                heapq.heappush(heap, (due, person))
+                heapq.heapreplace(heap, (due, person))
+            else:
+                heapq.heappop(heap)
         return None

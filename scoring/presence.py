@@ -27,7 +27,7 @@ import numpy as np
 from pydantic import BaseModel
 
 from scoring.areas import AreaTimeline
-from scoring.cells import snap_all
+from scoring.cells import Snapped, snap_all, taken
 from scoring.celltable import Rows
 from scoring.contacts import EVERY_DAY, OPEN_END, ContactEngine, Source, Tally
 from scoring.exposure import AREA, CaseWindow, ContactSpec, Exposure
@@ -113,8 +113,10 @@ class PresenceIndex:
         ts: np.ndarray,
         lat: np.ndarray,
         lon: np.ndarray,
+        snapped: Snapped | None = None,
     ) -> list[Exposure]:
-        """Apply a batch of pings: pseudonyms (or `Coded` ones), epoch seconds, degrees, as numpy or Arrow arrays.
+        """Apply a batch of pings: pseudonyms (or `Coded` ones), epoch seconds, degrees, as numpy or Arrow arrays;
+        `snapped`: their cells at some resolutions, snapped already (`scoring.cells.snap_all`).
 
         Any order, any mix of persons; pings later than ones already applied are
         corrections, not errors. Returns the exposures that changed, grouped by
@@ -128,7 +130,7 @@ class PresenceIndex:
         numbers, ts = numbers[order], ts[order]
         lat = np.asarray(lat, dtype=np.float64)[order]
         lon = np.asarray(lon, dtype=np.float64)[order]
-        cells = snap_all(lat, lon, [s.resolution for s in self.specs])
+        cells = snap_all(lat, lon, [s.resolution for s in self.specs], taken(snapped, order))
         for spec, engine in zip(self.specs, self._engines):
             engine.ingest(numbers, ts, cells[spec.resolution])
         return self._drain()

@@ -27,7 +27,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from scoring.cells import discs, parent, snap_all
+from scoring.cells import Snapped, discs, parent, snap_all, taken
 from scoring.celltable import Rows
 from scoring.city import Found, IndexPlan, PingBuffer
 from scoring.events import AreaRisk
@@ -133,15 +133,18 @@ class StayPartition:
         self._stages = [StayStage(spec.max_gap_s) for spec in self.specs]
         self._persons = Numbering()
 
-    def ingest(self, persons: Persons, ts: np.ndarray, lat: np.ndarray, lon: np.ndarray) -> list[StayChange]:
-        """A batch of pings, any order: the stays they close, add or withdraw, per kind."""
+    def ingest(
+        self, persons: Persons, ts: np.ndarray, lat: np.ndarray, lon: np.ndarray, snapped: Snapped | None = None
+    ) -> list[StayChange]:
+        """A batch of pings, any order (`snapped`: their cells, if snapped already): the stays they close,
+        add or withdraw, per kind."""
         if len(persons) == 0:
             return []
         numbers = self._persons.numbers(persons)
         ts = np.asarray(ts, dtype=np.int64)
         order = np.lexsort((ts, numbers))
         cells = snap_all(np.asarray(lat, dtype=np.float64)[order], np.asarray(lon, dtype=np.float64)[order],
-                         [spec.resolution for spec in self.specs])
+                         [spec.resolution for spec in self.specs], taken(snapped, order))
         return [self._named(spec, *stage.ingest(numbers[order], ts[order], cells[spec.resolution]))
                 for spec, stage in zip(self.specs, self._stages)]
 
@@ -397,7 +400,9 @@ class RegionPresence:
         self._outbox, self._forgotten = [], []
         return out, forgotten
 
-    def add_pings(self, persons: np.ndarray, ts: np.ndarray, lat: np.ndarray, lon: np.ndarray) -> None:
+    def add_pings(
+        self, persons: np.ndarray, ts: np.ndarray, lat: np.ndarray, lon: np.ndarray, snapped: Snapped | None = None
+    ) -> None:
         raise ValueError("a region partition gets stays, not pings")
 
     def buffered(self) -> bool:
@@ -495,7 +500,9 @@ class RemotePresence:
         """Calls answered that the loop has not made (none once it has passed them all)."""
         return sorted(self._answers, key=repr)
 
-    def add_pings(self, persons: np.ndarray, ts: np.ndarray, lat: np.ndarray, lon: np.ndarray) -> None:
+    def add_pings(
+        self, persons: np.ndarray, ts: np.ndarray, lat: np.ndarray, lon: np.ndarray, snapped: Snapped | None = None
+    ) -> None:
         raise ValueError("the scoring stage gets exposures, not pings")
 
     def buffered(self) -> bool:

@@ -19,6 +19,7 @@ import orjson
 import pandas as pd
 import pyarrow as pa
 
+from scoring.cells import Snapped, taken
 from scoring.city import CityScorer
 from scoring.events import AreaRisk, EventError, Ping, TestResult, Visit, decode_event
 from scoring.limits import EventLimits, latest_accepted, limit_breach, time_breach
@@ -29,6 +30,11 @@ from scoring.timeutil import to_epoch
 
 Progress = Callable[[int], None]
 """Called with how much input has been read so far: bytes of JSONL, rows of Parquet."""
+
+SnapAhead = Callable[["Iterable[PingBatch]", Sequence[int]], "Iterator[tuple[PingBatch, Snapped]]"]
+"""Gives each batch of pings with its cells at the resolutions asked for (`scoring.cells.Snapped`),
+snapped ahead: the CLI snaps the next batch in another process while this one scores
+(`healthcode.snapahead`)."""
 
 
 @dataclass(frozen=True)
@@ -550,29 +556,40 @@ def read_events(
         return read_jsonl(iter(handle), progress, limits, now)
 
 
-def replay(inputs: Inputs, rules: RuleSet | Sequence[RuleSet], until: int | None = None) -> ReplayResult:
+def replay(
+    inputs: Inputs, rules: RuleSet | Sequence[RuleSet], until: int | None = None, snap_ahead: SnapAhead | None = None
+) -> ReplayResult:
     """Score every person over `inputs` in event-time order, up to `until` if given.
 
     Several rule sets each take effect at their `valid_from`. Pings come batch by batch
     in arrival order and wait only until no later batch can hold an earlier one, so the
     pings held follow how far the input is out of time order, not its length; the core
     sees them in (time, arrival) order, and before another event of the same time.
+    With `snap_ahead`, their cells come with them (the same cells: only where they are
+    snapped differs).
     """
     scorer = CityScorer(rules)
     others = sorted(inputs.others, key=lambda item: (item[0], item[1]))
     if until is not None:
         others = [item for item in others if item[0] <= until]
     roster = inputs.pings.roster
-    codes, ts, lat, lon, order = (np.empty(0, dtype=kind) for kind in (np.int64, np.int64, np.float64, np.float64, np.int64))
+    resolutions = scorer.resolutions if snap_ahead is not None else []
+    batches = ((batch, {}) for batch in inputs.pings.batches()) if snap_ahead is None else \
+        snap_ahead(inputs.pings.batches(), resolutions)
+    # Pings held: (codes, ts, lat, lon, order), then their cells at each of `resolutions`.
+    held = [np.empty(0, dtype=kind) for kind in (np.int64, np.int64, np.float64, np.float64, np.int64)]
+    held += [np.empty(0, dtype=np.int64) for _ in resolutions]
     pings = 0
     following = 0
-    for batch in inputs.pings.batches():
-        columns = [np.concatenate(pair) for pair in zip((codes, ts, lat, lon, order),
-                                                          (batch.codes, batch.ts, batch.lat, batch.lon, batch.order))]
+    for batch, snapped in batches:
+        given = (batch.codes, batch.ts, batch.lat, batch.lon, batch.order, *(snapped[r] for r in resolutions))
+        columns = [np.concatenate(pair) for pair in zip(held, given)]
         if until is not None:
             columns = [column[columns[1] <= until] for column in columns]
         arranged = np.lexsort((columns[4], columns[1]))
-        codes, ts, lat, lon, order = (column[arranged] for column in columns)
+        held = [column[arranged] for column in columns]
+        codes, ts, lat, lon = held[:4]
+        cells = dict(zip(resolutions, held[5:])) or None
         complete = len(ts) if batch.later is None else int(np.searchsorted(ts, batch.later, side="left"))
         horizon = None if batch.later is None else batch.later
         # Pings before `horizon` are all here, and so is every ping at or before another event's time before it.
@@ -580,14 +597,15 @@ def replay(inputs: Inputs, rules: RuleSet | Sequence[RuleSet], until: int | None
         while following < len(others) and (horizon is None or others[following][0] < horizon):
             moment, _, event = others[following]
             end = int(np.searchsorted(ts[:complete], moment, side="right"))
-            scorer.add_pings(Coded(codes[start:end], roster), ts[start:end], lat[start:end], lon[start:end])
+            part = slice(start, end)
+            scorer.add_pings(Coded(codes[part], roster), ts[part], lat[part], lon[part], taken(cells, part))
             start = end
             scorer.add_event(event)
             following += 1
-        scorer.add_pings(Coded(codes[start:complete], roster), ts[start:complete], lat[start:complete],
-                         lon[start:complete])
+        part = slice(start, complete)
+        scorer.add_pings(Coded(codes[part], roster), ts[part], lat[part], lon[part], taken(cells, part))
         pings += complete
-        codes, ts, lat, lon, order = (column[complete:] for column in (codes, ts, lat, lon, order))
+        held = [column[complete:] for column in held]
     for _, _, event in others[following:]:
         scorer.add_event(event)
     timeline = sorted_changes(scorer.finish(until))

@@ -11,6 +11,7 @@ from rich.table import Table
 from healthcode.cli.common import err, out, read_event_file
 from healthcode.rulefiles import load_rules
 from healthcode.errors import EnvironmentProblem
+from healthcode.snapahead import SnapAhead
 from scoring.replay import level_changes, replay, write_timeline
 from scoring.timeutil import parse_rfc3339
 
@@ -40,9 +41,10 @@ def replay_command(
     """
     rule_set = load_rules(rules)
     stop = _moment(until, "--until")
-    inputs = read_event_file(events, _SHOWN_MALFORMED, _moment(now, "--now"))
-    with err.status("scoring"):
-        result = replay(inputs, rule_set, stop)
+    with SnapAhead() as snap_ahead:
+        inputs = read_event_file(events, _SHOWN_MALFORMED, _moment(now, "--now"))
+        with err.status("scoring"):
+            result = replay(inputs, rule_set, stop, snap_ahead)
     try:
         write_timeline(result.timeline, out_path)
     except OSError as error:

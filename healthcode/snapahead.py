@@ -1,0 +1,95 @@
+"""Pings snapped to H3 cells in a helper process, a batch ahead of the replay scoring them.
+
+Snapping a position is about a microsecond (h3ronpy, which holds the GIL), a tenth of a
+replay's time on an outbreak city, and it needs nothing but the positions: so while
+replay scores one batch of pings, the helper snaps the next. The cells are the ones
+scoring would have snapped itself (`scoring.cells.snap`), so the timeline is the same
+byte for byte; only the wall time changes, and the helper's CPU is added to the
+process's. The helper dies with the process that started it; if it cannot start or dies
+itself, the batches are snapped here instead (the same cells, only slower).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections import deque
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from types import TracebackType
+
+import numpy as np
+
+from scoring.cells import Snapped, snap
+from scoring.replay import PingBatch
+from streams.parentdeath import die_with_parent
+
+
+class SnapAhead:
+    """A `scoring.replay.SnapAhead`: use as a context manager, which starts and stops the helper."""
+
+    def __init__(self) -> None:
+        self._pool: ProcessPoolExecutor | None = None
+
+    def __enter__(self) -> SnapAhead:
+        # Spawned, not forked: the progress bar's thread and the parent's memory stay out of it.
+        self._pool = ProcessPoolExecutor(
+            max_workers=1, mp_context=multiprocessing.get_context("spawn"),
+            initializer=_die_with, initargs=(os.getpid(),),
+        )
+        # Starting it and its imports take a second or two: now, while the caller reads the events.
+        self._submit(np.zeros(1), np.zeros(1), (0,))
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+    def __call__(self, batches: Iterable[PingBatch], resolutions: Sequence[int]) -> Iterator[tuple[PingBatch, Snapped]]:
+        """Each batch with its cells at `resolutions`; the next batch is being snapped while one is given."""
+        wanted = tuple(resolutions)
+        pending: deque[tuple[PingBatch, Future[dict[int, np.ndarray]] | None]] = deque()
+        for batch in batches:
+            pending.append((batch, self._submit(batch.lat, batch.lon, wanted)))
+            if len(pending) > 1:
+                yield self._done(*pending.popleft(), wanted)
+        while pending:
+            yield self._done(*pending.popleft(), wanted)
+
+    def _submit(self, lat: np.ndarray, lon: np.ndarray, resolutions: tuple[int, ...]) -> Future[dict[int, np.ndarray]] | None:
+        if self._pool is None:
+            return None
+        try:
+            return self._pool.submit(snap_each, lat, lon, resolutions)
+        except (BrokenProcessPool, OSError, RuntimeError):  # could not start, or died: snapped here from now on
+            self._stop()
+            return None
+
+    def _stop(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
+
+    def _done(
+        self, batch: PingBatch, cells: Future[dict[int, np.ndarray]] | None, resolutions: tuple[int, ...]
+    ) -> tuple[PingBatch, Snapped]:
+        if cells is not None:
+            try:
+                return batch, cells.result()
+            except (BrokenProcessPool, OSError):
+                self._stop()
+        return batch, snap_each(batch.lat, batch.lon, resolutions)
+
+
+def snap_each(lat: np.ndarray, lon: np.ndarray, resolutions: Sequence[int]) -> dict[int, np.ndarray]:
+    """The positions' cells at each resolution (run in the helper)."""
+    return {resolution: snap(lat, lon, resolution) for resolution in resolutions}
+
+
+def _die_with(parent: int) -> None:
+    """Runs first in the helper: the kernel kills it when its parent dies, even by SIGKILL."""
+    die_with_parent()
+    if os.getppid() != parent:
+        os._exit(0)  # the parent died before the line above took effect
