@@ -9,7 +9,7 @@ person's pseudonym or a coordinate: `source` is an opaque reference.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 AREA = "area"
 
@@ -88,3 +88,42 @@ class Exposure:
     def make_id(person: str, kind: str, source: str) -> str:
         """The deterministic id of the exposure of `person` to `source` of this kind."""
         return opaque_ref("exposure", person, kind, source)
+
+
+_NEW = object.__new__
+(_SET_ID, _SET_PERSON, _SET_KIND, _SET_SOURCE, _SET_FIRST, _SET_LAST, _SET_MINUTES, _SET_BY_DAY, _SET_LEVEL,
+ _SET_RETRACTED, _SET_KNOWN) = (Exposure.__dict__[f.name].__set__ for f in fields(Exposure))
+
+
+def exposure_record(
+    exposure_id: str,
+    person: str,
+    kind: str,
+    source: str,
+    first_at: int,
+    last_at: int,
+    minutes: float,
+    minutes_by_day: tuple[tuple[int, float], ...],
+    level: str | None,
+    retracted: bool,
+    known_at: int | None,
+) -> Exposure:
+    """`Exposure(...)` with every field given, in order: the same record, built a third as fast.
+
+    Presence builds a record per co-present pair per tick (millions in an outbreak city); a
+    frozen dataclass's `__init__` sets each field through `object.__setattr__`, while the
+    slots' own setters do it directly.
+    """
+    exposure = _NEW(Exposure)
+    _SET_ID(exposure, exposure_id)
+    _SET_PERSON(exposure, person)
+    _SET_KIND(exposure, kind)
+    _SET_SOURCE(exposure, source)
+    _SET_FIRST(exposure, first_at)
+    _SET_LAST(exposure, last_at)
+    _SET_MINUTES(exposure, minutes)
+    _SET_BY_DAY(exposure, minutes_by_day)
+    _SET_LEVEL(exposure, level)
+    _SET_RETRACTED(exposure, retracted)
+    _SET_KNOWN(exposure, known_at)
+    return exposure

@@ -181,6 +181,9 @@ class People:
                     changes = self._settle_person(person, last_under_old)
             elif held.settled_at is not None and held.settled_at < last_under_old:
                 # Nothing falls due before the new record takes effect: the level holds until then.
+                proof = self._proofs.get(person)
+                if proof is not None and proof.answers(held, _status(held), held.settled_at, last_under_old):
+                    proof.through = last_under_old  # so that it answers the next record's span too
                 held.settled_at = last_under_old
         # Settling may have dropped a person with nothing left; People owns its states, so the
         # record is taken in place (copying every fact per record is what made replay slow).
@@ -305,7 +308,9 @@ class People:
             start = min(fact_times(state), default=until) - 1
         if until < start:
             return []
-        self._proofs.pop(person, None)
+        proof = self._proofs.pop(person, None)
+        if proof is not None and person not in self._late and proof.answers(state, _status(state), start, until):
+            return self._proved(state, proof, until)
         # Settled persons continue from their level; only a late fact (dated before the
         # settled moment) may change the level at the settled moment itself.
         known = self._in_force.get(person)
@@ -331,6 +336,25 @@ class People:
             self._due.drop(person)  # a moment now settled must not hide the next one
         self._schedule_next(person, until, in_force.next_review_at)
         return changes
+
+    def _proved(self, state: PersonState, proof: Proof, until: int) -> list[PersonChange]:
+        """Settle a person up to `until` by the proof kept since their last record, which answers that span.
+
+        Most of a tick's settles are of persons whose contact grew the tick before; nothing
+        can change before the proof's horizon, so they are looked at again then (or at their
+        next fact), and the proof goes on to answer their next record's span.
+        """
+        person = state.person
+        proof.through = until
+        self._proofs[person] = proof
+        state.settled_at = until
+        self._in_force[person] = Standing(until, proof.status, proof.review)
+        self._replaced_at(state, until)
+        due = self._due.at(person)
+        if due is not None and due <= until:
+            self._due.drop(person)
+        self._schedule_next(person, until, proof.review)
+        return []
 
     def _reassess(self, state: PersonState, start: int, until: int) -> tuple[list[LevelChange], Standing]:
         """The changes in [start, until] of a person given a late fact: `start` is assessed again."""

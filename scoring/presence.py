@@ -30,7 +30,7 @@ from scoring.areas import AreaTimeline
 from scoring.cells import Snapped, snap_all, taken
 from scoring.celltable import Rows
 from scoring.contacts import EVERY_DAY, OPEN_END, ContactEngine, Source, Tally
-from scoring.exposure import AREA, CaseWindow, ContactSpec, Exposure
+from scoring.exposure import AREA, CaseWindow, ContactSpec, Exposure, exposure_record
 from scoring.pseudonyms import Numbering, Persons
 
 
@@ -302,8 +302,8 @@ class PresenceIndex:
                     else:
                         person, exposure_id = previous.person, previous.exposure_id
                     last = tally.last
-                    # Positional (in field order): a record per pair per tick, and keywords cost a tenth more.
-                    exposure = Exposure(
+                    # A record per pair per tick: built positionally, past the frozen class's checks.
+                    exposure = exposure_record(
                         exposure_id, person, kind, ref, tally.first, last, tally.seconds / 60,
                         _minutes_by_day(tally, previous), level, False,
                         None if source_known is None else max(source_known, last),

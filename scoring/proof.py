@@ -76,6 +76,12 @@ class Proof:
         span ends before the horizon, and the records holding rules up are still the ones held."""
         return self.through == start < end < self.horizon and self.status == status and _all_held(state, self.lasting)
 
+    @property
+    def review(self) -> int | None:
+        """A moment to look at the person again (None: none): nothing can change before the horizon,
+        so it stands for a standing's review, early at worst (settling then finds no change there)."""
+        return None if self.horizon >= _NEVER else self.horizon
+
     def reckon(self, rules: RuleSet) -> "Proof":
         """Work out `horizon` from what is held (after a proof is made or told of a record)."""
         if rules.points_rules or len(self.lasting) + len(self.quiet) != len(rules.rules):
