@@ -181,9 +181,10 @@ class People:
                     changes = self._settle_person(person, last_under_old)
             elif held.settled_at is not None and held.settled_at < last_under_old:
                 # Nothing falls due before the new record takes effect: the level holds until then.
-                proof = self._proofs.get(person)
-                if proof is not None and proof.answers(held, _status(held), held.settled_at, last_under_old):
-                    proof.through = last_under_old  # so that it answers the next record's span too
+                # Proved up to there too (mostly a step of the proof kept), so that settling at the
+                # new record's moment, where it makes the person due, need not assess.
+                if person not in self._late:
+                    self._prove(held, exposure, held.settled_at, last_under_old)
                 held.settled_at = last_under_old
         # Settling may have dropped a person with nothing left; People owns its states, so the
         # record is taken in place (copying every fact per record is what made replay slow).
@@ -214,18 +215,27 @@ class People:
         person, status = held.person, _status(held)
         if start is None or start > last_under_old or person in self._late:
             return False
-        last = self._proofs.get(person)
-        if last is not None and last.answers(held, status, start, last_under_old):
-            last.through = last_under_old  # the proof is People's own: moved on rather than copied
-        else:
-            proof = prove_status(held, self.rules, status, start, last_under_old, exposure.exposure_id, last)
-            if proof is None:
-                return False
-            self._proofs[person] = proof
+        if not self._prove(held, exposure, start, last_under_old):
+            return False
         held.settled_at = last_under_old
         # Settled past its moment: due next when the new record takes effect (as `_note_fact` would make it).
         self._due.defer(person, last_under_old + 1)
         self._in_force[person] = Standing(last_under_old, status, None)
+        return True
+
+    def _prove(self, held: PersonState, exposure: Exposure, start: int, end: int) -> bool:
+        """Keep a proof that `held`'s status holds over (start, end] (`exposure` is about to supersede
+        a record held); False, and none kept, when it is not proved."""
+        person, status = held.person, _status(held)
+        last = self._proofs.get(person)
+        if last is not None and last.answers(held, status, start, end):
+            last.through = end  # the proof is People's own: moved on rather than copied
+            return True
+        proof = prove_status(held, self.rules, status, start, end, exposure.exposure_id, last)
+        if proof is None:
+            self._proofs.pop(person, None)
+            return False
+        self._proofs[person] = proof
         return True
 
     def _note_fact(self, state: PersonState, moment: int) -> None:

@@ -397,3 +397,39 @@ def test_rescore_reports_a_person_whose_reasons_differ_under_the_new_rules_at_th
     assert [(c.level, [r.rule for r in c.reasons]) for c in changes if c.at == switch and c.person == "case"] == [
         ("red", ["confirmed_case"])
     ]
+
+
+def _resident_of_a_designated_district(people: People, ticks: int, settle_every_tick: bool) -> list[PersonChange]:
+    """An area record every 15 minutes for `ticks` ticks (each superseding the last), a companion
+    contact half way, settled up to each record as it comes (or not at all), then far ahead."""
+    tick, changes = 15 * MINUTE, []
+    for step in range(1, ticks + 1):
+        now = T0 + step * tick
+        area = exposure("resident", "area", "district-3", T0, now, step * 15.0, level="high")
+        changes += people.apply_exposure(replace(area, known_at=now))
+        if step == ticks // 2:
+            changes += people.apply_exposure(_contact("resident", now - 30 * MINUTE, 20, now, kind="companion"))
+        if settle_every_tick:
+            changes += people.settle(now)
+    return changes + people.settle(T0 + 30 * DAY)
+
+
+def test_a_resident_proved_record_by_record_is_settled_without_assessing_each_tick(monkeypatch) -> None:
+    import scoring.people as people_module
+
+    assessed = []
+    for name in ("continue_timeline", "timeline_to"):
+        real = getattr(people_module, name)
+        monkeypatch.setattr(people_module, name, lambda *args, real=real, **kw: assessed.append(1) or real(*args, **kw))
+    ticks = 2 * 96
+    step_by_step = _resident_of_a_designated_district(People(DEFAULT), ticks, settle_every_tick=True)
+    assert len(assessed) < ticks // 8  # settles answered by the proof kept since the last record
+    at_once = _resident_of_a_designated_district(People(DEFAULT), ticks, settle_every_tick=False)
+    assert [(c.at, c.level, c.reasons) for c in step_by_step] == [(c.at, c.level, c.reasons) for c in at_once]
+    last_record, companion_from = T0 + ticks * 15 * MINUTE, T0 + ticks // 2 * 15 * MINUTE
+    assert [(c.at, c.level, [r.rule for r in c.reasons]) for c in step_by_step] == [
+        (T0 + 15 * MINUTE, "yellow", ["high_risk_area"]),
+        (companion_from, "yellow", ["companion", "high_risk_area"]),
+        (companion_from - 10 * MINUTE + 7 * DAY, "yellow", ["high_risk_area"]),  # 7 days after the contact's end
+        (last_record + 7 * DAY, "green", []),  # 7 days after the last record's presence
+    ]
