@@ -23,7 +23,7 @@ import numpy as np
 
 from scoring.cells import Snapped, snap
 from scoring.replay import PingBatch
-from streams.parentdeath import die_with_parent
+from streams.parentdeath import die_with
 
 
 class SnapAhead:
@@ -36,7 +36,7 @@ class SnapAhead:
         # Spawned, not forked: the progress bar's thread and the parent's memory stay out of it.
         self._pool = ProcessPoolExecutor(
             max_workers=1, mp_context=multiprocessing.get_context("spawn"),
-            initializer=_die_with, initargs=(os.getpid(),),
+            initializer=die_with, initargs=(os.getpid(),),
         )
         # Starting it and its imports take a second or two: now, while the caller reads the events.
         self._submit(np.zeros(1), np.zeros(1), (0,))
@@ -86,10 +86,3 @@ class SnapAhead:
 def snap_each(lat: np.ndarray, lon: np.ndarray, resolutions: Sequence[int]) -> dict[int, np.ndarray]:
     """The positions' cells at each resolution (run in the helper)."""
     return {resolution: snap(lat, lon, resolution) for resolution in resolutions}
-
-
-def _die_with(parent: int) -> None:
-    """Runs first in the helper: the kernel kills it when its parent dies, even by SIGKILL."""
-    die_with_parent()
-    if os.getppid() != parent:
-        os._exit(0)  # the parent died before the line above took effect

@@ -31,11 +31,6 @@ from scoring.timeutil import to_epoch
 Progress = Callable[[int], None]
 """Called with how much input has been read so far: bytes of JSONL, rows of Parquet."""
 
-SnapAhead = Callable[["Iterable[PingBatch]", Sequence[int]], "Iterator[tuple[PingBatch, Snapped]]"]
-"""Gives each batch of pings with its cells at the resolutions asked for (`scoring.cells.Snapped`),
-snapped ahead: the CLI snaps the next batch in another process while this one scores
-(`healthcode.snapahead`)."""
-
 
 @dataclass(frozen=True)
 class Malformed:
@@ -65,6 +60,11 @@ class PingBatch:
         """Pseudonyms (object array)."""
         return Coded(self.codes, self.roster).names()
 
+
+SnapAhead = Callable[[Iterable[PingBatch], Sequence[int]], Iterator[tuple[PingBatch, Snapped]]]
+"""Gives each batch of pings with its cells at the resolutions asked for (`scoring.cells.Snapped`),
+snapped ahead: the CLI snaps the next batch in another process while this one scores
+(`healthcode.snapahead`)."""
 
 _NONE = int(np.iinfo(np.int64).max)
 """The least ping time of a stretch without pings."""

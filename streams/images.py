@@ -26,7 +26,7 @@ from concurrent.futures import Executor, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
 from codes.qr import QrFormat, render_qr
-from streams.parentdeath import die_with_parent
+from streams.parentdeath import die_with
 
 DEFAULT_LIMIT = 16
 DEFAULT_CACHE_SIZE = 1024
@@ -55,19 +55,11 @@ def render_process() -> Executor:
     """One rendering process, started fresh (spawn: the worker's threads and sockets are not
     forked), that dies with the worker."""
     pool = ProcessPoolExecutor(
-        max_workers=1, mp_context=multiprocessing.get_context("spawn"), initializer=_die_with, initargs=(os.getpid(),)
+        max_workers=1, mp_context=multiprocessing.get_context("spawn"), initializer=die_with, initargs=(os.getpid(),)
     )
     # Starting the process and importing the renderer take seconds on a busy machine: now, not on the first request.
     pool.submit(render_qr, _WARM_UP, "png")
     return pool
-
-
-def _die_with(parent: int) -> None:
-    """Runs first in the rendering process: the kernel kills it when the worker dies, even
-    by SIGKILL (an orphan would otherwise wait for work for ever)."""
-    die_with_parent()
-    if os.getppid() != parent:
-        os._exit(0)  # the worker died before the line above took effect
 
 
 class CodeImages:

@@ -8,6 +8,7 @@ parent dies, even by SIGKILL.
 from __future__ import annotations
 
 import ctypes
+import os
 import signal
 
 _PR_SET_PDEATHSIG = 1
@@ -21,3 +22,12 @@ def die_with_parent(sig: signal.Signals = signal.SIGKILL) -> None:
 def stop_with_parent() -> None:
     """`die_with_parent` with SIGTERM, for a child that stops cleanly on it (a worker)."""
     die_with_parent(signal.SIGTERM)
+
+
+def die_with(parent: int) -> None:
+    """A helper process's initializer: `die_with_parent`, so that the kernel kills it when its
+    parent dies, even by SIGKILL (an orphan would wait for work for ever); and exit at once
+    if `parent` died before that took effect."""
+    die_with_parent()
+    if os.getppid() != parent:
+        os._exit(0)
