@@ -44,7 +44,7 @@ import numpy as np
 from scoring.areas import RISK_LEVELS, too_many_cells
 from scoring.cells import Snapped, taken
 from scoring.events import AreaRisk, Ping, TestResult, Visit
-from scoring.exposure import AREA, CaseWindow, ContactSpec, Exposure
+from scoring.exposure import AREA, CaseWindow, ContactSpec, Exposure, known_from
 from scoring.people import People, PersonChange
 from scoring.presence import PresenceIndex, area_resolution
 from scoring.pseudonyms import Coded, Persons, joined
@@ -72,8 +72,8 @@ _delivery_order = attrgetter("known_at", "person", "exposure_id")
 
 
 def _stamped(exposure: Exposure, moment: int) -> Exposure:
-    # Presence mostly stamps the same moment already: `replace` is slow enough to matter per record.
-    return exposure if exposure.known_at == moment else replace(exposure, known_at=moment)
+    # Presence stamps areas' records itself, not cases' (the loop knows when those became known).
+    return exposure if exposure.known_at == moment else known_from(exposure, moment)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,12 +1,14 @@
 """When each person is next due to be settled: a moment per person, taken in time order.
 
-A heap of (moment, person) entries, and each person's moment in force. Moving a person's
-moment earlier pushes an entry; entries whose moment is no longer in force are skipped
-when they surface. Moving it later (`defer`) pushes nothing: the entry already queued,
-which is earlier, stands in for it and is queued again at the later moment when it
-surfaces. A person in contact with a case is deferred once per exposure record (a record
-every tick, each proved not to change them); settling lags only a tick or two behind, so
-the stand-in surfaces often (def 4,000 x 20: 201 k pushes for 234 k records, not fewer by much).
+Each person's moment in force, and the persons filed under each moment (a bucket) with a
+heap of the distinct moments: persons of a city are mostly due at the same few moments
+(ticks, reviews), so the heap is small and its entries are integers. Moving a person's
+moment earlier files them again; entries whose moment is no longer in force are skipped
+when their bucket comes up. Moving it later (`defer`) files nothing: the entry already
+filed, which is earlier, stands in for it and is filed again at the later moment when it
+comes up. A person in contact with a case is deferred once per exposure record (a record
+every tick, each proved not to change them); with a heap of (moment, person) entries,
+re-queuing them was a sixth of the default 10,000 x 30 city's replay.
 """
 
 from __future__ import annotations
@@ -19,9 +21,12 @@ class DueQueue:
     """Each person's next moment; a person has one or none."""
 
     def __init__(self) -> None:
-        self._heap: list[tuple[int, str]] = []
         self._at: dict[str, int] = {}
-        """Each person's moment in force. Some entry at or before it is in the heap."""
+        """Each person's moment in force. The person is filed at that moment or before it."""
+        self._filed: dict[int, list[str]] = {}
+        """Persons by the moment they were filed at (some no longer due then)."""
+        self._moments: list[int] = []
+        """A heap of the moments `_filed` holds."""
 
     def at(self, person: str) -> int | None:
         """The person's moment (None: not due)."""
@@ -33,7 +38,7 @@ class DueQueue:
         if current is not None and current <= moment:
             return
         self._at[person] = moment
-        heapq.heappush(self._heap, (moment, person))
+        self._file(person, moment)
 
     def defer(self, person: str, moment: int) -> None:
         """The person, due now at or before `moment`, is due at `moment` instead."""
@@ -47,33 +52,47 @@ class DueQueue:
         self._at.pop(person, None)
 
     def take(self, until: int) -> Iterator[str]:
-        """Every person due at or before `until`, each no longer due once given, in time order of their entries.
+        """Every person due at or before `until`, each no longer due once given, in time order of
+        the moments they were filed at (by name within one).
 
         Persons may be scheduled while this runs: those due by `until` are given too."""
-        heap, due_at = self._heap, self._at
-        while heap and heap[0][0] <= until:
-            moment, person = heap[0]
-            due = due_at.get(person)
-            if due is not None and due > until:
-                # Deferred past `until`: queued at its moment now, in one sift (most entries surface so).
-                heapq.heapreplace(heap, (due, person))
-                continue
-            heapq.heappop(heap)
-            if due is None or due < moment:
-                continue  # not due, or due earlier at an entry of its own
-            del due_at[person]
-            yield person
+        moments, filed, due_at = self._moments, self._filed, self._at
+        while moments and moments[0] <= until:
+            moment = heapq.heappop(moments)
+            persons = filed.pop(moment)
+            persons.sort()
+            for person in persons:
+                due = due_at.get(person)
+                if due is None or due < moment:
+                    continue  # not due, or due earlier, filed there too
+                if due > until:
+                    self._file(person, due)  # deferred past `until`: filed at its moment now
+                    continue
+                del due_at[person]
+                yield person
 
     def next(self) -> int | None:
         """The earliest moment some person is due at (None: nobody is)."""
-        heap, due_at = self._heap, self._at
-        while heap:
-            moment, person = heap[0]
-            due = due_at.get(person)
-            if due == moment:
-                return moment
-            if due is not None and due > moment:
-                heapq.heapreplace(heap, (due, person))
-            else:
-                heapq.heappop(heap)
+        moments, filed, due_at = self._moments, self._filed, self._at
+        while moments:
+            moment = moments[0]
+            persons = filed[moment]
+            # Entries no longer due here are dropped (from the end: each is looked at once).
+            while persons:
+                due = due_at.get(persons[-1])
+                if due == moment:
+                    return moment
+                person = persons.pop()
+                if due is not None and due > moment:
+                    self._file(person, due)
+            heapq.heappop(moments)
+            del filed[moment]
         return None
+
+    def _file(self, person: str, moment: int) -> None:
+        persons = self._filed.get(moment)
+        if persons is None:
+            self._filed[moment] = [person]
+            heapq.heappush(self._moments, moment)
+        else:
+            persons.append(person)

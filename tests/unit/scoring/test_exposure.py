@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import FrozenInstanceError, astuple, fields
+from dataclasses import FrozenInstanceError, astuple, fields, replace
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from scoring.exposure import Exposure, exposure_record
+from scoring.exposure import Exposure, exposure_record, known_from
 
 _values = st.tuples(
     st.text(max_size=8), st.text(max_size=8), st.sampled_from(["close_contact", "companion", "area"]), st.text(max_size=8),
@@ -32,3 +32,9 @@ def test_a_record_built_fast_is_frozen_too() -> None:
     built = exposure_record("e", "p", "area", "s", 1, 2, 1.0, ((0, 1.0),), "high", False, 2)
     with pytest.raises(FrozenInstanceError):
         built.minutes = 5.0  # type: ignore[misc]
+
+
+@given(_values, st.integers(0, 2**40))
+def test_a_record_known_from_a_moment_is_the_record_replaced_with_that_known_at(values, moment) -> None:
+    record = Exposure(*values)
+    assert known_from(record, moment) == replace(record, known_at=moment)
