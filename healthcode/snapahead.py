@@ -16,7 +16,6 @@ import os
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from types import TracebackType
 
 import numpy as np
@@ -27,24 +26,24 @@ from streams.parentdeath import die_with
 
 
 class SnapAhead:
-    """A `scoring.replay.SnapAhead`: use as a context manager, which starts and stops the helper."""
+    """A `scoring.replay.SnapAhead`: use as a context manager, which stops the helper.
+
+    The helper starts with the first batch, which is snapped here while it starts: an input
+    that cannot be read never waits for a process to start and stop.
+    """
 
     def __init__(self) -> None:
         self._pool: ProcessPoolExecutor | None = None
+        self._entered = False
 
     def __enter__(self) -> SnapAhead:
-        # Spawned, not forked: the progress bar's thread and the parent's memory stay out of it.
-        self._pool = ProcessPoolExecutor(
-            max_workers=1, mp_context=multiprocessing.get_context("spawn"),
-            initializer=die_with, initargs=(os.getpid(),),
-        )
-        # Starting it and its imports take a second or two: now, while the caller reads the events.
-        self._submit(np.zeros(1), np.zeros(1), (0,))
+        self._entered = True
         return self
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None) -> None:
+        self._entered = False
         if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool.shutdown(wait=error is None, cancel_futures=True)
             self._pool = None
 
     def __call__(self, batches: Iterable[PingBatch], resolutions: Sequence[int]) -> Iterator[tuple[PingBatch, Snapped]]:
@@ -52,18 +51,33 @@ class SnapAhead:
         wanted = tuple(resolutions)
         pending: deque[tuple[PingBatch, Future[dict[int, np.ndarray]] | None]] = deque()
         for batch in batches:
+            if not pending:
+                pending.append((batch, None))  # the first: snapped here while the helper starts
+                self._start()
+                continue
             pending.append((batch, self._submit(batch.lat, batch.lon, wanted)))
-            if len(pending) > 1:
-                yield self._done(*pending.popleft(), wanted)
+            yield self._done(*pending.popleft(), wanted)
         while pending:
             yield self._done(*pending.popleft(), wanted)
+
+    def _start(self) -> None:
+        if self._pool is not None or not self._entered:
+            return
+        try:
+            # Spawned, not forked: the progress bar's thread and the parent's memory stay out of it.
+            self._pool = ProcessPoolExecutor(
+                max_workers=1, mp_context=multiprocessing.get_context("spawn"),
+                initializer=die_with, initargs=(os.getpid(),),
+            )
+        except Exception:  # no semaphores, a daemonic parent...: snapped here
+            self._pool = None
 
     def _submit(self, lat: np.ndarray, lon: np.ndarray, resolutions: tuple[int, ...]) -> Future[dict[int, np.ndarray]] | None:
         if self._pool is None:
             return None
         try:
             return self._pool.submit(snap_each, lat, lon, resolutions)
-        except (BrokenProcessPool, OSError, RuntimeError):  # could not start, or died: snapped here from now on
+        except Exception:  # could not start, or died: snapped here from now on
             self._stop()
             return None
 
@@ -78,7 +92,7 @@ class SnapAhead:
         if cells is not None:
             try:
                 return batch, cells.result()
-            except (BrokenProcessPool, OSError):
+            except Exception:  # the helper died or failed (a real error would recur below, here)
                 self._stop()
         return batch, snap_each(batch.lat, batch.lon, resolutions)
 

@@ -53,7 +53,7 @@ class DueQueue:
 
     def take(self, until: int) -> Iterator[str]:
         """Every person due at or before `until`, each no longer due once given, in time order of
-        the moments they were filed at (by name within one).
+        the moments they were filed at (by name among those filed before the take reached it).
 
         Persons may be scheduled while this runs: those due by `until` are given too."""
         moments, filed, due_at = self._moments, self._filed, self._at
@@ -61,15 +61,20 @@ class DueQueue:
             moment = heapq.heappop(moments)
             persons = filed.pop(moment)
             persons.sort()
-            for person in persons:
-                due = due_at.get(person)
-                if due is None or due < moment:
-                    continue  # not due, or due earlier, filed there too
-                if due > until:
-                    self._file(person, due)  # deferred past `until`: filed at its moment now
-                    continue
-                del due_at[person]
-                yield person
+            given = 0
+            try:
+                for given, person in enumerate(persons, 1):
+                    due = due_at.get(person)
+                    if due is None or due < moment:
+                        continue  # not due, or due earlier, filed there too
+                    if due > until:
+                        self._file(person, due)  # deferred past `until`: filed at its moment now
+                        continue
+                    del due_at[person]
+                    yield person
+            finally:
+                for person in persons[given:]:  # stopped part-way (the caller raised): the rest stay filed
+                    self._file(person, moment)
 
     def next(self) -> int | None:
         """The earliest moment some person is due at (None: nobody is)."""

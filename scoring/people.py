@@ -106,8 +106,10 @@ class People:
         not yet in force there replaced. A late fact makes that moment be assessed again, and it
         must be assessed with the facts in force then (a retraction must not act a second early)."""
         self._proofs: dict[str, Proof] = {}
-        """Each person's last proof that their status held (`_holds`), told of every record taken
-        since; dropped when anything else changes the person (an event, a settle, new rules)."""
+        """Each person's last proof that their status held (`_prove`: over a record superseded, or up
+        to a record taking effect before the person is due), told of every record taken since, and
+        moved on by a settle it answers (`_proved`); dropped when anything else changes the person
+        (an event, a settle it does not answer, new rules)."""
 
     def __len__(self) -> int:
         return len(self._states)
@@ -183,7 +185,7 @@ class People:
                 # Nothing falls due before the new record takes effect: the level holds until then.
                 # Proved up to there too (mostly a step of the proof kept), so that settling at the
                 # new record's moment, where it makes the person due, need not assess.
-                if person not in self._late:
+                if person not in self._late and not self.rules.points_rules:  # (a points rule's proof answers nothing)
                     self._prove(held, exposure, held.settled_at, last_under_old)
                 held.settled_at = last_under_old
         # Settling may have dropped a person with nothing left; People owns its states, so the

@@ -79,7 +79,7 @@ class Proof:
     @property
     def review(self) -> int | None:
         """A moment to look at the person again (None: none): nothing can change before the horizon,
-        so it stands for a standing's review, early at worst (settling then finds no change there)."""
+        so it stands for a standing's review, early at worst (settling there may find no change)."""
         return None if self.horizon >= _NEVER else self.horizon
 
     def reckon(self, rules: RuleSet) -> "Proof":
@@ -152,7 +152,7 @@ def prove_status(
     """
     if last is not None and last.answers(state, status, start, end):
         # Every rule is answered as it was for the span before (a contact's record every tick, mostly):
-        # the proof goes on with what `last` held (its owner drops `last`, see `People._holds`).
+        # the proof goes on with what `last` held (its owner drops `last`, see `People._prove`).
         return Proof(status, end, last.lasting, last.quiet, last.next_fact, last.horizon)
     if last is not None and (last.through != start or last.status != status or end < start + 1):
         last = None

@@ -27,7 +27,9 @@ def stop_with_parent() -> None:
 def die_with(parent: int) -> None:
     """A helper process's initializer: `die_with_parent`, so that the kernel kills it when its
     parent dies, even by SIGKILL (an orphan would wait for work for ever); and exit at once
-    if `parent` died before that took effect."""
+    if `parent` died before that took effect. Ctrl-C is the parent's to handle (it reaches
+    the whole process group: a helper would die printing a traceback)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     die_with_parent()
     if os.getppid() != parent:
         os._exit(0)

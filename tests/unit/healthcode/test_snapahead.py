@@ -43,14 +43,23 @@ def test_a_city_snapped_ahead_batch_by_batch_has_the_timeline_snapped_in_process
     assert any(change.level != "green" for change in expected.timeline)
 
     def not_here(*args, **kwargs):
-        raise AssertionError("a position was snapped in the scoring process")
+        raise AssertionError("the scoring core snapped a position")
+
+    snapped_here = []
+
+    def counted(lat, lon, resolution):
+        snapped_here.append(len(lat))
+        return real_snap(lat, lon, resolution)
 
     # The helper is another process: these replace the snapping of this one only.
+    real_snap = cells_module.snap
     monkeypatch.setattr(cells_module, "snap", not_here)
-    monkeypatch.setattr(snapahead_module, "snap", not_here)
+    monkeypatch.setattr(snapahead_module, "snap", counted)
     with SnapAhead() as snap_ahead:
         ahead = replay(inputs, RULES, None, snap_ahead)
     assert _lines(ahead) == _lines(expected)
+    first = next(iter(inputs.pings.batches()))
+    assert snapped_here == [len(first.ts)]  # only the first batch, while the helper started
     assert (ahead.exposures, ahead.levels) == (expected.exposures, expected.levels)
 
 
@@ -68,7 +77,7 @@ def test_when_the_helper_dies_the_batches_are_snapped_here_and_nothing_changes(c
         for helper in helpers:
             helper.send_signal(signal.SIGKILL)
         rest = list(batches)
-        assert rest and all(len(cells[10]) == len(batch.ts) for batch, cells in rest)
+        assert rest and all((cells[10] == cells_module.snap(batch.lat, batch.lon, 10)).all() for batch, cells in rest)
         assert _lines(replay(inputs, RULES, None, snap_ahead)) == _lines(expected)
 
 

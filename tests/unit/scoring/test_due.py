@@ -81,3 +81,14 @@ def test_the_queue_agrees_with_a_plain_table_of_moments(ops):
                 del table[p]
         assert due.next() == min(table.values(), default=None)
         assert all(due.at(p) == table.get(p) for p in "abcd")
+
+
+def test_a_take_stopped_part_way_leaves_the_rest_due():
+    due = DueQueue()
+    for person in "edcba":
+        due.schedule(person, 18)
+    taking = due.take(33)
+    assert next(taking) == "a"
+    taking.close()  # the caller stopped (settling raised)
+    assert (due.at("a"), due.at("e"), due.next()) == (None, 18, 18)
+    assert list(due.take(33)) == ["b", "c", "d", "e"]
