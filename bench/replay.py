@@ -14,8 +14,8 @@ case look-ups, not pings alone, are their cost. Each city is replayed in a proce
 its own so that its peak memory (max RSS) is its own (the parse-only baseline, which
 holds the whole table, runs in another); a table at the end sets the cities side by side. CPU seconds are the figure to compare on a shared machine.
 Each city is also replayed with its pings snapped a batch ahead in a helper process, as
-`healthcode replay` runs (`healthcode.snapahead`): the same timeline, in less wall time
-when a second core is free.
+`healthcode replay --snap-ahead` runs (`healthcode.snapahead`): the same timeline, in
+less wall time only when a second physical core is free.
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ class Measured:
     cpu_s: float
     peak_mb: float
     ahead_s: float
-    """Whole replay with the pings snapped a batch ahead in a helper process (as `healthcode replay` runs)."""
+    """Whole replay with the pings snapped a batch ahead in a helper process (`healthcode replay --snap-ahead`)."""
 
 
 def _timed(work):  # type: ignore[no-untyped-def]
@@ -95,7 +95,7 @@ def measure(path: Path, parse, city: str = "", parsed: tuple[int, float] | None 
     result, score_s = _timed(lambda: replay(inputs, rules))
     cpu = time.process_time() - cpu
     total = read_s + score_s
-    with SnapAhead() as snap_ahead:  # started before the clock: `healthcode replay` starts it before reading
+    with SnapAhead() as snap_ahead:  # the helper starts with the first batch, on the clock as in the CLI
         ahead, ahead_s = _timed(lambda: replay(inputs, rules, None, snap_ahead))
     if ahead.timeline != result.timeline:
         raise AssertionError("the replay snapped ahead found another timeline")
@@ -147,7 +147,7 @@ def table(measured: list[Measured]) -> None:
         print(f"{m.city:<36}{m.events:>12,}{m.events / m.total_s:>10,.0f}{m.events / m.cpu_s:>11,.0f}"
               f"{m.cpu_s:>8.1f}{m.peak_mb:>9,.0f}{m.total_s / m.parse_s:>14.1f}"
               f"{m.ahead_s:>9.1f}{m.ahead_s / m.parse_s:>9.1f}")
-    print("ahead: the whole replay (wall) with pings snapped a batch ahead in a helper process, as `healthcode replay` runs")
+    print("ahead: the whole replay (wall) with pings snapped a batch ahead in a helper process (`healthcode replay --snap-ahead`)")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -5,7 +5,8 @@ replay's time on an outbreak city, and it needs nothing but the positions: so wh
 replay scores one batch of pings, the helper snaps the next. The cells are the ones
 scoring would have snapped itself (`scoring.cells.snap`), so the timeline is the same
 byte for byte; only the wall time changes, and the helper's CPU is added to the
-process's. The helper dies with the process that started it; if it cannot start or dies
+process's: it pays only where a second physical core is free (`healthcode replay
+--snap-ahead`; on a 2-vCPU machine it ranged from a gain to a loss). The helper dies with the process that started it; if it cannot start or dies
 itself, the batches are snapped here instead (the same cells, only slower).
 """
 

@@ -24,6 +24,10 @@ def replay_command(
     out_path: Path = typer.Option(Path("timeline.jsonl"), "--out", "-o", help="where to write the level timeline"),
     until: Optional[str] = typer.Option(None, help="stop at this event time (RFC 3339, e.g. 2022-04-10T00:00:00Z)"),
     summary: bool = typer.Option(False, "--summary", help="print counts per level and exposures found"),
+    snap_ahead: bool = typer.Option(
+        False, "--snap-ahead", help="snap pings to H3 cells in a helper process, a batch ahead of scoring: "
+        "the same timeline, faster only where a second physical core is free",
+    ),
     now: Optional[str] = typer.Option(
         None, help="the intake clock of the recording (RFC 3339): events later than it plus "
         "HEALTHCODE_EVENT_TIME_AHEAD are skipped, as the stream would have dead-lettered them",
@@ -41,10 +45,9 @@ def replay_command(
     """
     rule_set = load_rules(rules)
     stop = _moment(until, "--until")
-    with SnapAhead() as snap_ahead:
-        inputs = read_event_file(events, _SHOWN_MALFORMED, _moment(now, "--now"))
-        with err.status("scoring"):
-            result = replay(inputs, rule_set, stop, snap_ahead)
+    inputs = read_event_file(events, _SHOWN_MALFORMED, _moment(now, "--now"))
+    with err.status("scoring"), SnapAhead() as helper:
+        result = replay(inputs, rule_set, stop, helper if snap_ahead else None)
     try:
         write_timeline(result.timeline, out_path)
     except OSError as error:

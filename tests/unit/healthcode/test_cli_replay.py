@@ -250,3 +250,9 @@ def test_the_configured_earliest_event_time_applies_to_replay_as_to_intake(event
     assert run.returncode == 0, stderr
     assert "21 malformed skipped" in stderr  # every ping is earlier; only the test result is left
     assert _timeline(tmp_path / "timeline.jsonl")[0]["person"] == "c"
+
+
+def test_snapping_ahead_in_a_helper_writes_the_same_timeline(events_jsonl, reference, tmp_path) -> None:
+    run = _replay(events_jsonl, tmp_path / "ahead.jsonl", "--snap-ahead")
+    assert run.returncode == 0, run.stderr.decode()
+    assert _timeline(tmp_path / "ahead.jsonl") == reference[1]
