@@ -557,7 +557,11 @@ def read_events(
 
 
 def replay(
-    inputs: Inputs, rules: RuleSet | Sequence[RuleSet], until: int | None = None, snap_ahead: SnapAhead | None = None
+    inputs: Inputs,
+    rules: RuleSet | Sequence[RuleSet],
+    until: int | None = None,
+    snap_ahead: SnapAhead | None = None,
+    progress: Progress | None = None,
 ) -> ReplayResult:
     """Score every person over `inputs` in event-time order, up to `until` if given.
 
@@ -566,7 +570,8 @@ def replay(
     pings held follow how far the input is out of time order, not its length; the core
     sees them in (time, arrival) order, and before another event of the same time.
     With `snap_ahead`, their cells come with them (the same cells: only where they are
-    snapped differs).
+    snapped differs). `progress` is told how many events have been scored (or passed, past
+    `until`) after each batch: scoring an outbreak city takes minutes, reading it seconds.
     """
     scorer = CityScorer(rules)
     others = sorted(inputs.others, key=lambda item: (item[0], item[1]))
@@ -606,9 +611,13 @@ def replay(
         scorer.add_pings(Coded(codes[part], roster), ts[part], lat[part], lon[part], taken(cells, part))
         pings += complete
         held = [column[complete:] for column in held]
+        if progress is not None:
+            progress(pings + following)
     for _, _, event in others[following:]:
         scorer.add_event(event)
     timeline = sorted_changes(scorer.finish(until))
+    if progress is not None:
+        progress(inputs.count)
     final: dict[str, str] = {}
     for change in timeline:
         final[change.person] = change.level

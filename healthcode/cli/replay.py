@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from healthcode.cli.common import err, out, read_event_file
+from healthcode.cli.common import err, out, progress, read_event_file
 from healthcode.rulefiles import load_rules
 from healthcode.errors import EnvironmentProblem
 from healthcode.snapahead import SnapAhead
@@ -46,8 +46,9 @@ def replay_command(
     rule_set = load_rules(rules)
     stop = _moment(until, "--until")
     inputs = read_event_file(events, _SHOWN_MALFORMED, _moment(now, "--now"))
-    with err.status("scoring"), SnapAhead() as helper:
-        result = replay(inputs, rule_set, stop, helper if snap_ahead else None)
+    with progress("scoring", inputs.count, min_total=200_000) as bar, SnapAhead() as helper:
+        result = replay(inputs, rule_set, stop, helper if snap_ahead else None,
+                        lambda done: bar.update(0, completed=done))
     try:
         write_timeline(result.timeline, out_path)
     except OSError as error:

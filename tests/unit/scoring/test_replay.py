@@ -261,3 +261,13 @@ def test_json_lines_are_replayed_stretch_by_stretch_alike(tmp_path, outbreak, mo
     monkeypatch.setattr(replay_module, "_BATCH", 500_000)
     expected = replay_file(_write(tmp_path, outbreak), RULES)
     assert [c.to_json() for c in replay(inputs, RULES).timeline] == [c.to_json() for c in expected.timeline]
+
+
+def test_scoring_reports_progress_batch_by_batch_up_to_every_event(tmp_path, outbreak, monkeypatch) -> None:
+    monkeypatch.setattr(replay_module, "_BATCH", 5)
+    inputs = read_events(_parquet(tmp_path, outbreak))
+    told: list[int] = []
+    replay(inputs, RULES, progress=told.append)
+    assert len(told) > 4  # after each batch, not only at the end
+    assert told == sorted(told) and told[-1] == inputs.count
+    assert told[0] <= 5 < inputs.count  # a batch is counted once it is scored, not before
