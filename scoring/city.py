@@ -12,6 +12,12 @@ the moments they take effect, depend only on the events, never on how they were
 grouped on the way in. Level changes are settled up to `tick + max_gap` behind the
 last tick: an exposure found at a tick can only have become known that recently.
 
+A tick's records reach people in `known_at` order, whichever phase of the flush found
+them. Growth of a kind the rules read only by its moments (an area's, under the default
+rules) waits while it only extends the record delivered last (`scoring.runs`): levels,
+their moments and reasons are the same, a resident of a designated district costs a
+record an hour rather than one a tick.
+
 Rule sets take effect at their `valid_from` event time. Each distinct contact
 definition among them has its own presence index, fed from the start, so a switch to
 rules that define contacts differently finds the contacts of the past as the new
@@ -49,6 +55,7 @@ from scoring.people import People, PersonChange
 from scoring.presence import PresenceIndex, area_resolution
 from scoring.pseudonyms import Coded, Persons, joined
 from scoring.rules import RuleSet
+from scoring.runs import GrowthRuns, held_kinds
 from scoring.timeutil import to_epoch
 
 DEFAULT_TICK_S = 15 * 60
@@ -258,6 +265,8 @@ class CityScorer:
         self.owns = owns
         self.notices_from_outside = notices_from_outside
         self.counts = CityCounts()
+        self._runs = GrowthRuns(held_kinds(self.rules))
+        """Growth of the index in force's exposures waiting to reach people (`scoring.runs`)."""
         self._source_known: dict[str, int] = {}
         self._boundary: int | None = None
         self._latest: int | None = None
@@ -342,7 +351,7 @@ class CityScorer:
         self._reach(watermark + 1)
         self._latest = latest if latest is not None and latest > watermark else watermark
         if final:
-            self._flush(watermark + 1, watermark)
+            self._flush(watermark + 1, watermark, final=True)
             self._changes += self.people.settle(watermark)
             self._settled(watermark)
 
@@ -425,7 +434,7 @@ class CityScorer:
     def _switch(self, rules: RuleSet) -> None:
         """Rules `rules` take effect at their `valid_from` (inside the current tick)."""
         at = rules.valid_from
-        self._flush(at, at)
+        self._flush(at, at, final=True)
         self._changes += self.people.settle_all(at - 1)
         self._settled(at - 1)
         self.index = self._index_of(rules)
@@ -436,21 +445,27 @@ class CityScorer:
         ]
         self.people.replace_exposures(current)
         self.rules = rules
+        self._runs = GrowthRuns(held_kinds(rules))
         self._changes += self.people.rescore(rules, at)
 
     def _index_of(self, rules: RuleSet) -> int:
         specs = tuple(rules.contact_specs())
         return next(i for i, plan in enumerate(self.plans) if plan.specs == specs)
 
-    def _flush(self, before: int, watermark: int) -> None:
-        """Ingest buffered pings earlier than `before`, let presence time reach `watermark`."""
+    def _flush(self, before: int, watermark: int, final: bool = False) -> None:
+        """Ingest buffered pings earlier than `before`, let presence time reach `watermark`; `final`:
+        deliver every record still waiting too (everything is settled next)."""
         ingested, advanced = self.presence.flush(before, watermark)
         # Both phases in one delivery, in `known_at` order: a stay that time passing closed is often
         # known before a record the tick's pings found. Given second, it came late to its person,
         # settled up to that record already (`People.apply_exposure`): a change it made was reported
         # at the settled moment, not its own, after a reassessment (5% of an outbreak city's replay).
-        for index in sorted(ingested.keys() | advanced.keys()):
-            self._deliver(index, ingested.get(index, []) + advanced.get(index, []), watermark)
+        # Indexes of rules not (yet) in force keep their own exposures until a switch.
+        found = ingested.get(self.index, []) + advanced.get(self.index, [])
+        if self.owns is not None:
+            found = [e for e in found if self.owns(e.person)]
+        # Every flush tells the runs, records or none: a run this tick did not grow has stopped.
+        self._give(self._runs.tick(found, watermark) + (self._runs.release() if final else []), watermark)
         self._expire(watermark)
 
     def _expire(self, moment: int) -> None:
@@ -472,11 +487,16 @@ class CityScorer:
             self._deliver(index, found, notice.known_at)
 
     def _deliver(self, index: int, exposures: list[Exposure], now: int) -> None:
+        """Records found between ticks (a designation, a case) to people."""
         # Indexes of rules not (yet) in force keep their own exposures until a switch.
         if index != self.index:
             return
         if self.owns is not None:
             exposures = [e for e in exposures if self.owns(e.person)]
+        self._give(self._runs.passing(exposures), now)
+
+    def _give(self, exposures: list[Exposure], now: int) -> None:
+        """Records of the index in force, of persons owned, to people, in `_delivery_order`."""
         stamped = [_stamped(e, known_at(e, self._source_known.get(e.source), now)) for e in exposures]
         stamped.sort(key=_delivery_order)
         for exposure in stamped:

@@ -7,12 +7,14 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from scoring.city import CityScorer, PingBuffer
+from scoring.city import CityScorer
 from scoring.exposure import Exposure
 from scoring.people import sorted_changes
 from scoring.rules import RuleSet, load_rule_set
 from scoring.synthetic import DAY, HOUR, exposure, result
 from scoring.timeutil import format_rfc3339
+
+from tests.unit.scoring.scripted import Scripted
 
 RULES = Path(__file__).resolve().parents[3] / "rules"
 T0 = 1_648_800_000  # 2022-04-01T08:00:00Z
@@ -89,55 +91,23 @@ def test_jumping_quiet_ticks_gives_the_timeline_of_stepping_through_every_tick()
     assert jumped.counts.ticks < stepped.counts.ticks / 10
 
 
-class _Scripted(PingBuffer):
-    """A presence side that finds what it is told at the flush of each tick: (by the pings, by time passing)."""
-
-    def __init__(self, script: dict[int, tuple[list[Exposure], list[Exposure]]]) -> None:
-        super().__init__()
-        self.script = dict(script)
-
-    def flush(self, before: int, watermark: int) -> tuple[dict, dict]:
-        ingested, advanced = self.script.pop(watermark, ([], []))
-        return {0: ingested}, {0: advanced}
-
-    def next_change(self) -> int | None:
-        return min(self.script, default=None)
-
-    def designate(self, event, now, until) -> dict:
-        return {}
-
-    def case(self, window, known_at) -> dict:
-        return {}
-
-    def probe(self, index, window, known_at) -> list:
-        return []
-
-    def expire(self, day) -> None:
-        pass
-
-    def exposures(self, index) -> list:
-        return []
-
-    area_cells_filled = 0
-
-
 def test_a_stay_closed_by_time_passing_counts_from_its_own_moment_though_a_ping_of_the_tick_came_first() -> None:
-    # `k` is in a high-risk area all morning, a record every tick (found by their pings). At 09:00 time
-    # passing also closes a 28-minute close contact that ended at 08:48: `k` is red from 08:48, not
-    # from when the tick's area record (08:59) made them settled that far.
+    # `k` is a companion of one case all morning, a record every tick (found by their pings). At 09:00
+    # time passing also closes a 28-minute close contact with another case that ended at 08:48: `k` is
+    # red from 08:48, not from when the tick's companion record (08:59) made them settled that far.
     tick = 15 * 60
 
-    def in_area(until: int) -> Exposure:
-        return exposure("k", "area", "area-1", T0, until, (until - T0) / 60, level="high")
+    def companion(until: int) -> Exposure:
+        return exposure("k", "companion", "case-1", T0, until, (until - T0) / 60)
 
-    close = exposure("k", "close_contact", "case-1", T0 + 20 * 60, T0 + 48 * 60, 28)
-    script = {T0 + n * tick: ([in_area(T0 + n * tick - 60)], []) for n in (1, 2, 3)}
-    script[T0 + 4 * tick] = ([in_area(T0 + 4 * tick - 60)], [close])
-    scorer = CityScorer(load_rule_set(RULES / "default.yaml"), presence=lambda plans: _Scripted(script))
+    close = exposure("k", "close_contact", "case-2", T0 + 20 * 60, T0 + 48 * 60, 28)
+    script = {T0 + n * tick: ([companion(T0 + n * tick - 60)], []) for n in (1, 2, 3)}
+    script[T0 + 4 * tick] = ([companion(T0 + 4 * tick - 60)], [close])
+    scorer = CityScorer(load_rule_set(RULES / "default.yaml"), presence=lambda plans: Scripted(script))
     scorer.advance_to(T0 + 2 * HOUR, final=True)
     changes = [(format_rfc3339(c.at), c.level, [r.rule for r in c.reasons])
                for c in sorted_changes(scorer.take_changes()) if c.person == "k"]
     assert changes == [
-        ("2022-04-01T08:14:00Z", "yellow", ["high_risk_area"]),
-        ("2022-04-01T08:48:00Z", "red", ["close_contact", "high_risk_area"]),
+        ("2022-04-01T08:14:00Z", "yellow", ["companion"]),
+        ("2022-04-01T08:48:00Z", "red", ["close_contact", "companion"]),
     ]

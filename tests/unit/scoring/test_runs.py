@@ -1,0 +1,166 @@
+"""Growth of an exposure the rules read only by its moments waits: levels and reasons stay exact."""
+
+from __future__ import annotations
+
+import contextlib
+import random
+from pathlib import Path
+from unittest import mock
+
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from scoring.city import CityScorer
+from scoring.exposure import Exposure
+from scoring.people import sorted_changes
+from scoring.rules import RuleSet, load_rule_set
+from scoring.runs import REFRESH_S, GrowthRuns, held_kinds
+from scoring.synthetic import HOUR, exposure
+from tests.unit.scoring.scripted import Script, Scripted
+
+RULES = Path(__file__).resolve().parents[3] / "rules"
+DEFAULT = load_rule_set(RULES / "default.yaml")
+T0 = 1_648_800_000  # 2022-04-01T08:00:00Z
+TICK = 15 * 60
+
+
+def _area(person: str, last_at: int, minutes: float, first_at: int = T0) -> Exposure:
+    return exposure(person, "area", "district-3", first_at, last_at, minutes, level="high")
+
+
+def _with(document_change) -> RuleSet:
+    document = yaml.safe_load((RULES / "default.yaml").read_text())
+    document_change(document)
+    return RuleSet.from_mapping(document, "changed.yaml")
+
+
+def _area_rule(document: dict) -> dict:
+    return next(rule for rule in document["rules"] if rule["signal"] == "area")
+
+
+def test_under_the_default_rules_only_area_growth_waits() -> None:
+    # Companions and close contacts have minutes thresholds and clearances: every record counts.
+    assert held_kinds(DEFAULT) == {"area"}
+    assert held_kinds(load_rule_set(RULES / "points.yaml")) == set()  # it has no area rule; points weigh minutes
+
+
+def test_an_area_rule_that_reads_minutes_or_clears_or_lasts_under_a_day_keeps_every_record() -> None:
+    assert "area" not in held_kinds(_with(lambda d: _area_rule(d).update(minutes={"at_least": 60})))
+    assert "area" not in held_kinds(_with(lambda d: _area_rule(d).update(clears=[{"negative_tests": {"count": 1}}])))
+    assert "area" not in held_kinds(_with(lambda d: _area_rule(d).update(window="12h")))
+
+
+def _tick(n: int) -> int:
+    """The end of the n-th tick from T0."""
+    return T0 + n * TICK
+
+
+def test_a_run_is_delivered_when_it_starts_every_refresh_and_when_it_stops_growing() -> None:
+    runs = GrowthRuns(frozenset({"area"}))
+    first = _area("k", _tick(1) - 300, 10)
+    assert runs.tick([first], _tick(1)) == [first]
+    grown = {n: _area("k", _tick(n) - 300, 10 + 15 * (n - 1)) for n in range(2, 7)}
+    for n in (2, 3, 4):
+        assert runs.tick([grown[n]], _tick(n)) == []  # waits: it only extends the one delivered
+    assert _tick(5) - first.last_at >= REFRESH_S > _tick(4) - first.last_at
+    assert runs.tick([grown[5]], _tick(5)) == [grown[5]]  # an hour past the last contact delivered
+    assert runs.tick([grown[6]], _tick(6)) == []
+    assert runs.tick([], _tick(7)) == [grown[6]]  # the run stopped growing: its newest record, as every tick leaves it
+    assert len(runs) == 0
+    assert runs.tick([], _tick(8)) == []
+
+
+def test_a_record_that_does_not_only_grow_is_delivered_at_once() -> None:
+    runs = GrowthRuns(frozenset({"area"}))
+    runs.tick([_area("k", T0 + 30 * 60, 30)], _tick(2))
+    shorter = _area("k", T0 + 20 * 60, 20)  # a late ping shortened the stay
+    assert runs.tick([shorter], _tick(3)) == [shorter]
+    moved = _area("k", T0 + 40 * 60, 30, first_at=T0 + 5 * 60)
+    assert runs.tick([moved], _tick(4)) == [moved]
+    withdrawn = exposure("k", "area", "district-3", T0, T0 + 40 * 60, 30, level="high", retracted=True)
+    assert runs.tick([withdrawn], _tick(5)) == [withdrawn]
+    assert len(runs) == 0
+
+
+def test_a_record_after_one_waiting_that_does_not_extend_it_comes_after_it() -> None:
+    runs = GrowthRuns(frozenset({"area"}))
+    runs.tick([_area("k", T0 + 20 * 60, 20)], _tick(2))
+    waiting = _area("k", T0 + 35 * 60, 35)
+    assert runs.tick([waiting], _tick(3)) == []
+    shorter = _area("k", T0 + 34 * 60, 34)  # every tick, it would have come after `waiting` (which outranks it)
+    assert runs.tick([shorter], _tick(4)) == [waiting, shorter]
+
+
+def test_other_kinds_pass_and_records_between_ticks_end_the_run_after_what_waits() -> None:
+    runs = GrowthRuns(frozenset({"area"}))
+    contact = exposure("k", "companion", "case-1", T0, T0 + 20 * 60, 20)
+    assert runs.tick([contact, _area("k", T0 + 20 * 60, 20)], _tick(2)) == [contact, _area("k", T0 + 20 * 60, 20)]
+    waiting = _area("k", T0 + 35 * 60, 35)
+    assert runs.tick([waiting], _tick(3)) == []
+    redesignated = _area("k", T0 + 40 * 60, 40)
+    assert runs.passing([redesignated]) == [waiting, redesignated]
+    assert len(runs) == 0 and runs.tick([], _tick(4)) == []
+    runs.tick([_area("k", T0 + 50 * 60, 50), _area("j", T0 + 50 * 60, 50)], _tick(4))
+    assert runs.tick([_area("k", T0 + 65 * 60, 65), _area("j", T0 + 65 * 60, 65)], _tick(5)) == []
+    assert sorted(e.person for e in runs.release()) == ["j", "k"]
+    assert len(runs) == 0
+
+
+# -- the time loop: what waits changes no level, no moment and no set of reasons -------------------
+
+_PERSONS = ("a", "b", "c")
+
+
+@st.composite
+def _scripts(draw) -> Script:
+    """Two days of ticks: each person in a designated district on and off (a record each tick they grow
+    there, now and then one shortened), with companion and close contacts now and then."""
+    rng = random.Random(draw(st.integers(0, 2**32)))
+    stay = draw(st.sampled_from([0.3, 0.8, 0.995]))  # how likely one in the district is still there a tick later
+    ticks = 192
+    script: Script = {T0 + n * TICK: ([], []) for n in range(1, ticks + 1)}
+    for person in _PERSONS:
+        first, last, minutes, here = None, 0, 0.0, False
+        for n in range(1, ticks + 1):
+            end = T0 + n * TICK
+            here = rng.random() < (stay if here else 0.2)
+            if here:
+                offset = rng.randrange(TICK)
+                first = end - TICK if first is None else first
+                shortened = last and rng.random() < 0.05
+                last = last - 60 if shortened else max(last + 1, end - offset)
+                minutes = max(1.0, minutes - 1 if shortened else minutes + (TICK - offset) / 60)
+                script[end][rng.randrange(2)].append(_area(person, last, minutes, first))
+            if rng.random() < 0.025:
+                kind = rng.choice(["companion", "close_contact"])
+                length = rng.randint(1, 40)
+                script[end][rng.randrange(2)].append(exposure(person, kind, f"case-{n}", end - length * 60, end - 1, length))
+    return script
+
+
+DAY_IN_AREA = _with(lambda d: _area_rule(d).update(window="1d"))
+"""Default rules whose area yellow lasts a day after leaving: lapses come within the scripts' two days."""
+
+
+def _timeline(script: Script, hold: bool) -> list[tuple]:
+    every_record = mock.patch("scoring.city.held_kinds", return_value=frozenset())
+    with contextlib.nullcontext() if hold else every_record:
+        scorer = CityScorer(DAY_IN_AREA, presence=lambda plans: Scripted(script))
+    scorer.advance_to(T0 + 80 * HOUR, final=True)
+    return [(c.person, c.at, c.level, tuple((r.rule, r.since, r.until) for r in c.reasons))
+            for c in sorted_changes(scorer.take_changes())]
+
+
+@settings(max_examples=40, deadline=None)
+@given(_scripts())
+def test_levels_moments_and_reasons_are_those_of_delivering_every_record(script: Script) -> None:
+    every = _timeline(script, hold=False)
+    held = _timeline(script, hold=True)
+
+    def lines(timeline: list[tuple]) -> list[tuple]:
+        # A line's reasons with their moments, the area's `since` and `until` aside (as of the last record delivered).
+        return [(person, at, level, [r if r[0] != "high_risk_area" else r[0] for r in reasons])
+                for person, at, level, reasons in timeline]
+
+    assert lines(held) == lines(every)
