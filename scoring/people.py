@@ -47,6 +47,7 @@ from scoring.state import PersonState, absorb_exposure, apply, apply_exposure, n
 from scoring.timeutil import format_rfc3339, to_epoch
 
 GREEN = "green"
+_NEVER = -(2**62)
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +106,10 @@ class People:
         """Per person, by exposure id: the record in force at their settled moment that a record
         not yet in force there replaced. A late fact makes that moment be assessed again, and it
         must be assessed with the facts in force then (a retraction must not act a second early)."""
+        self._latest_fact: dict[str, int] = {}
+        """Per person, a moment no fact of theirs becomes known after (the latest noted, or all of a
+        state taken over): a person in contact is scheduled after every record, and mostly nothing
+        of theirs is still to become known, which this tells without looking at each fact."""
         self._proofs: dict[str, Proof] = {}
         """Each person's last proof that their status held (`_prove`: over a record superseded, or up
         to a record taking effect before the person is due), told of every record taken since, and
@@ -129,6 +134,7 @@ class People:
     def restore(self, state: PersonState) -> None:
         """Take over a state saved earlier (a worker's store), with its pending moments."""
         self._states[state.person] = state
+        self._latest_fact[state.person] = max(fact_times(state), default=_NEVER)
         self._in_force.pop(state.person, None)
         self._replaced.pop(state.person, None)
         self._proofs.pop(state.person, None)
@@ -241,6 +247,10 @@ class People:
         return True
 
     def _note_fact(self, state: PersonState, moment: int) -> None:
+        latest = self._latest_fact.get(state.person)
+        if latest is None:  # the state's first fact, or one taken over with `replace_exposures`
+            latest = max(fact_times(state), default=moment)
+        self._latest_fact[state.person] = max(latest, moment)
         if self.noted is not None:
             self.noted[state.person] = min(moment, self.noted.get(state.person, moment))
         if state.settled_at is not None and moment <= state.settled_at:
@@ -281,6 +291,7 @@ class People:
             for exposure in by_person.get(person, ()):
                 cleared = apply_exposure(cleared, exposure)
             self._states[person] = cleared
+            self._latest_fact[person] = max(fact_times(cleared), default=_NEVER)
 
     def rescore(self, rules: RuleSet, at: int) -> list[PersonChange]:
         """Switch to `rules` at event time `at`: settle under the old set, then reassess everyone.
@@ -326,7 +337,7 @@ class People:
         # Settled persons continue from their level; only a late fact (dated before the
         # settled moment) may change the level at the settled moment itself.
         known = self._in_force.get(person)
-        if known is not None and not _still_in_force(known, state, start):
+        if known is not None and not self._still_in_force(known, state, start):
             known = None
         if person in self._late or state.settled_at is None:
             self._late.discard(person)
@@ -379,6 +390,26 @@ class People:
         following, in_force = continue_timeline(state, self.rules, current, current.status, start, until)
         return found + following, in_force
 
+    def _still_in_force(self, kept: Standing, state: PersonState, start: int) -> bool:
+        """True when `kept`, a standing found earlier, serves as the one in force at `start`.
+
+        It does when no fact became known and no review fell due in between. (A moment
+        skipped when the settled moment was moved on is thereby assessed as before: from
+        `start`, not at the skipped moment.)
+        """
+        review = kept.next_review_at
+        if review is not None and review <= start:
+            return False
+        upcoming = self._next_fact(state, kept.at)
+        return upcoming is None or upcoming > start
+
+    def _next_fact(self, state: PersonState, after: int) -> int | None:
+        """The first moment after `after` a fact of `state` becomes known (None: none does)."""
+        latest = self._latest_fact.get(state.person)
+        if latest is not None and latest <= after:
+            return None
+        return next((t for t in fact_times(state) if t > after), None)
+
     def _replaced_at(self, state: PersonState, moment: int) -> dict[str, Exposure]:
         """The replaced records still in force at `moment` (those whose successors are, are dropped)."""
         replaced = self._replaced.get(state.person)
@@ -395,33 +426,23 @@ class People:
     def _schedule_next(self, person: str, after: int, review: int | None) -> None:
         """Schedule the person's next moment after `after`: a fact becoming known, or `review`."""
         state = self._states[person]
-        upcoming = [t for t in fact_times(state) if t > after]
-        moments = upcoming[:1] + ([review] if review is not None else [])
-        if moments:
-            self._due.schedule(person, min(moments))
+        upcoming = self._next_fact(state, after)
+        if upcoming is not None and (review is None or upcoming < review):
+            self._due.schedule(person, upcoming)
+        elif review is not None:
+            self._due.schedule(person, review)
         elif not state.has_facts() and state.level == GREEN:
             # Nothing left that could change a green person: dropping them bounds memory.
             del self._states[person]
+            self._latest_fact.pop(person, None)
             self._in_force.pop(person, None)
             self._replaced.pop(person, None)
             self._proofs.pop(person, None)
 
+
 def _status(state: PersonState) -> Status:
     """The level and reason set last reported for the person."""
     return (state.level, state.reasons)
-
-
-def _still_in_force(kept: Standing, state: PersonState, start: int) -> bool:
-    """True when `kept`, a standing found earlier, serves as the one in force at `start`.
-
-    It does when no fact became known and no review fell due in between. (A moment
-    skipped when the settled moment was moved on is thereby assessed as before: from
-    `start`, not at the skipped moment.)
-    """
-    review = kept.next_review_at
-    if review is not None and review <= start:
-        return False
-    return not any(kept.at < moment <= start for moment in fact_times(state))
 
 
 def sorted_changes(changes: Iterable[PersonChange]) -> list[PersonChange]:

@@ -123,6 +123,23 @@ def test_settling_in_many_small_steps_reports_what_one_step_reports(people) -> N
     assert sorted_changes(stepped) == sorted_changes(whole.settle(T0 + 30 * DAY))
 
 
+def test_a_fact_given_before_an_earlier_one_is_still_reported_at_its_own_moment(people) -> None:
+    people.apply_exposure(_contact("contact", T0 - DAY, 20, known_at=T0 + 6 * HOUR))  # known later, given first
+    people.apply_event(visit("contact", T0 + HOUR, "fever_clinic"))
+    assert _levels(people.settle(T0 + HOUR), "contact") == [(T0 + HOUR, "yellow")]
+    assert _levels(people.settle(T0 + DAY), "contact") == [(T0 + 6 * HOUR, "red")]
+
+
+def test_a_state_taken_over_is_due_when_a_fact_it_holds_becomes_known(people) -> None:
+    people.apply_exposure(_contact("contact", T0 - DAY, 20, known_at=T0 + 6 * HOUR))
+    people.apply_event(visit("contact", T0 + HOUR, "fever_clinic"))
+    people.settle(T0 + HOUR)
+    worker = People(DEFAULT)
+    worker.restore(people.state("contact"))
+    assert worker.settle(T0 + 2 * HOUR) == []
+    assert _levels(worker.settle(T0 + DAY), "contact") == [(T0 + 6 * HOUR, "red")]
+
+
 def test_settling_twice_to_the_same_time_reports_nothing_new(people) -> None:
     people.apply_event(result("case", T0, T0 + 6 * HOUR, positive=True))
     people.apply_exposure(_contact("contact", T0 - DAY, 20, known_at=T0 + 6 * HOUR))
