@@ -111,6 +111,8 @@ class IndexPlan:
     retention_s: int
     area_levels: tuple[str, ...]
     """The designation levels some rule set of this index counts: presence looks only for those."""
+    by_day: bool = True
+    """Some rule set of this index weighs minutes by day (a points rule): records carry them."""
 
 
 def index_plans(history: Sequence[RuleSet]) -> list[IndexPlan]:
@@ -123,7 +125,8 @@ def index_plans(history: Sequence[RuleSet]) -> list[IndexPlan]:
             continue
         sharing = [r for r in history if tuple(r.contact_specs()) == specs]
         levels = tuple(level for level in RISK_LEVELS if any(r.counts_exposure(AREA, level) for r in sharing))
-        plans[specs] = IndexPlan(specs, max(r.retention_s for r in sharing), levels)
+        by_day = any(r.points_rules for r in sharing)
+        plans[specs] = IndexPlan(specs, max(r.retention_s for r in sharing), levels, by_day)
     return list(plans.values())
 
 
@@ -206,7 +209,9 @@ class LocalPresence(PingBuffer):
 
     def __init__(self, plans: Sequence[IndexPlan]) -> None:
         super().__init__()
-        self.indexes = [PresenceIndex(p.specs, p.retention_s, area_levels=p.area_levels) for p in plans]
+        self.indexes = [
+            PresenceIndex(p.specs, p.retention_s, area_levels=p.area_levels, by_day=p.by_day) for p in plans
+        ]
 
     def flush(self, before: int, watermark: int) -> tuple[Found, Found]:
         pings = self.ready(before)

@@ -68,12 +68,17 @@ class PresenceIndex:
         area_kind: str | None = None,
         area_levels: Collection[str] | None = None,
         owns: Callable[[np.ndarray], np.ndarray] | None = None,
+        by_day: bool = True,
     ) -> None:
         """`area_kind` names the spec whose stays and cells areas use (default: the finest).
 
         `area_levels`: the designation levels whose presence is looked for (default: all).
         Rules that count only high designations need not pay for medium ones: every resident
         of a designated district is co-present with it all day, a new record every tick.
+
+        `by_day`: records carry their minutes by day. Only points rules read them, and rebuilding
+        them for every pair every tick is a tenth of an outbreak city's replay: an index none of
+        whose rule sets has points rules leaves them out (`scoring.city.IndexPlan`).
 
         `owns`: the cells this index counts co-presence in (a region partition's, see
         `scoring.regions`); its stays then come from a person-keyed stage (`apply_stays`).
@@ -90,6 +95,7 @@ class PresenceIndex:
         self._area_engine = self._engines[self.specs.index(area_spec)]
         self._areas = AreaTimeline(area_spec.resolution)
         self._area_levels = None if area_levels is None else frozenset(area_levels)
+        self._by_day = by_day
         self._persons = Numbering()
         self._case_known: dict[str, int] = {}
         self._emitted: dict[tuple[str, str], dict[int, Exposure]] = {}
@@ -284,6 +290,7 @@ class PresenceIndex:
 
     def _drain(self) -> list[Exposure]:
         out = []
+        by_day = self._by_day
         for engine in self._engines:
             for source, pairs in engine.drain():
                 key = (source.kind, source.ref)
@@ -305,7 +312,7 @@ class PresenceIndex:
                     # A record per pair per tick: built positionally, past the frozen class's checks.
                     exposure = exposure_record(
                         exposure_id, person, kind, ref, tally.first, last, tally.seconds / 60,
-                        _minutes_by_day(tally, previous), level, False,
+                        _minutes_by_day(tally, previous) if by_day else (), level, False,
                         None if source_known is None else max(source_known, last),
                     )
                     # Mostly the contact grew: the cheap fields tell before the whole record is compared.

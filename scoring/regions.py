@@ -380,7 +380,10 @@ class RegionPresence:
     """
 
     def __init__(self, plans: Sequence[IndexPlan], owns: Callable[[np.ndarray], np.ndarray]) -> None:
-        self.indexes = [PresenceIndex(p.specs, p.retention_s, area_levels=p.area_levels, owns=owns) for p in plans]
+        self.indexes = [
+            PresenceIndex(p.specs, p.retention_s, area_levels=p.area_levels, by_day=p.by_day, owns=owns)
+            for p in plans
+        ]
         self._stays: dict[CallKey, dict[int, list[StayChange]]] = {}
         self._outbox: list[tuple[CallKey, int, list[Exposure]]] = []
         self._forgotten: list[tuple[int, int, list[tuple[str, str]]]] = []

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from scoring.city import CityScorer
+from scoring.city import CityScorer, index_plans
 from scoring.exposure import Exposure
 from scoring.people import sorted_changes
 from scoring.rules import RuleSet, load_rule_set
@@ -61,6 +61,20 @@ def test_switching_rules_gives_the_same_levels_as_scoring_with_the_new_rules_fro
     switched.finish(end)
     from_start.finish(end)
     assert switched.people.levels() == from_start.people.levels()
+
+
+def test_only_an_index_whose_rule_sets_weigh_days_has_its_records_carry_minutes_by_day() -> None:
+    default = load_rule_set(RULES / "default.yaml")
+    points = _points_from(T0)
+    assert [plan.by_day for plan in index_plans([default, points])] == [False, True]
+    for rules, by_day in ((default, False), (points, True)):
+        scorer = CityScorer(rules)
+        given: list[Exposure] = []
+        apply = scorer.people.apply_exposure
+        scorer.people.apply_exposure = lambda record: given.append(record) or apply(record)
+        _feed(scorer, 20)
+        scorer.finish(T0 + 2 * DAY)
+        assert given and all(bool(record.minutes_by_day) == by_day for record in given)
 
 
 FAR_FUTURE = 253_402_214_400  # 9999-12-31T00:00:00Z

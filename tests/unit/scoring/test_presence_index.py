@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pyarrow as pa
 import pytest
@@ -42,6 +44,18 @@ def test_a_batch_in_any_order_gives_what_pings_one_by_one_give():
     batched.ingest_batch(pa.array(who), pa.array(ts), pa.array(lat), pa.array(lon))
     assert batched.exposures() == one_by_one.exposures()
     assert [e.minutes for e in batched.exposures()] == [9.0, 9.0]
+
+
+def test_records_leave_minutes_by_day_out_unless_asked():
+    pings = (np.array(["a", "b", "a", "b"]), np.array([T0, T0, T0 + 600, T0 + 600]), np.full(4, 30.6), np.full(4, 114.3))
+    reported = {}
+    for by_day in (True, False):
+        index = PresenceIndex([CLOSE, COMPANION], retention_s=14 * DAY, by_day=by_day)
+        index.case(CaseWindow("case-1", "a", T0, None))
+        reported[by_day] = index.ingest_batch(*pings)
+        assert index.exposures() == reported[by_day]
+    assert [e.minutes_by_day for e in reported[True]] == [((0, 10.0),), ((0, 10.0),)]
+    assert [replace(e, minutes_by_day=()) for e in reported[True]] == reported[False]
 
 
 def test_statistics_count_persons_stays_sources_and_exposures():
