@@ -47,7 +47,6 @@ from scoring.state import PersonState, absorb_exposure, apply, apply_exposure, n
 from scoring.timeutil import format_rfc3339, to_epoch
 
 GREEN = "green"
-_NEVER = -(2**62)
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,9 +106,9 @@ class People:
         not yet in force there replaced. A late fact makes that moment be assessed again, and it
         must be assessed with the facts in force then (a retraction must not act a second early)."""
         self._latest_fact: dict[str, int] = {}
-        """Per person, a moment no fact of theirs becomes known after (the latest noted, or all of a
-        state taken over): a person in contact is scheduled after every record, and mostly nothing
-        of theirs is still to become known, which this tells without looking at each fact."""
+        """Per person, a moment no fact of theirs becomes known after (absent: not known, their facts are
+        looked at): a person in contact is scheduled after every record, and mostly nothing of theirs
+        is still to become known, which this tells without looking at each fact."""
         self._proofs: dict[str, Proof] = {}
         """Each person's last proof that their status held (`_prove`: over a record superseded, or up
         to a record taking effect before the person is due), told of every record taken since, and
@@ -134,7 +133,7 @@ class People:
     def restore(self, state: PersonState) -> None:
         """Take over a state saved earlier (a worker's store), with its pending moments."""
         self._states[state.person] = state
-        self._latest_fact[state.person] = max(fact_times(state), default=_NEVER)
+        self._latest_fact.pop(state.person, None)
         self._in_force.pop(state.person, None)
         self._replaced.pop(state.person, None)
         self._proofs.pop(state.person, None)
@@ -248,7 +247,7 @@ class People:
 
     def _note_fact(self, state: PersonState, moment: int) -> None:
         latest = self._latest_fact.get(state.person)
-        if latest is None:  # the state's first fact, or one taken over with `replace_exposures`
+        if latest is None:  # the state's first fact, or one taken over (`restore`, `replace_exposures`)
             latest = max(fact_times(state), default=moment)
         self._latest_fact[state.person] = max(latest, moment)
         if self.noted is not None:
@@ -291,7 +290,7 @@ class People:
             for exposure in by_person.get(person, ()):
                 cleared = apply_exposure(cleared, exposure)
             self._states[person] = cleared
-            self._latest_fact[person] = max(fact_times(cleared), default=_NEVER)
+            self._latest_fact.pop(person, None)
 
     def rescore(self, rules: RuleSet, at: int) -> list[PersonChange]:
         """Switch to `rules` at event time `at`: settle under the old set, then reassess everyone.
