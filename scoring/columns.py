@@ -41,9 +41,34 @@ def _each(column: pa.Array, test: Callable[[pa.Array], pa.Array]) -> np.ndarray:
     return _true(test(column))
 
 
-def ping_rows(batch: pa.RecordBatch) -> tuple[np.ndarray, np.ndarray, pa.Array]:
+def _named_validly(names: pa.Array) -> pa.Array:
+    return pc.match_substring_regex(names, _PERSON)
+
+
+class PingRows:
+    """`ping_rows` for the batches of one file, in order: a person dictionary that every batch of a
+    row group repeats (a whole city's names) is checked once, not once a batch."""
+
+    def __init__(self) -> None:
+        self._dictionary: pa.Array | None = None
+        self._valid = pa.array([], type=pa.bool_())
+
+    def __call__(self, batch: pa.RecordBatch) -> tuple[np.ndarray, np.ndarray, pa.Array]:
+        return ping_rows(batch, self._persons_valid)
+
+    def _persons_valid(self, person: pa.Array) -> np.ndarray:
+        if not pa.types.is_dictionary(person.type):
+            return _each(person, _named_validly)
+        if self._dictionary is None or not self._dictionary.equals(person.dictionary):
+            self._dictionary, self._valid = person.dictionary, _named_validly(person.dictionary)
+        return _true(self._valid.take(person.indices))
+
+
+def ping_rows(
+    batch: pa.RecordBatch, persons_valid: Callable[[pa.Array], np.ndarray] | None = None
+) -> tuple[np.ndarray, np.ndarray, pa.Array]:
     """(ok, ts, event_id): `ok` marks the valid pings; times and ids are theirs only (`ping_columns`
-    reads the rest).
+    reads the rest). `persons_valid`: where a person column's names are valid (`PingRows` remembers).
 
     Times are whole epoch seconds (sub-second parts dropped, as `to_epoch` does).
     """
@@ -59,7 +84,8 @@ def ping_rows(batch: pa.RecordBatch) -> tuple[np.ndarray, np.ndarray, pa.Array]:
     lengths = pc.utf8_length(event_id)
     ok &= _true(pc.and_(pc.greater_equal(lengths, 1), pc.less_equal(lengths, 64)))
     ok &= _true(pc.match_substring_regex(event_id, PRINTABLE))
-    ok &= _each(batch.column("person"), lambda values: pc.match_substring_regex(values, _PERSON))
+    person = batch.column("person")
+    ok &= persons_valid(person) if persons_valid is not None else _each(person, _named_validly)
     lat, lon = (_floats(batch.column(name)) for name in ("lat", "lon"))
     with np.errstate(invalid="ignore"):
         ok &= np.isfinite(lat) & (lat >= -90) & (lat <= 90) & np.isfinite(lon) & (lon >= -180) & (lon <= 180)
@@ -83,35 +109,76 @@ def ping_rows(batch: pa.RecordBatch) -> tuple[np.ndarray, np.ndarray, pa.Array]:
     return ok, seconds[keep], event_id.take(chosen)
 
 
+class PersonCoder:
+    """Codes the persons of ping rows into a roster (or only notes which persons they are).
+
+    A Parquet file stores a dictionary per row group that every batch read from it repeats:
+    each batch of a 100,000-person city carries all 100,000 names for its 65,536 rows. So a
+    dictionary is coded once, when it first differs from the one before, not once a batch
+    (coding every name again was a tenth of such a city's replay).
+    """
+
+    def __init__(self, roster: Roster | None = None) -> None:
+        """`roster`: where `codes` codes persons (None: this coder only notes them)."""
+        self.roster = roster
+        self._dictionary: pa.Array | None = None
+        self._codes = np.empty(0, dtype=np.int64)
+        self._seen = np.empty(0, dtype=bool)
+        self._named: set[str] = set()
+
+    def codes(self, batch: pa.RecordBatch, rows: np.ndarray) -> np.ndarray:
+        """The roster code of the person of each row at `rows`, coding names not seen before."""
+        assert self.roster is not None, "a coder without a roster only notes persons"
+        dictionary, indices = self._column(batch, rows)
+        if self._moved_to(dictionary):
+            self._codes = self.roster.codes(dictionary.to_pylist())
+        return self._codes[indices]
+
+    def note(self, batch: pa.RecordBatch, rows: np.ndarray) -> None:
+        """Note the persons of the rows at `rows` (`named`), coding nothing."""
+        dictionary, indices = self._column(batch, rows)
+        if self._moved_to(dictionary):
+            self._seen = np.zeros(len(dictionary), dtype=bool)
+        self._seen[indices] = True
+
+    def named(self) -> set[str]:
+        """Every person of the rows noted."""
+        self._moved_to(None)
+        return self._named
+
+    def _column(self, batch: pa.RecordBatch, rows: np.ndarray) -> tuple[pa.Array, np.ndarray]:
+        person = batch.column("person").take(pa.array(rows, type=pa.int64()))
+        if not pa.types.is_dictionary(person.type):
+            person = pc.dictionary_encode(person)
+        return person.dictionary, person.indices.to_numpy(zero_copy_only=False)
+
+    def _moved_to(self, dictionary: pa.Array | None) -> bool:
+        """Make `dictionary` the current one; True when it differs from the one before."""
+        if dictionary is not None and self._dictionary is not None and self._dictionary.equals(dictionary):
+            return False
+        if self._dictionary is not None and self._seen.any():
+            self._named.update(self._dictionary.filter(pa.array(self._seen)).to_pylist())
+        self._seen = np.empty(0, dtype=bool)
+        self._dictionary = dictionary
+        return True
+
+
 def ping_columns(
-    batch: pa.RecordBatch, rows: np.ndarray, roster: Roster
+    batch: pa.RecordBatch, rows: np.ndarray, coder: PersonCoder
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(person code in `roster`, ts, lat, lon) of the rows at `rows`, which `ping_rows` found to be valid pings.
+    """(person code in `coder`'s roster, ts, lat, lon) of the rows at `rows`, which `ping_rows` found to be
+    valid pings.
 
     Only the rows asked for are decoded: replay reads a file's pings again, batch by
-    batch, rather than holding them (see `scoring.replay`). Persons are coded through
-    the column's dictionary: each distinct name of the batch is looked up once.
+    batch, rather than holding them (see `scoring.replay`).
     """
     chosen = pa.array(rows, type=pa.int64())
-    person = batch.column("person").take(chosen)
-    if not pa.types.is_dictionary(person.type):
-        person = pc.dictionary_encode(person)
-    codes = roster.codes(person.dictionary.to_pylist())
     return (
-        codes[person.indices.to_numpy(zero_copy_only=False)],
+        coder.codes(batch, rows),
         _seconds(batch.column("ts"), rows),
         _floats(batch.column("lat").take(chosen)),
         _floats(batch.column("lon").take(chosen)),
     )
-
-
-def ping_persons(batch: pa.RecordBatch, rows: np.ndarray) -> list[str]:
-    """The distinct persons of the rows at `rows` (valid pings, as for `ping_columns`), in Arrow."""
-    return pc.unique(_persons(batch, pa.array(rows, type=pa.int64()))).to_pylist()
-
-
-def _persons(batch: pa.RecordBatch, chosen: pa.Array) -> pa.Array:
-    return _strings(batch.column("person").take(chosen))
 
 
 def _floats(column: pa.Array) -> np.ndarray:

@@ -112,11 +112,12 @@ class Pings:
                 yield last, tuple(column[first:end] for column in held)
                 first = end
             return
-        from scoring.columns import ping_columns
+        from scoring.columns import PersonCoder, ping_columns
 
+        coder = PersonCoder(self.roster)
         for first, batch, rows in self._kept_rows(_PING_COLUMNS):
             end = first + batch.num_rows
-            person, ts, lat, lon = ping_columns(batch, rows, self.roster)
+            person, ts, lat, lon = ping_columns(batch, rows, coder)
             lo, hi = (int(at) for at in np.searchsorted(held[4], [first, end], side="right"))
             yield end, tuple(np.concatenate([mine, column[lo:hi]])
                              for mine, column in zip((person, ts, lat, lon, rows + first + 1), held))
@@ -125,10 +126,13 @@ class Pings:
         """Every person a ping names; of a Parquet file only the person column is read again."""
         found = {self.roster.names[code] for code in np.unique(self.held[0]).tolist()}
         if self.file is not None and self.kept is not None and self.kept.any():
-            from scoring.columns import ping_persons
+            from scoring.columns import PersonCoder
 
+            # Noted, not coded: asking who is named must not change the roster's codes.
+            noted = PersonCoder()
             for _, batch, rows in self._kept_rows(["person"]):
-                found.update(ping_persons(batch, rows))
+                noted.note(batch, rows)
+            found |= noted.named()
         return found
 
     def _kept_rows(self, columns: list[str]) -> Iterator[tuple[int, pa.RecordBatch, np.ndarray]]:
@@ -469,9 +473,10 @@ def read_parquet(
     path: Path, progress: Progress | None = None, limits: EventLimits = EventLimits(), now: int | None = None
 ) -> Inputs:
     """Decode a Parquet file with the contract's columns; pings are checked column-wise (limits as `read_jsonl`)."""
-    from scoring.columns import ping_rows
+    from scoring.columns import PingRows
 
     collector = _Collector(limits, now, hold_ids=False)
+    ping_rows = PingRows()
     position = 0
     for batch in _batches(path):
         ok, ts, ids = ping_rows(batch)

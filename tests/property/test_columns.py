@@ -16,7 +16,7 @@ import pyarrow as pa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from scoring.columns import ping_columns, ping_rows
+from scoring.columns import PersonCoder, ping_columns, ping_rows
 from scoring.events import EventError, Ping, decode_event
 from scoring.timeutil import to_epoch
 from scoring.pseudonyms import Roster
@@ -177,7 +177,7 @@ def _model(record: dict) -> Ping | None:
 def _check(batch: pa.RecordBatch, built_valid: list[bool]) -> None:
     ok, ts, event_id = ping_rows(batch)
     roster = Roster()
-    codes, read_ts, lat, lon = ping_columns(batch, np.flatnonzero(ok), roster)
+    codes, read_ts, lat, lon = ping_columns(batch, np.flatnonzero(ok), PersonCoder(roster))
     person = [roster.names[code] for code in codes.tolist()]
     assert read_ts.tolist() == ts.tolist()
     models = [_model(record) for record in batch.to_pylist()]
