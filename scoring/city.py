@@ -16,7 +16,7 @@ A tick's records reach people in `known_at` order, whichever phase of the flush 
 them. Growth of a kind the rules read only by its moments (an area's, under the default
 rules) waits while it only extends the record delivered last (`scoring.runs`): levels,
 their moments and reasons are the same, a resident of a designated district costs a
-record an hour rather than one a tick.
+record every six hours rather than one a tick.
 
 Rule sets take effect at their `valid_from` event time. Each distinct contact
 definition among them has its own presence index, fed from the start, so a switch to
