@@ -101,8 +101,12 @@ class ContactEngine:
         max_gap_s: int,
         include_neighbours: bool,
         owns: Callable[[np.ndarray], np.ndarray] | None = None,
+        by_day: bool = True,
     ) -> None:
-        """`owns` tells which cells this engine counts co-presence in (a stream partition's
+        """`by_day`: tallies keep seconds by day (`Tally.by_day`); without, only their totals and
+        moments (no rule reads the days, see `scoring.presence.PresenceIndex`).
+
+        `owns` tells which cells this engine counts co-presence in (a stream partition's
         own cells); None counts everywhere (one engine for the whole city).
 
         A partition must also be given the stays of the cells around its own when the
@@ -112,6 +116,7 @@ class ContactEngine:
         self.kind = kind
         self.include_neighbours = include_neighbours
         self._owns = owns
+        self._by_day = by_day
         self.stays = CellTable()
         self.stage = StayStage(max_gap_s, history=self.stays)
         self.presence = CellTable()
@@ -129,7 +134,9 @@ class ContactEngine:
         self._link_person = np.empty(0, dtype=np.int64)
         self._link_slot = np.empty(0, dtype=np.int64)
         self._tallies: dict[int, dict[int, Tally]] = {}
-        self._changed: set[tuple[int, int]] = set()
+        self._changed: dict[int, set[int]] = {}
+        """The persons whose tally changed since the last drain, by slot (a designated district's slot
+        changes for each of its residents every tick: sets of ints sort far faster than pairs)."""
         self._gone: dict[tuple[str, int], Source] = {}
 
     # -- pings and time -------------------------------------------------------
@@ -177,7 +184,7 @@ class ContactEngine:
             self._unlink(slot)
             self._tallies.pop(slot, None)
             self.presence.withdraw_owner(slot)
-            self._changed = {key for key in self._changed if key[0] != slot}
+            self._changed.pop(slot, None)
             del self._slot_of[source.ref]
             forgotten.append((source.kind, source.ref))
         return forgotten
@@ -233,7 +240,7 @@ class ContactEngine:
         source = self._sources.pop(slot)
         for who in self._tallies.pop(slot, {}):
             self._gone[(ref, who)] = source
-        self._changed = {key for key in self._changed if key[0] != slot}
+        self._changed.pop(slot, None)
         self._unlink(slot)
         self.presence.withdraw_owner(slot)
 
@@ -282,7 +289,7 @@ class ContactEngine:
 
     def _rebuild(self, slot: int) -> None:
         source = self._sources[slot]
-        self._changed.update((slot, who) for who in self._tallies.pop(slot, {}))
+        self._changed.setdefault(slot, set()).update(self._tallies.pop(slot, {}))
         self.presence.withdraw_owner(slot)
         if source.person >= 0:
             presence = self._case_presence(slot, self.stays.rows_of(np.array([source.person])))
@@ -300,7 +307,7 @@ class ContactEngine:
         for slot, tallies in self._tallies.items():
             for who in persons.tolist():
                 if tallies.pop(who, None) is not None:
-                    self._changed.add((slot, who))
+                    self._changed.setdefault(slot, set()).add(who)
         self._match_stays(self.stays.rows_of(persons))
 
     # -- matching -------------------------------------------------------------
@@ -336,8 +343,12 @@ class ContactEngine:
         """Add overlaps to the tallies of their (slot, contact) pairs."""
         if len(slot) == 0:
             return
-        which, day, seconds = split_by_day(start, end, self._slot_start[slot])
-        slot, contact, start, end = slot[which], contact[which], start[which], end[which]
+        by_day = self._by_day
+        if by_day:
+            which, day, seconds = split_by_day(start, end, self._slot_start[slot])
+            slot, contact, start, end = slot[which], contact[which], start[which], end[which]
+        else:  # the days are not kept: one group a pair
+            day, seconds = np.zeros(len(slot), dtype=np.int64), end - start
         order = np.lexsort((day, contact, slot))
         slot, contact, day, seconds = slot[order], contact[order], day[order], seconds[order]
         head = np.ones(len(slot), dtype=bool)
@@ -351,18 +362,23 @@ class ContactEngine:
             np.minimum.reduceat(start[order], heads).tolist(),
             np.maximum.reduceat(end[order], heads).tolist(),
         )
+        at_slot = None
+        tallies: dict[int, Tally] = {}
+        changed: set[int] = set()
         for s, who, d, total, first, last in groups:
-            tallies = self._tallies.get(s)
-            if tallies is None:
-                tallies = self._tallies[s] = {}
+            if s != at_slot:  # groups come slot by slot
+                at_slot = s
+                tallies = self._tallies.setdefault(s, {})
+                changed = self._changed.setdefault(s, set())
             tally = tallies.get(who)
             if tally is None:
                 tally = tallies[who] = Tally()
-            self._changed.add((s, who))
+            changed.add(who)
             tally.seconds += total
-            tally.by_day[d] = tally.by_day.get(d, 0) + total
-            if d < tally.changed_from:
-                tally.changed_from = d
+            if by_day:
+                tally.by_day[d] = tally.by_day.get(d, 0) + total
+                if d < tally.changed_from:
+                    tally.changed_from = d
             if first < tally.first:
                 tally.first = first
             if last > tally.last:
@@ -408,11 +424,13 @@ class ContactEngine:
             if slot is None:
                 gone.setdefault(ref, (source, []))[1].append((who, None))
             else:
-                self._changed.add((slot, who))
-        for slot, who in sorted(self._changed):
-            tallies = self._tallies.get(slot)
-            by_slot.setdefault(slot, []).append((who, tallies.get(who) if tallies else None))
-        self._changed = set()
+                self._changed.setdefault(slot, set()).add(who)
+        for slot in sorted(self._changed):
+            persons = self._changed[slot]
+            if persons:
+                tallies = self._tallies.get(slot) or {}
+                by_slot[slot] = [(who, tallies.get(who)) for who in sorted(persons)]
+        self._changed = {}
         self._gone = {}
         return [*gone.values(), *((self._sources[slot], pairs) for slot, pairs in by_slot.items())]
 

@@ -78,7 +78,8 @@ class PresenceIndex:
 
         `by_day`: records carry their minutes by day. Only points rules read them, and rebuilding
         them for every pair every tick is a tenth of an outbreak city's replay: an index none of
-        whose rule sets has points rules leaves them out (`scoring.city.IndexPlan`).
+        whose rule sets has points rules leaves them out (`scoring.city.IndexPlan`), and its
+        tallies keep no days either.
 
         `owns`: the cells this index counts co-presence in (a region partition's, see
         `scoring.regions`); its stays then come from a person-keyed stage (`apply_stays`).
@@ -90,7 +91,7 @@ class PresenceIndex:
             raise ValueError("contact kinds must be distinct")
         self.specs = tuple(specs)
         self.retention_s = retention_s
-        self._engines = [ContactEngine(s.kind, s.max_gap_s, s.include_neighbours, owns) for s in self.specs]
+        self._engines = [ContactEngine(s.kind, s.max_gap_s, s.include_neighbours, owns, by_day) for s in self.specs]
         area_spec = max(self.specs, key=lambda s: s.resolution) if area_kind is None else self._spec(area_kind)
         self._area_engine = self._engines[self.specs.index(area_spec)]
         self._areas = AreaTimeline(area_spec.resolution)

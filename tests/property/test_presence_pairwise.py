@@ -4,7 +4,7 @@ whatever order pings, case windows, designations and watermarks arrive in."""
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
@@ -87,8 +87,8 @@ def _known_at(window: CaseWindow) -> int:
     return window.infectious_from + 6 * 3600
 
 
-def _play(arrival, rng: random.Random) -> tuple[PresenceIndex, list[Exposure]]:
-    index = PresenceIndex(SPECS, retention_s=30 * 86400)
+def _play(arrival, rng: random.Random, by_day: bool = True) -> tuple[PresenceIndex, list[Exposure]]:
+    index = PresenceIndex(SPECS, retention_s=30 * 86400, by_day=by_day)
     emitted: list[Exposure] = []
     batch: list = []
 
@@ -141,6 +141,7 @@ def test_index_finds_what_pairwise_comparison_finds_in_any_arrival_order(
 ):
     rng = random.Random(seed)
     arrival, cases = _arrival(rng, ping_list, case_lists, designation_list, watermarks)
+    batching = rng.getstate()
     index, emitted = _play(arrival, rng)
 
     known = {w.case_ref: _known_at(w) for w in cases}
@@ -151,3 +152,9 @@ def test_index_finds_what_pairwise_comparison_finds_in_any_arrival_order(
     event(f"more than one day: {any(len(e.minutes_by_day) > 1 for e in expected)}")
     assert index.exposures() == expected
     assert _folded(emitted) == expected
+    # An index that keeps no minutes by day (no points rule reads them) finds all the rest alike.
+    rng.setstate(batching)
+    index, emitted = _play(arrival, rng, by_day=False)
+    without_days = [replace(e, minutes_by_day=()) for e in expected]
+    assert index.exposures() == without_days
+    assert _folded(emitted) == without_days
