@@ -8,6 +8,7 @@ every other row goes through the pydantic models, which give the precise reason.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Generic, TypeVar
 
 import numpy as np
 import pyarrow as pa
@@ -15,6 +16,8 @@ import pyarrow.compute as pc
 
 from scoring.events import PING_FIELDS, PRINTABLE
 from scoring.pseudonyms import Roster
+
+T = TypeVar("T")
 
 _PERSON = r"^[A-Za-z0-9_-]{1,64}$"
 _FIRST_SECOND = -62_135_596_800
@@ -45,13 +48,30 @@ def _named_validly(names: pa.Array) -> pa.Array:
     return pc.match_substring_regex(names, _PERSON)
 
 
+class DictionaryMemo(Generic[T]):
+    """What `work` makes of a dictionary column's dictionary, worked out again only when it changes.
+
+    A Parquet file stores a dictionary per row group that every batch read from it repeats:
+    each batch of a 100,000-person city carries all 100,000 names for its 65,536 rows, and
+    working on every name for every batch was a tenth of such a city's replay.
+    """
+
+    def __init__(self, work: Callable[[pa.Array], T]) -> None:
+        self._work = work
+        self._dictionary: pa.Array | None = None
+        self._value: T | None = None
+
+    def __call__(self, dictionary: pa.Array) -> T:
+        if self._dictionary is None or not self._dictionary.equals(dictionary):
+            self._dictionary, self._value = dictionary, self._work(dictionary)
+        return self._value  # type: ignore[return-value]
+
+
 class PingRows:
-    """`ping_rows` for the batches of one file, in order: a person dictionary that every batch of a
-    row group repeats (a whole city's names) is checked once, not once a batch."""
+    """`ping_rows` for the batches of one file, in order: a person dictionary the batches repeat is checked once."""
 
     def __init__(self) -> None:
-        self._dictionary: pa.Array | None = None
-        self._valid = pa.array([], type=pa.bool_())
+        self._valid = DictionaryMemo(_named_validly)
 
     def __call__(self, batch: pa.RecordBatch) -> tuple[np.ndarray, np.ndarray, pa.Array]:
         return ping_rows(batch, self._persons_valid)
@@ -59,9 +79,7 @@ class PingRows:
     def _persons_valid(self, person: pa.Array) -> np.ndarray:
         if not pa.types.is_dictionary(person.type):
             return _each(person, _named_validly)
-        if self._dictionary is None or not self._dictionary.equals(person.dictionary):
-            self._dictionary, self._valid = person.dictionary, _named_validly(person.dictionary)
-        return _true(self._valid.take(person.indices))
+        return _true(self._valid(person.dictionary).take(person.indices))
 
 
 def ping_rows(
@@ -109,58 +127,56 @@ def ping_rows(
     return ok, seconds[keep], event_id.take(chosen)
 
 
+def _person_indices(batch: pa.RecordBatch, rows: np.ndarray) -> tuple[pa.Array, np.ndarray]:
+    """(dictionary, index into it of each row at `rows`) of the batch's person column."""
+    person = batch.column("person").take(pa.array(rows, type=pa.int64()))
+    if not pa.types.is_dictionary(person.type):
+        person = pc.dictionary_encode(person)
+    return person.dictionary, person.indices.to_numpy(zero_copy_only=False)
+
+
 class PersonCoder:
-    """Codes the persons of ping rows into a roster (or only notes which persons they are).
+    """Codes the persons of ping rows into a roster, each distinct dictionary once (`DictionaryMemo`)."""
 
-    A Parquet file stores a dictionary per row group that every batch read from it repeats:
-    each batch of a 100,000-person city carries all 100,000 names for its 65,536 rows. So a
-    dictionary is coded once, when it first differs from the one before, not once a batch
-    (coding every name again was a tenth of such a city's replay).
-    """
-
-    def __init__(self, roster: Roster | None = None) -> None:
-        """`roster`: where `codes` codes persons (None: this coder only notes them)."""
-        self.roster = roster
-        self._dictionary: pa.Array | None = None
-        self._codes = np.empty(0, dtype=np.int64)
-        self._seen = np.empty(0, dtype=bool)
-        self._named: set[str] = set()
+    def __init__(self, roster: Roster) -> None:
+        self._codes = DictionaryMemo(lambda names: roster.codes(names.to_pylist()))
 
     def codes(self, batch: pa.RecordBatch, rows: np.ndarray) -> np.ndarray:
         """The roster code of the person of each row at `rows`, coding names not seen before."""
-        assert self.roster is not None, "a coder without a roster only notes persons"
-        dictionary, indices = self._column(batch, rows)
-        if self._moved_to(dictionary):
-            self._codes = self.roster.codes(dictionary.to_pylist())
-        return self._codes[indices]
+        dictionary, indices = _person_indices(batch, rows)
+        return self._codes(dictionary)[indices]
+
+
+class PersonNotes:
+    """Which persons ping rows name, coding none of them: a mark per entry of each distinct dictionary."""
+
+    def __init__(self) -> None:
+        self._named: set[str] = set()
+        self._current: tuple[pa.Array, np.ndarray] | None = None
+        self._marks = DictionaryMemo(self._start)
 
     def note(self, batch: pa.RecordBatch, rows: np.ndarray) -> None:
-        """Note the persons of the rows at `rows` (`named`), coding nothing."""
-        dictionary, indices = self._column(batch, rows)
-        if self._moved_to(dictionary):
-            self._seen = np.zeros(len(dictionary), dtype=bool)
-        self._seen[indices] = True
+        """Note the persons of the rows at `rows`."""
+        dictionary, indices = _person_indices(batch, rows)
+        self._marks(dictionary)[indices] = True
 
     def named(self) -> set[str]:
-        """Every person of the rows noted."""
-        self._moved_to(None)
-        return self._named
+        """Every person of the rows noted so far."""
+        self._gather()
+        return set(self._named)
 
-    def _column(self, batch: pa.RecordBatch, rows: np.ndarray) -> tuple[pa.Array, np.ndarray]:
-        person = batch.column("person").take(pa.array(rows, type=pa.int64()))
-        if not pa.types.is_dictionary(person.type):
-            person = pc.dictionary_encode(person)
-        return person.dictionary, person.indices.to_numpy(zero_copy_only=False)
+    def _start(self, dictionary: pa.Array) -> np.ndarray:
+        self._gather()
+        marks = np.zeros(len(dictionary), dtype=bool)
+        self._current = (dictionary, marks)
+        return marks
 
-    def _moved_to(self, dictionary: pa.Array | None) -> bool:
-        """Make `dictionary` the current one; True when it differs from the one before."""
-        if dictionary is not None and self._dictionary is not None and self._dictionary.equals(dictionary):
-            return False
-        if self._dictionary is not None and self._seen.any():
-            self._named.update(self._dictionary.filter(pa.array(self._seen)).to_pylist())
-        self._seen = np.empty(0, dtype=bool)
-        self._dictionary = dictionary
-        return True
+    def _gather(self) -> None:
+        if self._current is not None:
+            dictionary, marks = self._current
+            if marks.any():
+                self._named.update(dictionary.filter(pa.array(marks)).to_pylist())
+                marks[:] = False
 
 
 def ping_columns(

@@ -126,10 +126,10 @@ class Pings:
         """Every person a ping names; of a Parquet file only the person column is read again."""
         found = {self.roster.names[code] for code in np.unique(self.held[0]).tolist()}
         if self.file is not None and self.kept is not None and self.kept.any():
-            from scoring.columns import PersonCoder
+            from scoring.columns import PersonNotes
 
             # Noted, not coded: asking who is named must not change the roster's codes.
-            noted = PersonCoder()
+            noted = PersonNotes()
             for _, batch, rows in self._kept_rows(["person"]):
                 noted.note(batch, rows)
             found |= noted.named()

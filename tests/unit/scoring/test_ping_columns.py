@@ -6,7 +6,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from scoring.columns import PersonCoder, PingRows, ping_rows
+from scoring.columns import PersonCoder, PersonNotes, PingRows, ping_rows
 from scoring.pseudonyms import Roster
 from scoring.replay import read_events
 
@@ -70,7 +70,7 @@ def test_a_dictionary_every_batch_repeats_is_coded_once_and_each_row_gets_its_pe
 
 def test_noting_persons_names_those_of_the_rows_asked_for_across_dictionaries_and_codes_nothing() -> None:
     city = ["ann", "bob", "cy", "dee"]
-    noted = PersonCoder()
+    noted = PersonNotes()
     noted.note(_persons(["bob", "dee", "ann"], city), np.array([0, 1]))
     noted.note(_persons(["cy", "cy"], city), np.array([1]))
     noted.note(_persons(["eve", "bob"], ["bob", "eve"]), np.array([0]))
