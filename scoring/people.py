@@ -43,6 +43,7 @@ from scoring.events import Ping, TestResult, Visit
 from scoring.exposure import CaseWindow, Exposure
 from scoring.proof import Proof, prove_status
 from scoring.rules import LEVEL_CODE, RuleSet
+from scoring.runs import extends, held_kinds
 from scoring.state import PersonState, absorb_exposure, apply, apply_exposure, new_state, supersedes
 from scoring.timeutil import format_rfc3339, to_epoch
 
@@ -109,6 +110,7 @@ class People:
         """Per person, a moment no fact of theirs becomes known after (absent: not known, their facts are
         looked at): a person in contact is scheduled after every record, and mostly nothing of theirs
         is still to become known, which this tells without looking at each fact."""
+        self._held_windows = _held_windows(rules)
         self._proofs: dict[str, Proof] = {}
         """Each person's last proof that their status held (`_prove`: over a record superseded, or up
         to a record taking effect before the person is due), told of every record taken since, and
@@ -205,7 +207,7 @@ class People:
             settled = state.settled_at
             if old is not None and settled is not None and old.effective_from <= settled < exposure.effective_from:
                 self._replaced.setdefault(person, {})[exposure.exposure_id] = old
-            self._note_fact(state, exposure.effective_from)
+            self._note_fact(state, exposure.effective_from, old is not None and self._changes_nothing_settled(old, exposure, settled))
         return changes
 
     def _holds(self, held: PersonState, exposure: Exposure, last_under_old: int) -> bool:
@@ -245,7 +247,18 @@ class People:
         self._proofs[person] = proof
         return True
 
-    def _note_fact(self, state: PersonState, moment: int) -> None:
+    def _changes_nothing_settled(self, old: Exposure, new: Exposure, settled: int | None) -> bool:
+        """True when `new`, superseding `old`, changes no status settled already, though it may be
+        dated before the settled moment: a held kind's record (`scoring.runs`) only extending `old`,
+        which gave its rules' levels through the settled moment (`new` gives them at least as long).
+
+        Growth of such a kind waits for up to `scoring.runs.REFRESH_S` before it is delivered, mostly
+        to persons settled past it since (their contacts' records came meanwhile): taking it as a late
+        fact would assess the settled moment again, and leave their proofs unused until then."""
+        window = self._held_windows.get(new.kind)
+        return window is not None and settled is not None and settled < old.last_at + window and extends(old, new)
+
+    def _note_fact(self, state: PersonState, moment: int, changes_nothing_settled: bool = False) -> None:
         latest = self._latest_fact.get(state.person)
         if latest is None:  # the state's first fact, or one taken over (`restore`, `replace_exposures`)
             latest = max(fact_times(state), default=moment)
@@ -253,7 +266,8 @@ class People:
         if self.noted is not None:
             self.noted[state.person] = min(moment, self.noted.get(state.person, moment))
         if state.settled_at is not None and moment <= state.settled_at:
-            self._late.add(state.person)
+            if not changes_nothing_settled:
+                self._late.add(state.person)
             self._in_force.pop(state.person, None)
             moment = state.settled_at
         self._due.schedule(state.person, moment)
@@ -302,6 +316,7 @@ class People:
         """
         changes = self.settle_all(at - 1)
         self.rules = rules
+        self._held_windows = _held_windows(rules)
         states = list(self._states.values())
         if not states:
             return changes
@@ -437,6 +452,11 @@ class People:
             self._in_force.pop(person, None)
             self._replaced.pop(person, None)
             self._proofs.pop(person, None)
+
+
+def _held_windows(rules: RuleSet) -> dict[str, int]:
+    """The shortest window of the rules reading each kind whose growth may wait (`scoring.runs.held_kinds`)."""
+    return {kind: min(rule.window for rule in rules.rules_of(kind)) for kind in held_kinds(rules)}
 
 
 def _status(state: PersonState) -> Status:

@@ -1,5 +1,5 @@
-"""Runs of growth: an exposure that only grows reaches person scoring when it starts, when it
-stops growing, and at least every `REFRESH_S` while it grows, rather than every tick.
+"""Runs of growth: an exposure that only grows reaches person scoring when it starts, and then
+what grew of it at most every `REFRESH_S`, rather than every tick.
 
 A resident of a designated district is co-present with it all day: presence finds their
 record grown at every tick, 96 a day, nine in ten of an outbreak city's records, and each
@@ -9,9 +9,10 @@ compared with the last contact), no points weight, and a window of a day or more
 (`held_kinds`). For those, a record that only extends the run's newest (same first contact
 and level, later last contact, more minutes) waits (`GrowthRuns.tick`), the newest
 replacing the one before, until
-- a tick finds nothing new for the run: the one waiting is delivered, the very record
-  every tick would have left in force;
-- the tick's time is `REFRESH_S` past the last contact of the record delivered last;
+- the tick's time is `REFRESH_S` past the last contact of the record delivered last: the one
+  waiting is delivered, whether the run still grows or stopped (a resident at home all night
+  grows nothing until the morning, and delivering at the first quiet tick cost two records a
+  run, most of them);
 - a record changes the run otherwise (shorter, withdrawn, another designation): the one
   waiting is delivered first, as it would have been;
 - or the time loop settles everything (`GrowthRuns.release`).
@@ -21,10 +22,14 @@ moments they change and the sets of reasons are exactly those of delivering ever
 (any `REFRESH_S` up to the shortest window would do; a hypothesis test fails one longer).
 What differs is what a line printed during a run says of such a reason: its `since` and
 `until` are as of the record delivered last, at most `REFRESH_S` old. Which records wait
-depends only on the ticks and their records, so a stream and a replay hold back the same ones.
+depends only on the ticks and their records, so a stream and a replay hold back the same
+ones. (A tick skipped as quiet finds no record; what waits is then delivered at the next
+tick, before anything is settled there.)
 """
 
 from __future__ import annotations
+
+import heapq
 
 from scoring.exposure import Exposure
 from scoring.rules import CASE, FEVER_CLINIC, RuleSet
@@ -47,7 +52,7 @@ def held_kinds(rules: RuleSet) -> frozenset[str]:
     )
 
 
-def _extends(newest: Exposure, record: Exposure) -> bool:
+def extends(newest: Exposure, record: Exposure) -> bool:
     """True when `record` only extends `newest` (the run's newest record): its successor every tick."""
     return (
         not record.retracted
@@ -64,15 +69,18 @@ class GrowthRuns:
     def __init__(self, kinds: frozenset[str]) -> None:
         self.kinds = kinds
         self._runs: dict[str, tuple[Exposure, Exposure | None]] = {}
-        """Exposure id -> (the record delivered last, the newest waiting or None), for runs the
-        last tick grew: a run that stops growing is forgotten once its record is delivered."""
+        """Exposure id -> (the record delivered last, the newest waiting or None), for runs whose record
+        delivered last is less than `REFRESH_S` old: one older is forgotten, its waiting one delivered."""
+        self._refresh: list[tuple[int, str]] = []
+        """(moment a run's refresh falls due, exposure id), a heap; an entry whose run has since
+        delivered another record (or ended) is stale and passed over."""
 
     def __len__(self) -> int:
         return len(self._runs)
 
     def tick(self, records: list[Exposure], now: int) -> list[Exposure]:
         """Of the records the tick ending at `now` found, those to deliver now, with the waiting ones of
-        runs it did not grow.
+        runs whose refresh fell due.
 
         A record waits only while `now` is less than `REFRESH_S` past the last contact of the one
         delivered: every settle comes after a tick, so what it looks at is within `REFRESH_S` of
@@ -80,33 +88,42 @@ class GrowthRuns:
         if not self.kinds:
             return records
         out: list[Exposure] = []
-        grown: set[str] = set()
         runs, kinds = self._runs, self.kinds
         for record in records:
             if record.kind not in kinds:
                 out.append(record)
                 continue
             exposure_id = record.exposure_id
-            grown.add(exposure_id)
             run = runs.get(exposure_id)
             if run is not None:
                 delivered, waiting = run
-                if not _extends(waiting or delivered, record):
+                if not extends(waiting or delivered, record):
                     if waiting is not None:
                         out.append(waiting)  # anything else follows it, as it would have every tick
                 elif now < delivered.last_at + REFRESH_S:
                     runs[exposure_id] = (delivered, record)
                     continue
             out.append(record)
-            if record.retracted:
-                runs.pop(exposure_id, None)
+            self._delivered(record)
+        refresh = self._refresh
+        while refresh and refresh[0][0] <= now:
+            due, exposure_id = heapq.heappop(refresh)
+            run = runs.get(exposure_id)
+            if run is None or run[0].last_at + REFRESH_S != due:
+                continue  # the run delivered another record since, or ended
+            if run[1] is None:
+                del runs[exposure_id]  # nothing grew since: a record later starts a run of its own
             else:
-                runs[exposure_id] = (record, None)
-        for exposure_id in [e for e in runs if e not in grown]:
-            waiting = runs.pop(exposure_id)[1]
-            if waiting is not None:
-                out.append(waiting)
+                out.append(run[1])
+                self._delivered(run[1])
         return out
+
+    def _delivered(self, record: Exposure) -> None:
+        if record.retracted:
+            self._runs.pop(record.exposure_id, None)
+            return
+        self._runs[record.exposure_id] = (record, None)
+        heapq.heappush(self._refresh, (record.last_at + REFRESH_S, record.exposure_id))
 
     def passing(self, records: list[Exposure]) -> list[Exposure]:
         """Records delivered between ticks (a designation, a case), each after its run's waiting one (the run ends)."""
@@ -122,4 +139,5 @@ class GrowthRuns:
         """Every waiting record, runs forgotten (the time loop settles everything next)."""
         waiting = [pending for _, pending in self._runs.values() if pending is not None]
         self._runs.clear()
+        self._refresh.clear()
         return waiting

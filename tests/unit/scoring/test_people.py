@@ -450,3 +450,55 @@ def test_a_resident_proved_record_by_record_is_settled_without_assessing_each_ti
         (companion_from - 10 * MINUTE + 7 * DAY, "yellow", ["high_risk_area"]),  # 7 days after the contact's end
         (last_record + 7 * DAY, "green", []),  # 7 days after the last record's presence
     ]
+
+
+# -- growth of a held kind delivered late (`scoring.runs`) -------------------------------------------
+
+def _area_record(last_at: int, minutes: float):
+    """A resident's record of a designated district since T0, known at its last presence."""
+    return replace(exposure("resident", "area", "district-3", T0, last_at, minutes, level="high"), known_at=last_at)
+
+
+def _reassessments(monkeypatch) -> list[int]:
+    import scoring.people as people_module
+
+    calls: list[int] = []
+    real = people_module.People._reassess
+    monkeypatch.setattr(people_module.People, "_reassess", lambda self, *a: calls.append(1) or real(self, *a))
+    return calls
+
+
+def test_held_growth_delivered_after_its_person_was_settled_past_it_is_not_assessed_again(people, monkeypatch) -> None:
+    # Area growth waits up to six hours; meanwhile a companion record got the resident settled further.
+    reassessed = _reassessments(monkeypatch)
+    changes = people.apply_exposure(_area_record(T0 + HOUR, 60))
+    changes += people.apply_exposure(_contact("resident", T0 + 2 * HOUR, 20, T0 + 3 * HOUR, kind="companion"))
+    changes += people.settle(T0 + 4 * HOUR)
+    reassessed.clear()  # (a person's first settle assesses from scratch)
+    changes += people.apply_exposure(_area_record(T0 + 2 * HOUR, 120))  # dated before the settled moment
+    changes += people.settle(T0 + 30 * DAY)
+    assert reassessed == []
+    assert _lines(changes, "resident") == [
+        (T0 + HOUR, "yellow", ["high_risk_area"]),
+        (T0 + 3 * HOUR, "yellow", ["companion", "high_risk_area"]),
+        (T0 + 2 * HOUR + 7 * DAY, "yellow", ["companion"]),  # 7 days after the grown record's last presence
+        (T0 + 2 * HOUR + 20 * MINUTE + 7 * DAY, "green", []),
+    ]
+
+
+def test_held_growth_of_a_record_that_had_lapsed_at_the_settled_moment_is_a_late_fact(people, monkeypatch) -> None:
+    # Settled past the old record's lapse, the grown one would have kept the level: that moment is assessed again.
+    reassessed = _reassessments(monkeypatch)
+    changes = people.apply_exposure(_area_record(T0 + HOUR, 60))
+    settled = T0 + HOUR + 7 * DAY + HOUR
+    changes += people.settle(settled)
+    reassessed.clear()
+    changes += people.apply_exposure(_area_record(T0 + 3 * HOUR, 180))
+    changes += people.settle(T0 + 30 * DAY)
+    assert reassessed
+    assert _lines(changes, "resident") == [
+        (T0 + HOUR, "yellow", ["high_risk_area"]),
+        (T0 + HOUR + 7 * DAY, "green", []),
+        (settled, "yellow", ["high_risk_area"]),
+        (T0 + 3 * HOUR + 7 * DAY, "green", []),
+    ]

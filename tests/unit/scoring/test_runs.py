@@ -57,7 +57,7 @@ def _tick(n: int) -> int:
     return T0 + n * TICK
 
 
-def test_a_run_is_delivered_when_it_starts_every_refresh_and_when_it_stops_growing() -> None:
+def test_a_run_is_delivered_when_it_starts_then_what_waits_every_refresh() -> None:
     runs = GrowthRuns(frozenset({"area"}))
     first = _area("k", _tick(1) - 300, 10)
     assert runs.tick([first], _tick(1)) == [first]
@@ -67,9 +67,25 @@ def test_a_run_is_delivered_when_it_starts_every_refresh_and_when_it_stops_growi
         assert runs.tick([grown[n]], _tick(n)) == []  # waits: it only extends the one delivered
     assert runs.tick([grown[refresh]], _tick(refresh)) == [grown[refresh]]  # REFRESH_S past the last contact delivered
     assert runs.tick([grown[refresh + 1]], _tick(refresh + 1)) == []
-    assert runs.tick([], _tick(refresh + 2)) == [grown[refresh + 1]]  # it stopped growing: its newest, as every tick leaves it
-    assert len(runs) == 0
-    assert runs.tick([], _tick(refresh + 3)) == []
+    # It stopped growing: what waits is delivered when its refresh falls due, not at the first quiet tick.
+    due = grown[refresh].last_at + REFRESH_S
+    quiet = [n for n in range(refresh + 2, refresh + 40) if _tick(n) < due]
+    assert quiet and all(runs.tick([], _tick(n)) == [] for n in quiet)
+    assert runs.tick([], _tick(quiet[-1] + 1)) == [grown[refresh + 1]]  # the newest, as every tick leaves it
+    assert len(runs) == 1  # it may still grow within REFRESH_S of what it delivered
+    assert runs.tick([], _tick(quiet[-1] + 1) + REFRESH_S) == [] and len(runs) == 0
+
+
+def test_a_run_that_pauses_and_grows_again_goes_on_waiting() -> None:
+    # A resident leaves the district for a few ticks and comes back: the tally grows on from where it was.
+    runs = GrowthRuns(frozenset({"area"}))
+    first = _area("k", _tick(1) - 60, 14)
+    assert runs.tick([first], _tick(1)) == [first]
+    assert runs.tick([_area("k", _tick(2) - 60, 29)], _tick(2)) == []
+    assert all(runs.tick([], _tick(n)) == [] for n in range(3, 8))  # away
+    back = _area("k", _tick(8) - 60, 44)
+    assert runs.tick([back], _tick(8)) == []  # only extends what waited: it replaces it
+    assert runs.release() == [back] and len(runs) == 0
 
 
 def test_a_record_that_does_not_only_grow_is_delivered_at_once() -> None:
