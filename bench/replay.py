@@ -35,7 +35,8 @@ import pyarrow.parquet as pq
 from healthcode.collector import tune_for_scoring
 from healthcode.simsettings import load_simulation_config
 from healthcode.snapahead import SnapAhead
-from scoring.replay import level_changes, read_events, replay
+from scoring.eventfile import read_events
+from scoring.replay import level_changes, replay
 from scoring.rules import load_rule_set
 from simulators.config import SimulationConfig
 from simulators.output import write_run

@@ -36,7 +36,8 @@ from healthcode.rulefiles import load_rules
 from scoring.compare import Comparison, Period, compare, timeline_frame, truth_frame
 from scoring.compare_cities import CONFIDENCE, Cities, across_cities
 from scoring.compare_match import CityIdentity, city_mismatch, truth_mismatch
-from scoring.replay import Inputs, input_size, read_events, replay
+from scoring.eventfile import Inputs, input_size, read_events
+from scoring.replay import replay
 
 if TYPE_CHECKING:
     from simulators.config import SimulationConfig

@@ -22,7 +22,7 @@ from types import TracebackType
 import numpy as np
 
 from scoring.cells import Snapped, snap
-from scoring.replay import PingBatch
+from scoring.eventfile import PingBatch
 from streams.parentdeath import die_with
 
 

@@ -187,11 +187,6 @@ def absorb_exposure(state: PersonState, exposure: Exposure, supersedes_held: boo
     return True
 
 
-def with_level(state: PersonState, level: str, at: int) -> PersonState:
-    """The state recording the level published at event time `at`."""
-    return replace(state, level=level, level_at=at)
-
-
 def sealed(state: PersonState) -> PersonState:
     """`state` with its fact records computed (a batch of such states packs without walking facts)."""
     state.fact_records()

@@ -23,7 +23,7 @@ from rich.text import Text
 from streams.topics import Topics
 
 if TYPE_CHECKING:
-    from scoring.replay import Inputs
+    from scoring.eventfile import Inputs
 
 # Lines written to a file or pipe are as long as they are: the width only bounds tables.
 UNWRAPPED_WIDTH = 10_000
@@ -109,7 +109,7 @@ def read_event_file(source: str, shown_malformed: int, now: int | None = None) -
 
     from healthcode.config import get_settings
     from healthcode.errors import EnvironmentProblem
-    from scoring.replay import input_size, read_events
+    from scoring.eventfile import input_size, read_events
 
     limits = get_settings().event_limits()
 

@@ -11,8 +11,9 @@ import pytest
 import healthcode.snapahead as snapahead_module
 import scoring.cells as cells_module
 from healthcode.snapahead import SnapAhead
-from scoring import replay as replay_module
-from scoring.replay import read_events, replay
+from scoring import eventfile
+from scoring.eventfile import read_events
+from scoring.replay import replay
 from scoring.rules import load_rule_set
 from simulators.config import SimulationConfig
 from simulators.output import write_run
@@ -36,7 +37,7 @@ def _lines(result) -> list[dict]:
 
 
 def test_a_city_snapped_ahead_batch_by_batch_has_the_timeline_snapped_in_process(city, monkeypatch) -> None:
-    monkeypatch.setattr(replay_module, "_BATCH", 4_000)  # many batches, with late rows carried from one to the next
+    monkeypatch.setattr(eventfile, "_BATCH", 4_000)  # many batches, with late rows carried from one to the next
     inputs = read_events(city)
     assert len(list(inputs.pings.batches())) > 10
     expected = replay(inputs, RULES)
@@ -64,7 +65,7 @@ def test_a_city_snapped_ahead_batch_by_batch_has_the_timeline_snapped_in_process
 
 
 def test_when_the_helper_dies_the_batches_are_snapped_here_and_nothing_changes(city, monkeypatch) -> None:
-    monkeypatch.setattr(replay_module, "_BATCH", 4_000)
+    monkeypatch.setattr(eventfile, "_BATCH", 4_000)
     inputs = read_events(city)
     expected = replay(inputs, RULES)
     others = {child.pid for child in psutil.Process().children()}  # other tests' helpers live on

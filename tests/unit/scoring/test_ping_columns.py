@@ -8,7 +8,7 @@ import pyarrow.parquet as pq
 
 from scoring.columns import PersonCoder, PersonNotes, PingRows, ping_rows
 from scoring.pseudonyms import Roster
-from scoring.replay import read_events
+from scoring.eventfile import read_events
 
 FAR = 400_000_000_000  # epoch seconds in the year 14645
 

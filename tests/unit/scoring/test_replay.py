@@ -12,8 +12,9 @@ import pytest
 
 from scoring.events import Ping, encode_event
 from scoring.limits import LATEST
-from scoring import replay as replay_module
-from scoring.replay import _hashes, _repeats, read_events, read_jsonl, replay, replay_file
+from scoring import eventfile
+from scoring.eventfile import _hashes, _repeats, read_events, read_jsonl
+from scoring.replay import replay, replay_file
 from scoring.rules import load_rule_set
 from scoring.synthetic import DAY, HOUR, result, visit
 from scoring.timeutil import format_rfc3339, from_epoch, to_epoch
@@ -204,7 +205,7 @@ def test_ids_that_share_a_hash_are_repeats_only_when_equal() -> None:
 
 
 def test_an_id_hashes_alike_wherever_it_stands(monkeypatch) -> None:
-    monkeypatch.setattr(replay_module, "_HASH_SLICE", 3)  # slices that start inside the array's buffers
+    monkeypatch.setattr(eventfile, "_HASH_SLICE", 3)  # slices that start inside the array's buffers
     ids = ["e7-1", "", "e7-12345678", "事件-9", "e7-1", "x" * 64, "e7-12345678", "e7-10"]
     hashes = _hashes(pa.array(ids, type=pa.large_string())).tolist()
     assert _hashes(pa.array(ids[::-1]).slice(0)).tolist() == hashes[::-1]
@@ -229,7 +230,7 @@ def _late_and_repeated(outbreak: list) -> list:
 def test_a_parquet_file_is_read_batch_by_batch_and_late_rows_wait_only_as_long_as_needed(
     tmp_path, outbreak, monkeypatch
 ) -> None:
-    monkeypatch.setattr(replay_module, "_BATCH", 5)
+    monkeypatch.setattr(eventfile, "_BATCH", 5)
     inputs = read_events(_parquet(tmp_path, _late_and_repeated(outbreak)))
     assert inputs.duplicates == 3
     batches = list(inputs.pings.batches())
@@ -253,18 +254,18 @@ def _named(inputs) -> set[str]:
 
 
 def test_json_lines_are_replayed_stretch_by_stretch_alike(tmp_path, outbreak, monkeypatch) -> None:
-    monkeypatch.setattr(replay_module, "_BATCH", 5)
+    monkeypatch.setattr(eventfile, "_BATCH", 5)
     inputs = read_events(_write(tmp_path, _late_and_repeated(outbreak), "late.jsonl"))
     assert inputs.duplicates == 3
     assert len(list(inputs.pings.batches())) > 4
     assert inputs.persons() == _named(inputs)
-    monkeypatch.setattr(replay_module, "_BATCH", 500_000)
+    monkeypatch.setattr(eventfile, "_BATCH", 500_000)
     expected = replay_file(_write(tmp_path, outbreak), RULES)
     assert [c.to_json() for c in replay(inputs, RULES).timeline] == [c.to_json() for c in expected.timeline]
 
 
 def test_scoring_reports_progress_batch_by_batch_up_to_every_event(tmp_path, outbreak, monkeypatch) -> None:
-    monkeypatch.setattr(replay_module, "_BATCH", 5)
+    monkeypatch.setattr(eventfile, "_BATCH", 5)
     inputs = read_events(_parquet(tmp_path, outbreak))
     told: list[int] = []
     replay(inputs, RULES, progress=told.append)

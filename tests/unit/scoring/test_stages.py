@@ -16,7 +16,8 @@ from scoring.events import AreaRisk
 from scoring.notices import CaseTracker
 from scoring.people import sorted_changes
 from scoring.regions import RegionMap, RegionPresence, RemotePresence, StaysPresence, region_resolution
-from scoring.replay import Inputs, read_events, replay
+from scoring.eventfile import Inputs, read_events
+from scoring.replay import replay
 from scoring.rules import RuleSet, load_rule_set
 from scoring.timeutil import format_rfc3339
 from simulators.config import SimulationConfig

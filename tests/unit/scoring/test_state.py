@@ -6,7 +6,7 @@ import pytest
 
 from scoring.records import encode_facts
 from scoring.rules import load_rule_set
-from scoring.state import absorb_exposure, apply, apply_exposure, new_state, with_level
+from scoring.state import absorb_exposure, apply, apply_exposure, new_state
 from scoring.synthetic import DAY, exposure, ping, result, visit
 
 RULES = load_rule_set(Path(__file__).resolve().parents[3] / "rules" / "default.yaml")

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from codes import SigningKey
-from scoring.replay import ReplayResult, read_jsonl, replay
+from scoring.eventfile import read_jsonl
+from scoring.replay import ReplayResult, replay
 from scoring.rules import load_rule_set
 from simulators.config import SimulationConfig
 from streams.eventtime import NEVER
