@@ -378,8 +378,12 @@ def standing(state: PersonState, rules: RuleSet, at: int) -> Standing:
     held: list[tuple[int, int, str, int]] = []  # (-level, position, rule id, until), sorted as `_reasons` lists them
     for position, rule in enumerate(rules.rules):
         until = None
+        window = rule.window
         for since, clock, _ in triggers(rule, state, rules, at):
-            if since <= at:
+            # A clearance only ends a trigger earlier than its window: one whose window ends by `at`, or
+            # by the `until` found so far, changes nothing, and its clearances (a scan of the person's
+            # tests for each of a contact's dozens of records) need not be worked out.
+            if since <= at and clock + window > (at if until is None else until):  # (until > at once found)
                 end = trigger_end(rule, clock, state, at)
                 if at < end and (until is None or end > until):
                     until = end
