@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import random
+from dataclasses import replace
 from pathlib import Path
 from unittest import mock
 
@@ -14,10 +15,10 @@ from hypothesis import strategies as st
 
 from scoring.city import CityScorer
 from scoring.exposure import Exposure
-from scoring.people import sorted_changes
+from scoring.people import People, PersonChange, sorted_changes
 from scoring.rules import RuleSet, load_rule_set
 from scoring.runs import REFRESH_S, GrowthRuns, held_kinds
-from scoring.synthetic import HOUR, exposure
+from scoring.synthetic import DAY, HOUR, exposure
 from tests.unit.scoring.scripted import Script, Scripted
 
 RULES = Path(__file__).resolve().parents[3] / "rules"
@@ -182,3 +183,66 @@ def test_levels_moments_and_reasons_are_those_of_delivering_every_record(script:
                 for person, at, level, reasons in timeline]
 
     assert lines(held) == lines(every)
+
+
+# -- people take growth delivered late -------------------------------------------
+
+def _area_record(last_at: int, minutes: float) -> Exposure:
+    """A resident's record of a designated district since T0, known at its last presence."""
+    return replace(_area("resident", last_at, minutes), known_at=last_at)
+
+
+def _companion(first_at: int, minutes: float, known_at: int) -> Exposure:
+    record = exposure("resident", "companion", "case-1", first_at, first_at + int(minutes * 60), minutes)
+    return replace(record, known_at=known_at)
+
+
+def _lines(changes: list[PersonChange]) -> list[tuple[int, str, list[str]]]:
+    return [(c.at, c.level, [r.rule for r in c.reasons]) for c in changes]
+
+
+def _reassessments(monkeypatch) -> list[int]:
+    import scoring.people as people_module
+
+    calls: list[int] = []
+    real = people_module.People._reassess
+    monkeypatch.setattr(people_module.People, "_reassess", lambda self, *a: calls.append(1) or real(self, *a))
+    return calls
+
+
+def test_held_growth_delivered_after_its_person_was_settled_past_it_is_not_assessed_again(monkeypatch) -> None:
+    # Area growth waits up to six hours; meanwhile a companion record got the resident settled further.
+    people = People(DEFAULT)
+    reassessed = _reassessments(monkeypatch)
+    changes = people.apply_exposure(_area_record(T0 + HOUR, 60))
+    changes += people.apply_exposure(_companion(T0 + 2 * HOUR, 20, T0 + 3 * HOUR))
+    changes += people.settle(T0 + 4 * HOUR)
+    reassessed.clear()  # (a person's first settle assesses from scratch)
+    changes += people.apply_exposure(_area_record(T0 + 2 * HOUR, 120))  # dated before the settled moment
+    changes += people.settle(T0 + 30 * DAY)
+    assert reassessed == []
+    assert _lines(changes) == [
+        (T0 + HOUR, "yellow", ["high_risk_area"]),
+        (T0 + 3 * HOUR, "yellow", ["companion", "high_risk_area"]),
+        (T0 + 2 * HOUR + 7 * DAY, "yellow", ["companion"]),  # 7 days after the grown record's last presence
+        (T0 + 2 * HOUR + 20 * 60 + 7 * DAY, "green", []),
+    ]
+
+
+def test_held_growth_of_a_record_that_had_lapsed_at_the_settled_moment_is_a_late_fact(monkeypatch) -> None:
+    # Settled past the old record's lapse, the grown one would have kept the level: that moment is assessed again.
+    people = People(DEFAULT)
+    reassessed = _reassessments(monkeypatch)
+    changes = people.apply_exposure(_area_record(T0 + HOUR, 60))
+    settled = T0 + HOUR + 7 * DAY + HOUR
+    changes += people.settle(settled)
+    reassessed.clear()
+    changes += people.apply_exposure(_area_record(T0 + 3 * HOUR, 180))
+    changes += people.settle(T0 + 30 * DAY)
+    assert reassessed
+    assert _lines(changes) == [
+        (T0 + HOUR, "yellow", ["high_risk_area"]),
+        (T0 + HOUR + 7 * DAY, "green", []),
+        (settled, "yellow", ["high_risk_area"]),
+        (T0 + 3 * HOUR + 7 * DAY, "green", []),
+    ]
