@@ -80,7 +80,7 @@ def replay(
         columns = [np.concatenate(pair) for pair in zip(held, given)]
         if until is not None:
             columns = [column[columns[1] <= until] for column in columns]
-        arranged = np.lexsort((columns[4], columns[1]))
+        arranged = time_order(columns[1], columns[4])
         held = [column[arranged] for column in columns]
         codes, ts, lat, lon = held[:4]
         cells = dict(zip(resolutions, held[5:])) or None
@@ -123,6 +123,22 @@ def replay(
         exposures=len(scorer.counts.exposed_pairs),
         levels=levels,
     )
+
+
+def time_order(ts: np.ndarray, arrival: np.ndarray) -> np.ndarray:
+    """The permutation that sorts rows by (ts, arrival): `np.lexsort((arrival, ts))`, mostly four times as fast.
+
+    The rows are those held, sorted already, then a batch in about time order: a stable sort of the
+    times alone (timsort, which takes the sorted stretches as they are) leaves rows of one time in the
+    order given, which is nearly always by arrival too. Re-sorting a million rows held on two keys for
+    each batch was a twentieth of the 100k city's replay; when a tie is out of arrival order, both keys
+    are sorted.
+    """
+    order = np.argsort(ts, kind="stable")
+    ts_sorted, arrival_sorted = ts[order], arrival[order]
+    if np.any((ts_sorted[1:] == ts_sorted[:-1]) & (arrival_sorted[1:] < arrival_sorted[:-1])):
+        return np.lexsort((arrival, ts))
+    return order
 
 
 def replay_file(

@@ -9,12 +9,14 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from scoring.events import Ping, encode_event
 from scoring.limits import LATEST
 from scoring import eventfile
 from scoring.eventfile import _hashes, _repeats, read_events, read_jsonl
-from scoring.replay import replay, replay_file
+from scoring.replay import replay, replay_file, time_order
 from scoring.rules import load_rule_set
 from scoring.synthetic import DAY, HOUR, result, visit
 from scoring.timeutil import format_rfc3339, from_epoch, to_epoch
@@ -272,3 +274,15 @@ def test_scoring_reports_progress_batch_by_batch_up_to_every_event(tmp_path, out
     assert len(told) > 4  # after each batch, not only at the end
     assert told == sorted(told) and told[-1] == inputs.count
     assert told[0] <= 5 < inputs.count  # a batch is counted once it is scored, not before
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 6), st.integers(0, 20)), max_size=40), st.integers(0, 40))
+def test_pings_are_arranged_by_time_then_arrival_whatever_order_they_come_in(rows, held) -> None:
+    # The first `held` rows stand for those held from earlier batches (sorted), the rest for a batch.
+    ts = np.array([t for t, _ in rows], dtype=np.int64)
+    arrival = np.array([a for _, a in rows], dtype=np.int64)
+    first = np.lexsort((arrival[:held], ts[:held]))
+    ts[:held], arrival[:held] = ts[:held][first], arrival[:held][first]
+    arranged = time_order(ts, arrival)
+    assert list(zip(ts[arranged].tolist(), arrival[arranged].tolist())) == sorted(zip(ts.tolist(), arrival.tolist()))
