@@ -126,7 +126,7 @@ def replay(
 
 
 def time_order(ts: np.ndarray, arrival: np.ndarray) -> np.ndarray:
-    """The permutation that sorts rows by (ts, arrival): `np.lexsort((arrival, ts))`, mostly four times as fast.
+    """The permutation that sorts rows by (ts, arrival): `np.lexsort((arrival, ts))`, about three times as fast.
 
     The rows are those held, sorted already, then a batch in about time order: a stable sort of the
     times alone (timsort, which takes the sorted stretches as they are) leaves rows of one time in the
