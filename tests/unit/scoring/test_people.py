@@ -11,6 +11,7 @@ import pytest
 from scoring.people import People, PersonChange, sorted_changes
 from scoring.rules import load_rule_set
 from scoring.synthetic import DAY, HOUR, exposure, ping, result, visit
+from tests.unit.scoring.records import contact as _contact, lines as _lines
 
 RULES_DIR = Path(__file__).resolve().parents[3] / "rules"
 DEFAULT = load_rule_set(RULES_DIR / "default.yaml")
@@ -22,13 +23,6 @@ MINUTE = 60
 @pytest.fixture
 def people() -> People:
     return People(DEFAULT)
-
-
-def _contact(person: str, first_at: int, minutes: float, known_at: int, *, kind: str = "close_contact",
-             retracted: bool = False):
-    """`person`'s contact with case `case-1` from `first_at` lasting `minutes`, known at `known_at`."""
-    record = exposure(person, kind, "case-1", first_at, first_at + int(minutes * MINUTE), minutes, retracted=retracted)
-    return replace(record, known_at=known_at)
 
 
 def _levels(changes: list[PersonChange], person: str) -> list[tuple[int, str]]:
@@ -338,10 +332,6 @@ def test_a_record_superseding_one_that_still_holds_changes_nothing_in_between() 
     grown = replace(old, last_at=T0 + 2 * DAY, minutes=40.0, known_at=T0 + 2 * DAY)
     changes = people.apply_exposure(old) + people.apply_exposure(grown) + people.settle(T0 + 30 * DAY)
     assert [(c.at - T0, c.level) for c in changes] == [(HOUR, "red"), (16 * DAY, "green")]
-
-
-def _lines(changes: list[PersonChange], person: str) -> list[tuple[int, str, list[str]]]:
-    return [(c.at, c.level, [r.rule for r in c.reasons]) for c in changes if c.person == person]
 
 
 @pytest.fixture

@@ -15,10 +15,11 @@ from hypothesis import strategies as st
 
 from scoring.city import CityScorer
 from scoring.exposure import Exposure
-from scoring.people import People, PersonChange, sorted_changes
+from scoring.people import People, sorted_changes
 from scoring.rules import RuleSet, load_rule_set
 from scoring.runs import REFRESH_S, GrowthRuns, held_kinds
 from scoring.synthetic import DAY, HOUR, exposure
+from tests.unit.scoring.records import contact, lines
 from tests.unit.scoring.scripted import Script, Scripted
 
 RULES = Path(__file__).resolve().parents[3] / "rules"
@@ -192,15 +193,6 @@ def _area_record(last_at: int, minutes: float) -> Exposure:
     return replace(_area("resident", last_at, minutes), known_at=last_at)
 
 
-def _companion(first_at: int, minutes: float, known_at: int) -> Exposure:
-    record = exposure("resident", "companion", "case-1", first_at, first_at + int(minutes * 60), minutes)
-    return replace(record, known_at=known_at)
-
-
-def _lines(changes: list[PersonChange]) -> list[tuple[int, str, list[str]]]:
-    return [(c.at, c.level, [r.rule for r in c.reasons]) for c in changes]
-
-
 def _reassessments(monkeypatch) -> list[int]:
     import scoring.people as people_module
 
@@ -215,13 +207,13 @@ def test_held_growth_delivered_after_its_person_was_settled_past_it_is_not_asses
     people = People(DEFAULT)
     reassessed = _reassessments(monkeypatch)
     changes = people.apply_exposure(_area_record(T0 + HOUR, 60))
-    changes += people.apply_exposure(_companion(T0 + 2 * HOUR, 20, T0 + 3 * HOUR))
+    changes += people.apply_exposure(contact("resident", T0 + 2 * HOUR, 20, T0 + 3 * HOUR, kind="companion"))
     changes += people.settle(T0 + 4 * HOUR)
     reassessed.clear()  # (a person's first settle assesses from scratch)
     changes += people.apply_exposure(_area_record(T0 + 2 * HOUR, 120))  # dated before the settled moment
     changes += people.settle(T0 + 30 * DAY)
     assert reassessed == []
-    assert _lines(changes) == [
+    assert lines(changes, "resident") == [
         (T0 + HOUR, "yellow", ["high_risk_area"]),
         (T0 + 3 * HOUR, "yellow", ["companion", "high_risk_area"]),
         (T0 + 2 * HOUR + 7 * DAY, "yellow", ["companion"]),  # 7 days after the grown record's last presence
@@ -240,7 +232,7 @@ def test_held_growth_of_a_record_that_had_lapsed_at_the_settled_moment_is_a_late
     changes += people.apply_exposure(_area_record(T0 + 3 * HOUR, 180))
     changes += people.settle(T0 + 30 * DAY)
     assert reassessed
-    assert _lines(changes) == [
+    assert lines(changes, "resident") == [
         (T0 + HOUR, "yellow", ["high_risk_area"]),
         (T0 + HOUR + 7 * DAY, "green", []),
         (settled, "yellow", ["high_risk_area"]),
