@@ -339,14 +339,22 @@ class CellTable:
         live = rows.owner != DELETED
         return query[live], rows.take(live)
 
-    def rows_of(self, owners: np.ndarray) -> Rows:
-        """All live rows of the given owners.
+    def rows_of(self, owners: np.ndarray, start: int | None = None, end: int | None = None) -> Rows:
+        """All live rows of the given owners; with `start` and `end`, those that may overlap [start, end).
 
-        The first search of a run by owner indexes it (4 bytes a row); runs change
-        rarely once large, so later searches cost the rows found, not the table.
+        Every row that overlaps is returned then, and a few that only come close may be too
+        (callers clip): runs whose rows all end by `start` or begin at `end` are not searched.
+        A case's stays are looked up for its infectious window, which opens two days before its
+        sample under the default rules: searching the whole look-back (two weeks) for each case
+        was a tenth of an outbreak city's replay. The first search of a run by owner indexes it
+        (4 bytes a row); runs change rarely once large, so later searches cost the rows found.
         """
         owners = np.unique(np.asarray(owners, dtype=np.int64))
-        return Rows.concat([run.rows(run.of_owners(owners)) for run in self.runs])
+        runs = [
+            run for run in self.runs
+            if (start is None or run.latest + run.longest > start) and (end is None or run.base < end)
+        ]
+        return Rows.concat([run.rows(run.of_owners(owners)) for run in runs])
 
     def withdraw(self, cell: int, owner: int, start: int) -> None:
         """Mark the row (cell, owner, start) deleted; it is found by search, the order is kept."""

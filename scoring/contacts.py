@@ -292,7 +292,8 @@ class ContactEngine:
         self._changed.setdefault(slot, set()).update(self._tallies.pop(slot, {}))
         self.presence.withdraw_owner(slot)
         if source.person >= 0:
-            presence = self._case_presence(slot, self.stays.rows_of(np.array([source.person])))
+            stays = self.stays.rows_of(np.array([source.person]), source.start, source.end)
+            presence = self._case_presence(slot, stays)
         else:
             cells = source.cells if source.cells is not None else np.empty(0, dtype=np.int64)
             presence = Rows(
@@ -389,7 +390,7 @@ class ContactEngine:
         already closed, by contact: what `set_source` would find backward, recording nothing.
 
         Stays still open, and stays closing later, are not counted: a lower bound of the tallies."""
-        stays = self.stays.rows_of(np.array([person]))
+        stays = self.stays.rows_of(np.array([person]), start, end)
         first, last = np.maximum(stays.start, start), np.minimum(stays.end, end)
         inside = last > first
         cell, first, last = stays.cell[inside], first[inside], last[inside]

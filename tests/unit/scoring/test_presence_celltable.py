@@ -5,6 +5,8 @@ from __future__ import annotations
 import h3.api.basic_int as h3i
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from scoring import celltable
 from scoring.cells import disc, discs, parent, snap, snap_all
@@ -160,6 +162,39 @@ def test_rows_of_owners_are_found_before_and_after_withdrawals():
     assert as_set(table.rows_of(np.array([1, 2, 9]))) == {(c, 1, c, c + 1) for c in (1, 7, 10)} | {
         (c, 2, c, c + 1) for c in (2, 5, 8, 11)
     } | {(50, 1, 0, 1)}
+
+
+@given(
+    stays=st.lists(
+        st.tuples(st.integers(0, 5), st.integers(0, 3), st.integers(0, 5 * DAY), st.integers(1, 2 * DAY)),
+        min_size=1, max_size=60,
+    ),
+    reads=st.lists(st.integers(1, 59), max_size=6),
+    window=st.tuples(st.integers(-DAY, 6 * DAY), st.integers(0, 3 * DAY)),
+    open_ended=st.booleans(),
+)
+@settings(max_examples=200, deadline=None)
+def test_rows_of_owners_in_a_window_are_every_one_of_their_rows_overlapping_it(stays, reads, window, open_ended):
+    table = CellTable()
+    for position, (cell, owner, start, length) in enumerate(stays):
+        table.append(rows((cell, owner, start, start + length)))
+        if position in reads:
+            table.rows_of(np.array([0]))  # a read sorts what waits into runs, which merge within a day
+    start = window[0]
+    end = None if open_ended else start + window[1]
+    owners = np.array([1, 2])
+    found = as_set(table.rows_of(owners, start, end))
+    held = {(c, o, s, s + n) for c, o, s, n in stays if o in (1, 2)}
+    overlapping = {row for row in held if row[3] > start and (end is None or row[2] < end)}
+    assert overlapping <= found <= held
+
+
+def test_rows_of_owners_in_a_window_leave_out_the_days_it_does_not_reach():
+    table = CellTable()
+    for day in range(4):
+        table.append(rows((1, 7, day * DAY, day * DAY + 3600), (2, 8, day * DAY, day * DAY + 60)))
+        table.rows_of(np.array([7]))  # each day's rows a run of their own
+    assert as_set(table.rows_of(np.array([7]), 2 * DAY + 7200, 3 * DAY + 1)) == {(1, 7, 3 * DAY, 3 * DAY + 3600)}
 
 
 def test_all_rows_of_one_owner_can_be_withdrawn():
