@@ -377,18 +377,16 @@ def standing(state: PersonState, rules: RuleSet, at: int) -> Standing:
     """`assess(state, rules, at)`'s status and review, found without building its reasons."""
     held: list[tuple[int, int, str, int]] = []  # (-level, position, rule id, until), sorted as `_reasons` lists them
     for position, rule in enumerate(rules.rules):
-        until = None
-        window = rule.window
-        for since, clock, _ in triggers(rule, state, rules, at):
-            # A clearance only ends a trigger earlier than its window: one whose window ends by `at`, or
-            # by the `until` found so far, changes nothing, and its clearances (a scan of the person's
-            # tests for each of a contact's dozens of records) need not be worked out.
-            if since <= at and clock + window > (at if until is None else until):  # (until > at once found)
-                end = trigger_end(rule, clock, state, at)
-                if at < end and (until is None or end > until):
-                    until = end
-        if until is not None:
-            held.append((-LEVEL_CODE[rule.level], position, rule.id, until))
+        # A reason lasts until the last of its triggers ends. A trigger never ends earlier for a later
+        # clock: its window starts later, and each clearance counts only what follows the clock (a
+        # subset, so it completes no sooner). So the trigger of the latest clock ends last, and only its
+        # clearances (a scan of the person's tests, once for each of a contact's dozens of records
+        # before) are worked out: the other triggers are active until they end, it is active longest.
+        clock = max((clock for since, clock, _ in triggers(rule, state, rules, at) if since <= at), default=None)
+        if clock is not None and clock + rule.window > at:
+            until = trigger_end(rule, clock, state, at)
+            if at < until:
+                held.append((-LEVEL_CODE[rule.level], position, rule.id, until))
     for position, points in enumerate(rules.points_rules, start=len(rules.rules)):
         active = points_activations(points, state, rules, at)
         if active:

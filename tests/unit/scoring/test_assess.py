@@ -5,8 +5,10 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from scoring.assess import assess, earliest_negatives, standing, timeline
+from scoring.assess import assess, earliest_negatives, standing, timeline, trigger_end
 from scoring.proof import prove_status, status_holds
 from scoring.cases import case_windows, is_case, was_corrected
 from scoring.rules import load_rule_set
@@ -46,6 +48,25 @@ def test_a_standing_states_exactly_the_status_and_review_of_the_full_assessment(
             assert standing(state, rules, at) == full.standing
             statuses.add(full.status)
     assert {level for level, _ in statuses} == {"green", "yellow", "red"} and len(statuses) >= 4
+
+
+@given(
+    tests=st.lists(st.tuples(st.integers(0, 20 * DAY), st.integers(0, 3 * DAY), st.booleans(),
+                             st.sampled_from(["pcr", "antigen"])), max_size=8),
+    recoveries=st.lists(st.integers(0, 25 * DAY), max_size=2),
+    clocks=st.tuples(st.integers(0, 20 * DAY), st.integers(0, 20 * DAY)),
+    at=st.integers(0, 30 * DAY),
+)
+@settings(max_examples=300, deadline=None)
+def test_a_trigger_with_a_later_clock_never_ends_earlier(tests, recoveries, clocks, at):
+    # `standing` works out only the end of each rule's latest trigger, on this ground: every rule's
+    # window and clearances (after a time, recovery, negative tests) count only what follows the clock.
+    events = [result("p", T0 + sampled, T0 + sampled + delay, positive=positive, test=test)
+              for sampled, delay, positive, test in tests]
+    state = state_of(*events, *(visit("p", T0 + moment, "recovery") for moment in recoveries))
+    early, late = sorted(clocks)
+    for rule in DEFAULT.rules:
+        assert trigger_end(rule, T0 + early, state, T0 + at) <= trigger_end(rule, T0 + late, state, T0 + at)
 
 
 def test_only_facts_known_at_the_assessment_time_count():
