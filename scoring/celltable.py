@@ -346,7 +346,7 @@ class CellTable:
         (callers clip): runs whose rows all end by `start` or begin at `end` are not searched.
         A case's stays are looked up for its infectious window, which opens two days before its
         sample under the default rules: searching the whole look-back (two weeks) for each case
-        was a tenth of an outbreak city's replay. The first search of a run by owner indexes it
+        was 9% of an outbreak city's replay. The first search of a run by owner indexes it
         (4 bytes a row); runs change rarely once large, so later searches cost the rows found.
         """
         owners = np.unique(np.asarray(owners, dtype=np.int64))
