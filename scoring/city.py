@@ -16,7 +16,8 @@ A tick's records reach people in `known_at` order, whichever phase of the flush 
 them. Growth of a kind the rules read only by its moments (an area's, under the default
 rules) waits while it only extends the record delivered last (`scoring.runs`): levels,
 their moments and reasons are the same, a resident of a designated district costs a
-record every six hours rather than one a tick.
+record every six hours rather than one a tick. Presence in this process holds areas'
+growth itself, over arrays, as it finds it (`scoring.crowd_runs`): what waits is never built.
 
 Rule sets take effect at their `valid_from` event time. Each distinct contact
 definition among them has its own presence index, fed from the start, so a switch to
@@ -147,7 +148,16 @@ class Presence(Protocol):
         """Pings are waiting for the next flush (the loop then steps, it does not skip)."""
 
     def flush(self, before: int, watermark: int) -> tuple[Found, Found]:
-        """Take in the pings earlier than `before`, then let time reach `watermark`: what each phase found."""
+        """Take in the pings earlier than `before`, then let time reach `watermark`: what each phase found
+        (a tick of the time loop: what an index holding growth delivers, see `hold_growth`)."""
+
+    def hold_growth(self, index: int, kinds: frozenset[str]) -> frozenset[str]:
+        """Have `index` (the index in force; the others' records are all returned) hold growth of `kinds`
+        as `GrowthRuns` would, where it can: returns the kinds it holds, which the time loop leaves to it.
+        It then delivers what falls due at the end of each `flush`, and every record waiting on `release_growth`."""
+
+    def release_growth(self) -> list[Exposure]:
+        """Every record of the index in force held here and waiting (the loop settles everything next)."""
 
     def designate(self, event: AreaRisk, now: int, until: int | None) -> Found:
         """An area designation (one every index can hold, see `too_many_cells`)."""
@@ -170,6 +180,17 @@ class Presence(Protocol):
     @property
     def area_cells_filled(self) -> int:
         """Cells the designations filled, in every index held here."""
+
+
+class HoldsNoGrowth:
+    """A presence side that returns every record it finds, and leaves holding growth to the time loop
+    (one that merges records found elsewhere, or scores nobody)."""
+
+    def hold_growth(self, index: int, kinds: frozenset[str]) -> frozenset[str]:
+        return frozenset()
+
+    def release_growth(self) -> list[Exposure]:
+        return []
 
 
 PingColumns = tuple[Persons, np.ndarray, np.ndarray, np.ndarray, Snapped | None]
@@ -212,11 +233,28 @@ class LocalPresence(PingBuffer):
         self.indexes = [
             PresenceIndex(p.specs, p.retention_s, area_levels=p.area_levels, by_day=p.by_day) for p in plans
         ]
+        self._holding: int | None = None
+        """The index holding growth (`hold_growth`)."""
 
     def flush(self, before: int, watermark: int) -> tuple[Found, Found]:
         pings = self.ready(before)
-        ingested = {} if pings is None else {i: index.ingest_batch(*pings) for i, index in enumerate(self.indexes)}
-        return ingested, {i: index.advance(watermark) for i, index in enumerate(self.indexes)}
+        ingested = {} if pings is None else \
+            {i: index.ingest_batch(*pings, tick=watermark) for i, index in enumerate(self.indexes)}
+        advanced = {i: index.advance(watermark, tick=True) for i, index in enumerate(self.indexes)}
+        if self._holding is not None:
+            advanced[self._holding] += self.indexes[self._holding].refresh_growth(watermark)
+        return ingested, advanced
+
+    def hold_growth(self, index: int, kinds: frozenset[str]) -> frozenset[str]:
+        # Areas' crowds are held as arrays (`scoring.crowd_runs`): their growth that waits is never built.
+        self._holding = index if AREA in kinds and self.indexes[index].hold_growth(True) else None
+        for i, other in enumerate(self.indexes):
+            if i != self._holding:
+                other.hold_growth(False)
+        return frozenset() if self._holding is None else frozenset({AREA})
+
+    def release_growth(self) -> list[Exposure]:
+        return [] if self._holding is None else self.indexes[self._holding].release_growth()
 
     def designate(self, event: AreaRisk, now: int, until: int | None) -> Found:
         return {i: index.designate(event.area, event.level, event.geometry, now, until)
@@ -270,8 +308,9 @@ class CityScorer:
         self.owns = owns
         self.notices_from_outside = notices_from_outside
         self.counts = CityCounts()
-        self._runs = GrowthRuns(held_kinds(self.rules))
-        """Growth of the index in force's exposures waiting to reach people (`scoring.runs`)."""
+        self._runs = self._growth_runs()
+        """Growth of the index in force's exposures waiting to reach people (`scoring.runs`), but for the
+        kinds presence holds itself."""
         self._source_known: dict[str, int] = {}
         self._boundary: int | None = None
         self._latest: int | None = None
@@ -450,8 +489,17 @@ class CityScorer:
         ]
         self.people.replace_exposures(current)
         self.rules = rules
-        self._runs = GrowthRuns(held_kinds(rules))
+        self._runs = self._growth_runs()
         self._changes += self.people.rescore(rules, at)
+
+    def _growth_runs(self) -> GrowthRuns:
+        """Runs of growth for the rules in force: of the kinds presence does not hold as it finds them (a
+        worker scoring some persons only, `owns`, filters the records first, and holds them all here)."""
+        kinds = held_kinds(self.rules)
+        if self.owns is None:
+            return GrowthRuns(kinds - self.presence.hold_growth(self.index, kinds))
+        self.presence.hold_growth(self.index, frozenset())
+        return GrowthRuns(kinds)
 
     def _index_of(self, rules: RuleSet) -> int:
         specs = tuple(rules.contact_specs())
@@ -470,7 +518,8 @@ class CityScorer:
         if self.owns is not None:
             found = [e for e in found if self.owns(e.person)]
         # Every flush tells the runs, records or none: a run this tick did not grow has stopped.
-        self._give(self._runs.tick(found, watermark) + (self._runs.release() if final else []), watermark)
+        released = self._runs.release() + self.presence.release_growth() if final else []
+        self._give(self._runs.tick(found, watermark) + released, watermark)
         self._expire(watermark)
 
     def _expire(self, moment: int) -> None:

@@ -24,6 +24,7 @@ import numpy as np
 
 from scoring.cells import discs
 from scoring.celltable import CellTable, Rows
+from scoring.crowd import Crowd, Tallies
 from scoring.stays import StayStage
 
 DAY_S = 86_400
@@ -61,6 +62,10 @@ class Tally:
     changed_from: int = EVERY_DAY
     """The earliest day whose seconds changed since the tally was last reported (a new tally: every day).
     The reader resets it (to `OPEN_END`) when it reports the tally."""
+
+
+Pairs = list[tuple[int, "Tally | None"]] | tuple[Tallies, np.ndarray]
+"""A source's changed pairs: (person, tally now or None if gone), or a crowd's tallies and which are held."""
 
 
 def split_by_day(
@@ -134,6 +139,8 @@ class ContactEngine:
         self._link_person = np.empty(0, dtype=np.int64)
         self._link_slot = np.empty(0, dtype=np.int64)
         self._tallies: dict[int, dict[int, Tally]] = {}
+        self._crowds: dict[int, Crowd] = {}
+        """The tallies of area slots as arrays (`scoring.crowd`), when no days are kept."""
         self._changed: dict[int, set[int]] = {}
         """The persons whose tally changed since the last drain, by slot (a designated district's slot
         changes for each of its residents every tick: sets of ints sort far faster than pairs)."""
@@ -183,6 +190,7 @@ class ContactEngine:
             source = self._sources.pop(slot)
             self._unlink(slot)
             self._tallies.pop(slot, None)
+            self._crowds.pop(slot, None)
             self.presence.withdraw_owner(slot)
             self._changed.pop(slot, None)
             del self._slot_of[source.ref]
@@ -214,6 +222,8 @@ class ContactEngine:
             self._slot_person = np.append(self._slot_person, -1)
             self._slot_start = np.append(self._slot_start, source.start)
             self._slot_end = np.append(self._slot_end, source.end)
+            if source.person < 0 and not self._by_day:
+                self._crowds[slot] = Crowd()
         else:
             old = self._sources[slot]
             if (old.person, old.start, old.end, old.level, old.known_at) == (
@@ -238,7 +248,8 @@ class ContactEngine:
         if slot is None:
             return
         source = self._sources.pop(slot)
-        for who in self._tallies.pop(slot, {}):
+        crowd = self._crowds.pop(slot, None)
+        for who in self._tallies.pop(slot, {}) if crowd is None else crowd.tallies.who.tolist():
             self._gone[(ref, who)] = source
         self._changed.pop(slot, None)
         self._unlink(slot)
@@ -289,7 +300,11 @@ class ContactEngine:
 
     def _rebuild(self, slot: int) -> None:
         source = self._sources[slot]
-        self._changed.setdefault(slot, set()).update(self._tallies.pop(slot, {}))
+        crowd = self._crowds.get(slot)
+        if crowd is not None:
+            crowd.clear()
+        else:
+            self._changed.setdefault(slot, set()).update(self._tallies.pop(slot, {}))
         self.presence.withdraw_owner(slot)
         if source.person >= 0:
             stays = self.stays.rows_of(np.array([source.person]), source.start, source.end)
@@ -305,6 +320,8 @@ class ContactEngine:
         self._add_presence(presence)
 
     def _rematch(self, persons: np.ndarray) -> None:
+        for crowd in self._crowds.values():
+            crowd.forget(persons)
         for slot, tallies in self._tallies.items():
             for who in persons.tolist():
                 if tallies.pop(who, None) is not None:
@@ -355,14 +372,20 @@ class ContactEngine:
         head = np.ones(len(slot), dtype=bool)
         head[1:] = (slot[1:] != slot[:-1]) | (contact[1:] != contact[:-1]) | (day[1:] != day[:-1])
         heads = np.flatnonzero(head)
-        groups = zip(
-            slot[heads].tolist(),
-            contact[heads].tolist(),
-            day[heads].tolist(),
-            np.add.reduceat(seconds, heads).tolist(),
-            np.minimum.reduceat(start[order], heads).tolist(),
-            np.maximum.reduceat(end[order], heads).tolist(),
-        )
+        slot, contact, day = slot[heads], contact[heads], day[heads]
+        seconds = np.add.reduceat(seconds, heads)
+        first, last = np.minimum.reduceat(start[order], heads), np.maximum.reduceat(end[order], heads)
+        if self._crowds:
+            # An area's persons, a slice of the groups (they come slot by slot), grow its crowd at once.
+            crowd = in_sorted(slot, np.array(sorted(self._crowds), dtype=np.int64))
+            if crowd.any():
+                of_crowd = np.flatnonzero(crowd)
+                bounds = np.flatnonzero(np.diff(slot[of_crowd])) + 1
+                for part in np.split(of_crowd, bounds):
+                    self._crowds[int(slot[part[0]])].add(contact[part], seconds[part], first[part], last[part])
+                rest = ~crowd
+                slot, contact, day, seconds, first, last = (a[rest] for a in (slot, contact, day, seconds, first, last))
+        groups = zip(slot.tolist(), contact.tolist(), day.tolist(), seconds.tolist(), first.tolist(), last.tolist())
         at_slot = None
         tallies: dict[int, Tally] = {}
         changed: set[int] = set()
@@ -416,17 +439,26 @@ class ContactEngine:
             tally.first, tally.last = min(tally.first, a), max(tally.last, b)
         return tallies
 
-    def drain(self) -> list[tuple[Source, list[tuple[int, Tally | None]]]]:
-        """The pairs changed since the last drain, by source: (person, tally now or None if gone)."""
-        by_slot: dict[int, list[tuple[int, Tally | None]]] = {}
+    def drain(self) -> list[tuple[Source, Pairs]]:
+        """The pairs changed since the last drain, by source: (person, tally now or None if gone), or an
+        area's crowd's (`Crowd.drain`)."""
+        by_slot: dict[int, Pairs] = {}
         gone: dict[str, tuple[Source, list[tuple[int, Tally | None]]]] = {}
         for (ref, who), source in self._gone.items():
             slot = self._slot_of.get(ref)
             if slot is None:
                 gone.setdefault(ref, (source, []))[1].append((who, None))
+            elif slot in self._crowds:
+                self._crowds[slot].touch(np.array([who], dtype=np.int64))
             else:
                 self._changed.setdefault(slot, set()).add(who)
-        for slot in sorted(self._changed):
+        for slot in sorted(set(self._changed) | set(self._crowds)):
+            crowd = self._crowds.get(slot)
+            if crowd is not None:
+                changes = crowd.drain()
+                if changes is not None:
+                    by_slot[slot] = changes
+                continue
             persons = self._changed[slot]
             if persons:
                 tallies = self._tallies.get(slot) or {}

@@ -30,6 +30,7 @@ from scoring.areas import AreaTimeline
 from scoring.cells import Snapped, snap_all, taken
 from scoring.celltable import Rows
 from scoring.contacts import EVERY_DAY, OPEN_END, ContactEngine, Source, Tally
+from scoring.crowd_runs import CrowdReports
 from scoring.exposure import AREA, CaseWindow, ContactSpec, Exposure, exposure_record
 from scoring.pseudonyms import Numbering, Persons
 
@@ -101,6 +102,9 @@ class PresenceIndex:
         self._case_known: dict[str, int] = {}
         self._emitted: dict[tuple[str, str], dict[int, Exposure]] = {}
         """The last exposure emitted, by (kind, source ref) then person number."""
+        self._crowds: dict[tuple[str, str], CrowdReports] = {}
+        """The records of areas' crowds (`scoring.crowd_runs`), by (kind, source ref)."""
+        self._hold = False
 
     def _spec(self, kind: str) -> ContactSpec:
         for spec in self.specs:
@@ -121,9 +125,11 @@ class PresenceIndex:
         lat: np.ndarray,
         lon: np.ndarray,
         snapped: Snapped | None = None,
+        tick: int | None = None,
     ) -> list[Exposure]:
         """Apply a batch of pings: pseudonyms (or `Coded` ones), epoch seconds, degrees, as numpy or Arrow arrays;
-        `snapped`: their cells at some resolutions, snapped already (`scoring.cells.snap_all`).
+        `snapped`: their cells at some resolutions, snapped already (`scoring.cells.snap_all`); `tick`: the end
+        of the time loop's tick they are taken in, when growth is held here (`hold_growth`).
 
         Any order, any mix of persons; pings later than ones already applied are
         corrections, not errors. Returns the exposures that changed, grouped by
@@ -140,7 +146,7 @@ class PresenceIndex:
         cells = snap_all(lat, lon, [s.resolution for s in self.specs], taken(snapped, order))
         for spec, engine in zip(self.specs, self._engines):
             engine.ingest(numbers, ts, cells[spec.resolution])
-        return self._drain()
+        return self._drain(tick)
 
     def apply_stays(self, kind: str, added: StayRows, withdrawn: StayRows) -> list[Exposure]:
         """Stays of one contact kind from a person-keyed stage (`PersonStays`): new or closed, and
@@ -237,11 +243,32 @@ class PresenceIndex:
         """The designations held, and the resolution their cells are filled at."""
         return self._areas
 
-    def advance(self, watermark: int) -> list[Exposure]:
-        """Move event time: last pings whose stay cap the watermark passed now count."""
+    def advance(self, watermark: int, tick: bool = False) -> list[Exposure]:
+        """Move event time: last pings whose stay cap the watermark passed now count. `tick`: the
+        watermark ends a tick of the time loop (see `hold_growth`)."""
         for engine in self._engines:
             engine.advance(watermark)
-        return self._drain()
+        return self._drain(watermark if tick else None)
+
+    def hold_growth(self, hold: bool) -> bool:
+        """Hold the growth of areas' crowds as `GrowthRuns` would (`scoring.crowd_runs`), or stop: True when
+        held here (an index whose records carry minutes by day keeps no crowds, and holds nothing).
+
+        Holding, a tick's drains (`ingest_batch`, `advance` with `tick`) give what `GrowthRuns.tick` would
+        deliver of the area records they found, the others what `GrowthRuns.passing` would, and
+        `refresh_growth` at the end of each tick what falls due."""
+        self._hold = hold and not self._by_day
+        return self._hold
+
+    def refresh_growth(self, now: int) -> list[Exposure]:
+        """The area records waiting whose runs' refresh fell due at the end of the tick `now`."""
+        names = self._persons.names
+        return [e for crowd in self._crowds.values() for e in crowd.refresh(names, now)]
+
+    def release_growth(self) -> list[Exposure]:
+        """Every area record waiting (the time loop settles everything next)."""
+        names = self._persons.names
+        return [e for crowd in self._crowds.values() for e in crowd.release(names)]
 
     def next_change(self) -> int | None:
         """The earliest watermark at which `advance` could find anything (None: none until new input).
@@ -266,6 +293,7 @@ class PresenceIndex:
             cutoff = watermark - min(spec.lookback_s, self.retention_s)
             for forgotten in engine.expire(cutoff):
                 self._emitted.pop(forgotten, None)
+                self._crowds.pop(forgotten, None)
                 gone.append(forgotten)
             if engine is self._area_engine:
                 self._areas.forget_ended(cutoff)
@@ -275,7 +303,9 @@ class PresenceIndex:
 
     def exposures(self) -> list[Exposure]:
         """The current (not retracted) exposure of every pair still held."""
-        return sorted((e for by_id in self._emitted.values() for e in by_id.values()), key=_order)
+        names = self._persons.names
+        crowds = (e for crowd in self._crowds.values() for e in crowd.records(names))
+        return sorted([*(e for by_id in self._emitted.values() for e in by_id.values()), *crowds], key=_order)
 
     def stats(self) -> PresenceStats:
         """Sizes of what the index holds."""
@@ -285,44 +315,61 @@ class PresenceIndex:
             stays_by_kind={e.kind: len(e.stays) for e in self._engines},
             sources=sum(e.sources() for e in self._engines),
             designations=len(self._areas),
-            exposures=sum(len(v) for v in self._emitted.values()),
+            exposures=sum(len(v) for v in self._emitted.values()) + sum(len(c) for c in self._crowds.values()),
             nbytes=sum(e.nbytes for e in self._engines),
         )
 
-    def _drain(self) -> list[Exposure]:
-        out = []
+    def _drain(self, tick: int | None = None) -> list[Exposure]:
+        """The records of the pairs whose tallies changed (`tick`: the end of the time loop's tick when
+        the drain is a tick's, see `hold_growth`)."""
+        out: list[Exposure] = []
         by_day = self._by_day
         for engine in self._engines:
             for source, pairs in engine.drain():
                 key = (source.kind, source.ref)
+                if isinstance(pairs, tuple):  # an area's crowd
+                    crowd = self._crowds.get(key)
+                    if crowd is None:
+                        crowd = self._crowds[key] = CrowdReports(*key)
+                    out += crowd.report(source, *pairs, self._persons.names, tick, self._hold)
+                    if not len(crowd):
+                        del self._crowds[key]
+                    continue
                 emitted = self._emitted.setdefault(key, {})
-                kind, ref, level, source_known = source.kind, source.ref, source.level, source.known_at
-                for who, tally in pairs:
-                    previous = emitted.get(who)
-                    if tally is None or tally.seconds <= 0:
-                        if previous is not None:
-                            del emitted[who]
-                            out.append(replace(previous, retracted=True))
-                        continue
-                    if previous is None:
-                        person = self._persons.names[who]
-                        exposure_id = Exposure.make_id(person, kind, ref)
-                    else:
-                        person, exposure_id = previous.person, previous.exposure_id
-                    last = tally.last
-                    # A record per pair per tick: built positionally, past the frozen class's checks.
-                    exposure = exposure_record(
-                        exposure_id, person, kind, ref, tally.first, last, tally.seconds / 60,
-                        _minutes_by_day(tally, previous) if by_day else (), level, False,
-                        None if source_known is None else max(source_known, last),
-                    )
-                    # Mostly the contact grew: the cheap fields tell before the whole record is compared.
-                    if previous is None or exposure.last_at != previous.last_at or exposure != previous:
-                        emitted[who] = exposure
-                        out.append(exposure)
+                self._records(out, source, emitted, pairs, by_day)
                 if not emitted:
                     del self._emitted[key]
         return out
+
+    def _records(
+        self, out: list[Exposure], source: Source, emitted: dict[int, Exposure], pairs: list[tuple[int, Tally | None]],
+        by_day: bool,
+    ) -> None:
+        """The records of a source's changed pairs (`ContactEngine.drain`), those that changed put in `out`."""
+        kind, ref, level, source_known = source.kind, source.ref, source.level, source.known_at
+        for who, tally in pairs:
+            previous = emitted.get(who)
+            if tally is None or tally.seconds <= 0:
+                if previous is not None:
+                    del emitted[who]
+                    out.append(replace(previous, retracted=True))
+                continue
+            if previous is None:
+                person = self._persons.names[who]
+                exposure_id = Exposure.make_id(person, kind, ref)
+            else:
+                person, exposure_id = previous.person, previous.exposure_id
+            last = tally.last
+            # A record per pair per tick: built positionally, past the frozen class's checks.
+            exposure = exposure_record(
+                exposure_id, person, kind, ref, tally.first, last, tally.seconds / 60,
+                _minutes_by_day(tally, previous) if by_day else (), level, False,
+                None if source_known is None else max(source_known, last),
+            )
+            # Mostly the contact grew: the cheap fields tell before the whole record is compared.
+            if previous is None or exposure.last_at != previous.last_at or exposure != previous:
+                emitted[who] = exposure
+                out.append(exposure)
 
 
 def _minutes_by_day(tally: Tally, previous: Exposure | None) -> tuple[tuple[int, float], ...]:

@@ -29,7 +29,7 @@ import numpy as np
 
 from scoring.cells import Snapped, discs, parent, snap_all, taken
 from scoring.celltable import Rows
-from scoring.city import Found, IndexPlan, PingBuffer
+from scoring.city import Found, HoldsNoGrowth, IndexPlan, PingBuffer
 from scoring.events import AreaRisk
 from scoring.exposure import CaseWindow, ContactSpec, Exposure
 from scoring.presence import PresenceIndex, StayRows
@@ -312,7 +312,7 @@ def area_call(event: AreaRisk, now: int) -> CallKey:
     return ("area", now, event.event_id)
 
 
-class StaysPresence(PingBuffer):
+class StaysPresence(HoldsNoGrowth, PingBuffer):
     """The stays stage's presence side: the pings of some ping partitions in, stay changes out.
 
     Run by the same time loop as replay (`CityScorer`), it turns each flush's pings into
@@ -369,7 +369,7 @@ class StaysPresence(PingBuffer):
         return 0
 
 
-class RegionPresence:
+class RegionPresence(HoldsNoGrowth):
     """A region partition's presence side: stays from every ping partition, cases and
     designations in; partial exposures (this partition's cells only) out, keyed by call.
 
@@ -467,7 +467,7 @@ def _joined(parts: list[StayRows]) -> StayRows:
     return persons, cells, starts, ends
 
 
-class RemotePresence:
+class RemotePresence(HoldsNoGrowth):
     """The scoring stage's presence side: answers each call of the time loop with the sum of
     what every region partition found for that same call (`ExposureMerge`, one per index).
 

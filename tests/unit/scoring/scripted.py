@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from scoring.city import Found, PingBuffer
+from scoring.city import Found, HoldsNoGrowth, PingBuffer
 from scoring.exposure import Exposure
 
 Script = dict[int, tuple[list[Exposure], list[Exposure]]]
 """By tick (the watermark of its flush): the records its pings find, and those time passing finds."""
 
 
-class Scripted(PingBuffer):
+class Scripted(HoldsNoGrowth, PingBuffer):
     """Finds, at the flush of each tick of the script, what the script says (index 0 only); nothing else."""
 
     def __init__(self, script: Script) -> None:

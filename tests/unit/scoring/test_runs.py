@@ -9,16 +9,19 @@ from dataclasses import replace
 from pathlib import Path
 from unittest import mock
 
+import numpy as np
 import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scoring.city import CityScorer
+from scoring.city import CityScorer, HoldsNoGrowth, LocalPresence
+from scoring.events import AreaRisk
 from scoring.exposure import Exposure
 from scoring.people import People, sorted_changes
 from scoring.rules import RuleSet, load_rule_set
 from scoring.runs import REFRESH_S, GrowthRuns, held_kinds
-from scoring.synthetic import DAY, HOUR, exposure
+from scoring.synthetic import DAY, HOUR, exposure, result
+from scoring.timeutil import from_epoch
 from tests.unit.scoring.records import contact, lines
 from tests.unit.scoring.scripted import Script, Scripted
 
@@ -238,3 +241,78 @@ def test_held_growth_of_a_record_that_had_lapsed_at_the_settled_moment_is_a_late
         (settled, "yellow", ["high_risk_area"]),
         (T0 + 3 * HOUR + 7 * DAY, "green", []),
     ]
+
+
+# -- presence holds areas' growth as it finds it: what people are given is the same ---------------------
+
+_DISTRICT = {"type": "Polygon", "coordinates": [[(114.29, 30.58), (114.31, 30.58), (114.31, 30.60), (114.29, 30.60),
+                                                  (114.29, 30.58)]]}
+_INSIDE, _OUTSIDE = (30.5900, 114.3000), (30.6500, 114.4000)
+
+
+def _designation(at: int, level: str, until: int | None = None) -> AreaRisk:
+    return AreaRisk(event_id=f"area-{at}-{level}", ts=from_epoch(at), area="district-3", level=level,
+                    geometry=_DISTRICT, valid_until=None if until is None else from_epoch(until))
+
+
+@st.composite
+def _cities(draw) -> list:
+    """A day and a half of five persons pinging every five minutes, in and out of a district designated high
+    (then, in some cities, medium, ended, or designated again), now and then a ping late, and one person a case."""
+    rng = random.Random(draw(st.integers(0, 2**32)))
+    stay = draw(st.sampled_from([0.5, 0.95, 0.999]))
+    late = draw(st.sampled_from([0.0, 0.02, 0.1]))
+    events: list = [(T0, _designation(T0, "high"))]
+    for change in draw(st.lists(st.sampled_from(["medium", "low", "high"]), max_size=2)):
+        at = T0 + 6 * HOUR + rng.randrange(DAY)
+        events.append((at, _designation(at, change)))
+    events.append((T0 + rng.randrange(DAY), result("d", T0, T0 + rng.randrange(DAY), positive=True)))
+    for person in ("a", "b", "c", "d", "e"):
+        inside = rng.random() < 0.5
+        for step in range(36 * HOUR // 300):
+            at = T0 + step * 300 + rng.randrange(60)
+            inside = rng.random() < (stay if inside else 1 - stay)
+            place = _INSIDE if inside else _OUTSIDE
+            fed = at + rng.randrange(40 * 60) if rng.random() < late else at  # a late ping comes later
+            events.append((fed, (person, at, place)))
+    return sorted(events, key=lambda item: item[0])
+
+
+class _LoopHolds(HoldsNoGrowth, LocalPresence):
+    """Presence in this process that returns every record, and leaves the holding to the time loop."""
+
+
+def _given(city: list, presence) -> tuple[list[Exposure], list[tuple]]:
+    scorer = CityScorer(DAY_IN_AREA, presence=presence)
+    given: list[Exposure] = []
+    real = scorer.people.apply_exposure
+    scorer.people.apply_exposure = lambda record: given.append(record) or real(record)  # type: ignore[method-assign]
+    pings: list[tuple] = []  # fed together while in time order
+
+    def feed() -> None:
+        if pings:
+            persons, ats, places = zip(*pings)
+            scorer.add_pings(np.array(persons, dtype=object), np.array(ats), *np.array(places).T)
+            pings.clear()
+
+    for _, item in city:
+        if not isinstance(item, tuple):
+            feed()
+            scorer.add_event(item)
+            continue
+        if pings and item[1] < pings[-1][1]:
+            feed()
+        pings.append(item)
+    feed()
+    scorer.finish(T0 + 2 * DAY)
+    return given, [(c.person, c.at, c.level, tuple((r.rule, r.since, r.until) for r in c.reasons))
+                   for c in sorted_changes(scorer.take_changes())]
+
+
+@settings(max_examples=25, deadline=None)
+@given(_cities())
+def test_presence_holding_areas_growth_as_it_finds_it_gives_people_what_the_loop_holding_it_gives(city: list) -> None:
+    held_in_presence = _given(city, LocalPresence)
+    held_by_the_loop = _given(city, _LoopHolds)
+    assert held_in_presence == held_by_the_loop
+    assert any(record.kind == "area" for record in held_in_presence[0])
