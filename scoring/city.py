@@ -518,8 +518,10 @@ class CityScorer:
         if self.owns is not None:
             found = [e for e in found if self.owns(e.person)]
         # Every flush tells the runs, records or none: a run this tick did not grow has stopped.
-        released = self._runs.release() + self.presence.release_growth() if final else []
-        self._give(self._runs.tick(found, watermark) + released, watermark)
+        given = self._runs.tick(found, watermark)
+        if final:  # after the tick: what it found may extend what waits
+            given += self._runs.release() + self.presence.release_growth()
+        self._give(given, watermark)
         self._expire(watermark)
 
     def _expire(self, moment: int) -> None:

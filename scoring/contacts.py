@@ -145,6 +145,8 @@ class ContactEngine:
         """The persons whose tally changed since the last drain, by slot (a designated district's slot
         changes for each of its residents every tick: sets of ints sort far faster than pairs)."""
         self._gone: dict[tuple[str, int], Source] = {}
+        self._gone_crowds: dict[str, tuple[Source, list[np.ndarray]]] = {}
+        """The persons of crowds whose source was removed, by ref: reported gone at the next drain."""
 
     # -- pings and time -------------------------------------------------------
 
@@ -249,7 +251,9 @@ class ContactEngine:
             return
         source = self._sources.pop(slot)
         crowd = self._crowds.pop(slot, None)
-        for who in self._tallies.pop(slot, {}) if crowd is None else crowd.tallies.who.tolist():
+        if crowd is not None:
+            self._gone_crowds[ref] = (source, [*self._gone_crowds.get(ref, (source, []))[1], crowd.tallies.who])
+        for who in self._tallies.pop(slot, {}):
             self._gone[(ref, who)] = source
         self._changed.pop(slot, None)
         self._unlink(slot)
@@ -443,15 +447,21 @@ class ContactEngine:
         """The pairs changed since the last drain, by source: (person, tally now or None if gone), or an
         area's crowd's (`Crowd.drain`)."""
         by_slot: dict[int, Pairs] = {}
-        gone: dict[str, tuple[Source, list[tuple[int, Tally | None]]]] = {}
+        gone: dict[str, tuple[Source, Pairs]] = {}
         for (ref, who), source in self._gone.items():
             slot = self._slot_of.get(ref)
             if slot is None:
-                gone.setdefault(ref, (source, []))[1].append((who, None))
-            elif slot in self._crowds:
-                self._crowds[slot].touch(np.array([who], dtype=np.int64))
+                gone.setdefault(ref, (source, []))[1].append((who, None))  # type: ignore[union-attr]
             else:
                 self._changed.setdefault(slot, set()).add(who)
+        for ref, (source, parts) in self._gone_crowds.items():
+            who = np.unique(np.concatenate(parts))
+            slot = self._slot_of.get(ref)
+            if slot is None:
+                nothing = np.zeros(len(who), dtype=np.int64)
+                gone[ref] = (source, (Tallies(who, nothing, nothing, nothing), np.zeros(len(who), dtype=bool)))
+            else:  # the area came back (a new slot, a crowd of its own): its persons are reported again
+                self._crowds[slot].touch(who)
         for slot in sorted(set(self._changed) | set(self._crowds)):
             crowd = self._crowds.get(slot)
             if crowd is not None:
@@ -465,6 +475,7 @@ class ContactEngine:
                 by_slot[slot] = [(who, tallies.get(who)) for who in sorted(persons)]
         self._changed = {}
         self._gone = {}
+        self._gone_crowds = {}
         return [*gone.values(), *((self._sources[slot], pairs) for slot, pairs in by_slot.items())]
 
     @property

@@ -13,22 +13,26 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-_NONE = np.empty(0, dtype=np.int64)
+
+
+def _none() -> np.ndarray:
+    return np.empty(0, dtype=np.int64)
 
 
 @dataclass(slots=True)
 class Tallies:
     """Persons' co-presence with one source: columns of one length, sorted by `who`."""
 
-    who: np.ndarray = field(default_factory=lambda: _NONE)
-    seconds: np.ndarray = field(default_factory=lambda: _NONE)
-    first: np.ndarray = field(default_factory=lambda: _NONE)
-    last: np.ndarray = field(default_factory=lambda: _NONE)
+    who: np.ndarray = field(default_factory=_none)
+    seconds: np.ndarray = field(default_factory=_none)
+    first: np.ndarray = field(default_factory=_none)
+    last: np.ndarray = field(default_factory=_none)
 
     def __len__(self) -> int:
         return len(self.who)
 
     def take(self, index: np.ndarray) -> "Tallies":
+        """The rows at `index` (positions or a mask), copied."""
         return Tallies(self.who[index], self.seconds[index], self.first[index], self.last[index])
 
 

@@ -3,9 +3,9 @@
 Presence reports a record for each person whose co-presence with a source changed. For an
 area's crowd (`scoring.crowd`) it keeps the newest record found of each person as columns,
 and, when asked to hold growth (`hold`), decides over the columns what `GrowthRuns` decides
-record by record: a record that only extends the newest (same first contact, later last
-contact, more minutes) waits while the tick is less than `REFRESH_S` past the last contact
-of the record delivered last. The records that wait are then never built: a resident of a
+record by record: a record that only extends the newest (`scoring.runs.extends`: the same
+first contact and level, a last contact and minutes no less) waits while the tick is less
+than `REFRESH_S` past the last contact of the record delivered last. The records that wait are then never built: a resident of a
 designated district costs a record every six hours, and no Python step a tick either. What
 is delivered, and in which order for each person, is what `GrowthRuns` delivers given every
 record (a test compares the two).
@@ -27,6 +27,7 @@ NO_RUN = -1
 
 
 _NOT_KNOWN = np.iinfo(np.int64).min
+"""A record's `known_at` of None, in a column (compared, never stored)."""
 
 
 def _known_at(source_known: int | None, last: np.ndarray) -> np.ndarray:
@@ -61,22 +62,24 @@ class CrowdReports:
         out: list[Exposure] = []
         at, known = positions(self.newest.who, tallies.who)
         present = held & (tallies.seconds > 0)
-        row = np.minimum(at, len(self) - 1)  # (valid where known)
-        old = self.newest.take(row) if len(self) else Tallies(*(np.zeros(len(at), dtype=np.int64) for _ in range(4)))
+        row = np.minimum(at, len(self) - 1)  # each person's row, where `known`
+        if len(self):
+            old, delivered, waiting = self.newest.take(row), self.delivered[row], known & self.waiting[row]
+        else:
+            old = Tallies(*(np.zeros(len(at), dtype=np.int64) for _ in range(4)))
+            delivered, waiting = np.full(len(at), NO_RUN, dtype=np.int64), np.zeros(len(at), dtype=bool)
         same_level = source.level == self.level
         extends = known & same_level & (tallies.first == old.first) & (tallies.last >= old.last) \
             & (tallies.seconds >= old.seconds)
         changed = present & ~(extends & (tallies.last == old.last) & (tallies.seconds == old.seconds)
                               & (_known_at(source.known_at, tallies.last) == _known_at(self.source_known, old.last)))
-        running = known & (self.delivered[row] != NO_RUN) if len(self) else known
-        waiting = known & self.waiting[row] if len(self) else known
         none = np.zeros(len(at), dtype=bool)
         if not hold:
             waits, first = none, none
         elif tick is None:
             waits, first = none, changed & waiting
         else:
-            waits = changed & running & extends & (tick < self.delivered[row] + REFRESH_S) if len(self) else none
+            waits = changed & extends & (delivered != NO_RUN) & (tick < delivered + REFRESH_S)
             first = changed & waiting & ~extends
         # Gone, retracted (a designation withdrawn, a late ping), and what waits before a record that does not
         # extend it: as found, before the source changed.

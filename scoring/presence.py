@@ -104,6 +104,8 @@ class PresenceIndex:
         """The last exposure emitted, by (kind, source ref) then person number."""
         self._crowds: dict[tuple[str, str], CrowdReports] = {}
         """The records of areas' crowds (`scoring.crowd_runs`), by (kind, source ref)."""
+        self._forgotten: list[CrowdReports] = []
+        """Crowds of sources forgotten (`expire`) while records of theirs wait: delivered when due."""
         self._hold = False
 
     def _spec(self, kind: str) -> ContactSpec:
@@ -263,12 +265,16 @@ class PresenceIndex:
     def refresh_growth(self, now: int) -> list[Exposure]:
         """The area records waiting whose runs' refresh fell due at the end of the tick `now`."""
         names = self._persons.names
-        return [e for crowd in self._crowds.values() for e in crowd.refresh(names, now)]
+        found = [e for crowd in [*self._crowds.values(), *self._forgotten] for e in crowd.refresh(names, now)]
+        self._forgotten = [crowd for crowd in self._forgotten if crowd.waiting.any()]
+        return found
 
     def release_growth(self) -> list[Exposure]:
         """Every area record waiting (the time loop settles everything next)."""
         names = self._persons.names
-        return [e for crowd in self._crowds.values() for e in crowd.release(names)]
+        found = [e for crowd in [*self._crowds.values(), *self._forgotten] for e in crowd.release(names)]
+        self._forgotten = []
+        return found
 
     def next_change(self) -> int | None:
         """The earliest watermark at which `advance` could find anything (None: none until new input).
@@ -293,7 +299,9 @@ class PresenceIndex:
             cutoff = watermark - min(spec.lookback_s, self.retention_s)
             for forgotten in engine.expire(cutoff):
                 self._emitted.pop(forgotten, None)
-                self._crowds.pop(forgotten, None)
+                crowd = self._crowds.pop(forgotten, None)
+                if crowd is not None and crowd.waiting.any():  # (the source's records are final: none comes)
+                    self._forgotten.append(crowd)
                 gone.append(forgotten)
             if engine is self._area_engine:
                 self._areas.forget_ended(cutoff)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import h3.api.basic_int as h3i
+import numpy as np
 import pytest
 
 from scoring.areas import AreaTimeline, AreaTooLarge, area_cells, estimated_cells
@@ -31,9 +32,10 @@ def square(lat: float, lon: float, half: float = 0.002) -> dict:
 AREA = square(*INSIDE)
 
 
-@pytest.fixture
-def index() -> PresenceIndex:
-    return PresenceIndex(SPECS, retention_s=14 * DAY)
+@pytest.fixture(params=[True, False], ids=["by-day", "crowds"])
+def index(request) -> PresenceIndex:
+    # Without minutes by day (no points rule reads them), an area's persons are tallied as a crowd.
+    return PresenceIndex(SPECS, retention_s=14 * DAY, by_day=request.param)
 
 
 def visit(index: PresenceIndex, person: str, where: tuple[float, float], start_min: int, minutes: int):
@@ -125,8 +127,9 @@ def test_each_period_of_an_area_is_its_own_source(index):
     assert len({e.source for e in index.exposures()}) == 2
 
 
-def test_an_index_looks_only_for_the_designation_levels_it_is_given():
-    index = PresenceIndex(SPECS, retention_s=14 * DAY, area_levels=("high",))
+@pytest.mark.parametrize("by_day", [True, False], ids=["by-day", "crowds"])
+def test_an_index_looks_only_for_the_designation_levels_it_is_given(by_day):
+    index = PresenceIndex(SPECS, retention_s=14 * DAY, area_levels=("high",), by_day=by_day)
     index.designate("area-ref", "medium", AREA, T0)
     index.designate("area-ref", "high", AREA, T0 + 80 * MIN)
     visit(index, "shopper", INSIDE, 60, 60)
@@ -198,3 +201,19 @@ def test_an_area_too_large_to_fill_is_refused_from_its_outline_before_any_cell_i
 def test_the_cell_estimate_is_not_below_what_filling_makes(geometry):
     made = len(area_cells(geometry, 10))
     assert made <= estimated_cells(geometry, 10) <= 10 * made + 100
+
+
+def test_a_record_waiting_when_its_area_is_forgotten_is_still_delivered_when_due():
+    index = PresenceIndex(SPECS, retention_s=14 * DAY, by_day=False)
+    assert index.hold_growth(True)
+    index.designate("area-ref", "high", AREA, T0, T0 + 120 * MIN)
+    delivered = []
+    for tick in range(1, 5):  # a resident inside, pinging every five minutes, ticks of fifteen
+        at = T0 + tick * 15 * MIN
+        pings = [T0 + m * MIN for m in range((tick - 1) * 15, tick * 15, 5)]
+        delivered += index.ingest_batch(["resident"] * 3, np.array(pings), *np.array([INSIDE] * 3).T, tick=at)
+        delivered += index.advance(at, tick=True) + index.refresh_growth(at)
+    assert [e.last_at for e in delivered] == [T0 + 10 * MIN]  # the run's start; its growth waits
+    index.expire(T0 + 20 * DAY)  # the designation ended long ago: presence forgets it
+    assert index.exposures() == []
+    assert [e.last_at for e in index.refresh_growth(T0 + 20 * DAY)] == [T0 + 55 * MIN]

@@ -48,6 +48,7 @@ def test_a_crowd_sums_seconds_and_widens_contacts_and_tells_who_changed_since_th
 # -- held over arrays as `GrowthRuns` holds record by record -------------------------------------------
 
 _SOURCE = Source("district-3", AREA, -1, T0, 2**62, "high", known_at=T0)
+HOUR = 3600
 
 _steps = st.lists(
     st.one_of(
@@ -60,6 +61,10 @@ _steps = st.lists(
         # A designation or a case between ticks: what it finds passes, after what waits.
         st.tuples(st.just("passing"), st.just(0), st.lists(st.lists(st.tuples(st.integers(0, 7), st.just("grow")),
                                                                     max_size=3), min_size=1, max_size=1)),
+        # The area's period changed (level, or when it became known): every person is reported again. Or it
+        # was withdrawn: every person is gone.
+        st.tuples(st.just("source"), st.sampled_from(["high", "medium"]), st.sampled_from([None, 0, 2, 30])),
+        st.tuples(st.just("withdrawn"), st.just(0), st.just(None)),
     ),
     min_size=1, max_size=40,
 )
@@ -92,8 +97,8 @@ def _grown(tallies: dict[int, list[int]], changes: list[tuple[int, str]], now: i
 
 def _order(records: list[Exposure]) -> list[tuple]:
     # The time loop delivers a tick's records sorted by (known_at, person, id), stably: per person, in order.
-    return [(e.known_at, e.person, e.first_at, e.last_at, e.minutes, e.retracted) for e in sorted(
-        records, key=lambda e: (e.known_at, e.person))]
+    return [(e.known_at, e.person, e.first_at, e.last_at, e.minutes, e.level, e.retracted) for e in sorted(
+        records, key=lambda e: (e.effective_from, e.person))]
 
 
 @settings(max_examples=300, deadline=None)
@@ -102,17 +107,23 @@ def test_a_crowd_held_over_arrays_delivers_what_growth_runs_deliver_given_every_
     held_here, every, runs = CrowdReports(AREA, "district-3"), CrowdReports(AREA, "district-3"), GrowthRuns(
         frozenset({AREA}))
     tallies: dict[int, list[int]] = {}
-    now = T0
+    now, source = T0, _SOURCE
     for kind, ticks, drains in steps:
         now += ticks * TICK if kind == "tick" else 0
+        if kind == "source":
+            known = None if drains is None else T0 + drains * HOUR
+            source = Source("district-3", AREA, -1, T0, 2**62, ticks, known_at=known)
+            drains = [[(who, "idle") for who in tallies]]
+        elif kind == "withdrawn":
+            drains = [[(who, "gone") for who in tallies]]
         here: list[Exposure] = []
         found: list[Exposure] = []
         for changes in drains:
             who, seconds, first, last, held = _grown(tallies, changes, now)
             columns = Tallies(who, seconds, first, last)
             tick = now if kind == "tick" else None
-            here += held_here.report(_SOURCE, columns, held, NAMES, tick, hold=True)
-            found += every.report(_SOURCE, columns, held, NAMES, tick, hold=False)
+            here += held_here.report(source, columns, held, NAMES, tick, hold=True)
+            found += every.report(source, columns, held, NAMES, tick, hold=False)
         if kind == "tick":
             here += held_here.refresh(NAMES, now)
             given = runs.tick(found, now)

@@ -205,6 +205,19 @@ def _reassessments(monkeypatch) -> list[int]:
     return calls
 
 
+def test_what_the_last_flush_finds_extends_what_waits_before_the_rest_is_released() -> None:
+    # As at any tick, a record found extending the one waiting supersedes it: only it is delivered.
+    start, waiting, last = _area("k", T0 + 20 * 60, 20), _area("k", T0 + 35 * 60, 35), _area("k", T0 + 40 * 60, 40)
+    end = _tick(3) + 300
+    script = {_tick(2): ([start], []), _tick(3): ([waiting], []), end: ([last], [])}
+    scorer = CityScorer(DAY_IN_AREA, presence=lambda plans: Scripted(script))
+    given: list[Exposure] = []
+    real = scorer.people.apply_exposure
+    scorer.people.apply_exposure = lambda record: given.append(record) or real(record)  # type: ignore[method-assign]
+    scorer.finish(end)
+    assert [e.last_at for e in given] == [start.last_at, last.last_at]
+
+
 def test_held_growth_delivered_after_its_person_was_settled_past_it_is_not_assessed_again(monkeypatch) -> None:
     # Area growth waits up to six hours; meanwhile a companion record got the resident settled further.
     people = People(DEFAULT)
