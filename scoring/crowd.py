@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 import numpy as np
 
 
-
 def _none() -> np.ndarray:
     return np.empty(0, dtype=np.int64)
 
@@ -34,6 +33,11 @@ class Tallies:
     def take(self, index: np.ndarray) -> "Tallies":
         """The rows at `index` (positions or a mask), copied."""
         return Tallies(self.who[index], self.seconds[index], self.first[index], self.last[index])
+
+    def inserted(self, where: np.ndarray, rows: "Tallies") -> "Tallies":
+        """These rows with `rows` inserted before positions `where` (`np.insert`), kept sorted by the caller."""
+        return Tallies(*(np.insert(mine, where, theirs) for mine, theirs in (
+            (self.who, rows.who), (self.seconds, rows.seconds), (self.first, rows.first), (self.last, rows.last))))
 
 
 def positions(sorted_who: np.ndarray, who: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -64,11 +68,7 @@ class Crowd:
         held.last[hit] = np.maximum(held.last[hit], last[found])
         new = ~found
         if new.any():
-            where = at[new]
-            self.tallies = Tallies(
-                np.insert(held.who, where, who[new]), np.insert(held.seconds, where, seconds[new]),
-                np.insert(held.first, where, first[new]), np.insert(held.last, where, last[new]),
-            )
+            self.tallies = held.inserted(at[new], Tallies(who[new], seconds[new], first[new], last[new]))
         self._changed.append(who)
 
     def touch(self, persons: np.ndarray) -> None:

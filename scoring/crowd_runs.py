@@ -5,10 +5,10 @@ area's crowd (`scoring.crowd`) it keeps the newest record found of each person a
 and, when asked to hold growth (`hold`), decides over the columns what `GrowthRuns` decides
 record by record: a record that only extends the newest (`scoring.runs.extends`: the same
 first contact and level, a last contact and minutes no less) waits while the tick is less
-than `REFRESH_S` past the last contact of the record delivered last. The records that wait are then never built: a resident of a
-designated district costs a record every six hours, and no Python step a tick either. What
-is delivered, and in which order for each person, is what `GrowthRuns` delivers given every
-record (a test compares the two).
+than `REFRESH_S` past the last contact of the record delivered last. The records that wait
+are then never built: a resident of a designated district costs a record every six hours,
+and no Python step a tick either. What is delivered, and in which order for each person, is
+what `GrowthRuns` delivers given every record (a test compares the two).
 """
 
 from __future__ import annotations
@@ -142,9 +142,7 @@ class CrowdReports:
         new = changed & ~known
         if new.any():
             where = positions(self.newest.who, tallies.who[new])[0]
-            self.newest = Tallies(*(np.insert(column, where, values) for column, values in (
-                (self.newest.who, tallies.who[new]), (self.newest.seconds, tallies.seconds[new]),
-                (self.newest.first, tallies.first[new]), (self.newest.last, tallies.last[new]))))
+            self.newest = self.newest.inserted(where, tallies.take(new))
             self.delivered = np.insert(self.delivered, where, NO_RUN)
             self.waiting = np.insert(self.waiting, where, False)
 

@@ -205,15 +205,21 @@ def _reassessments(monkeypatch) -> list[int]:
     return calls
 
 
+def _records_given(scorer: CityScorer) -> list[Exposure]:
+    """The records the scorer's people are given from now on, in order (the list fills as they are)."""
+    given: list[Exposure] = []
+    real = scorer.people.apply_exposure
+    scorer.people.apply_exposure = lambda record: given.append(record) or real(record)  # type: ignore[method-assign]
+    return given
+
+
 def test_what_the_last_flush_finds_extends_what_waits_before_the_rest_is_released() -> None:
     # As at any tick, a record found extending the one waiting supersedes it: only it is delivered.
     start, waiting, last = _area("k", T0 + 20 * 60, 20), _area("k", T0 + 35 * 60, 35), _area("k", T0 + 40 * 60, 40)
     end = _tick(3) + 300
     script = {_tick(2): ([start], []), _tick(3): ([waiting], []), end: ([last], [])}
     scorer = CityScorer(DAY_IN_AREA, presence=lambda plans: Scripted(script))
-    given: list[Exposure] = []
-    real = scorer.people.apply_exposure
-    scorer.people.apply_exposure = lambda record: given.append(record) or real(record)  # type: ignore[method-assign]
+    given = _records_given(scorer)
     scorer.finish(end)
     assert [e.last_at for e in given] == [start.last_at, last.last_at]
 
@@ -297,9 +303,7 @@ class _LoopHolds(HoldsNoGrowth, LocalPresence):
 
 def _given(city: list, presence) -> tuple[list[Exposure], list[tuple]]:
     scorer = CityScorer(DAY_IN_AREA, presence=presence)
-    given: list[Exposure] = []
-    real = scorer.people.apply_exposure
-    scorer.people.apply_exposure = lambda record: given.append(record) or real(record)  # type: ignore[method-assign]
+    given = _records_given(scorer)
     pings: list[tuple] = []  # fed together while in time order
 
     def feed() -> None:
